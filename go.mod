@@ -1,0 +1,9 @@
+module github.com/mmapwal/mmapwal
+
+go 1.26.0
+
+require (
+	github.com/klauspost/crc32 v1.3.0 // indirect
+	github.com/stretchr/testify v1.12.1 // indirect
+	golang.org/x/sys v0.50.0 // indirect
+)
