@@ -3,7 +3,9 @@ module github.com/mmapwal/mmapwal
 go 1.26.0
 
 require (
-	github.com/klauspost/crc32 v1.3.0 // indirect
-	github.com/stretchr/testify v1.12.1 // indirect
-	golang.org/x/sys v0.50.0 // indirect
+	github.com/klauspost/crc32 v1.3.0
+	github.com/stretchr/testify v1.12.1
+	golang.org/x/sys v0.50.0
 )
+
+require go.yaml.in/yaml/v3 v3.0.5 // indirect
