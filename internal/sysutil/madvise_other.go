@@ -1,0 +1,5 @@
+//go:build !linux && !darwin
+
+package sysutil
+
+func madvise([]byte, Advice) error { return unsupported("madvise") }

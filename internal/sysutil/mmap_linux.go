@@ -1,0 +1,28 @@
+package sysutil
+
+import (
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+func mmap(fd, length int, writable bool) ([]byte, error) {
+	prot := unix.PROT_READ
+	if writable {
+		prot |= unix.PROT_WRITE
+	}
+	return unix.Mmap(fd, 0, length, prot, unix.MAP_SHARED)
+}
+
+func munmap(b []byte) error {
+	return os.NewSyscallError("munmap", unix.Munmap(b))
+}
+
+// msync expects b to start on a page boundary.
+func msync(b []byte, async bool) error {
+	flags := unix.MS_SYNC
+	if async {
+		flags = unix.MS_ASYNC
+	}
+	return os.NewSyscallError("msync", unix.Msync(b, flags))
+}

@@ -1,0 +1,18 @@
+package sysutil
+
+import "unsafe"
+
+// pageAlign returns b extended backwards to start on a page boundary.
+//
+// msync(2) and madvise(2) reject addresses that are not page-aligned, but
+// callers hand [Msync] and [Madvise] sub-slices of a mapping that usually start
+// mid-page. No safe API yields a slice that begins before b[0], so this is the
+// package's only use of unsafe, kept to this file. The extension stays inside
+// the mapping because every mapping starts on a page boundary and b lies
+// within it; b must therefore point into memory returned by [Mmap], never into
+// the Go heap.
+func pageAlign(b []byte) []byte {
+	p := unsafe.Pointer(unsafe.SliceData(b))
+	back := int(uintptr(p) & uintptr(PageSize()-1))
+	return unsafe.Slice((*byte)(unsafe.Add(p, -back)), len(b)+back)
+}
