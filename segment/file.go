@@ -1,0 +1,315 @@
+package segment
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/mmapwal/mmapwal/crcframe"
+	"github.com/mmapwal/mmapwal/internal/sysutil"
+)
+
+// File is one open, mapped segment file.
+//
+// The mapping is returned by [File.Data]; the engine copies frames into it
+// and readers slice it. A File does no locking of its own.
+type File struct {
+	path     string
+	f        *os.File
+	data     []byte
+	hdr      Header
+	seed     uint32
+	writable bool
+}
+
+// Create makes a new segment file at path, ready to take frames: it creates
+// the file (failing if it exists), preallocates its full size with fallocate
+// (never sparse: a store into a hole of a mapped file on a full disk raises
+// SIGBUS), writes the header, syncs the file and its directory, and maps it
+// read-write. h.Size is the file size.
+//
+// On any error nothing is left behind: the partial file is removed, so a
+// full disk (an error wrapping ENOSPC) never leaves a segment that would
+// break a later Open.
+func Create(path string, h Header) (_ *File, err error) {
+	if h.Size < MinSize || h.Size > MaxSize || h.Size%Alignment != 0 {
+		return nil, fmt.Errorf("segment: size %d out of range [%d, %d]", h.Size, MinSize, MaxSize)
+	}
+	f, err := sysutil.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(path)
+		}
+	}()
+	if err := sysutil.Fallocate(f, h.Size); err != nil {
+		return nil, fmt.Errorf("segment: preallocate %s: %w", path, err)
+	}
+	var hb [HeaderSize]byte
+	EncodeHeader(hb[:], h)
+	if _, err := f.WriteAt(hb[:], 0); err != nil {
+		return nil, fmt.Errorf("segment: write header %s: %w", path, err)
+	}
+	if err := sysutil.Fdatasync(f); err != nil {
+		return nil, fmt.Errorf("segment: sync %s: %w", path, err)
+	}
+	if err := sysutil.SyncDir(filepath.Dir(path)); err != nil {
+		return nil, fmt.Errorf("segment: sync directory of %s: %w", path, err)
+	}
+	return mapFile(path, f, h, true)
+}
+
+// Alignment is the alignment segment sizes must have (that of frames).
+const Alignment = crcframe.Alignment
+
+// Open maps an existing segment file and checks its header: the magic, the
+// version, the header CRC, that it belongs to the log logID, that its number
+// is number, and that the file is as long as the header says. Errors that
+// concern the file's content are crcframe reasons (errors.Is works) wrapped
+// with the path.
+func Open(path string, number uint64, logID [16]byte, writable bool) (_ *File, err error) {
+	f, err := sysutil.OpenFile(path, writable)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+		}
+	}()
+	var hb [HeaderSize]byte
+	n, _ := f.ReadAt(hb[:], 0)
+	h, err := DecodeHeader(hb[:n])
+	if err != nil {
+		return nil, &Error{Path: path, Offset: 0, Reason: reasonOf(err)}
+	}
+	switch {
+	case h.LogID != logID:
+		return nil, &Error{Path: path, Reason: crcframe.ForeignSegment}
+	case h.Number != number:
+		return nil, &Error{Path: path, Reason: crcframe.SegmentNumberMismatch}
+	}
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if st.Size() < h.Size {
+		return nil, &Error{Path: path, Offset: st.Size(), Reason: crcframe.SegmentShort}
+	}
+	return mapFile(path, f, h, writable)
+}
+
+func mapFile(path string, f *os.File, h Header, writable bool) (*File, error) {
+	data, err := sysutil.Mmap(f, int(h.Size), writable)
+	if err != nil {
+		return nil, fmt.Errorf("segment: map %s: %w", path, err)
+	}
+	return &File{
+		path:     path,
+		f:        f,
+		data:     data,
+		hdr:      h,
+		seed:     crcframe.Seed(h.LogID, h.Number),
+		writable: writable,
+	}, nil
+}
+
+// Error is a problem with a segment's content, at an offset.
+type Error struct {
+	Path   string
+	Offset int64
+	Reason crcframe.Reason
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("segment %s: offset %d: %s", e.Path, e.Offset, e.Reason)
+}
+
+// Unwrap returns the Reason, so errors.Is(err, crcframe.BadMagic) works.
+func (e *Error) Unwrap() error { return e.Reason }
+
+func reasonOf(err error) crcframe.Reason {
+	var r crcframe.Reason
+	if errors.As(err, &r) {
+		return r
+	}
+	return crcframe.IOFault
+}
+
+// Path returns the file's path.
+func (s *File) Path() string { return s.path }
+
+// Header returns the segment's header as it was opened or last activated.
+func (s *File) Header() Header { return s.hdr }
+
+// Seed returns the checksum seed of the segment's frames.
+func (s *File) Seed() uint32 { return s.seed }
+
+// Size returns the segment's size in bytes.
+func (s *File) Size() int64 { return s.hdr.Size }
+
+// Data returns the whole mapping. It is valid until Close; writes to it go
+// to the file (MAP_SHARED) and are durable after Sync.
+func (s *File) Data() []byte { return s.data }
+
+// Activate rewrites the header with the first sequence the segment will
+// hold. The header reaches the disk with the segment's next Sync.
+func (s *File) Activate(firstSeq uint64) {
+	s.hdr.FirstSeq = firstSeq
+	EncodeHeader(s.data[:HeaderSize], s.hdr)
+}
+
+// WriteFrame encodes a frame at offset off and returns its size. It fails
+// with crcframe.LengthOutOfBounds when the frame does not fit before the end
+// of the segment.
+func (s *File) WriteFrame(off int64, h crcframe.Header, payload []byte) (int, error) {
+	if off < HeaderSize || off > s.hdr.Size || int64(crcframe.Size(len(payload))) > s.hdr.Size-off {
+		return 0, crcframe.LengthOutOfBounds
+	}
+	return crcframe.Encode(s.data[off:], s.seed, h, payload)
+}
+
+// Fits reports whether a frame with an n-byte payload fits at offset off.
+func (s *File) Fits(off int64, n int) bool {
+	return n >= 0 && int64(crcframe.Size(n)) <= s.hdr.Size-off
+}
+
+// Sync makes the bytes [from, to) of the mapping durable: msync(MS_SYNC) of
+// the range, then fdatasync where msync alone does not reach the disk
+// (darwin, where only F_FULLFSYNC flushes the drive's cache).
+func (s *File) Sync(from, to int64) error {
+	if from >= to {
+		return nil
+	}
+	if err := sysutil.Msync(s.data[from:to], false); err != nil {
+		return fmt.Errorf("segment: msync %s: %w", s.path, err)
+	}
+	if !sysutil.MsyncIsDurable {
+		if err := sysutil.Fdatasync(s.f); err != nil {
+			return fmt.Errorf("segment: fdatasync %s: %w", s.path, err)
+		}
+	}
+	return nil
+}
+
+// StartWriteback asks the kernel to start writing [from, to) back without
+// waiting, so that a later Sync has less to do. It promises nothing.
+func (s *File) StartWriteback(from, to int64) error {
+	return sysutil.StartWriteback(s.f, from, to-from)
+}
+
+// Zero clears [from, to) of the mapping and makes it durable: the durable
+// way to cut frames off the end.
+func (s *File) Zero(from, to int64) error {
+	if from < HeaderSize || to > s.hdr.Size || from > to {
+		return fmt.Errorf("segment: zero [%d, %d) out of range", from, to)
+	}
+	clear(s.data[from:to])
+	return s.Sync(from, to)
+}
+
+// Prefault populates the page tables of [from, to) for writing
+// (MADV_POPULATE_WRITE), so that the first store to each page does not
+// fault on the append path. It is a no-op where the OS lacks it.
+func (s *File) Prefault(from, to int64) error {
+	if from >= to {
+		return nil
+	}
+	err := sysutil.Madvise(s.data[from:to], sysutil.AdvicePopulateWrite)
+	if errors.Is(err, sysutil.ErrUnsupported) {
+		return nil
+	}
+	return err
+}
+
+// SmallPages asks the kernel to keep the segment's page cache in 4 KiB pages
+// (MADV_RANDOM, before any page is faulted in). Recent kernels cache ext4
+// files in folios of up to 2 MiB when pages are faulted in through a
+// mapping, and a store marks the whole folio dirty: a durable commit of one
+// small record would then write up to 2 MiB. Small pages keep each commit at
+// the pages it touched. A no-op where the OS lacks it.
+func (s *File) SmallPages() error {
+	err := sysutil.Madvise(s.data, sysutil.AdviceRandom)
+	if errors.Is(err, sysutil.ErrUnsupported) {
+		return nil
+	}
+	return err
+}
+
+// QuarantineName returns the name of the file that holds the bytes cut from
+// segment file name at offset off.
+func QuarantineName(name string, off int64) string {
+	return fmt.Sprintf("%s.torn-%016x", name, off)
+}
+
+// Quarantine copies [from, to) of the mapping to a new file beside the
+// segment, named by [QuarantineName], and makes it durable. It returns the
+// file's path.
+func (s *File) Quarantine(from, to int64) (string, error) {
+	path := QuarantineName(s.path, from)
+	f, err := sysutil.Create(path)
+	if err != nil {
+		return "", err
+	}
+	_, err = f.Write(s.data[from:to])
+	if err == nil {
+		err = sysutil.Fdatasync(f)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = sysutil.SyncDir(filepath.Dir(path))
+	}
+	if err != nil {
+		os.Remove(path)
+		return "", fmt.Errorf("segment: quarantine %s: %w", path, err)
+	}
+	return path, nil
+}
+
+// Close unmaps the segment and closes its file. The mapping must no longer
+// be used.
+func (s *File) Close() error {
+	if s.data == nil {
+		return nil
+	}
+	err := sysutil.Munmap(s.data)
+	s.data = nil
+	if cerr := s.f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Remove closes the segment and deletes its file (the caller syncs the
+// directory).
+func (s *File) Remove() error {
+	err := s.Close()
+	if rerr := sysutil.Remove(s.path); err == nil {
+		err = rerr
+	}
+	return err
+}
+
+// DirtyEnd returns the end of the last non-zero 8-byte word at or after
+// from, or from when every byte from there on is zero: the extent a
+// truncation must zero.
+func (s *File) DirtyEnd(from int64) int64 {
+	end := s.hdr.Size
+	for end > from {
+		lo := max(from, end-4096)
+		if !crcframe.IsZero(s.data[lo:end]) {
+			for end > lo && crcframe.IsZero(s.data[end-8:end]) {
+				end -= 8
+			}
+			return end
+		}
+		end = lo
+	}
+	return from
+}
