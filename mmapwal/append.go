@@ -1,0 +1,251 @@
+package mmapwal
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/mmapwal/mmapwal/crcframe"
+	"github.com/mmapwal/mmapwal/segment"
+)
+
+// Append adds a record at sequence LastSeq()+1 (1 on an empty log) and
+// returns the sequence. A nil or empty record is allowed. The bytes are
+// copied into the log; data may be reused when Append returns.
+//
+// Under SyncAlways it returns once the record is durable; otherwise the
+// record is visible to readers at once and durable after the next sync.
+func (l *Log) Append(data []byte) (uint64, error) {
+	l.wmu.Lock()
+	seq, err := l.appendLocked(0, data)
+	l.wmu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	return seq, l.afterAppend(seq)
+}
+
+// AppendSeq adds a record at a sequence the caller chooses, which must be
+// above LastSeq() (gaps are allowed). A sequence not above it fails with a
+// *SequenceError (ErrSequence).
+func (l *Log) AppendSeq(seq uint64, data []byte) error {
+	if seq == 0 {
+		return &SequenceError{Expected: l.LastSeq() + 1, Provided: 0}
+	}
+	l.wmu.Lock()
+	_, err := l.appendLocked(seq, data)
+	l.wmu.Unlock()
+	if err != nil {
+		return err
+	}
+	return l.afterAppend(seq)
+}
+
+// AppendBatch adds records at consecutive sequences from LastSeq()+1 and
+// returns the first. The batch is atomic: after any crash, all of it or none
+// of it is recovered. It must not be empty and must fit in one segment
+// (ErrRecordTooLarge otherwise).
+func (l *Log) AppendBatch(records [][]byte) (uint64, error) {
+	l.wmu.Lock()
+	first, err := l.appendBatchLocked(0, records)
+	l.wmu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	return first, l.afterAppend(first + uint64(len(records)) - 1)
+}
+
+// AppendBatchSeq is AppendBatch at the caller's sequences first, first+1, …;
+// first must be above LastSeq().
+func (l *Log) AppendBatchSeq(first uint64, records [][]byte) error {
+	if first == 0 {
+		return &SequenceError{Expected: l.LastSeq() + 1, Provided: 0}
+	}
+	l.wmu.Lock()
+	_, err := l.appendBatchLocked(first, records)
+	l.wmu.Unlock()
+	if err != nil {
+		return err
+	}
+	return l.afterAppend(first + uint64(len(records)) - 1)
+}
+
+// afterAppend applies the durability mode to a record just appended.
+func (l *Log) afterAppend(seq uint64) error {
+	if l.opts.Durability == SyncAlways {
+		return l.syncTo(context.Background(), seq)
+	}
+	return nil
+}
+
+// checkSeq returns the sequence to use: the next one when seq is 0, else seq
+// if it is above LastSeq. Writer only.
+func (l *Log) checkSeq(seq uint64) (uint64, error) {
+	last := l.last.Load()
+	if seq == 0 {
+		return last + 1, nil
+	}
+	if seq <= last {
+		return 0, &SequenceError{Expected: last + 1, Provided: seq}
+	}
+	return seq, nil
+}
+
+// appendLocked writes one record. Writer only (wmu held).
+func (l *Log) appendLocked(seq uint64, data []byte) (uint64, error) {
+	if err := l.waitWritable(); err != nil {
+		return 0, err
+	}
+	if len(data) > l.opts.MaxRecordSize {
+		return 0, fmt.Errorf("%w: %d bytes, MaxRecordSize is %d", ErrRecordTooLarge, len(data), l.opts.MaxRecordSize)
+	}
+	seq, err := l.checkSeq(seq)
+	if err != nil {
+		return 0, err
+	}
+	if err := l.ensureRoom(crcframe.Size(len(data))); err != nil {
+		return 0, err
+	}
+	s := l.active
+	n, _ := crcframe.Encode(s.file.Data()[l.off:], s.file.Seed(), crcframe.Header{Seq: seq, Durable: l.durableMark(s), Type: crcframe.Full}, data)
+	s.idx.add(l.off, seq)
+	l.advance(s, n, seq, seq)
+	return seq, nil
+}
+
+// appendBatchLocked writes a batch. Writer only.
+func (l *Log) appendBatchLocked(first uint64, records [][]byte) (uint64, error) {
+	if err := l.waitWritable(); err != nil {
+		return 0, err
+	}
+	if len(records) == 0 {
+		return 0, fmt.Errorf("%w: empty batch", ErrInvalidArgument)
+	}
+	total := 0
+	for _, r := range records {
+		if len(r) > l.opts.MaxRecordSize {
+			return 0, fmt.Errorf("%w: a record of %d bytes, MaxRecordSize is %d", ErrRecordTooLarge, len(r), l.opts.MaxRecordSize)
+		}
+		total += crcframe.Size(len(r))
+	}
+	if int64(total) > l.opts.SegmentSize-segment.HeaderSize {
+		return 0, fmt.Errorf("%w: a batch of %d bytes does not fit in one segment", ErrRecordTooLarge, total)
+	}
+	first, err := l.checkSeq(first)
+	if err != nil {
+		return 0, err
+	}
+	if err := l.ensureRoom(total); err != nil {
+		return 0, err
+	}
+	s := l.active
+	data, seed, durable := s.file.Data(), s.file.Seed(), l.durableMark(s)
+	off := l.off
+	for i, r := range records {
+		typ := crcframe.Middle
+		switch {
+		case len(records) == 1:
+			typ = crcframe.Full
+		case i == 0:
+			typ = crcframe.First
+		case i == len(records)-1:
+			typ = crcframe.Last
+		}
+		n, _ := crcframe.Encode(data[off:], seed, crcframe.Header{Seq: first + uint64(i), Durable: durable, Type: typ}, r)
+		off += int64(n)
+	}
+	// Publish only once the whole batch is in the mapping.
+	off = l.off
+	for i, r := range records {
+		s.idx.add(off, first+uint64(i))
+		off += int64(crcframe.Size(len(r)))
+	}
+	l.advance(s, total, first, first+uint64(len(records))-1)
+	return first, nil
+}
+
+// durableMark is the durable watermark written into new frames of s.
+func (l *Log) durableMark(s *seg) uint32 { return uint32(s.synced.Load()) }
+
+// advance publishes n bytes written at l.off holding the records first..last.
+// Writer only.
+func (l *Log) advance(s *seg, n int, first, last uint64) {
+	prevLast := l.last.Load()
+	l.off += int64(n)
+	s.written.Store(l.off)
+	l.last.Store(last)
+	if f := l.first.Load(); f == 0 || f > prevLast { // the log held no record
+		l.first.Store(first)
+	}
+	l.st.appends.Add(last - first + 1)
+	if l.opts.BytesPerSync > 0 {
+		l.sinceWB += int64(n)
+		if l.sinceWB >= l.opts.BytesPerSync {
+			l.sinceWB = 0
+			s.file.StartWriteback(s.synced.Load(), l.off)
+		}
+	}
+}
+
+// waitWritable waits while a reservation is open, then reports whether the
+// log can take writes. Writer only.
+func (l *Log) waitWritable() error {
+	for l.resv != nil && !l.closed.Load() {
+		l.resvCond.Wait()
+	}
+	return l.writable()
+}
+
+// ensureRoom makes sure a frame run of n bytes fits in the active segment,
+// rotating to the next segment if not. Writer only.
+func (l *Log) ensureRoom(n int) error {
+	if int64(n) <= l.active.size-l.off {
+		return nil
+	}
+	return l.rotate()
+}
+
+// rotate seals the active segment and activates the next one: the sealed
+// segment is made durable first, so that only the newest segment can ever
+// hold unsynced bytes. The next segment was prepared in the background. On a
+// failure before anything depends on it (no space for the new segment),
+// nothing changes and the log stays usable. Writer only.
+func (l *Log) rotate() error {
+	next, err := l.prep.take(l.nextNum)
+	if err != nil {
+		return mapNoSpace(err)
+	}
+	old := l.active
+	if err := l.syncSegLocked(old); err != nil {
+		l.prep.putBack(next)
+		return err
+	}
+	ns := l.segFromFile(next)
+	last := l.last.Load()
+	ns.first = last + 1
+	next.Activate(last + 1)
+	segs := append(append([]*seg(nil), l.segments()...), ns)
+	l.publishSegs(segs)
+	l.setActive(ns, segment.HeaderSize)
+	old.unpin() // the writer's pin
+	l.nextNum++
+	l.prep.start(l.nextNum)
+	l.st.rotations.Add(1)
+	l.trimMapped()
+	return nil
+}
+
+// writeMarkLocked appends a durable mark and syncs it (Close). Writer only.
+func (l *Log) writeMarkLocked() error {
+	last := l.last.Load()
+	if last == 0 {
+		return nil // nothing to protect
+	}
+	if err := l.ensureRoom(crcframe.HeaderSize); err != nil {
+		return err
+	}
+	s := l.active
+	crcframe.Encode(s.file.Data()[l.off:], s.file.Seed(), crcframe.Header{Seq: last, Durable: uint32(l.off), Type: crcframe.Mark}, nil)
+	l.off += crcframe.HeaderSize
+	s.written.Store(l.off)
+	return l.syncSegLocked(s)
+}

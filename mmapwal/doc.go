@@ -1,0 +1,92 @@
+// Package mmapwal is a memory-mapped, zero-copy write-ahead log.
+//
+// A [Log] is a directory of preallocated segment files mapped MAP_SHARED.
+// An append frames the record (length, sequence, CRC-32C) and copies it
+// straight into the mapping with a plain slice copy: no system call, no
+// allocation. [Log.Sync] makes everything appended so far durable with
+// msync (plus F_FULLFSYNC on macOS), and concurrent appenders share one flush
+// (group commit). [Open] scans the log, finds the last valid record, and cuts
+// a torn tail — or refuses to open, as [Options.Repair] says. Corruption is
+// reported with the segment, the offset and the reason.
+//
+// # Basics
+//
+//	l, err := mmapwal.Open("/var/lib/app/wal", nil) // nil: SyncAlways, 64 MiB segments
+//	if err != nil { … }
+//	defer l.Close()
+//
+//	seq, err := l.Append([]byte("record"))       // durable when it returns (SyncAlways)
+//	first, err := l.AppendBatch(records)          // all or nothing after a crash
+//	err = l.AppendSeq(100, []byte("at 100"))      // caller-chosen sequences, gaps allowed
+//
+//	r, err := l.Reserve(n)                        // zero copy: write into the mapping
+//	fill(r.Bytes())
+//	seq, err = r.Commit()
+//
+//	b, err := l.Read(seq)                         // a copy
+//	err = l.View(seq, func(b []byte) error { … }) // no copy
+//	it, err := l.NewIterator(l.FirstSeq())        // replay
+//	for it.Next() { apply(it.Seq(), it.Value()) }
+//
+//	err = l.TruncateFront(seq)                    // drop records < seq (compaction)
+//	err = l.TruncateBack(seq)                     // drop records > seq (Raft conflicts)
+//
+// Sequences start at 1 and increase; Append takes LastSeq()+1. Under
+// [SyncManual] and [SyncInterval] an append returns as soon as the record is
+// in the mapping; [Log.Sync] or [Log.WaitDurable] make it durable. A record
+// is acknowledged once a call that covers it returned nil: a SyncAlways
+// append, Sync, WaitDurable or Close.
+//
+// # Durability
+//
+// An acknowledged record survives a process crash, a kernel crash and a
+// power cut, byte for byte, provided the disk honours flushes and writes a
+// 512-byte sector that holds synced bytes atomically (old or new, never
+// garbage: the powersafe-overwrite assumption). Recovery never invents,
+// reorders or leaves holes in records: it returns a prefix of what was
+// appended. A batch is all or nothing.
+//
+// Recovery tells a torn tail from corruption: every frame carries the offset
+// up to which its segment was durable when it was written, and Close writes a
+// durable mark. Invalid bytes are a torn tail only when nothing after them
+// proves them durable; then they held no acknowledged record, and
+// [TruncatePartial] copies them to a quarantine file and cuts them. Anything
+// else is [ErrCorrupt] under every policy: an acknowledged record is never
+// silently dropped. What cannot be detected: without a clean Close, damage to
+// the newest synced records that no later frame proves durable looks exactly
+// like a torn write (and is cut); a frame replaced by another valid frame of
+// the same log, segment and position.
+//
+// A failed msync or fdatasync poisons the log: the kernel may already have
+// marked the pages clean, so a retry could "succeed" without the data on the
+// disk. Every later write fails with [ErrPoisoned]; reads keep working; Close
+// releases. Reopening in the same process evicts the segments' cached pages
+// first, so what is read back is what the disk holds.
+//
+// # Files
+//
+// The directory holds LOCK (the writer's flock), META (the log's identity and
+// truncation state), segment files named by number (0000000000000001.wal,
+// 0000000000000002.wal, …) and, after a repair, quarantine files
+// (0000000000000007.wal.torn-0000000000001a40 holds the bytes cut from
+// segment 7 at offset 0x1a40). FORMAT.md at the repository root documents
+// the on-disk format and its versioning.
+//
+// # Caveats
+//
+// Slices returned by [Log.View] and [Iterator.Value] point into the mapping.
+// They are read-only, valid only inside the View callback or until the
+// iterator's next Next or Close, and must not be kept: after a truncation or
+// Close unmaps the segment, touching them faults (a crash, not a recoverable
+// panic). The library's own reads of the mapping are guarded: a segment file
+// truncated by another program yields [ErrCorrupt] with [ReasonIOFault], not a
+// crash.
+//
+// Readers see every appended record, durable or not.
+//
+// Segments are preallocated with fallocate, so a full disk is an [ErrNoSpace]
+// error when a new segment is prepared, never a SIGBUS. Supported and tested
+// filesystems: ext4 and tmpfs on Linux; xfs should behave like ext4. Copy-on-
+// write filesystems (btrfs, zfs) do not guarantee that writes into
+// preallocated space cannot fail, and are not supported.
+package mmapwal

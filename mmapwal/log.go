@@ -1,0 +1,363 @@
+package mmapwal
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mmapwal/mmapwal/internal/sysutil"
+	"github.com/mmapwal/mmapwal/segment"
+)
+
+// Log is a write-ahead log in one directory. Every method is safe for
+// concurrent use.
+//
+// Writers (appends, reservations, truncations) are serialised by one mutex;
+// readers (Read, ReadInto, View, iterators) take no lock on the common path:
+// they trust the published counts of each segment's index, which the writer
+// stores only after the frame bytes are in the mapping.
+type Log struct {
+	dir  string
+	opts Options
+	log  *slog.Logger
+	lock *os.File // holds the directory's flock (nil when ReadOnly)
+
+	recovery RecoveryReport
+
+	// Writer state, guarded by wmu.
+	wmu      sync.Mutex
+	resvCond sync.Cond    // L = &wmu; writers wait here while a reservation is open
+	resv     *Reservation // the open reservation, if any
+	active   *seg         // the segment appends go to
+	off      int64        // where the next frame goes in active
+	sinceWB  int64        // bytes appended since write-back was last started
+	meta     meta         // the META on disk
+	nextNum  uint64       // number of the segment after active
+	prep     preparer
+
+	// Published state, read without locks.
+	segs    atomic.Pointer[[]*seg] // the log's segments in order; replaced, never modified
+	first   atomic.Uint64          // FirstSeq
+	last    atomic.Uint64          // LastSeq
+	front   atomic.Uint64          // records below are truncated away
+	durable atomic.Uint64          // DurableSeq
+	closed  atomic.Bool
+	poison  atomic.Pointer[error]   // the failure that poisoned the log
+	cuts    atomic.Pointer[backCut] // the newest TruncateBack (a sentinel before any)
+
+	// Group commit.
+	smu      sync.Mutex
+	syncing  bool
+	syncDone chan struct{} // closed when the running sync round ends
+
+	flushStop chan struct{}
+	flushDone chan struct{}
+
+	st stats
+}
+
+// Open opens the log in dir, creating the directory and an empty log if
+// missing, and recovers it: it checks every segment, finds the end of the
+// last one and repairs a torn tail as opts.Repair says (see Recovery).
+// A nil opts means the defaults.
+//
+// Errors: ErrLocked when another writer has the log open, ErrCorrupt
+// (a *CorruptionError) for damage that is not a repairable torn tail,
+// ErrUnsupportedVersion for a log of a newer format, ErrInvalidArgument for
+// bad Options.
+func Open(dir string, opts *Options) (*Log, error) {
+	start := time.Now()
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	l := &Log{dir: dir, opts: o, log: o.Logger, syncDone: make(chan struct{})}
+	l.cuts.Store(new(backCut))
+	if l.log == nil {
+		l.log = slog.New(slog.DiscardHandler)
+	}
+	l.resvCond.L = &l.wmu
+	l.prep.cfg = prepConfig{dir: dir, size: o.SegmentSize, smallPages: o.Durability != SyncManual}
+	if err := l.open(); err != nil {
+		l.releaseAll()
+		return nil, err
+	}
+	l.recovery.Duration = time.Since(start)
+	if !o.ReadOnly {
+		l.prep.start(l.nextNum)
+		if o.Durability == SyncInterval {
+			l.flushStop, l.flushDone = make(chan struct{}), make(chan struct{})
+			go l.flusher()
+		}
+	}
+	return l, nil
+}
+
+// open locks the directory, reads META and recovers the segments.
+func (l *Log) open() error {
+	if l.opts.ReadOnly {
+		if _, err := os.Stat(l.dir); err != nil {
+			return err
+		}
+	} else if err := os.MkdirAll(l.dir, 0o755); err != nil {
+		return err
+	}
+	if err := l.lockDir(); err != nil {
+		return err
+	}
+	nums, err := listSegments(l.dir)
+	if err != nil {
+		return err
+	}
+	l.meta, err = readMeta(l.dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist) && len(nums) == 0 && !l.opts.ReadOnly:
+		return l.create()
+	case errors.Is(err, os.ErrNotExist):
+		return &CorruptionError{Segment: metaName, Reason: ReasonMissingMeta, Durable: true}
+	case err != nil:
+		return err
+	}
+	if !l.opts.ReadOnly {
+		sysutil.Remove(filepath.Join(l.dir, metaTmpName))
+	}
+	l.prep.cfg.logID = l.meta.logID
+	return l.recover(nums)
+}
+
+// create makes a new, empty log: META first (it names the log), then the
+// first segment.
+func (l *Log) create() error {
+	id, err := newLogID()
+	if err != nil {
+		return err
+	}
+	l.meta = meta{logID: id}
+	if err := writeMeta(l.dir, l.meta); err != nil {
+		return mapNoSpace(err)
+	}
+	l.prep.cfg.logID = id
+	s, err := l.newSeg(1, 1)
+	if err != nil {
+		return err
+	}
+	l.publishSegs([]*seg{s})
+	l.setActive(s, segment.HeaderSize)
+	l.nextNum = 2
+	return nil
+}
+
+func (l *Log) lockDir() error {
+	if l.opts.ReadOnly {
+		return nil
+	}
+	f, err := os.OpenFile(filepath.Join(l.dir, lockName), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return err
+	}
+	if err := sysutil.Lock(f); err != nil {
+		f.Close()
+		if errors.Is(err, sysutil.ErrLocked) {
+			return fmt.Errorf("%w: %s", ErrLocked, l.dir)
+		}
+		return err
+	}
+	l.lock = f
+	return nil
+}
+
+// listSegments returns the segment numbers in dir, ascending.
+func listSegments(dir string) ([]uint64, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var nums []uint64
+	for _, e := range ents {
+		if n, ok := segment.ParseName(e.Name()); ok && e.Type().IsRegular() {
+			nums = append(nums, n)
+		}
+	}
+	sort.Slice(nums, func(i, j int) bool { return nums[i] < nums[j] })
+	return nums, nil
+}
+
+// newSeg creates segment number num, active from sequence first, and maps it.
+func (l *Log) newSeg(num, first uint64) (*seg, error) {
+	f, err := prepareSegment(l.prep.cfg, num, first)
+	if err != nil {
+		return nil, mapNoSpace(err)
+	}
+	return l.segFromFile(f), nil
+}
+
+// segFromFile wraps an open segment file.
+func (l *Log) segFromFile(f *segment.File) *seg {
+	h := f.Header()
+	s := &seg{
+		num: h.Number, path: f.Path(), name: filepath.Base(f.Path()), size: h.Size,
+		first: h.FirstSeq, idx: newIndex(maxRecords(h.Size)),
+		file: f, logID: h.LogID, write: !l.opts.ReadOnly,
+	}
+	s.written.Store(segment.HeaderSize)
+	s.synced.Store(segment.HeaderSize)
+	return s
+}
+
+// maxRecords is the most frames a segment of the given size can hold.
+func maxRecords(size int64) int64 { return (size - segment.HeaderSize) / 24 }
+
+// setActive makes s the segment appends go to, at offset off. Writer only.
+func (l *Log) setActive(s *seg, off int64) {
+	s.mu.Lock()
+	s.refs++ // the writer's own pin, released when s is sealed or closed
+	s.mu.Unlock()
+	l.active, l.off = s, off
+}
+
+func (l *Log) publishSegs(segs []*seg) { l.segs.Store(&segs) }
+
+func (l *Log) segments() []*seg {
+	if p := l.segs.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// mapNoSpace makes a full-disk error match ErrNoSpace (it still matches
+// ENOSPC too).
+func mapNoSpace(err error) error {
+	if err != nil && sysutil.IsNoSpace(err) {
+		return fmt.Errorf("%w: %w", ErrNoSpace, err)
+	}
+	return err
+}
+
+// Close makes everything appended durable, writes a durable mark of the end
+// (so that later damage to any record, the last included, is detected), and
+// releases the log. Iterators and Views still running keep their segments
+// mapped until they finish. A second Close returns nil.
+//
+// Close of a poisoned log releases its resources and returns ErrPoisoned.
+func (l *Log) Close() error {
+	l.wmu.Lock()
+	if l.closed.Load() {
+		l.wmu.Unlock()
+		return nil
+	}
+	if l.resv != nil {
+		l.abortLocked(l.resv)
+	}
+	err := l.closeWriter()
+	l.closed.Store(true)
+	l.resvCond.Broadcast()
+	l.wmu.Unlock()
+	if l.flushStop != nil {
+		close(l.flushStop)
+		<-l.flushDone
+	}
+	l.prep.stop()
+	l.releaseAll()
+	return err
+}
+
+// closeWriter syncs and writes the durable mark. Writer only.
+func (l *Log) closeWriter() error {
+	if l.opts.ReadOnly || l.active == nil {
+		return nil
+	}
+	if err := l.poisoned(); err != nil {
+		return err
+	}
+	if err := l.syncActiveLocked(); err != nil {
+		return err
+	}
+	return l.writeMarkLocked()
+}
+
+// releaseAll unmaps every segment (or leaves it to the last pin) and drops
+// the lock.
+func (l *Log) releaseAll() {
+	for _, s := range l.segments() {
+		s.retire(false)
+	}
+	if l.active != nil {
+		l.active.unpin()
+	}
+	if l.lock != nil {
+		sysutil.Unlock(l.lock)
+		l.lock.Close()
+		l.lock = nil
+	}
+}
+
+// FirstSeq returns the sequence of the first record in the log; LastSeq()+1
+// when the log holds no record but once did; 0 on a log that never held one.
+func (l *Log) FirstSeq() uint64 { return l.first.Load() }
+
+// LastSeq returns the sequence of the last record appended (or, after
+// truncations, the highest one kept); 0 on a log that never held a record.
+func (l *Log) LastSeq() uint64 { return l.last.Load() }
+
+// DurableSeq returns the highest sequence known durable: every record up to
+// it survives a crash.
+func (l *Log) DurableSeq() uint64 { return l.durable.Load() }
+
+// Recovery reports what Open found and did.
+func (l *Log) Recovery() RecoveryReport { return l.recovery }
+
+// poisoned returns the poisoning error, or nil.
+func (l *Log) poisoned() error {
+	if p := l.poison.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// setPoison poisons the log for writes after a failure that may have left the
+// disk different from what the log believes.
+func (l *Log) setPoison(cause error) error {
+	err := fmt.Errorf("%w: %w", ErrPoisoned, cause)
+	if l.poison.CompareAndSwap(nil, &err) {
+		markPoisoned(l.dir)
+		l.log.Error("mmapwal: log poisoned; writes will fail until it is reopened", "dir", l.dir, "cause", cause)
+	}
+	return l.poisoned()
+}
+
+// writable returns why the log cannot take writes now, or nil. Writer only.
+func (l *Log) writable() error {
+	switch {
+	case l.closed.Load():
+		return ErrClosed
+	case l.opts.ReadOnly:
+		return fmt.Errorf("%w: the log was opened ReadOnly", ErrInvalidArgument)
+	}
+	return l.poisoned()
+}
+
+// poisonedDirs remembers the directories whose log was poisoned in this
+// process: after a failed write-back the page cache may hold bytes that never
+// reached the disk, so a reopen here evicts those pages before trusting them.
+var poisonedDirs sync.Map
+
+func markPoisoned(dir string) {
+	if abs, err := filepath.Abs(dir); err == nil {
+		poisonedDirs.Store(abs, true)
+	}
+}
+
+func wasPoisoned(dir string) bool {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return false
+	}
+	_, ok := poisonedDirs.Load(abs)
+	return ok
+}

@@ -1,0 +1,141 @@
+package mmapwal
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/mmapwal/mmapwal/crcframe"
+	"github.com/mmapwal/mmapwal/segment"
+)
+
+// Durability says when appended records become durable.
+type Durability int
+
+const (
+	// SyncAlways (the default): Append, AppendSeq, AppendBatch and
+	// Reservation.Commit return only once their records are durable.
+	// Concurrent appenders share syncs (group commit).
+	SyncAlways Durability = iota
+	// SyncInterval: a background flusher syncs every Options.SyncInterval.
+	// A crash loses at most the records of the last interval.
+	SyncInterval
+	// SyncManual: only Sync, WaitDurable and Close make records durable.
+	SyncManual
+)
+
+func (d Durability) String() string {
+	switch d {
+	case SyncAlways:
+		return "always"
+	case SyncInterval:
+		return "interval"
+	case SyncManual:
+		return "manual"
+	}
+	return "Durability(?)"
+}
+
+// RepairPolicy says what Open does with a torn tail.
+type RepairPolicy int
+
+const (
+	// TruncatePartial (the default): drop a torn tail — bytes of records
+	// that were never acknowledged, left by a crash while appending — after
+	// copying them to a quarantine file. Damage to durable records is
+	// always an error.
+	TruncatePartial RepairPolicy = iota
+	// Strict: refuse to open a log with a torn tail (ErrCorrupt with
+	// ReasonTornTail) and change nothing.
+	Strict
+)
+
+// Options configure a Log. The zero value (and a nil *Options) is the safe
+// default; each field's default is given in its comment.
+type Options struct {
+	// SegmentSize is the size of each new segment file in bytes; default
+	// 64 MiB, between 4 KiB and 2 GiB, a multiple of 8. Existing segments
+	// keep the size they were created with.
+	SegmentSize int64
+	// MaxRecordSize bounds new records; default 16 MiB, at most what fits
+	// in one segment. It never makes existing records unreadable.
+	MaxRecordSize int
+	// Durability: SyncAlways (default), SyncInterval or SyncManual.
+	Durability Durability
+	// SyncInterval is the flush period under SyncInterval; default 10ms.
+	SyncInterval time.Duration
+	// Repair: TruncatePartial (default) or Strict.
+	Repair RepairPolicy
+	// Logger receives repairs (Warn) and poisoning (Error); nil is silent.
+	Logger *slog.Logger
+	// ReadOnly opens without the write lock and without repairing anything:
+	// it serves the valid prefix even of a corrupt log (salvage), and
+	// Recovery reports what is wrong. Writes fail with ErrInvalidArgument.
+	ReadOnly bool
+	// MaxMappedSegments bounds how many sealed segments stay mapped at once
+	// (the active and the prepared one are not counted); idle ones beyond it
+	// are unmapped and mapped again on demand. Default 8.
+	MaxMappedSegments int
+	// BytesPerSync starts write-back (msync MS_ASYNC) each time that many
+	// bytes were appended since the last, so that a later Sync has less to
+	// flush. 0 (default) leaves write-back to the kernel and Sync.
+	BytesPerSync int64
+}
+
+// Defaults.
+const (
+	DefaultSegmentSize       = 64 << 20
+	DefaultMaxRecordSize     = 16 << 20
+	DefaultSyncInterval      = 10 * time.Millisecond
+	DefaultMaxMappedSegments = 8
+)
+
+// withDefaults returns a copy of o with zero fields filled in, or an error
+// naming the first invalid field.
+func (o *Options) withDefaults() (Options, error) {
+	var c Options
+	if o != nil {
+		c = *o
+	}
+	if c.SegmentSize == 0 {
+		c.SegmentSize = DefaultSegmentSize
+	}
+	if c.SegmentSize < segment.MinSize || c.SegmentSize > segment.MaxSize || c.SegmentSize%crcframe.Alignment != 0 {
+		return c, invalidf("Options.SegmentSize %d: want a multiple of 8 in [%d, %d]", c.SegmentSize, segment.MinSize, segment.MaxSize)
+	}
+	fit := maxPayloadIn(c.SegmentSize)
+	if c.MaxRecordSize == 0 {
+		c.MaxRecordSize = min(DefaultMaxRecordSize, fit)
+	}
+	if c.MaxRecordSize < 0 || c.MaxRecordSize > fit {
+		return c, invalidf("Options.MaxRecordSize %d: want 1..%d (what fits in one segment of %d bytes)", c.MaxRecordSize, fit, c.SegmentSize)
+	}
+	if c.Durability < SyncAlways || c.Durability > SyncManual {
+		return c, invalidf("Options.Durability %d: unknown", c.Durability)
+	}
+	if c.SyncInterval == 0 {
+		c.SyncInterval = DefaultSyncInterval
+	}
+	if c.SyncInterval < 0 {
+		return c, invalidf("Options.SyncInterval %v: must be positive", c.SyncInterval)
+	}
+	if c.Repair != TruncatePartial && c.Repair != Strict {
+		return c, invalidf("Options.Repair %d: unknown", c.Repair)
+	}
+	if c.MaxMappedSegments == 0 {
+		c.MaxMappedSegments = DefaultMaxMappedSegments
+	}
+	if c.MaxMappedSegments < 0 {
+		return c, invalidf("Options.MaxMappedSegments %d: must be positive", c.MaxMappedSegments)
+	}
+	if c.BytesPerSync < 0 {
+		return c, invalidf("Options.BytesPerSync %d: must not be negative", c.BytesPerSync)
+	}
+	return c, nil
+}
+
+// maxPayloadIn is the largest payload one frame can carry in an empty segment
+// of the given size.
+func maxPayloadIn(segSize int64) int {
+	n := segSize - segment.HeaderSize - crcframe.HeaderSize
+	return int(min(n, crcframe.MaxPayload))
+}

@@ -1,0 +1,127 @@
+package mmapwal
+
+import (
+	"path/filepath"
+	"sync"
+
+	"github.com/mmapwal/mmapwal/segment"
+)
+
+// preparer creates the next segment in the background — preallocated, header
+// written, synced, mapped and its page tables populated — so that rotation
+// never waits for file creation or preallocation.
+type preparer struct {
+	mu    sync.Mutex
+	num   uint64        // the segment being (or already) prepared; 0 = none
+	done  chan struct{} // closed when the preparation of num finished
+	f     *segment.File
+	err   error
+	cfg   prepConfig
+}
+
+// prepConfig says how to make a segment.
+type prepConfig struct {
+	dir        string
+	logID      [16]byte
+	size       int64
+	smallPages bool // keep the page cache in 4 KiB pages (see segment.File.SmallPages)
+}
+
+// start begins preparing segment num unless it is already under way.
+func (p *preparer) start(num uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.num == num {
+		return
+	}
+	cfg := p.cfg
+	p.num, p.f, p.err = num, nil, nil
+	done := make(chan struct{})
+	p.done = done
+	go func() {
+		f, err := prepareSegment(cfg, num, 0)
+		p.mu.Lock()
+		if p.num == num && p.done == done {
+			p.f, p.err = f, err
+		} else if f != nil {
+			f.Remove() // discarded meanwhile
+		}
+		p.mu.Unlock()
+		close(done)
+	}()
+}
+
+// prepareSegment creates segment num (active from sequence first, or 0 for
+// not yet), maps it and populates its page tables for writing, so that the
+// first store to each page does not fault on the append path.
+func prepareSegment(cfg prepConfig, num, first uint64) (*segment.File, error) {
+	path := filepath.Join(cfg.dir, segment.Name(num))
+	f, err := segment.Create(path, segment.Header{LogID: cfg.logID, Number: num, FirstSeq: first, Size: cfg.size})
+	if err != nil {
+		return nil, err
+	}
+	if testHookCreated != nil {
+		testHookCreated(path)
+	}
+	if cfg.smallPages {
+		err = f.SmallPages()
+	}
+	if err == nil {
+		err = f.Prefault(segment.HeaderSize, cfg.size)
+	}
+	if err != nil {
+		f.Remove()
+		return nil, err
+	}
+	return f, nil
+}
+
+// take returns the prepared segment num, waiting for it if needed. If the
+// background preparation failed (a full disk, say) it tries once more now,
+// so that an append succeeds again once space was freed.
+func (p *preparer) take(num uint64) (*segment.File, error) {
+	p.mu.Lock()
+	done := p.done
+	ours := p.num == num
+	p.mu.Unlock()
+	if ours && done != nil {
+		<-done
+		p.mu.Lock()
+		f := p.f
+		p.num, p.f, p.err, p.done = 0, nil, nil, nil
+		p.mu.Unlock()
+		if f != nil {
+			return f, nil
+		}
+	}
+	p.discard()
+	return prepareSegment(p.cfg, num, 0)
+}
+
+// putBack returns a segment that take handed out but rotation did not use.
+func (p *preparer) putBack(f *segment.File) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	done := make(chan struct{})
+	close(done)
+	p.num, p.f, p.err, p.done = f.Header().Number, f, nil, done
+}
+
+// discard waits for a preparation under way and deletes its segment.
+func (p *preparer) discard() {
+	p.mu.Lock()
+	done := p.done
+	p.mu.Unlock()
+	if done != nil {
+		<-done
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.f != nil {
+		p.f.Remove()
+	}
+	p.num, p.f, p.err, p.done = 0, nil, nil, nil
+}
+
+// stop is discard at Close: an unused prepared segment is not left behind.
+func (p *preparer) stop() { p.discard() }

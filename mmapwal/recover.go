@@ -1,0 +1,428 @@
+package mmapwal
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/mmapwal/mmapwal/crcframe"
+	"github.com/mmapwal/mmapwal/internal/sysutil"
+	"github.com/mmapwal/mmapwal/segment"
+)
+
+// RecoveryReport says what Open found and did.
+type RecoveryReport struct {
+	Segments int           // segment files scanned
+	Records  int           // records found
+	FirstSeq uint64        // FirstSeq after recovery
+	LastSeq  uint64        // LastSeq after recovery
+	Clean    bool          // the log had been closed cleanly (it ended with a durable mark)
+	Duration time.Duration // time Open took
+	// TornTail describes a torn tail found at the end of the newest segment,
+	// or is nil. Under TruncatePartial it was cut (Repaired); under ReadOnly
+	// it was left in place and the log serves the records before it.
+	TornTail *TornTail
+	// Corruption is the damage a ReadOnly open found; the log serves the
+	// valid records before it. Nil otherwise (a writable open fails instead).
+	Corruption *CorruptionError
+	// FinishedTruncation reports that a TruncateBack interrupted by a crash
+	// was completed.
+	FinishedTruncation bool
+	// Removed lists the files recovery deleted: a prepared segment that was
+	// never used, segments wholly below a front truncation, segments beyond
+	// an interrupted TruncateBack.
+	Removed []string
+}
+
+// TornTail is the residue of a crash while appending records that were never
+// acknowledged.
+type TornTail struct {
+	Segment      string // segment file name
+	Offset       int64  // where the valid records end
+	Reason       Reason // what the first invalid frame looked like
+	BytesDropped int64  // bytes cut (zeroed) from Offset on
+	Quarantine   string // path of the file holding the cut bytes ("" if none)
+	Repaired     bool   // cut under TruncatePartial
+}
+
+// scanned is one segment as recovery found it.
+type scanned struct {
+	s   *seg
+	f   *segment.File
+	end segment.End
+}
+
+// recover opens and checks every segment, judges the end of the log,
+// repairs a torn tail and publishes the result. Steps (FORMAT.md §5):
+//  1. finish an interrupted TruncateBack;
+//  2. open every segment: consecutive numbers, right identity and version;
+//  3. scan each one's frames, checking sequence continuity across segments;
+//  4. judge the first invalid spot: corruption in a sealed segment or proven
+//     durable is fatal; otherwise it is a torn tail, cut or refused by policy;
+//  5. drop segments wholly before the front truncation point and an unused
+//     prepared segment; sync the tail so that DurableSeq = LastSeq.
+func (l *Log) recover(nums []uint64) error {
+	if l.meta.backSeg != 0 && !l.opts.ReadOnly {
+		var err error
+		if nums, err = l.finishTruncateBack(nums); err != nil {
+			return err
+		}
+	}
+	if wasPoisoned(l.dir) {
+		l.evictPageCache(nums)
+	}
+	l.front.Store(l.meta.firstSeq)
+	segs, err := l.scanAll(nums)
+	if err != nil {
+		for _, sc := range segs {
+			sc.f.Close()
+		}
+		return err
+	}
+	return l.adopt(segs)
+}
+
+// scanAll opens and scans the segments in order and stops at the first
+// damage. A writable open returns the damage as an error (unless it is a torn
+// tail it may cut); a ReadOnly open records it and keeps the valid prefix.
+func (l *Log) scanAll(nums []uint64) ([]scanned, error) {
+	var out []scanned
+	prev := uint64(0)
+	for i, num := range nums {
+		name := segment.Name(num)
+		newest := i == len(nums)-1
+		f, err := segment.Open(filepath.Join(l.dir, name), num, l.meta.logID, !l.opts.ReadOnly)
+		if err != nil {
+			if newest && l.unusedNewest(name, err) {
+				break
+			}
+			return out, l.damage(corruptionFromOpen(name, err))
+		}
+		l.recovery.Segments++
+		h := f.Header()
+		if i > 0 && num != nums[i-1]+1 {
+			f.Close()
+			return out, l.damage(&CorruptionError{Segment: name, Reason: ReasonSegmentGap, Durable: true})
+		}
+		if h.FirstSeq == 0 && newest && crcframe.IsZero(f.Data()[segment.HeaderSize:segment.HeaderSize+crcframe.HeaderSize]) {
+			l.removeUnused(f) // prepared in the background, never used
+			break
+		}
+		// FirstSeq is LastSeq+1 at activation, which is above the previous
+		// record when a truncation raised LastSeq past the last record.
+		if i > 0 && h.FirstSeq != 0 && h.FirstSeq <= prev {
+			f.Close()
+			return out, l.damage(&CorruptionError{Segment: name, Reason: ReasonSegmentGap, Durable: true})
+		}
+		// Segments leave the front only after TruncateFront raised META's
+		// first seq above their records, so the first segment starts at or
+		// below it: one starting above was preceded by a segment that is
+		// missing.
+		if i == 0 && h.FirstSeq > max(l.meta.firstSeq, 1) {
+			f.Close()
+			return out, l.damage(&CorruptionError{Segment: name, Reason: ReasonSegmentGap, Durable: true})
+		}
+		s := l.segFromFile(f)
+		if s.first == 0 {
+			s.first = prev + 1 // activated, but the new header did not reach the disk
+		}
+		end := f.Scan(max(prev, s.first-1), maxPayloadIn(h.Size), func(off int64, h crcframe.Header, _ []byte) {
+			s.idx.add(off, h.Seq)
+		})
+		s.idx.truncate(int64(end.Records))
+		sc := scanned{s: s, f: f, end: end}
+		out = append(out, sc)
+		prev = end.LastSeq
+		if !end.Clean() {
+			sealed := !newest && l.laterActivated(nums[i+1:])
+			if err := l.judgeEnd(sc, sealed); err != nil {
+				return out, err
+			}
+			if l.opts.ReadOnly {
+				break // serve the prefix before the damage
+			}
+		}
+		l.recovery.Clean = end.Marked
+	}
+	return out, nil
+}
+
+// damage returns a corruption as Open's error, or, when ReadOnly, records it
+// and returns nil so that the valid prefix is served.
+func (l *Log) damage(err error) error {
+	var ce *CorruptionError
+	if l.opts.ReadOnly && errors.As(err, &ce) {
+		l.recovery.Corruption = ce
+		return nil
+	}
+	return err
+}
+
+// judgeEnd decides what the first invalid spot of a segment is.
+func (l *Log) judgeEnd(sc scanned, sealed bool) error {
+	e := sc.end
+	if sealed || e.ProvenDurable() || e.Reason == crcframe.IOFault {
+		return l.damage(&CorruptionError{Segment: sc.s.name, Offset: e.Bad, Reason: e.Reason, Durable: sealed || e.ProvenDurable()})
+	}
+	reason := e.Reason
+	if reason == crcframe.CleanEnd { // an unfinished batch, then zeros
+		reason = ReasonTornTail
+	}
+	tt := &TornTail{Segment: sc.s.name, Offset: e.Offset, Reason: reason, BytesDropped: e.Dirty - e.Offset}
+	l.recovery.TornTail = tt
+	switch {
+	case l.opts.ReadOnly:
+		return nil
+	case l.opts.Repair == Strict:
+		return &CorruptionError{Segment: sc.s.name, Offset: e.Offset, Reason: ReasonTornTail}
+	}
+	// A quarantine file of that name is left by a crash during an earlier
+	// repair at this offset, or by an earlier tear at the same spot: replace
+	// it (Quarantine creates with O_EXCL), or the log could never open again.
+	if err := sysutil.Remove(segment.QuarantineName(sc.s.path, e.Offset)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	q, err := sc.f.Quarantine(e.Offset, e.Dirty)
+	if err != nil {
+		return mapNoSpace(err)
+	}
+	if err := sc.f.Zero(e.Offset, e.Dirty); err != nil {
+		return err
+	}
+	if testHookSynced != nil {
+		testHookSynced(sc.s.path, e.Offset, e.Dirty)
+	}
+	tt.Quarantine, tt.Repaired = q, true
+	l.log.Warn("mmapwal: cut a torn tail", "segment", sc.s.name, "offset", e.Offset,
+		"reason", e.Reason.String(), "bytes", tt.BytesDropped, "quarantine", q)
+	return nil
+}
+
+// laterActivated reports whether any of the later segments was ever
+// activated: then the earlier ones were sealed, hence fully durable.
+func (l *Log) laterActivated(nums []uint64) bool {
+	for _, num := range nums {
+		b := make([]byte, segment.HeaderSize+crcframe.HeaderSize)
+		f, err := os.Open(filepath.Join(l.dir, segment.Name(num)))
+		if err != nil {
+			return true
+		}
+		n, _ := f.ReadAt(b, 0)
+		f.Close()
+		if crcframe.IsZero(b[:n]) {
+			// A crash interrupted its creation before the header was
+			// written (empty or zero-filled): never activated, since
+			// activation rewrites a header that preparation synced.
+			continue
+		}
+		h, err := segment.DecodeHeader(b[:n])
+		if err != nil && l.creationInterrupted(num) {
+			continue
+		}
+		if err != nil || h.FirstSeq != 0 || !crcframe.IsZero(b[segment.HeaderSize:n]) {
+			return true
+		}
+	}
+	return false
+}
+
+// creationSector is the part of a segment file that its creation writes (the
+// header's sector): a power cut during the creation, before the file was
+// synced, may leave any bytes there, and only zeros after it.
+const creationSector = 512
+
+// creationInterrupted reports whether segment num, which did not open, is a
+// file whose creation a crash interrupted: nothing but zeros after its header
+// or, when the header does not check, after the header's sector. Such a file
+// never held a record: activation rewrites a header that the creation
+// synced, so a header that does not check was never synced.
+func (l *Log) creationInterrupted(num uint64) bool {
+	b, err := os.ReadFile(filepath.Join(l.dir, segment.Name(num)))
+	if err != nil {
+		return false
+	}
+	from := creationSector
+	if _, err := segment.DecodeHeader(b); err == nil {
+		from = segment.HeaderSize
+	}
+	return len(b) <= from || crcframe.IsZero(b[from:])
+}
+
+// unusedNewest reports whether the newest segment, which did not open, is a
+// file whose creation was interrupted (creationInterrupted), and removes it.
+func (l *Log) unusedNewest(name string, openErr error) bool {
+	var se *segment.Error
+	if !errors.As(openErr, &se) || se.Reason == crcframe.UnsupportedVersion || se.Reason == crcframe.ForeignSegment {
+		return false
+	}
+	path := filepath.Join(l.dir, name)
+	if num, ok := segment.ParseName(name); !ok || !l.creationInterrupted(num) {
+		return false
+	}
+	if !l.opts.ReadOnly {
+		sysutil.Remove(path)
+		sysutil.SyncDir(l.dir)
+		l.recovery.Removed = append(l.recovery.Removed, name)
+	}
+	return true
+}
+
+func (l *Log) removeUnused(f *segment.File) {
+	if l.opts.ReadOnly {
+		f.Close()
+		return
+	}
+	name := filepath.Base(f.Path())
+	f.Remove()
+	sysutil.SyncDir(l.dir)
+	l.recovery.Removed = append(l.recovery.Removed, name)
+}
+
+// adopt publishes the scanned segments: it drops those wholly before the
+// front truncation point, picks the active segment, computes the sequences
+// and syncs the tail.
+func (l *Log) adopt(scs []scanned) error {
+	front := l.meta.firstSeq
+	var segs []*seg
+	lastSeq := max(l.meta.floor, front-min(front, 1))
+	for i, sc := range scs {
+		lastSeq = max(lastSeq, sc.end.LastSeq, sc.s.first-1)
+		l.recovery.Records += int(sc.s.idx.len())
+		// Only a prefix may go: a later segment without records (one that
+		// holds only a durable mark) must stay, or the numbers have a gap.
+		if len(segs) == 0 && i < len(scs)-1 && sc.s.lastSeq() < front && !l.opts.ReadOnly {
+			l.recovery.Removed = append(l.recovery.Removed, sc.s.name)
+			sc.f.Remove()
+			continue
+		}
+		sc.s.written.Store(sc.end.Offset)
+		sc.s.synced.Store(sc.end.Offset)
+		segs = append(segs, sc.s)
+	}
+	if len(l.recovery.Removed) > 0 {
+		sysutil.SyncDir(l.dir)
+	}
+	l.last.Store(lastSeq)
+	l.durable.Store(lastSeq)
+	if len(segs) == 0 {
+		if l.opts.ReadOnly {
+			l.publishSegs(nil)
+			l.updateFirst()
+			return nil
+		}
+		s, err := l.newSeg(l.nextNumAfter(scs), lastSeq+1)
+		if err != nil {
+			return err
+		}
+		segs = append(segs, s)
+	}
+	l.publishSegs(segs)
+	act := segs[len(segs)-1]
+	l.nextNum = act.num + 1
+	if !l.opts.ReadOnly {
+		l.setActive(act, act.written.Load())
+		// Bytes a crashed process left in the page cache may never have
+		// reached the disk: sync them before calling anything durable.
+		if err := act.file.Sync(segment.HeaderSize, l.off); err != nil {
+			return fmt.Errorf("mmapwal: sync the tail at open: %w", err)
+		}
+	}
+	l.updateFirst()
+	l.recovery.FirstSeq, l.recovery.LastSeq = l.FirstSeq(), l.LastSeq()
+	l.trimMapped()
+	return nil
+}
+
+func (l *Log) nextNumAfter(scs []scanned) uint64 {
+	if len(scs) == 0 {
+		return 1
+	}
+	return scs[len(scs)-1].s.num + 1
+}
+
+// finishTruncateBack completes a TruncateBack that a crash interrupted (its
+// redo record is in META) and returns the segment numbers that remain.
+func (l *Log) finishTruncateBack(nums []uint64) ([]uint64, error) {
+	keep := nums[:0:0]
+	for _, n := range nums {
+		if n <= l.meta.backSeg {
+			keep = append(keep, n)
+		}
+	}
+	for i := len(nums) - 1; i >= 0 && nums[i] > l.meta.backSeg; i-- {
+		name := segment.Name(nums[i])
+		if err := sysutil.Remove(filepath.Join(l.dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
+		l.recovery.Removed = append(l.recovery.Removed, name)
+	}
+	if err := sysutil.SyncDir(l.dir); err != nil {
+		return nil, err
+	}
+	if len(keep) > 0 && keep[len(keep)-1] == l.meta.backSeg {
+		f, err := segment.Open(filepath.Join(l.dir, segment.Name(l.meta.backSeg)), l.meta.backSeg, l.meta.logID, true)
+		if err != nil {
+			return nil, corruptionFromOpen(segment.Name(l.meta.backSeg), err)
+		}
+		err = f.Zero(int64(l.meta.backOff), f.DirtyEnd(int64(l.meta.backOff)))
+		if prev, ok := frameEndingAt(f.Data(), int64(l.meta.backOff)); ok && err == nil {
+			err = closeBatchAt(f, f.Path(), prev, int64(l.meta.backOff))
+		}
+		f.Close()
+		if err != nil {
+			return nil, err
+		}
+	}
+	l.meta.backSeg, l.meta.backOff = 0, 0
+	if err := writeMeta(l.dir, l.meta); err != nil {
+		return nil, err
+	}
+	l.recovery.FinishedTruncation = true
+	return keep, nil
+}
+
+// evictPageCache drops the cached pages of every segment, so that a reopen
+// after a failed write-back reads what really is on the disk.
+func (l *Log) evictPageCache(nums []uint64) {
+	for _, n := range nums {
+		if f, err := os.Open(filepath.Join(l.dir, segment.Name(n))); err == nil {
+			sysutil.FadviseDontNeed(f, 0, 0)
+			f.Close()
+		}
+	}
+}
+
+// updateFirst recomputes FirstSeq from the front truncation point and the
+// segments.
+func (l *Log) updateFirst() {
+	front := l.front.Load()
+	for _, s := range l.segments() {
+		if i, _ := s.idx.find(front); i < s.idx.len() {
+			l.first.Store(s.idx.seq(i))
+			return
+		}
+	}
+	if last := l.last.Load(); last > 0 {
+		l.first.Store(last + 1)
+	} else {
+		l.first.Store(0)
+	}
+}
+
+// trimMapped unmaps idle sealed segments beyond Options.MaxMappedSegments.
+func (l *Log) trimMapped() {
+	segs := l.segments()
+	mapped := 0
+	for i := len(segs) - 2; i >= 0; i-- { // the active one is not counted
+		if !segs[i].mapped() {
+			continue
+		}
+		if mapped < l.opts.MaxMappedSegments {
+			mapped++
+			continue
+		}
+		segs[i].release()
+	}
+}

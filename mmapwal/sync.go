@@ -1,0 +1,178 @@
+package mmapwal
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Sync makes every record appended so far durable. It returns nil only when
+// they are: a failure poisons the log (ErrPoisoned), and a failed flush is
+// never retried into a success. On a poisoned log it returns ErrPoisoned
+// even when nothing is left to flush.
+//
+// Concurrent callers share one flush (group commit): a flush covers
+// everything appended before it started.
+func (l *Log) Sync() error {
+	if l.closed.Load() {
+		return ErrClosed
+	}
+	if err := l.poisoned(); err != nil {
+		return err
+	}
+	return l.syncTo(context.Background(), l.last.Load())
+}
+
+// WaitDurable returns once the record seq (and everything before it) is
+// durable, syncing if no one else is about to. It fails for a sequence above
+// LastSeq, when ctx is done first, or when the log is poisoned or closed.
+func (l *Log) WaitDurable(ctx context.Context, seq uint64) error {
+	if last := l.last.Load(); seq > last {
+		return fmt.Errorf("%w: WaitDurable(%d) above LastSeq %d", ErrInvalidArgument, seq, last)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return l.syncTo(ctx, seq)
+}
+
+// syncTo returns once DurableSeq ≥ seq. One caller at a time runs a sync
+// round; the others wait for it and check again (group commit).
+func (l *Log) syncTo(ctx context.Context, seq uint64) error {
+	for {
+		if l.durable.Load() >= seq {
+			return nil
+		}
+		if err := l.poisoned(); err != nil {
+			return err
+		}
+		l.smu.Lock()
+		if l.durable.Load() >= seq {
+			l.smu.Unlock()
+			return nil
+		}
+		if l.syncing {
+			done := l.syncDone
+			l.smu.Unlock()
+			select {
+			case <-done:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			continue
+		}
+		l.syncing = true
+		done := l.syncDone
+		l.smu.Unlock()
+
+		err := l.syncRound()
+
+		l.smu.Lock()
+		l.syncing = false
+		l.syncDone = make(chan struct{})
+		l.smu.Unlock()
+		close(done)
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// syncRound flushes the active segment up to what is written now and
+// raises DurableSeq. Sealed segments are already durable (rotation synced
+// them). The flush itself runs without the writer lock, so appenders keep
+// going while it waits for the disk.
+func (l *Log) syncRound() error {
+	l.wmu.Lock()
+	if l.closed.Load() {
+		l.wmu.Unlock()
+		return ErrClosed
+	}
+	if err := l.poisoned(); err != nil {
+		l.wmu.Unlock()
+		return err
+	}
+	s, from, to, last, gen, appends := l.active, l.active.synced.Load(), l.off, l.last.Load(), l.st.gen.Load(), l.st.appends.Load()
+	f, err := s.pin()
+	l.wmu.Unlock()
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	err = f.Sync(from, to)
+	s.unpin()
+	if err != nil {
+		return l.setPoison(err)
+	}
+	l.st.observeSync(time.Since(start), appends)
+	if testHookSynced != nil {
+		testHookSynced(s.path, from, to)
+	}
+	l.wmu.Lock()
+	if l.st.gen.Load() == gen { // no truncation moved the end meanwhile
+		if to > s.synced.Load() {
+			s.synced.Store(to)
+		}
+		if last > l.durable.Load() {
+			l.durable.Store(last)
+		}
+	}
+	l.wmu.Unlock()
+	return nil
+}
+
+// syncSegLocked makes everything written to s durable; with s the active
+// segment it raises DurableSeq to LastSeq. Writer only.
+func (l *Log) syncSegLocked(s *seg) error {
+	if err := l.poisoned(); err != nil {
+		return err
+	}
+	from, to := s.synced.Load(), s.written.Load()
+	if from < to {
+		start := time.Now()
+		if err := s.file.Sync(from, to); err != nil {
+			return l.setPoison(err)
+		}
+		l.st.observeSync(time.Since(start), l.st.appends.Load())
+		s.synced.Store(to)
+		if testHookSynced != nil {
+			testHookSynced(s.path, from, to)
+		}
+	}
+	if s == l.active {
+		l.durable.Store(l.last.Load())
+	}
+	return nil
+}
+
+// syncActiveLocked syncs the active segment. Writer only.
+func (l *Log) syncActiveLocked() error { return l.syncSegLocked(l.active) }
+
+// testHookSynced, when set by a test, is called after every successful flush
+// of a segment's range [from, to): the crash-state generator records what
+// the disk is guaranteed to hold. Zeroing by truncation and recovery calls it
+// too. Nil in production (one predictable branch per flush).
+var testHookSynced func(path string, from, to int64)
+
+// testHookCreated, when set by a test, is called after segment.Create made a
+// new segment file durable (the file synced with its header, the directory
+// synced): the crash-state generator takes its bytes as the file's first
+// durable image. Nil in production.
+var testHookCreated func(path string)
+
+// flusher syncs every SyncInterval (Durability SyncInterval).
+func (l *Log) flusher() {
+	defer close(l.flushDone)
+	t := time.NewTicker(l.opts.SyncInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-l.flushStop:
+			return
+		case <-t.C:
+			if last := l.last.Load(); last > l.durable.Load() && l.poisoned() == nil {
+				l.syncTo(context.Background(), last) // a failure poisons the log
+			}
+		}
+	}
+}

@@ -1,0 +1,274 @@
+package mmapwal
+
+import (
+	"encoding/binary"
+	"fmt"
+	"path/filepath"
+	"sync/atomic"
+
+	"github.com/mmapwal/mmapwal/crcframe"
+	"github.com/mmapwal/mmapwal/internal/sysutil"
+	"github.com/mmapwal/mmapwal/segment"
+)
+
+// TruncateFront drops the records below seq, durably; FirstSeq() ≤ seq ≤
+// LastSeq()+1. After TruncateFront(LastSeq()+1) the log holds no record,
+// LastSeq keeps its value and the next Append continues after it (the way
+// Raft compacts). Segments that hold only dropped records are deleted;
+// iterators still reading them finish their segment and then fail.
+func (l *Log) TruncateFront(seq uint64) error {
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	if err := l.waitWritable(); err != nil {
+		return err
+	}
+	first, last := l.first.Load(), l.last.Load()
+	if seq < first || seq > last+1 {
+		return fmt.Errorf("%w: TruncateFront(%d) outside [FirstSeq %d, LastSeq+1 %d]", ErrInvalidArgument, seq, first, last+1)
+	}
+	m := l.meta
+	m.firstSeq = seq
+	if err := writeMeta(l.dir, m); err != nil {
+		return mapNoSpace(err)
+	}
+	l.meta = m
+	l.front.Store(seq)
+	l.updateFirst()
+	return l.dropFrontSegments(seq)
+}
+
+// dropFrontSegments deletes the sealed segments whose records are all below
+// seq. Writer only.
+func (l *Log) dropFrontSegments(seq uint64) error {
+	segs := l.segments()
+	k := 0
+	for k < len(segs)-1 && segs[k+1].first <= seq && segs[k].lastSeq() < seq {
+		k++
+	}
+	if k == 0 {
+		return nil
+	}
+	l.publishSegs(append([]*seg(nil), segs[k:]...))
+	for _, s := range segs[:k] {
+		s.retire(true)
+		if err := sysutil.Remove(s.path); err != nil {
+			return err
+		}
+	}
+	return sysutil.SyncDir(l.dir)
+}
+
+// TruncateBack drops the records above seq, durably; FirstSeq()-1 ≤ seq ≤
+// LastSeq(). Afterwards LastSeq is the highest remaining record (seq when
+// it exists; seq when no record remains) and the next Append continues
+// after it. Iterators that already returned a dropped record fail.
+//
+// It is crash safe: a redo record in META makes recovery finish a
+// truncation that a crash interrupted.
+func (l *Log) TruncateBack(seq uint64) error {
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	if err := l.waitWritable(); err != nil {
+		return err
+	}
+	first, last := l.first.Load(), l.last.Load()
+	if seq+1 < first || seq > last {
+		return fmt.Errorf("%w: TruncateBack(%d) outside [FirstSeq-1 %d, LastSeq %d]", ErrInvalidArgument, seq, first-min(first, 1), last)
+	}
+	if seq == last {
+		return nil
+	}
+	segs := l.segments()
+	j, i := l.cutPoint(segs, seq)
+	cut := segs[j]
+	off := cut.written.Load()
+	if i < cut.idx.len() {
+		off = cut.idx.off(i)
+	}
+	newLast := seq
+	if i > 0 && cut.idx.seq(i-1) >= l.front.Load() {
+		newLast = cut.idx.seq(i - 1)
+	}
+	// 1. The redo record: from here on a crash finishes the truncation.
+	m := l.meta
+	m.backSeg, m.backOff, m.floor = cut.num, uint32(off), newLast
+	if err := writeMeta(l.dir, m); err != nil {
+		return mapNoSpace(err)
+	}
+	l.meta = m
+	l.addCut(newLast) // before gen: an iterator that sees the new gen sees the cut
+	l.st.gen.Add(1)   // sync rounds in flight must not raise DurableSeq
+	if err := l.cutBack(segs, j, i, off, newLast); err != nil {
+		return l.setPoison(err)
+	}
+	// 2. The truncation is done: clear the redo record.
+	m.backSeg, m.backOff = 0, 0
+	if err := writeMeta(l.dir, m); err != nil {
+		return l.setPoison(err)
+	}
+	l.meta = m
+	return nil
+}
+
+// backCut is one TruncateBack in a chain that iterators follow: each
+// iterator holds the newest cut it has seen and, when the end of the log
+// moved, walks the later ones to learn how low the log was cut meanwhile
+// (LastSeq alone cannot tell: appends after the cut may have raised it
+// again). Cuts point forward only, so the ones no iterator holds are freed.
+type backCut struct {
+	last uint64                  // LastSeq right after the cut
+	next atomic.Pointer[backCut] // the next cut, nil for the newest
+}
+
+// addCut appends a cut to LastSeq last to the chain. Writer only.
+func (l *Log) addCut(last uint64) {
+	c := &backCut{last: last}
+	l.cuts.Load().next.Store(c)
+	l.cuts.Store(c)
+}
+
+// lowestCut follows the cuts after c and returns the newest one and the
+// lowest LastSeq any of them left (^0 when there is none).
+func lowestCut(c *backCut) (*backCut, uint64) {
+	low := ^uint64(0)
+	for n := c.next.Load(); n != nil; n = n.next.Load() {
+		c, low = n, min(low, n.last)
+	}
+	return c, low
+}
+
+// cutPoint finds the segment j and index position i of the first record
+// above seq to drop.
+func (l *Log) cutPoint(segs []*seg, seq uint64) (int, int64) {
+	for j := len(segs) - 1; j >= 0; j-- {
+		i, _ := segs[j].idx.find(seq + 1)
+		if i > 0 || j == 0 {
+			return j, i
+		}
+	}
+	return 0, 0
+}
+
+// cutBack removes the segments after segs[j], zeroes segs[j] from off and
+// makes it the active segment. Writer only.
+func (l *Log) cutBack(segs []*seg, j int, i, off int64, newLast uint64) error {
+	l.prep.discard()
+	for k := len(segs) - 1; k > j; k-- {
+		segs[k].retire(true)
+		if err := sysutil.Remove(segs[k].path); err != nil {
+			return err
+		}
+	}
+	if err := sysutil.SyncDir(l.dir); err != nil {
+		return err
+	}
+	cut := segs[j]
+	if cut != l.active {
+		if _, err := cut.pin(); err != nil { // becomes the writer's pin
+			return err
+		}
+		l.active.unpin()
+		l.active = cut
+		l.publishSegs(append([]*seg(nil), segs[:j+1]...))
+	}
+	cut.idx.truncate(i)
+	end := cut.written.Load()
+	cut.written.Store(off)
+	if err := cut.file.Zero(off, end); err != nil {
+		return err
+	}
+	if testHookSynced != nil {
+		testHookSynced(cut.path, off, end)
+	}
+	if i > 0 {
+		if err := closeBatchAt(cut.file, cut.path, cut.idx.off(i-1), off); err != nil {
+			return err
+		}
+	}
+	cut.synced.Store(min(cut.synced.Load(), off))
+	l.off = off
+	l.last.Store(newLast)
+	l.durable.Store(min(l.durable.Load(), newLast))
+	l.updateFirst()
+	l.nextNum = cut.num + 1
+	l.prep.start(l.nextNum)
+	return nil
+}
+
+// closeBatchAt closes the batch that a truncation at off cut through: when
+// the frame at prev, which ends at off, is the First or a Middle frame of a
+// batch, it becomes a Full or Last frame (only its type byte and CRC change;
+// both versions of its header are valid frames), and is synced. Without it
+// the kept records of the batch would end in an unfinished batch, which
+// recovery drops whole, and a later frame would not follow it.
+//
+// Recovery calls it again for an interrupted TruncateBack (finishTruncateBack),
+// so it also completes a retype that a crash tore: it rewrites the header
+// when the stored CRC matches either the old or the new type, and leaves the
+// frame alone (for the scan to report) when it matches neither.
+func closeBatchAt(f *segment.File, path string, prev, off int64) error {
+	data := f.Data()
+	if prev < segment.HeaderSize || prev+crcframe.HeaderSize > off || off > int64(len(data)) {
+		return nil
+	}
+	n := int(binary.LittleEndian.Uint32(data[prev+4:]))
+	if prev+int64(crcframe.Size(n)) != off {
+		return nil
+	}
+	var from, to crcframe.Type
+	switch t := crcframe.Type(data[prev+20]); t {
+	case crcframe.First, crcframe.Full:
+		from, to = crcframe.First, crcframe.Full
+	case crcframe.Middle, crcframe.Last:
+		from, to = crcframe.Middle, crcframe.Last
+	default:
+		return nil
+	}
+	frame := data[prev:off]
+	h := crcframe.Header{Seq: binary.LittleEndian.Uint64(frame[8:]), Durable: binary.LittleEndian.Uint32(frame[16:])}
+	crcWith := func(t crcframe.Type) uint32 {
+		var hb [crcframe.HeaderSize]byte
+		copy(hb[:], frame[:crcframe.HeaderSize])
+		hb[20] = byte(t)
+		c := crcframe.Checksum(f.Seed(), hb[4:])
+		return crcframe.Checksum(c, frame[crcframe.HeaderSize:])
+	}
+	stored := binary.LittleEndian.Uint32(frame)
+	switch {
+	case crcframe.Type(frame[20]) == to && stored == crcWith(to):
+		return nil // not in a batch, or already closed
+	case stored != crcWith(from) && stored != crcWith(to):
+		return nil // damaged: not ours to touch
+	}
+	h.Type = to
+	if _, err := crcframe.EncodeHeader(frame, f.Seed(), h, n); err != nil {
+		return err
+	}
+	if err := f.Sync(prev, off); err != nil {
+		return err
+	}
+	if testHookSynced != nil {
+		testHookSynced(path, prev, off)
+	}
+	return nil
+}
+
+// frameEndingAt returns the offset of the frame of data that ends at off,
+// walking the frames' length fields from the segment header.
+func frameEndingAt(data []byte, off int64) (int64, bool) {
+	for p := int64(segment.HeaderSize); p+crcframe.HeaderSize <= off; {
+		n := binary.LittleEndian.Uint32(data[p+4:])
+		if n > crcframe.MaxPayload || crcframe.IsZero(data[p:p+crcframe.HeaderSize]) {
+			return 0, false
+		}
+		next := p + int64(crcframe.Size(int(n)))
+		if next == off {
+			return p, true
+		}
+		p = next
+	}
+	return 0, false
+}
+
+// segPath returns the path of segment number n.
+func (l *Log) segPath(n uint64) string { return filepath.Join(l.dir, segment.Name(n)) }
