@@ -11,12 +11,12 @@ import (
 // written, synced, mapped and its page tables populated — so that rotation
 // never waits for file creation or preallocation.
 type preparer struct {
-	mu    sync.Mutex
-	num   uint64        // the segment being (or already) prepared; 0 = none
-	done  chan struct{} // closed when the preparation of num finished
-	f     *segment.File
-	err   error
-	cfg   prepConfig
+	mu   sync.Mutex
+	num  uint64        // the segment being (or already) prepared; 0 = none
+	done chan struct{} // closed when the preparation of num finished
+	f    *segment.File
+	err  error
+	cfg  prepConfig
 }
 
 // prepConfig says how to make a segment.
