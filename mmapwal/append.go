@@ -171,7 +171,7 @@ func (l *Log) durableMark(s *seg) uint32 { return uint32(s.synced.Load()) }
 func (l *Log) advance(s *seg, n int, first, last uint64) {
 	prevLast := l.last.Load()
 	l.off += int64(n)
-	s.written.Store(l.off)
+	s.written = l.off
 	l.last.Store(last)
 	if f := l.first.Load(); f == 0 || f > prevLast { // the log held no record
 		l.first.Store(first)
@@ -246,6 +246,6 @@ func (l *Log) writeMarkLocked() error {
 	s := l.active
 	crcframe.Encode(s.file.Data()[l.off:], s.file.Seed(), crcframe.Header{Seq: last, Durable: uint32(l.off), Type: crcframe.Mark}, nil)
 	l.off += crcframe.HeaderSize
-	s.written.Store(l.off)
+	s.written = l.off
 	return l.syncSegLocked(s)
 }

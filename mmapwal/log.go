@@ -205,7 +205,7 @@ func (l *Log) segFromFile(f *segment.File) *seg {
 		first: h.FirstSeq, idx: newIndex(maxRecords(h.Size)),
 		file: f, logID: h.LogID, write: !l.opts.ReadOnly,
 	}
-	s.written.Store(segment.HeaderSize)
+	s.written = segment.HeaderSize
 	s.synced.Store(segment.HeaderSize)
 	return s
 }

@@ -297,7 +297,7 @@ func (l *Log) adopt(scs []scanned) error {
 			sc.f.Remove()
 			continue
 		}
-		sc.s.written.Store(sc.end.Offset)
+		sc.s.written = sc.end.Offset
 		sc.s.synced.Store(sc.end.Offset)
 		segs = append(segs, sc.s)
 	}
@@ -322,7 +322,7 @@ func (l *Log) adopt(scs []scanned) error {
 	act := segs[len(segs)-1]
 	l.nextNum = act.num + 1
 	if !l.opts.ReadOnly {
-		l.setActive(act, act.written.Load())
+		l.setActive(act, act.written)
 		// Bytes a crashed process left in the page cache may never have
 		// reached the disk: sync them before calling anything durable.
 		if err := act.file.Sync(segment.HeaderSize, l.off); err != nil {

@@ -23,7 +23,7 @@ type seg struct {
 	first uint64 // the header's first sequence: every record here is ≥ first
 	idx   *index
 
-	written atomic.Int64 // end of the frames readers may see (writer publishes)
+	written int64        // end of the committed frames (writer only)
 	synced  atomic.Int64 // end of the bytes known durable
 
 	mu     sync.Mutex // guards the fields below

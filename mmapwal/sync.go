@@ -127,7 +127,7 @@ func (l *Log) syncSegLocked(s *seg) error {
 	if err := l.poisoned(); err != nil {
 		return err
 	}
-	from, to := s.synced.Load(), s.written.Load()
+	from, to := s.synced.Load(), s.written
 	if from < to {
 		start := time.Now()
 		if err := s.file.Sync(from, to); err != nil {

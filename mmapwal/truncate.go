@@ -81,7 +81,7 @@ func (l *Log) TruncateBack(seq uint64) error {
 	segs := l.segments()
 	j, i := l.cutPoint(segs, seq)
 	cut := segs[j]
-	off := cut.written.Load()
+	off := cut.written
 	if i < cut.idx.len() {
 		off = cut.idx.off(i)
 	}
@@ -172,8 +172,8 @@ func (l *Log) cutBack(segs []*seg, j int, i, off int64, newLast uint64) error {
 		l.publishSegs(append([]*seg(nil), segs[:j+1]...))
 	}
 	cut.idx.truncate(i)
-	end := cut.written.Load()
-	cut.written.Store(off)
+	end := cut.written
+	cut.written = off
 	if err := cut.file.Zero(off, end); err != nil {
 		return err
 	}
