@@ -177,14 +177,25 @@ func (l *Log) advance(s *seg, n int, first, last uint64) {
 		l.first.Store(first)
 	}
 	l.st.appends.Add(last - first + 1)
-	if l.opts.BytesPerSync > 0 {
-		l.sinceWB += int64(n)
-		if l.sinceWB >= l.opts.BytesPerSync {
-			l.sinceWB = 0
-			s.file.StartWriteback(s.synced.Load(), l.off)
-		}
+	if l.off-l.wbFrom >= l.opts.BytesPerSync {
+		l.startWriteback(s)
 	}
 }
+
+// startWriteback asks the kernel to start writing back what was appended
+// since the last time, up to the page being written (a page under write-back
+// would fault again on the next store). Rotation and Sync then find most of
+// the bytes already on their way. Writer only.
+func (l *Log) startWriteback(s *seg) {
+	to := l.off &^ (writebackAlign - 1)
+	if to > l.wbFrom {
+		s.file.StartWriteback(max(l.wbFrom, s.synced.Load()), to)
+		l.wbFrom = to
+	}
+}
+
+// writebackAlign keeps write-back requests off the page being written.
+const writebackAlign = 4096
 
 // waitWritable waits while a reservation is open, then reports whether the
 // log can take writes. Writer only.

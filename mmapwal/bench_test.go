@@ -173,3 +173,38 @@ func BenchmarkIterator(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkBulk is the "N appends then one Sync" workload, timed to the end
+// of the Sync; bps=0 is the default early write-back, bps=off leaves it to
+// the kernel.
+func BenchmarkBulk(b *testing.B) {
+	for _, size := range []int{128, 4096} {
+		for _, bps := range []int64{0, DefaultSegmentSize} {
+			name := fmt.Sprintf("size=%d/bps=%d", size, bps)
+			b.Run(name, func(b *testing.B) {
+				rec := make([]byte, size)
+				n := (128 << 20) / size // 128 MiB of payload per op
+				b.SetBytes(int64(n * size))
+				for b.Loop() {
+					b.StopTimer()
+					l, err := Open(b.TempDir(), &Options{Durability: SyncManual, BytesPerSync: bps})
+					if err != nil {
+						b.Fatal(err)
+					}
+					b.StartTimer()
+					for i := 0; i < n; i++ {
+						if _, err := l.Append(rec); err != nil {
+							b.Fatal(err)
+						}
+					}
+					if err := l.Sync(); err != nil {
+						b.Fatal(err)
+					}
+					b.StopTimer()
+					l.Close()
+					b.StartTimer()
+				}
+			})
+		}
+	}
+}

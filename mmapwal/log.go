@@ -36,7 +36,7 @@ type Log struct {
 	resv     *Reservation // the open reservation, if any
 	active   *seg         // the segment appends go to
 	off      int64        // where the next frame goes in active
-	sinceWB  int64        // bytes appended since write-back was last started
+	wbFrom   int64        // write-back was started up to here in active
 	meta     meta         // the META on disk
 	nextNum  uint64       // number of the segment after active
 	prep     preparer
@@ -218,7 +218,7 @@ func (l *Log) setActive(s *seg, off int64) {
 	s.mu.Lock()
 	s.refs++ // the writer's own pin, released when s is sealed or closed
 	s.mu.Unlock()
-	l.active, l.off = s, off
+	l.active, l.off, l.wbFrom = s, off, off
 }
 
 func (l *Log) publishSegs(segs []*seg) { l.segs.Store(&segs) }

@@ -75,9 +75,12 @@ type Options struct {
 	// (the active and the prepared one are not counted); idle ones beyond it
 	// are unmapped and mapped again on demand. Default 8.
 	MaxMappedSegments int
-	// BytesPerSync starts write-back (msync MS_ASYNC) each time that many
-	// bytes were appended since the last, so that a later Sync has less to
-	// flush. 0 (default) leaves write-back to the kernel and Sync.
+	// BytesPerSync starts write-back (sync_file_range on Linux) each time
+	// that many bytes were appended since the last, so that a later Sync or
+	// rotation finds most bytes already on their way to the disk and
+	// appenders are not stalled by one large flush. It promises no
+	// durability. Default 1 MiB; set it to SegmentSize to leave write-back to
+	// the kernel and Sync.
 	BytesPerSync int64
 }
 
@@ -87,6 +90,7 @@ const (
 	DefaultMaxRecordSize     = 16 << 20
 	DefaultSyncInterval      = 10 * time.Millisecond
 	DefaultMaxMappedSegments = 8
+	DefaultBytesPerSync      = 1 << 20
 )
 
 // withDefaults returns a copy of o with zero fields filled in, or an error
@@ -126,6 +130,9 @@ func (o *Options) withDefaults() (Options, error) {
 	}
 	if c.MaxMappedSegments < 0 {
 		return c, invalidf("Options.MaxMappedSegments %d: must be positive", c.MaxMappedSegments)
+	}
+	if c.BytesPerSync == 0 {
+		c.BytesPerSync = DefaultBytesPerSync
 	}
 	if c.BytesPerSync < 0 {
 		return c, invalidf("Options.BytesPerSync %d: must not be negative", c.BytesPerSync)

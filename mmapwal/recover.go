@@ -119,8 +119,9 @@ func (l *Log) scanAll(nums []uint64) ([]scanned, error) {
 		// Segments leave the front only after TruncateFront raised META's
 		// first seq above their records, so the first segment starts at or
 		// below it: one starting above was preceded by a segment that is
-		// missing.
-		if i == 0 && h.FirstSeq > max(l.meta.firstSeq, 1) {
+		// missing. Or at floor+1: a TruncateBack that left no record raised
+		// LastSeq to floor, and the next segment started after it.
+		if i == 0 && h.FirstSeq > max(l.meta.firstSeq, l.meta.floor+1, 1) {
 			f.Close()
 			return out, l.damage(&CorruptionError{Segment: name, Reason: ReasonSegmentGap, Durable: true})
 		}
@@ -247,7 +248,14 @@ func (l *Log) creationInterrupted(num uint64) bool {
 	if _, err := segment.DecodeHeader(b); err == nil {
 		from = segment.HeaderSize
 	}
-	return len(b) <= from || crcframe.IsZero(b[from:])
+	if len(b) <= from {
+		// The creation preallocates the whole file before it writes the
+		// header, so a crash leaves it empty or full size, never short
+		// with bytes in it: a short file that is not all zeros was cut
+		// from outside, and may have held records.
+		return crcframe.IsZero(b)
+	}
+	return crcframe.IsZero(b[from:])
 }
 
 // unusedNewest reports whether the newest segment, which did not open, is a

@@ -256,6 +256,9 @@ func closeBatchAt(f *segment.File, path string, prev, off int64) error {
 // frameEndingAt returns the offset of the frame of data that ends at off,
 // walking the frames' length fields from the segment header.
 func frameEndingAt(data []byte, off int64) (int64, bool) {
+	if off > int64(len(data)) {
+		return 0, false
+	}
 	for p := int64(segment.HeaderSize); p+crcframe.HeaderSize <= off; {
 		n := binary.LittleEndian.Uint32(data[p+4:])
 		if n > crcframe.MaxPayload || crcframe.IsZero(data[p:p+crcframe.HeaderSize]) {
