@@ -64,6 +64,9 @@ type scanned struct {
 //  5. drop segments wholly before the front truncation point and an unused
 //     prepared segment; sync the tail so that DurableSeq = LastSeq.
 func (l *Log) recover(nums []uint64) error {
+	if err := l.refuseNewerFormat(nums); err != nil {
+		return err
+	}
 	if l.meta.backSeg != 0 && !l.opts.ReadOnly {
 		var err error
 		if nums, err = l.finishTruncateBack(nums); err != nil {
@@ -82,6 +85,26 @@ func (l *Log) recover(nums []uint64) error {
 		return err
 	}
 	return l.adopt(segs)
+}
+
+// refuseNewerFormat fails with ErrUnsupportedVersion, before anything is
+// changed, if any segment was written by a newer format version: such a log
+// is never repaired, whatever else recovery would find first.
+func (l *Log) refuseNewerFormat(nums []uint64) error {
+	var b [segment.HeaderSize]byte
+	for _, num := range nums {
+		name := segment.Name(num)
+		f, err := os.Open(filepath.Join(l.dir, name))
+		if err != nil {
+			continue // reported by the scan
+		}
+		n, _ := f.ReadAt(b[:], 0)
+		f.Close()
+		if _, err := segment.DecodeHeader(b[:n]); errors.Is(err, crcframe.UnsupportedVersion) {
+			return &unsupportedError{name: name}
+		}
+	}
+	return nil
 }
 
 // scanAll opens and scans the segments in order and stops at the first
