@@ -37,6 +37,10 @@ func (l *Log) ReadInto(dst []byte, seq uint64) ([]byte, error) {
 	return appendGuarded(dst, payload, s.name, s.idx.off(i))
 }
 
+// Reads that race with a TruncateBack of the same record may see its bytes
+// being zeroed; a caller that truncates what others are reading must order
+// the two itself.
+
 // View calls fn with the record seq as a slice of the log's mapping: no
 // copy. The slice is valid only inside fn and must not be modified or kept;
 // after fn returns, a truncation or Close may unmap it, and a later access

@@ -26,7 +26,10 @@ func (l *Log) Reserve(n int) (*Reservation, error) {
 	if err := l.waitWritable(); err != nil {
 		return nil, err
 	}
-	if n < 0 || n > l.opts.MaxRecordSize {
+	if n < 0 {
+		return nil, fmt.Errorf("%w: Reserve(%d): negative size", ErrInvalidArgument, n)
+	}
+	if n > l.opts.MaxRecordSize {
 		return nil, fmt.Errorf("%w: Reserve(%d), MaxRecordSize is %d", ErrRecordTooLarge, n, l.opts.MaxRecordSize)
 	}
 	if err := l.ensureRoom(crcframe.Size(n)); err != nil {

@@ -2,8 +2,8 @@ package mmapwal
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
-	"path/filepath"
 	"sync/atomic"
 
 	"github.com/mmapwal/mmapwal/crcframe"
@@ -93,6 +93,11 @@ func (l *Log) TruncateBack(seq uint64) error {
 	m := l.meta
 	m.backSeg, m.backOff, m.floor = cut.num, uint32(off), newLast
 	if err := writeMeta(l.dir, m); err != nil {
+		if errors.Is(err, errMetaInDoubt) {
+			// The redo record may be on disk: a reopen would finish the
+			// truncation and drop whatever is appended after this call.
+			return l.setPoison(err)
+		}
 		return mapNoSpace(err)
 	}
 	l.meta = m
@@ -272,6 +277,3 @@ func frameEndingAt(data []byte, off int64) (int64, bool) {
 	}
 	return 0, false
 }
-
-// segPath returns the path of segment number n.
-func (l *Log) segPath(n uint64) string { return filepath.Join(l.dir, segment.Name(n)) }
