@@ -182,14 +182,14 @@ func (l *Log) advance(s *seg, n int, first, last uint64) {
 	}
 }
 
-// startWriteback asks the kernel to start writing back what was appended
-// since the last time, up to the page being written (a page under write-back
-// would fault again on the next store). Rotation and Sync then find most of
+// startWriteback hands what was appended since the last time, up to the
+// page being written (a page under write-back would fault again on the next
+// store), to the write-back goroutine. Rotation and Sync then find most of
 // the bytes already on their way. Writer only.
 func (l *Log) startWriteback(s *seg) {
 	to := l.off &^ (writebackAlign - 1)
 	if to > l.wbFrom {
-		s.file.StartWriteback(max(l.wbFrom, s.synced.Load()), to)
+		l.wb.request(s, max(l.wbFrom, s.synced.Load()), to)
 		l.wbFrom = to
 	}
 }

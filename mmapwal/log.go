@@ -36,9 +36,10 @@ type Log struct {
 	resv     *Reservation // the open reservation, if any
 	active   *seg         // the segment appends go to
 	off      int64        // where the next frame goes in active
-	wbFrom   int64        // write-back was started up to here in active
-	meta     meta         // the META on disk
-	nextNum  uint64       // number of the segment after active
+	wbFrom   int64        // write-back was requested up to here in active
+	wb       writeback
+	meta     meta   // the META on disk
+	nextNum  uint64 // number of the segment after active
 	prep     preparer
 
 	// Published state, read without locks.
@@ -91,6 +92,7 @@ func Open(dir string, opts *Options) (*Log, error) {
 	l.recovery.Duration = time.Since(start)
 	if !o.ReadOnly {
 		l.prep.start(l.nextNum)
+		l.wb.run()
 		if o.Durability == SyncInterval {
 			l.flushStop, l.flushDone = make(chan struct{}), make(chan struct{})
 			go l.flusher()
@@ -262,6 +264,7 @@ func (l *Log) Close() error {
 		close(l.flushStop)
 		<-l.flushDone
 	}
+	l.wb.stop()
 	l.prep.stop()
 	l.releaseAll()
 	return err

@@ -102,13 +102,21 @@ func writeMeta(dir string, m meta) error {
 		err = sysutil.Rename(tmp, filepath.Join(dir, metaName))
 	}
 	if err == nil {
-		err = sysutil.SyncDir(dir)
+		if err = sysutil.SyncDir(dir); err != nil {
+			// The rename happened: the new META is in place, durable or not.
+			err = fmt.Errorf("%w: %w", errMetaInDoubt, err)
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("mmapwal: write META: %w", err)
 	}
 	return nil
 }
+
+// errMetaInDoubt marks a writeMeta failure after the rename: the new META
+// is in place (a reopen may read it) though not known durable, so the old
+// one no longer describes the disk.
+var errMetaInDoubt = errors.New("META replaced but the directory sync failed")
 
 // newLogID returns a random log identity.
 func newLogID() ([16]byte, error) {
