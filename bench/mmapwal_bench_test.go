@@ -1,17 +1,23 @@
-package mmapwal
+package bench_test
 
 import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/mmapwal/mmapwal/mmapwal"
 )
 
-// Benchmarks of the engine's own paths (the peer comparison lives in the
-// bench/ module). Sizes are named key=value so benchstat can compare runs.
+// Go benchmarks of mmapwal's public API, each with SetBytes and ReportAllocs
+// (the side-by-side comparison with other WALs is cmd/compare). Sizes are
+// named key=value so benchstat can compare runs:
+//
+//	go test -run '^$' -bench . -benchmem -count 6 ./ > new.txt && benchstat new.txt
 
-func benchLog(b *testing.B, o *Options) *Log {
+func benchLog(b *testing.B, o *mmapwal.Options) *mmapwal.Log {
 	b.Helper()
-	l, err := Open(b.TempDir(), o)
+	l, err := mmapwal.Open(b.TempDir(), o)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -22,7 +28,7 @@ func benchLog(b *testing.B, o *Options) *Log {
 func BenchmarkAppend(b *testing.B) {
 	for _, size := range []int{128, 1024, 4096, 65536} {
 		b.Run(fmt.Sprintf("size=%d", size), func(b *testing.B) {
-			l := benchLog(b, &Options{Durability: SyncManual})
+			l := benchLog(b, &mmapwal.Options{Durability: mmapwal.SyncManual})
 			rec := make([]byte, size)
 			b.SetBytes(int64(size))
 			b.ReportAllocs()
@@ -37,7 +43,7 @@ func BenchmarkAppend(b *testing.B) {
 }
 
 func BenchmarkAppendSeq(b *testing.B) {
-	l := benchLog(b, &Options{Durability: SyncManual})
+	l := benchLog(b, &mmapwal.Options{Durability: mmapwal.SyncManual})
 	rec := make([]byte, 128)
 	b.SetBytes(128)
 	b.ReportAllocs()
@@ -51,7 +57,7 @@ func BenchmarkAppendSeq(b *testing.B) {
 }
 
 func BenchmarkReserveCommit(b *testing.B) {
-	l := benchLog(b, &Options{Durability: SyncManual})
+	l := benchLog(b, &mmapwal.Options{Durability: mmapwal.SyncManual})
 	b.SetBytes(128)
 	b.ReportAllocs()
 	for b.Loop() {
@@ -67,7 +73,7 @@ func BenchmarkReserveCommit(b *testing.B) {
 }
 
 func BenchmarkAppendBatch(b *testing.B) {
-	l := benchLog(b, &Options{Durability: SyncManual})
+	l := benchLog(b, &mmapwal.Options{Durability: mmapwal.SyncManual})
 	batch := make([][]byte, 16)
 	for i := range batch {
 		batch[i] = make([]byte, 128)
@@ -84,7 +90,7 @@ func BenchmarkAppendBatch(b *testing.B) {
 func BenchmarkAppendDurable(b *testing.B) {
 	for _, writers := range []int{1, 16} {
 		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
-			l := benchLog(b, &Options{Durability: SyncAlways})
+			l := benchLog(b, &mmapwal.Options{Durability: mmapwal.SyncAlways})
 			rec := make([]byte, 128)
 			b.SetBytes(128)
 			b.ReportAllocs()
@@ -108,7 +114,7 @@ func BenchmarkAppendDurable(b *testing.B) {
 	}
 }
 
-func fillLog(b *testing.B, l *Log, n int, size int) {
+func fillLog(b *testing.B, l *mmapwal.Log, n int, size int) {
 	b.Helper()
 	rec := make([]byte, size)
 	for i := 0; i < n; i++ {
@@ -119,7 +125,7 @@ func fillLog(b *testing.B, l *Log, n int, size int) {
 }
 
 func BenchmarkReadInto(b *testing.B) {
-	l := benchLog(b, &Options{Durability: SyncManual})
+	l := benchLog(b, &mmapwal.Options{Durability: mmapwal.SyncManual})
 	const n = 100000
 	fillLog(b, l, n, 128)
 	dst := make([]byte, 0, 256)
@@ -136,7 +142,7 @@ func BenchmarkReadInto(b *testing.B) {
 }
 
 func BenchmarkView(b *testing.B) {
-	l := benchLog(b, &Options{Durability: SyncManual})
+	l := benchLog(b, &mmapwal.Options{Durability: mmapwal.SyncManual})
 	const n = 100000
 	fillLog(b, l, n, 128)
 	b.SetBytes(128)
@@ -153,7 +159,7 @@ func BenchmarkView(b *testing.B) {
 }
 
 func BenchmarkIterator(b *testing.B) {
-	l := benchLog(b, &Options{Durability: SyncManual})
+	l := benchLog(b, &mmapwal.Options{Durability: mmapwal.SyncManual})
 	const n = 1000000
 	fillLog(b, l, n, 128)
 	b.SetBytes(128)
@@ -179,7 +185,7 @@ func BenchmarkIterator(b *testing.B) {
 // the kernel.
 func BenchmarkBulk(b *testing.B) {
 	for _, size := range []int{128, 4096} {
-		for _, bps := range []int64{0, DefaultSegmentSize} {
+		for _, bps := range []int64{0, mmapwal.DefaultSegmentSize} {
 			name := fmt.Sprintf("size=%d/bps=%d", size, bps)
 			b.Run(name, func(b *testing.B) {
 				rec := make([]byte, size)
@@ -187,7 +193,7 @@ func BenchmarkBulk(b *testing.B) {
 				b.SetBytes(int64(n * size))
 				for b.Loop() {
 					b.StopTimer()
-					l, err := Open(b.TempDir(), &Options{Durability: SyncManual, BytesPerSync: bps})
+					l, err := mmapwal.Open(b.TempDir(), &mmapwal.Options{Durability: mmapwal.SyncManual, BytesPerSync: bps})
 					if err != nil {
 						b.Fatal(err)
 					}
@@ -206,5 +212,53 @@ func BenchmarkBulk(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+func BenchmarkRead(b *testing.B) {
+	l := benchLog(b, &mmapwal.Options{Durability: mmapwal.SyncManual})
+	const n = 100000
+	fillLog(b, l, n, 128)
+	b.SetBytes(128)
+	b.ReportAllocs()
+	i := uint64(0)
+	for b.Loop() {
+		i = (i*7919 + 1) % n
+		if _, err := l.Read(i + 1); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkOpen times mmapwal.Open (the recovery scan) of a 1 GiB log of 128 B
+// records, warm: the log is written once, then opened b.N times.
+func BenchmarkOpen(b *testing.B) {
+	dir := b.TempDir()
+	l, err := mmapwal.Open(dir, &mmapwal.Options{Durability: mmapwal.SyncManual})
+	if err != nil {
+		b.Fatal(err)
+	}
+	const size = 128
+	n := (1 << 30) / (size + 24)
+	fillLog(b, l, n, size)
+	if err := l.Close(); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(1 << 30)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		start := time.Now()
+		l, err := mmapwal.Open(dir, &mmapwal.Options{Durability: mmapwal.SyncManual})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(time.Since(start).Milliseconds()), "ms/open")
+		if got := l.Recovery().Records; got != n {
+			b.Fatalf("recovered %d records, want %d", got, n)
+		}
+		b.StopTimer()
+		l.Close()
+		b.StartTimer()
 	}
 }
