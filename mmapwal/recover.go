@@ -359,6 +359,9 @@ func (l *Log) adopt(scs []scanned) error {
 		if err := act.file.Sync(segment.HeaderSize, l.off); err != nil {
 			return fmt.Errorf("mmapwal: sync the tail at open: %w", err)
 		}
+		if testHookSynced != nil {
+			testHookSynced(act.path, segment.HeaderSize, l.off)
+		}
 	}
 	l.updateFirst()
 	l.recovery.FirstSeq, l.recovery.LastSeq = l.FirstSeq(), l.LastSeq()
@@ -397,7 +400,11 @@ func (l *Log) finishTruncateBack(nums []uint64) ([]uint64, error) {
 		if err != nil {
 			return nil, corruptionFromOpen(segment.Name(l.meta.backSeg), err)
 		}
-		err = f.Zero(int64(l.meta.backOff), f.DirtyEnd(int64(l.meta.backOff)))
+		from, to := int64(l.meta.backOff), f.DirtyEnd(int64(l.meta.backOff))
+		err = f.Zero(from, to)
+		if err == nil && testHookSynced != nil {
+			testHookSynced(f.Path(), from, to)
+		}
 		if prev, ok := frameEndingAt(f.Data(), int64(l.meta.backOff)); ok && err == nil {
 			err = closeBatchAt(f, f.Path(), prev, int64(l.meta.backOff))
 		}
