@@ -3,6 +3,7 @@ package mmapwal
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"time"
 )
 
@@ -65,6 +66,10 @@ func (l *Log) syncTo(ctx context.Context, seq uint64) error {
 		done := l.syncDone
 		l.smu.Unlock()
 
+		// Let the appenders that the last round just released append again
+		// before this round takes its snapshot, so that it covers them too:
+		// without it, rounds alternate between halves of the writers.
+		runtime.Gosched()
 		err := l.syncRound()
 
 		l.smu.Lock()
