@@ -245,6 +245,11 @@ func (l *Log) laterActivated(nums []uint64) bool {
 		if err != nil && l.creationInterrupted(num) {
 			continue
 		}
+		if err == nil && h.FirstSeq == 0 && l.zeroFrom(num, creationSector) {
+			// A prepared header whose sector a crash during the creation
+			// tore after it: never activated either.
+			continue
+		}
 		if err != nil || h.FirstSeq != 0 || !crcframe.IsZero(b[segment.HeaderSize:n]) {
 			return true
 		}
@@ -279,6 +284,12 @@ func (l *Log) creationInterrupted(num uint64) bool {
 		return crcframe.IsZero(b)
 	}
 	return crcframe.IsZero(b[from:])
+}
+
+// zeroFrom reports whether every byte of segment num from off on is zero.
+func (l *Log) zeroFrom(num uint64, off int) bool {
+	b, err := os.ReadFile(filepath.Join(l.dir, segment.Name(num)))
+	return err == nil && (len(b) <= off || crcframe.IsZero(b[off:]))
 }
 
 // unusedNewest reports whether the newest segment, which did not open, is a
