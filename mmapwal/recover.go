@@ -367,8 +367,12 @@ func (l *Log) adopt(scs []scanned) error {
 		l.setActive(act, act.written)
 		// Bytes a crashed process left in the page cache may never have
 		// reached the disk: sync them before calling anything durable.
-		if err := act.file.Sync(segment.HeaderSize, l.off); err != nil {
-			return fmt.Errorf("mmapwal: sync the tail at open: %w", err)
+		// After a clean Close (the log ends with its durable mark) they
+		// all did.
+		if !l.recovery.Clean {
+			if err := act.file.Sync(segment.HeaderSize, l.off); err != nil {
+				return fmt.Errorf("mmapwal: sync the tail at open: %w", err)
+			}
 		}
 		if testHookSynced != nil {
 			testHookSynced(act.path, segment.HeaderSize, l.off)
