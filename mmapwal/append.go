@@ -183,8 +183,7 @@ func (l *Log) advance(s *seg, n int, first, last uint64) {
 }
 
 // startWriteback hands what was appended since the last time, up to the
-// page being written (a page under write-back would fault again on the next
-// store), to the write-back goroutine. Rotation and Sync then find most of
+// folio being written (see writebackAlign), to the write-back goroutine. Rotation and Sync then find most of
 // the bytes already on their way. Writer only.
 func (l *Log) startWriteback(s *seg) {
 	to := l.off &^ (writebackAlign - 1)
@@ -194,8 +193,11 @@ func (l *Log) startWriteback(s *seg) {
 	}
 }
 
-// writebackAlign keeps write-back requests off the page being written.
-const writebackAlign = 4096
+// writebackAlign keeps write-back requests off the page being written, and
+// off the whole folio around it: recent kernels cache a file in folios of up
+// to 2 MiB (naturally aligned), and write-back write-protects a folio, so
+// the next store anywhere in it faults and may wait for the disk.
+const writebackAlign = 2 << 20
 
 // waitWritable waits while a reservation is open, then reports whether the
 // log can take writes. Writer only.
