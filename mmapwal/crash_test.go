@@ -30,6 +30,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -751,6 +752,13 @@ func (w *crashWorker) check(evs []string, plan killPlan) error {
 	r, err := replay(w.model, w.first, evs)
 	if err != nil {
 		return err
+	}
+	if _, err := os.Stat(w.dir); errors.Is(err, fs.ErrNotExist) {
+		// Killed before its first Open created the directory.
+		if r.acked > 0 {
+			return fmt.Errorf("the log directory is gone with records acknowledged up to %d", r.acked)
+		}
+		return nil
 	}
 	cands := r.candidates()
 	inFlight := "none"
