@@ -337,6 +337,7 @@ func (l *Log) adopt(scs []scanned) error {
 		if len(segs) == 0 && i < len(scs)-1 && sc.s.lastSeq() < front && !l.opts.ReadOnly {
 			l.recovery.Removed = append(l.recovery.Removed, sc.s.name)
 			sc.f.Remove()
+			sysutil.SyncDir(l.dir) // one removal at a time: see dropFrontSegments
 			continue
 		}
 		sc.s.written = sc.end.Offset

@@ -49,13 +49,20 @@ func (l *Log) dropFrontSegments(seq uint64) error {
 		return nil
 	}
 	l.publishSegs(append([]*seg(nil), segs[k:]...))
+	// Oldest first, the directory synced after each removal: removals that
+	// one fsync covers may persist in any order after a power cut, and a
+	// hole in the middle of the remaining segments would read as a missing
+	// segment.
 	for _, s := range segs[:k] {
 		s.retire(true)
 		if err := sysutil.Remove(s.path); err != nil {
 			return err
 		}
+		if err := sysutil.SyncDir(l.dir); err != nil {
+			return err
+		}
 	}
-	return sysutil.SyncDir(l.dir)
+	return nil
 }
 
 // TruncateBack drops the records above seq, durably; FirstSeq()-1 ≤ seq ≤
