@@ -183,33 +183,8 @@ func firstSeqFor(recs []grec, last uint64) uint64 {
 // crashRelease lets go of l as a crash would: no sync, no durable mark, and
 // the segment prepared in the background stays on disk. The log's memory,
 // goroutines and mappings are released, so that the directory can be opened
-// again in this process. It mirrors Close without closeWriter and
-// prep.stop: keep it in step with Close (plDriver checks that no goroutine
-// leaks).
-func crashRelease(l *Log) {
-	l.wmu.Lock()
-	l.closed.Store(true)
-	l.resvCond.Broadcast()
-	l.wmu.Unlock()
-	if l.flushStop != nil {
-		close(l.flushStop)
-		<-l.flushDone
-	}
-	l.wb.stop()
-	l.prep.mu.Lock()
-	done := l.prep.done
-	l.prep.mu.Unlock()
-	if done != nil {
-		<-done
-	}
-	l.prep.mu.Lock()
-	if l.prep.f != nil {
-		l.prep.f.Close()
-	}
-	l.prep.num, l.prep.f, l.prep.err, l.prep.done = 0, nil, nil, nil
-	l.prep.mu.Unlock()
-	l.releaseAll()
-}
+// again in this process.
+func crashRelease(l *Log) { l.shutdown(true) }
 
 // copyDir copies the regular files of src into dst (created if missing),
 // except LOCK. It reads through the page cache: what a killed process left.

@@ -257,6 +257,19 @@ func (l *Log) Close() error {
 		l.abortLocked(l.resv)
 	}
 	err := l.closeWriter()
+	l.closed.Store(true) // in the same critical section: no append after the mark
+	l.resvCond.Broadcast()
+	l.wmu.Unlock()
+	l.shutdown(false)
+	return err
+}
+
+// shutdown marks the log closed and releases its goroutines, mappings and
+// lock. keepPrepared closes the segment prepared in the background without
+// removing it, as a crash would leave it (the crash tests let go of a log
+// this way, without Close's sync and durable mark).
+func (l *Log) shutdown(keepPrepared bool) {
+	l.wmu.Lock()
 	l.closed.Store(true)
 	l.resvCond.Broadcast()
 	l.wmu.Unlock()
@@ -265,9 +278,12 @@ func (l *Log) Close() error {
 		<-l.flushDone
 	}
 	l.wb.stop()
-	l.prep.stop()
+	if keepPrepared {
+		l.prep.release()
+	} else {
+		l.prep.stop()
+	}
 	l.releaseAll()
-	return err
 }
 
 // closeWriter syncs and writes the durable mark. Writer only.

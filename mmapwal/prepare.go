@@ -108,7 +108,11 @@ func (p *preparer) putBack(f *segment.File) {
 }
 
 // discard waits for a preparation under way and deletes its segment.
-func (p *preparer) discard() {
+func (p *preparer) discard() { p.drop(true) }
+
+// drop waits for a preparation under way and closes its segment, deleting
+// the file when remove is set.
+func (p *preparer) drop(remove bool) {
 	p.mu.Lock()
 	done := p.done
 	p.mu.Unlock()
@@ -117,11 +121,18 @@ func (p *preparer) discard() {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.f != nil {
+	switch {
+	case p.f != nil && remove:
 		p.f.Remove()
+	case p.f != nil:
+		p.f.Close()
 	}
 	p.num, p.f, p.err, p.done = 0, nil, nil, nil
 }
 
 // stop is discard at Close: an unused prepared segment is not left behind.
-func (p *preparer) stop() { p.discard() }
+func (p *preparer) stop() { p.drop(true) }
+
+// release waits for a preparation under way and closes its segment, leaving
+// the file on disk.
+func (p *preparer) release() { p.drop(false) }
