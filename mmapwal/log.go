@@ -281,7 +281,7 @@ func (l *Log) shutdown(keepPrepared bool) {
 	if keepPrepared {
 		l.prep.release()
 	} else {
-		l.prep.stop()
+		l.prep.discard() // an unused prepared segment is not left behind
 	}
 	l.releaseAll()
 }

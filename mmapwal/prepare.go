@@ -130,9 +130,6 @@ func (p *preparer) drop(remove bool) {
 	p.num, p.f, p.err, p.done = 0, nil, nil, nil
 }
 
-// stop is discard at Close: an unused prepared segment is not left behind.
-func (p *preparer) stop() { p.drop(true) }
-
 // release waits for a preparation under way and closes its segment, leaving
 // the file on disk.
 func (p *preparer) release() { p.drop(false) }
