@@ -52,6 +52,10 @@ type Log struct {
 	poison  atomic.Pointer[error]   // the failure that poisoned the log
 	cuts    atomic.Pointer[backCut] // the newest TruncateBack (a sentinel before any)
 
+	// fmu serialises every flush of segment bytes (see flush): taken after
+	// wmu when both are held, never before it.
+	fmu sync.Mutex
+
 	// Group commit.
 	smu      sync.Mutex
 	syncing  bool

@@ -422,7 +422,15 @@ func (l *Log) finishTruncateBack(nums []uint64) ([]uint64, error) {
 			testHookSynced(f.Path(), from, to)
 		}
 		if prev, ok := frameEndingAt(f.Data(), int64(l.meta.backOff)); ok && err == nil {
-			err = closeBatchAt(f, f.Path(), prev, int64(l.meta.backOff))
+			err = closeBatchAt(f, prev, int64(l.meta.backOff), func(from, to int64) error {
+				if err := f.Sync(from, to); err != nil {
+					return err
+				}
+				if testHookSynced != nil {
+					testHookSynced(f.Path(), from, to)
+				}
+				return nil
+			})
 		}
 		f.Close()
 		if err != nil {

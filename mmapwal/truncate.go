@@ -23,7 +23,7 @@ func (l *Log) TruncateFront(seq uint64) error {
 		return err
 	}
 	first, last := l.first.Load(), l.last.Load()
-	if seq < first || seq > last+1 {
+	if seq < first || (seq > last && seq-last > 1) { // seq ≤ last+1 without overflow
 		return fmt.Errorf("%w: TruncateFront(%d) outside [FirstSeq %d, LastSeq+1 %d]", ErrInvalidArgument, seq, first, last+1)
 	}
 	m := l.meta
@@ -79,7 +79,7 @@ func (l *Log) TruncateBack(seq uint64) error {
 		return err
 	}
 	first, last := l.first.Load(), l.last.Load()
-	if seq+1 < first || seq > last {
+	if (first > 0 && seq < first-1) || seq > last { // seq ≥ first-1 without overflow
 		return fmt.Errorf("%w: TruncateBack(%d) outside [FirstSeq-1 %d, LastSeq %d]", ErrInvalidArgument, seq, first-min(first, 1), last)
 	}
 	if seq == last {
@@ -186,14 +186,15 @@ func (l *Log) cutBack(segs []*seg, j int, i, off int64, newLast uint64) error {
 	cut.idx.truncate(i)
 	end := cut.written
 	cut.written = off
-	if err := cut.file.Zero(off, end); err != nil {
+	if err := cut.file.Clear(off, end); err != nil {
 		return err
 	}
-	if testHookSynced != nil {
-		testHookSynced(cut.path, off, end)
+	if err := l.flush(cut.file, off, end, l.st.appends.Load()); err != nil {
+		return err
 	}
 	if i > 0 {
-		if err := closeBatchAt(cut.file, cut.path, cut.idx.off(i-1), off); err != nil {
+		flush := func(from, to int64) error { return l.flush(cut.file, from, to, l.st.appends.Load()) }
+		if err := closeBatchAt(cut.file, cut.idx.off(i-1), off, flush); err != nil {
 			return err
 		}
 	}
@@ -218,7 +219,10 @@ func (l *Log) cutBack(segs []*seg, j int, i, off int64, newLast uint64) error {
 // so it also completes a retype that a crash tore: it rewrites the header
 // when the stored CRC matches either the old or the new type, and leaves the
 // frame alone (for the scan to report) when it matches neither.
-func closeBatchAt(f *segment.File, path string, prev, off int64) error {
+//
+// flush makes the rewritten header durable (the Log's serialised flush path;
+// recovery's own before the Log is published).
+func closeBatchAt(f *segment.File, prev, off int64, flush func(from, to int64) error) error {
 	data := f.Data()
 	if prev < segment.HeaderSize || prev+crcframe.HeaderSize > off || off > int64(len(data)) {
 		return nil
@@ -256,13 +260,7 @@ func closeBatchAt(f *segment.File, path string, prev, off int64) error {
 	if _, err := crcframe.EncodeHeader(frame, f.Seed(), h, n); err != nil {
 		return err
 	}
-	if err := f.Sync(prev, off); err != nil {
-		return err
-	}
-	if testHookSynced != nil {
-		testHookSynced(path, prev, off)
-	}
-	return nil
+	return flush(prev, off)
 }
 
 // frameEndingAt returns the offset of the frame of data that ends at off,

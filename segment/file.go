@@ -205,11 +205,20 @@ func (s *File) StartWriteback(from, to int64) error {
 // Zero clears [from, to) of the mapping and makes it durable: the durable
 // way to cut frames off the end.
 func (s *File) Zero(from, to int64) error {
+	if err := s.Clear(from, to); err != nil {
+		return err
+	}
+	return s.Sync(from, to)
+}
+
+// Clear zeroes [from, to) of the frame area in the mapping, without making
+// it durable (the caller flushes it).
+func (s *File) Clear(from, to int64) error {
 	if from < HeaderSize || to > s.hdr.Size || from > to {
 		return fmt.Errorf("segment: zero [%d, %d) out of range", from, to)
 	}
 	clear(s.data[from:to])
-	return s.Sync(from, to)
+	return nil
 }
 
 // Prefault populates the page tables of [from, to) for writing
