@@ -3,6 +3,7 @@ package mmapwal
 import (
 	"context"
 	"fmt"
+	"math"
 
 	"github.com/mmapwal/mmapwal/crcframe"
 	"github.com/mmapwal/mmapwal/segment"
@@ -77,18 +78,28 @@ func (l *Log) afterAppend(seq uint64) error {
 	return nil
 }
 
-// checkSeq returns the sequence to use: the next one when seq is 0, else seq
-// if it is above LastSeq. Writer only.
-func (l *Log) checkSeq(seq uint64) (uint64, error) {
+// checkSeq returns the first sequence of n records: the next one when seq
+// is 0, else seq if it is above LastSeq. The last of them must not pass
+// math.MaxUint64: sequences never wrap. Writer only.
+func (l *Log) checkSeq(seq uint64, n int) (uint64, error) {
 	last := l.last.Load()
 	if seq == 0 {
-		return last + 1, nil
-	}
-	if seq <= last {
+		if last == math.MaxUint64 {
+			return 0, errSeqExhausted
+		}
+		seq = last + 1
+	} else if seq <= last {
 		return 0, &SequenceError{Expected: last + 1, Provided: seq}
+	}
+	if uint64(n-1) > math.MaxUint64-seq {
+		return 0, errSeqExhausted
 	}
 	return seq, nil
 }
+
+// errSeqExhausted is the failure of a write that would need a sequence
+// above math.MaxUint64.
+var errSeqExhausted = fmt.Errorf("%w: sequence space exhausted (LastSeq would pass %d)", ErrInvalidArgument, uint64(math.MaxUint64))
 
 // appendLocked writes one record. Writer only (wmu held).
 func (l *Log) appendLocked(seq uint64, data []byte) (uint64, error) {
@@ -98,7 +109,7 @@ func (l *Log) appendLocked(seq uint64, data []byte) (uint64, error) {
 	if len(data) > l.opts.MaxRecordSize {
 		return 0, fmt.Errorf("%w: %d bytes, MaxRecordSize is %d", ErrRecordTooLarge, len(data), l.opts.MaxRecordSize)
 	}
-	seq, err := l.checkSeq(seq)
+	seq, err := l.checkSeq(seq, 1)
 	if err != nil {
 		return 0, err
 	}
@@ -130,7 +141,7 @@ func (l *Log) appendBatchLocked(first uint64, records [][]byte) (uint64, error) 
 	if int64(total) > l.opts.SegmentSize-segment.HeaderSize {
 		return 0, fmt.Errorf("%w: a batch of %d bytes does not fit in one segment", ErrRecordTooLarge, total)
 	}
-	first, err := l.checkSeq(first)
+	first, err := l.checkSeq(first, len(records))
 	if err != nil {
 		return 0, err
 	}

@@ -75,7 +75,11 @@ func (l *Log) commitLocked(r *Reservation) (uint64, error) {
 		clear(r.s.file.Data()[r.off : r.off+int64(crcframe.Size(len(r.buf)))])
 		return 0, err
 	}
-	seq := l.last.Load() + 1
+	seq, err := l.checkSeq(0, 1)
+	if err != nil {
+		clear(r.s.file.Data()[r.off : r.off+int64(crcframe.Size(len(r.buf)))])
+		return 0, err
+	}
 	n, _ := crcframe.EncodeHeader(r.s.file.Data()[r.off:], r.s.file.Seed(),
 		crcframe.Header{Seq: seq, Durable: l.durableMark(r.s), Type: crcframe.Full}, len(r.buf))
 	r.s.idx.add(r.off, seq)
