@@ -366,22 +366,38 @@ func (l *Log) adopt(scs []scanned) error {
 	l.nextNum = act.num + 1
 	if !l.opts.ReadOnly {
 		l.setActive(act, act.written)
-		// Bytes a crashed process left in the page cache may never have
-		// reached the disk: sync them before calling anything durable.
-		// After a clean Close (the log ends with its durable mark) they
-		// all did.
-		if !l.recovery.Clean {
-			if err := act.file.Sync(segment.HeaderSize, l.off); err != nil {
-				return fmt.Errorf("mmapwal: sync the tail at open: %w", err)
-			}
-		}
-		if testHookSynced != nil {
-			testHookSynced(act.path, segment.HeaderSize, l.off)
+		if err := l.syncTailAtOpen(act); err != nil {
+			return err
 		}
 	}
 	l.updateFirst()
 	l.recovery.FirstSeq, l.recovery.LastSeq = l.FirstSeq(), l.LastSeq()
 	l.trimMapped()
+	return nil
+}
+
+// syncTailAtOpen makes durable what the frames appended from now on will
+// claim durable (their durable watermark is the segment's synced end).
+// After a process crash the page cache survives: what the scan read is not
+// necessarily on disk. Without a clean Close, any of the tail may be
+// unsynced, so all of it is flushed. After a clean Close only the durable
+// mark may be: Close stores it after its flush of everything before it
+// succeeded, and a crash between that store and the mark's own flush leaves
+// it in the page cache alone. The mark is flushed again here (cheap when
+// its page is clean), or a power cut after more appends could lose the mark
+// while later frames claim its place durable.
+func (l *Log) syncTailAtOpen(act *seg) error {
+	from := int64(segment.HeaderSize)
+	if l.recovery.Clean {
+		from = l.off - crcframe.HeaderSize
+	}
+	if err := act.file.Sync(from, l.off); err != nil {
+		markPoisoned(l.dir)
+		return fmt.Errorf("mmapwal: sync the tail at open: %w", err)
+	}
+	if testHookSynced != nil {
+		testHookSynced(act.path, from, l.off)
+	}
 	return nil
 }
 
