@@ -273,3 +273,25 @@ func (l *Log) writeMarkLocked() error {
 	s.written = l.off
 	return l.syncSegLocked(s)
 }
+
+// writeMarkThrough is writeMarkLocked for a Close that orphaned the
+// reservation r (see Log.orphan): the mark goes where r's frame would have
+// gone, written through the descriptor because those pages are private
+// now, and one fdatasync makes it and every record before it durable.
+// Writer only.
+func (l *Log) writeMarkThrough(r *Reservation) error {
+	s := l.active // r.s: a reservation holds off rotation and truncation
+	from, to := s.synced.Load(), r.off+r.size()
+	if last := l.last.Load(); last > 0 {
+		h := crcframe.Header{Seq: last, Durable: uint32(r.off), Type: crcframe.Mark}
+		if err := s.file.WriteFrameThrough(r.off, h, nil, r.off+crcframe.HeaderSize); err != nil {
+			return err
+		}
+	}
+	if err := l.flushFile(s.file, from, to, l.st.appends.Load()); err != nil {
+		return err
+	}
+	s.synced.Store(to)
+	l.durable.Store(l.last.Load())
+	return nil
+}

@@ -24,6 +24,17 @@ import (
 //
 // appends is the Stats count of appends the flush covers.
 func (l *Log) flush(f *segment.File, from, to int64, appends uint64) error {
+	return l.flushBy(f, from, to, appends, func() error { return f.Sync(from, to) })
+}
+
+// flushFile is flush by fdatasync of the whole file rather than msync of
+// the range: for bytes written through the descriptor (segment.File.Detach).
+// [from, to) is what the caller changed and now claims durable.
+func (l *Log) flushFile(f *segment.File, from, to int64, appends uint64) error {
+	return l.flushBy(f, from, to, appends, f.SyncFile)
+}
+
+func (l *Log) flushBy(f *segment.File, from, to int64, appends uint64, sync func() error) error {
 	l.fmu.Lock()
 	defer l.fmu.Unlock()
 	if err := l.poisoned(); err != nil {
@@ -33,7 +44,7 @@ func (l *Log) flush(f *segment.File, from, to int64, appends uint64) error {
 		return nil
 	}
 	start := time.Now()
-	if err := f.Sync(from, to); err != nil {
+	if err := sync(); err != nil {
 		return l.setPoison(err)
 	}
 	l.st.observeSync(time.Since(start), appends)

@@ -250,6 +250,10 @@ func mapNoSpace(err error) error {
 // releases the log. Iterators and Views still running keep their segments
 // mapped until they finish. A second Close returns nil.
 //
+// Close does not wait for an open Reservation: the reservation's Bytes stay
+// valid until its Commit or Abort, but stores into them no longer reach the
+// file, and its Commit fails with ErrClosed and leaves no record.
+//
 // Close of a poisoned log releases its resources and returns ErrPoisoned.
 func (l *Log) Close() error {
 	l.wmu.Lock()
@@ -257,10 +261,14 @@ func (l *Log) Close() error {
 		l.wmu.Unlock()
 		return nil
 	}
-	if l.resv != nil {
-		l.abortLocked(l.resv)
+	var err error
+	r := l.resv
+	if r != nil {
+		err = l.orphan(r) // the holder may be this goroutine: do not wait
 	}
-	err := l.closeWriter()
+	if err == nil {
+		err = l.closeWriter(r)
+	}
 	l.closed.Store(true) // in the same critical section: no append after the mark
 	l.resvCond.Broadcast()
 	l.wmu.Unlock()
@@ -290,13 +298,17 @@ func (l *Log) shutdown(keepPrepared bool) {
 	l.releaseAll()
 }
 
-// closeWriter syncs and writes the durable mark. Writer only.
-func (l *Log) closeWriter() error {
+// closeWriter syncs and writes the durable mark; r is the reservation
+// Close orphaned, or nil. Writer only.
+func (l *Log) closeWriter(r *Reservation) error {
 	if l.opts.ReadOnly || l.active == nil {
 		return nil
 	}
 	if err := l.poisoned(); err != nil {
 		return err
+	}
+	if r != nil {
+		return l.writeMarkThrough(r)
 	}
 	if err := l.syncActiveLocked(); err != nil {
 		return err

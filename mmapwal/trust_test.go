@@ -21,6 +21,7 @@ import (
 
 	"github.com/mmapwal/mmapwal/crcframe"
 	"github.com/mmapwal/mmapwal/internal/sysutil"
+	"github.com/mmapwal/mmapwal/segment"
 )
 
 // overlapKernel is a fault hook that models how Linux reports a write-back
@@ -197,8 +198,6 @@ func TestSequenceSpaceExhausted(t *testing.T) {
 	}
 }
 
-var _ = bytes.Equal
-
 // TestTruncateAtSequenceEnd: the bounds of TruncateFront and TruncateBack
 // hold at the top of the sequence space (LastSeq+1 and FirstSeq-1 must not
 // overflow into a refusal).
@@ -345,4 +344,120 @@ func TestCrashInCloseThenPowerCut(t *testing.T) {
 		}
 		require.NoError(t, l.Close())
 	}
+}
+
+// TestCloseOrphansReservation: Close does not wait for an open
+// reservation, and does not pull its memory from under the holder. Before,
+// Close aborted and unmapped it: a holder still filling Bytes died with
+// SIGSEGV (and raced Close), and a Commit that returned ErrClosed could
+// leave its record in the log after a reopen.
+func TestCloseOrphansReservation(t *testing.T) {
+	for _, d := range []Durability{SyncManual, SyncAlways} {
+		for _, size := range []int{0, 10, 5000} {
+			dir := t.TempDir()
+			o := &Options{SegmentSize: rcvSegSize, Durability: d}
+			l, err := Open(dir, o)
+			require.NoError(t, err)
+			for range 3 {
+				_, err := l.Append([]byte("kept"))
+				require.NoError(t, err)
+			}
+			r, err := l.Reserve(size)
+			require.NoError(t, err)
+			b := r.Bytes()
+			stop, filled := make(chan struct{}), make(chan struct{})
+			go func() { // the holder: fills its space until told to stop
+				defer close(filled)
+				for i := 0; ; i++ {
+					for j := range b {
+						b[j] = byte(i + j)
+					}
+					select {
+					case <-stop:
+						return
+					default:
+					}
+				}
+			}()
+			require.NoError(t, l.Close())
+			time.Sleep(2 * time.Millisecond) // the holder goes on storing after Close
+			close(stop)
+			<-filled
+			_, err = r.Commit()
+			require.ErrorIs(t, err, ErrClosed, "Commit after Close")
+			require.Nil(t, r.Bytes())
+			r.Abort() // after the Commit: nothing
+
+			for _, p := range []RepairPolicy{Strict, TruncatePartial} {
+				l, err := Open(dir, &Options{SegmentSize: rcvSegSize, Repair: p})
+				require.NoError(t, err, "durability %v size %d policy %v", d, size, p)
+				require.True(t, l.Recovery().Clean, "a clean Close, whatever the holder stored")
+				require.Nil(t, l.Recovery().TornTail)
+				require.Equal(t, uint64(3), l.LastSeq(), "the orphaned reservation left a record")
+				seq, err := l.Append([]byte("next"))
+				require.NoError(t, err)
+				require.Equal(t, uint64(4), seq)
+				require.NoError(t, l.TruncateBack(3))
+				require.NoError(t, l.Close())
+			}
+		}
+	}
+}
+
+// TestCloseFromTheHolder: the goroutine holding the reservation is the one
+// that calls Close; Abort and Commit after it end the reservation.
+func TestCloseFromTheHolder(t *testing.T) {
+	dir := t.TempDir()
+	l, err := Open(dir, &Options{SegmentSize: rcvSegSize})
+	require.NoError(t, err)
+	r, err := l.Reserve(64)
+	require.NoError(t, err)
+	copy(r.Bytes(), "before close")
+	require.NoError(t, l.Close())
+	copy(r.Bytes(), "after close, never in the file")
+	r.Abort()
+	require.Nil(t, r.Bytes())
+	_, err = r.Commit()
+	require.ErrorIs(t, err, ErrInvalidArgument, "Commit after Abort")
+
+	l, err = Open(dir, &Options{SegmentSize: rcvSegSize, Repair: Strict})
+	require.NoError(t, err)
+	require.Equal(t, uint64(0), l.LastSeq())
+	require.NoError(t, l.Close())
+	seg, err := os.ReadFile(filepath.Join(dir, segment.Name(1)))
+	require.NoError(t, err)
+	require.False(t, bytes.Contains(seg, []byte("close")), "the holder's bytes reached the file")
+}
+
+// TestCloseOrphanFails: when the reservation's pages cannot be detached,
+// Close reports it, writes no durable mark (the holder's stores may still
+// reach the file), and the records before the reservation stay.
+func TestCloseOrphanFails(t *testing.T) {
+	dir := t.TempDir()
+	l, err := Open(dir, &Options{SegmentSize: rcvSegSize})
+	require.NoError(t, err)
+	_, err = l.Append([]byte("kept"))
+	require.NoError(t, err)
+	r, err := l.Reserve(100)
+	require.NoError(t, err)
+	copy(r.Bytes(), "holder bytes")
+	remove := psnSetFault(t, sysutil.FailNth(sysutil.OpMmap, 1, syscall.EIO, true))
+	require.ErrorIs(t, l.Close(), syscall.EIO)
+	remove()
+	_, err = r.Commit()
+	require.ErrorIs(t, err, ErrClosed)
+
+	l, err = Open(dir, &Options{SegmentSize: rcvSegSize, Repair: TruncatePartial})
+	require.NoError(t, err)
+	require.False(t, l.Recovery().Clean)
+	require.Equal(t, uint64(1), l.LastSeq())
+	require.Equal(t, []byte("kept"), mustReadInternal(t, l, 1))
+	require.NoError(t, l.Close())
+}
+
+func mustReadInternal(t *testing.T, l *Log, seq uint64) []byte {
+	t.Helper()
+	b, err := l.Read(seq)
+	require.NoError(t, err)
+	return b
 }

@@ -196,6 +196,63 @@ func (s *File) Sync(from, to int64) error {
 	return nil
 }
 
+// Detach ends the file's share of [from, to) of the mapping: the pages
+// under it (whole pages) become private copies, so that stores into them —
+// by a writer that still holds a slice of them, such as a reservation left
+// open when its log closed — never reach the file. They read the file's
+// bytes until they are stored to. The file's bytes there can then be changed
+// only with [File.WriteFrameThrough], and made durable with [File.SyncFile].
+func (s *File) Detach(from, to int64) error {
+	if from < HeaderSize || to > s.hdr.Size || from > to {
+		return fmt.Errorf("segment: detach [%d, %d) out of range", from, to)
+	}
+	if err := sysutil.Privatize(s.f, s.data[from:to], from); err != nil {
+		return fmt.Errorf("segment: detach %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// WriteFrameThrough encodes the frame (h, payload) at off and zeros the
+// bytes after it up to clearTo, writing through the file descriptor rather
+// than the mapping (for pages [File.Detach] made private). It does not make
+// them durable: [File.SyncFile] does.
+func (s *File) WriteFrameThrough(off int64, h crcframe.Header, payload []byte, clearTo int64) error {
+	n := int64(crcframe.Size(len(payload)))
+	if off < HeaderSize || clearTo < off+n || clearTo > s.hdr.Size {
+		return fmt.Errorf("segment: write [%d, %d) out of range", off, clearTo)
+	}
+	b := make([]byte, clearTo-off)
+	if _, err := crcframe.Encode(b, s.seed, h, payload); err != nil {
+		return err
+	}
+	if _, err := s.f.WriteAt(b, off); err != nil {
+		return fmt.Errorf("segment: write %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// ClearThrough zeros [from, to) through the file descriptor (see
+// [File.WriteFrameThrough]).
+func (s *File) ClearThrough(from, to int64) error {
+	if from < HeaderSize || to > s.hdr.Size || from > to {
+		return fmt.Errorf("segment: clear [%d, %d) out of range", from, to)
+	}
+	if _, err := s.f.WriteAt(make([]byte, to-from), from); err != nil {
+		return fmt.Errorf("segment: write %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// SyncFile makes every byte written to the file durable (fdatasync), those
+// written through the descriptor included, which an msync of the mapping
+// does not reach once [File.Detach] made their pages private.
+func (s *File) SyncFile() error {
+	if err := sysutil.Fdatasync(s.f); err != nil {
+		return fmt.Errorf("segment: fdatasync %s: %w", s.path, err)
+	}
+	return nil
+}
+
 // StartWriteback asks the kernel to start writing [from, to) back without
 // waiting, so that a later Sync has less to do. It promises nothing.
 func (s *File) StartWriteback(from, to int64) error {
