@@ -341,7 +341,9 @@ func (l *Log) FirstSeq() uint64 { return l.first.Load() }
 func (l *Log) LastSeq() uint64 { return l.last.Load() }
 
 // DurableSeq returns the highest sequence known durable: every record up to
-// it survives a crash.
+// it survives a crash. On a ReadOnly log it is what the files prove at Open
+// (a durable mark, sealed segments, the frames' durable watermarks), which
+// beside a live writer may be below the writer's own.
 func (l *Log) DurableSeq() uint64 { return l.durable.Load() }
 
 // Recovery reports what Open found and did.

@@ -69,7 +69,8 @@ type Options struct {
 	Logger *slog.Logger
 	// ReadOnly opens without the write lock and without repairing anything:
 	// it serves the valid prefix even of a corrupt log (salvage), and
-	// Recovery reports what is wrong. Writes fail with ErrInvalidArgument.
+	// Recovery reports what is wrong. Writes, Sync and WaitDurable fail
+	// with ErrInvalidArgument; DurableSeq is what the files prove.
 	ReadOnly bool
 	// MaxMappedSegments bounds how many sealed segments stay mapped at once
 	// (the active and the prepared one are not counted); idle ones beyond it

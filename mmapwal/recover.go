@@ -349,6 +349,9 @@ func (l *Log) adopt(scs []scanned) error {
 	}
 	l.last.Store(lastSeq)
 	l.durable.Store(lastSeq)
+	if l.opts.ReadOnly {
+		l.durable.Store(min(lastSeq, provenDurable(scs, lastSeq)))
+	}
 	if len(segs) == 0 {
 		if l.opts.ReadOnly {
 			l.publishSegs(nil)
@@ -399,6 +402,34 @@ func (l *Log) syncTailAtOpen(act *seg) error {
 		testHookSynced(act.path, from, l.off)
 	}
 	return nil
+}
+
+// provenDurable is DurableSeq for a ReadOnly open, which cannot sync and
+// may sit beside a live writer whose newest records are not durable yet: it
+// counts only what the files prove. A durable mark proves everything; else
+// the segments before the newest are sealed (rotation synced them before
+// the newest took a record), and in the newest a record is durable when its
+// frame ends at or below the highest durable watermark of its frames.
+func provenDurable(scs []scanned, lastSeq uint64) uint64 {
+	if len(scs) == 0 || scs[len(scs)-1].end.Marked {
+		return lastSeq
+	}
+	sc := scs[len(scs)-1]
+	proven := uint64(0)
+	if len(scs) > 1 {
+		proven = scs[len(scs)-2].end.LastSeq
+	}
+	x, w := sc.s.idx, int64(sc.end.Durable)
+	for i := x.len() - 1; i >= 0; i-- {
+		end := sc.end.Offset
+		if i+1 < x.len() {
+			end = x.off(i + 1)
+		}
+		if end <= w {
+			return max(proven, x.seq(i))
+		}
+	}
+	return proven
 }
 
 func (l *Log) nextNumAfter(scs []scanned) uint64 {

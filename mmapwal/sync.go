@@ -10,13 +10,16 @@ import (
 // Sync makes every record appended so far durable. It returns nil only when
 // they are: a failure poisons the log (ErrPoisoned), and a failed flush is
 // never retried into a success. On a poisoned log it returns ErrPoisoned
-// even when nothing is left to flush.
+// even when nothing is left to flush; on a ReadOnly log ErrInvalidArgument.
 //
 // Concurrent callers share one flush (group commit): a flush covers
 // everything appended before it started.
 func (l *Log) Sync() error {
 	if l.closed.Load() {
 		return ErrClosed
+	}
+	if l.opts.ReadOnly {
+		return fmt.Errorf("%w: Sync of a log opened ReadOnly", ErrInvalidArgument)
 	}
 	if err := l.poisoned(); err != nil {
 		return err
@@ -26,8 +29,12 @@ func (l *Log) Sync() error {
 
 // WaitDurable returns once the record seq (and everything before it) is
 // durable, syncing if no one else is about to. It fails for a sequence above
-// LastSeq, when ctx is done first, or when the log is poisoned or closed.
+// LastSeq, when ctx is done first, or when the log is poisoned or closed;
+// on a ReadOnly log, which cannot sync, it fails with ErrInvalidArgument.
 func (l *Log) WaitDurable(ctx context.Context, seq uint64) error {
+	if l.opts.ReadOnly {
+		return fmt.Errorf("%w: WaitDurable on a log opened ReadOnly (it cannot sync; DurableSeq is what the files prove)", ErrInvalidArgument)
+	}
 	if last := l.last.Load(); seq > last {
 		return fmt.Errorf("%w: WaitDurable(%d) above LastSeq %d", ErrInvalidArgument, seq, last)
 	}

@@ -7,6 +7,7 @@ package mmapwal
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"math"
 	"os"
@@ -460,4 +461,44 @@ func mustReadInternal(t *testing.T, l *Log, seq uint64) []byte {
 	b, err := l.Read(seq)
 	require.NoError(t, err)
 	return b
+}
+
+// TestReadOnlyDurableSeq (issue 13, bug 5): a ReadOnly log beside a
+// SyncManual writer claimed DurableSeq 10 while the writer's was 0, and its
+// Sync and WaitDurable returned nil at once. It cannot sync: both fail, and
+// DurableSeq is what the files prove.
+func TestReadOnlyDurableSeq(t *testing.T) {
+	dir := t.TempDir()
+	w, err := Open(dir, &Options{SegmentSize: rcvSegSize, Durability: SyncManual})
+	require.NoError(t, err)
+	defer w.Close()
+	for range 10 {
+		_, err := w.Append([]byte("unsynced"))
+		require.NoError(t, err)
+	}
+	require.Equal(t, uint64(0), w.DurableSeq())
+	ro, err := Open(dir, &Options{ReadOnly: true})
+	require.NoError(t, err)
+	require.Equal(t, uint64(10), ro.LastSeq())
+	require.Equal(t, uint64(0), ro.DurableSeq(), "nothing was synced")
+	require.ErrorIs(t, ro.Sync(), ErrInvalidArgument)
+	require.ErrorIs(t, ro.WaitDurable(context.Background(), 5), ErrInvalidArgument)
+	require.NoError(t, ro.Close())
+
+	require.NoError(t, w.Sync())
+	for range 3 {
+		_, err := w.Append([]byte("later")) // carries the watermark of the sync
+		require.NoError(t, err)
+	}
+	ro, err = Open(dir, &Options{ReadOnly: true})
+	require.NoError(t, err)
+	require.Equal(t, uint64(13), ro.LastSeq())
+	require.Equal(t, uint64(10), ro.DurableSeq(), "the durable watermark of records 11..13 proves 1..10")
+	require.NoError(t, ro.Close())
+
+	require.NoError(t, w.Close())
+	ro, err = Open(dir, &Options{ReadOnly: true})
+	require.NoError(t, err)
+	require.Equal(t, uint64(13), ro.DurableSeq(), "the durable mark proves everything")
+	require.NoError(t, ro.Close())
 }
