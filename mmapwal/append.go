@@ -117,7 +117,10 @@ func (l *Log) appendLocked(seq uint64, data []byte) (uint64, error) {
 		return 0, err
 	}
 	s := l.active
-	n, _ := crcframe.Encode(s.file.Data()[l.off:], s.file.Seed(), crcframe.Header{Seq: seq, Durable: l.durableMark(s), Type: crcframe.Full}, data)
+	n, err := s.file.WriteFrame(l.off, crcframe.Header{Seq: seq, Durable: l.durableMark(s), Type: crcframe.Full}, data)
+	if err != nil {
+		return 0, err // ensureRoom made room: never
+	}
 	s.idx.add(l.off, seq)
 	l.advance(s, n, seq, seq)
 	return seq, nil
@@ -149,7 +152,7 @@ func (l *Log) appendBatchLocked(first uint64, records [][]byte) (uint64, error) 
 		return 0, err
 	}
 	s := l.active
-	data, seed, durable := s.file.Data(), s.file.Seed(), l.durableMark(s)
+	durable := l.durableMark(s)
 	off := l.off
 	for i, r := range records {
 		typ := crcframe.Middle
@@ -161,7 +164,11 @@ func (l *Log) appendBatchLocked(first uint64, records [][]byte) (uint64, error) 
 		case i == len(records)-1:
 			typ = crcframe.Last
 		}
-		n, _ := crcframe.Encode(data[off:], seed, crcframe.Header{Seq: first + uint64(i), Durable: durable, Type: typ}, r)
+		n, err := s.file.WriteFrame(off, crcframe.Header{Seq: first + uint64(i), Durable: durable, Type: typ}, r)
+		if err != nil {
+			s.file.Clear(l.off, off) // ensureRoom made room: never
+			return 0, err
+		}
 		off += int64(n)
 	}
 	// Publish only once the whole batch is in the mapping.
@@ -268,7 +275,9 @@ func (l *Log) writeMarkLocked() error {
 		return err
 	}
 	s := l.active
-	crcframe.Encode(s.file.Data()[l.off:], s.file.Seed(), crcframe.Header{Seq: last, Durable: uint32(l.off), Type: crcframe.Mark}, nil)
+	if _, err := s.file.WriteFrame(l.off, crcframe.Header{Seq: last, Durable: uint32(l.off), Type: crcframe.Mark}, nil); err != nil {
+		return err
+	}
 	l.off += crcframe.HeaderSize
 	s.written = l.off
 	return l.syncSegLocked(s)

@@ -52,8 +52,7 @@ func (l *Log) Reserve(n int) (*Reservation, error) {
 	if err != nil {
 		return nil, err
 	}
-	start := l.off + crcframe.HeaderSize
-	r := &Reservation{l: l, s: s, off: l.off, buf: f.Data()[start : start+int64(n) : start+int64(n)]}
+	r := &Reservation{l: l, s: s, off: l.off, buf: f.Payload(l.off, n)}
 	l.resv = r
 	return r, nil
 }
@@ -98,16 +97,19 @@ func (r *Reservation) Commit() (uint64, error) {
 func (l *Log) commitLocked(r *Reservation) (uint64, error) {
 	defer l.endReservation(r)
 	if err := l.writable(); err != nil {
-		clear(r.s.file.Data()[r.off : r.off+r.size()])
+		r.s.file.Clear(r.off, r.off+r.size())
 		return 0, err
 	}
 	seq, err := l.checkSeq(0, 1)
 	if err != nil {
-		clear(r.s.file.Data()[r.off : r.off+r.size()])
+		r.s.file.Clear(r.off, r.off+r.size())
 		return 0, err
 	}
-	n, _ := crcframe.EncodeHeader(r.s.file.Data()[r.off:], r.s.file.Seed(),
-		crcframe.Header{Seq: seq, Durable: l.durableMark(r.s), Type: crcframe.Full}, len(r.buf))
+	n, err := r.s.file.CommitFrame(r.off, crcframe.Header{Seq: seq, Durable: l.durableMark(r.s), Type: crcframe.Full}, len(r.buf))
+	if err != nil {
+		r.s.file.Clear(r.off, r.off+r.size())
+		return 0, err // Reserve made room: never
+	}
 	r.s.idx.add(r.off, seq)
 	l.advance(r.s, n, seq, seq)
 	return seq, nil
@@ -130,7 +132,7 @@ func (r *Reservation) Abort() {
 }
 
 func (l *Log) abortLocked(r *Reservation) {
-	clear(r.s.file.Data()[r.off : r.off+r.size()])
+	r.s.file.Clear(r.off, r.off+r.size())
 	l.endReservation(r)
 }
 

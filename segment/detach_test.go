@@ -60,3 +60,34 @@ func TestDetachBadRanges(t *testing.T) {
 		}
 	}
 }
+
+// TestPayloadCommitFrame: a payload filled in place and committed reads
+// back as the frame; out-of-range frames are refused.
+func TestPayloadCommitFrame(t *testing.T) {
+	f := createSegment(t, 8192)
+	p := f.Payload(segment.HeaderSize, 5)
+	if len(p) != 5 || cap(p) != 5 {
+		t.Fatalf("Payload: len %d cap %d", len(p), cap(p))
+	}
+	copy(p, "hello")
+	n, err := f.CommitFrame(segment.HeaderSize, crcframe.Header{Seq: 7, Type: crcframe.Full}, 5)
+	requireNoErr(t, err, "CommitFrame")
+	if n != crcframe.Size(5) {
+		t.Fatalf("CommitFrame size %d", n)
+	}
+	_, seen := scan(f, 0, 1<<20)
+	if len(seen) != 1 || seen[0].h.Seq != 7 || string(seen[0].payload) != "hello" {
+		t.Fatalf("scan: %+v", seen)
+	}
+	if f.Payload(8, 5) != nil || f.Payload(8192-16, 5) != nil || f.Payload(segment.HeaderSize, -1) != nil {
+		t.Error("Payload out of range returned space")
+	}
+	for _, c := range []struct {
+		off int64
+		n   int
+	}{{8, 5}, {8192 - 16, 5}, {segment.HeaderSize, -1}} {
+		if _, err := f.CommitFrame(c.off, crcframe.Header{Seq: 8, Type: crcframe.Full}, c.n); err == nil {
+			t.Errorf("CommitFrame(%d, %d): no error", c.off, c.n)
+		}
+	}
+}

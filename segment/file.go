@@ -173,6 +173,26 @@ func (s *File) WriteFrame(off int64, h crcframe.Header, payload []byte) (int, er
 	return crcframe.Encode(s.data[off:], s.seed, h, payload)
 }
 
+// Payload returns the n bytes of the mapping where the payload of a frame
+// at off goes, for a writer that fills it in place before [File.CommitFrame]
+// (a reservation). It returns nil when the frame does not fit.
+func (s *File) Payload(off int64, n int) []byte {
+	if off < HeaderSize || !s.Fits(off, n) {
+		return nil
+	}
+	start := off + crcframe.HeaderSize
+	return s.data[start : start+int64(n) : start+int64(n)]
+}
+
+// CommitFrame writes the header of the frame at off whose n-byte payload is
+// already in place (see [File.Payload]) and returns the frame's size.
+func (s *File) CommitFrame(off int64, h crcframe.Header, n int) (int, error) {
+	if off < HeaderSize || !s.Fits(off, n) {
+		return 0, crcframe.LengthOutOfBounds
+	}
+	return crcframe.EncodeHeader(s.data[off:], s.seed, h, n)
+}
+
 // Fits reports whether a frame with an n-byte payload fits at offset off.
 func (s *File) Fits(off int64, n int) bool {
 	return n >= 0 && int64(crcframe.Size(n)) <= s.hdr.Size-off
