@@ -351,6 +351,7 @@ func (lg *frLog) scan(files []frFile, m frMeta) error {
 	for i, f := range files {
 		newest := i == len(files)-1
 		h, why := frCheckHeader(f.data)
+		at := int64(0)
 		switch {
 		case why != "":
 		case h.logID != m.logID:
@@ -358,13 +359,13 @@ func (lg *frLog) scan(files []frFile, m frMeta) error {
 		case h.number != f.number:
 			why = "segment number mismatch"
 		case int64(len(f.data)) < h.size:
-			return &frError{f.name, int64(len(f.data)), "segment file short"}
+			why, at = "segment file short", int64(len(f.data))
 		}
 		if why != "" {
 			if newest && why != "foreign segment" && frCreationInterrupted(f.data) {
 				return nil // never held a record
 			}
-			return &frError{f.name, 0, why}
+			return &frError{f.name, at, why}
 		}
 		if i > 0 && f.number != files[i-1].number+1 {
 			return &frError{f.name, 0, frGap}
@@ -386,7 +387,7 @@ func (lg *frLog) scan(files []frFile, m frMeta) error {
 			lg.records = append(lg.records, r)
 		}
 		last, lg.clean = sc.last, sc.marked
-		lg.lastSeq = max(lg.lastSeq, sc.last, h.firstSeq-min(h.firstSeq, 1))
+		lg.lastSeq = max(lg.lastSeq, sc.last)
 		if sc.why == "" {
 			continue
 		}
@@ -609,6 +610,18 @@ func frAgree(t *testing.T, dir string, readOnly bool) (*frLog, error) {
 	return rd, rerr
 }
 
+// frVerdict renders what the reader found: its error, "torn tail at
+// segment@offset", or "" for a log read whole.
+func frVerdict(lg *frLog, err error) string {
+	switch {
+	case err != nil:
+		return err.Error()
+	case lg.tornTail != "":
+		return "torn tail at " + lg.tornTail
+	}
+	return ""
+}
+
 // ---- The golden files ----
 
 var frGoldenID = [16]byte{0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f, 0x10}
@@ -780,15 +793,7 @@ func TestFormatReaderGoldenSegment(t *testing.T) {
 				bad := append([]byte(nil), data...)
 				c.change(bad)
 				require.NoError(t, os.WriteFile(filepath.Join(dir, "0000000000000003.wal"), bad, 0o644))
-				rd, err := frAgree(t, dir, true)
-				verdict := fmt.Sprint(err)
-				if err == nil {
-					verdict = ""
-					if rd.tornTail != "" {
-						verdict = "torn tail at " + rd.tornTail
-					}
-				}
-				require.Equal(t, c.want, verdict)
+				require.Equal(t, c.want, frVerdict(frAgree(t, dir, true)))
 			})
 		}
 	})
@@ -1085,6 +1090,45 @@ func TestFormatReaderFreshLog(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, l.LastSeq()+49, rd.lastSeq)
 
+		// The prepared segment as an interrupted creation leaves it, and
+		// one that held something.
+		for _, c := range []struct {
+			name string
+			file func() []byte
+			want string // the verdict, "torn tail at …", or "" (not part of the log)
+		}{
+			{"empty", func() []byte { return nil }, ""},
+			{"zero filled", func() []byte { return make([]byte, 4096) }, ""},
+			{"cut short, header checks", func() []byte { return prepared.data[:1000] }, ""},
+			{"torn header sector", func() []byte {
+				b := make([]byte, 4096)
+				copy(b[100:512], frPayload(rng, 412))
+				copy(b, prepared.data[:40])
+				return b
+			}, ""},
+			{"torn header sector, a byte after it", func() []byte {
+				b := make([]byte, 4096)
+				copy(b, prepared.data[:40])
+				b[600] = 1
+				return b
+			}, prepared.name + " at 0: segment header checksum mismatch"},
+			{"a frame header's byte after a prepared header", func() []byte {
+				b := append([]byte(nil), prepared.data...)
+				b[70] = 1
+				return b
+			}, "torn tail at " + prepared.name + "@64"},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				d := frCopyDir(t, snap)
+				require.NoError(t, os.WriteFile(filepath.Join(d, prepared.name), c.file(), 0o644))
+				got, err := frAgree(t, d, true)
+				require.Equal(t, c.want, frVerdict(got, err))
+				if err == nil {
+					require.Equal(t, frStrings(rd.records), frStrings(got.records))
+				}
+			})
+		}
+
 		// Closed cleanly, then the prepared segment left behind (as a crash
 		// inside Close would leave it): still a clean log.
 		recs, seqs := frClose(t, l)
@@ -1156,17 +1200,20 @@ func TestFormatReaderDamage(t *testing.T) {
 	require.NotZero(t, sealed.seq)
 	mark := last.off + (24+int64(len(last.payload))+7)&^7
 
-	flip := func(off int64) func([]byte) {
-		return func(b []byte) { b[off] ^= 0x10 }
+	flip := func(off int64) func([]byte) []byte {
+		return func(b []byte) []byte { b[off] ^= 0x10; return b }
 	}
-	fixCRC := func(b []byte) { frLE.PutUint32(b[60:], frCRC(b[:60])) }
+	cut := func(n int) func([]byte) []byte { return func(b []byte) []byte { return b[:n] } }
+	fixCRC := func(b []byte) []byte { frLE.PutUint32(b[60:], frCRC(b[:60])); return b }
 	for _, c := range []struct {
 		name, file string
-		damage     func([]byte)
+		damage     func([]byte) []byte
 		want       string // the reader's verdict, "torn tail at …", or "" (read whole)
 	}{
-		{"a sealed segment's header with first seq 0, CRC valid", files[1].name, func(b []byte) { frLE.PutUint64(b[40:], 0); fixCRC(b) }, ""},
-		{"the oldest segment's header with first seq 0, CRC valid", oldest.name, func(b []byte) { frLE.PutUint64(b[40:], 0); fixCRC(b) }, ""},
+		{"the newest segment cut short", newest.name, cut(2048), newest.name + " at 2048: segment file short"},
+		{"a sealed segment cut short", oldest.name, cut(2048), oldest.name + " at 2048: segment file short"},
+		{"a sealed segment's header with first seq 0, CRC valid", files[1].name, func(b []byte) []byte { frLE.PutUint64(b[40:], 0); return fixCRC(b) }, ""},
+		{"the oldest segment's header with first seq 0, CRC valid", oldest.name, func(b []byte) []byte { frLE.PutUint64(b[40:], 0); return fixCRC(b) }, ""},
 		{"payload byte in a sealed segment", sealed.segment, flip(sealed.off + 24),
 			fmt.Sprintf("%s at %d: %s", sealed.segment, sealed.off, frChecksum)},
 		{"the last record, proven by the mark", last.segment, flip(last.off + 8),
@@ -1175,34 +1222,29 @@ func TestFormatReaderDamage(t *testing.T) {
 			fmt.Sprintf("torn tail at %s@%d", newest.name, mark)},
 		{"a sealed segment's header", oldest.name, flip(33),
 			oldest.name + " at 0: segment header checksum mismatch"},
-		{"a sealed segment's version 2, CRC valid", oldest.name, func(b []byte) { b[8] = 2; fixCRC(b) },
+		{"a sealed segment's version 2, CRC valid", oldest.name, func(b []byte) []byte { b[8] = 2; return fixCRC(b) },
 			oldest.name + " at 0: " + frUnsupported},
-		{"a sealed segment's reserved bytes, CRC valid", oldest.name, func(b []byte) { b[57] = 1; fixCRC(b) },
+		{"a sealed segment's reserved bytes, CRC valid", oldest.name, func(b []byte) []byte { b[57] = 1; return fixCRC(b) },
 			oldest.name + " at 0: " + frUnsupported},
-		{"a segment size out of range, CRC valid", oldest.name, func(b []byte) { frLE.PutUint64(b[48:], 2048); fixCRC(b) },
+		{"a segment size out of range, CRC valid", oldest.name, func(b []byte) []byte { frLE.PutUint64(b[48:], 2048); return fixCRC(b) },
 			oldest.name + " at 0: " + frUnsupported},
 		{"META's CRC", "META", flip(61), "META at 0: segment header checksum mismatch"},
-		{"META's reserved bytes, CRC valid", "META", func(b []byte) { b[10] = 1; fixCRC(b) }, "META at 0: " + frUnsupported},
-		{"META's version 2, CRC valid", "META", func(b []byte) { b[8] = 2; fixCRC(b) }, "META at 0: " + frUnsupported},
+		{"META's reserved bytes, CRC valid", "META", func(b []byte) []byte { b[10] = 1; return fixCRC(b) }, "META at 0: " + frUnsupported},
+		{"META's version 2, CRC valid", "META", func(b []byte) []byte { b[8] = 2; return fixCRC(b) }, "META at 0: " + frUnsupported},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			d := frCopyDir(t, dir)
 			path := filepath.Join(d, c.file)
 			b, err := os.ReadFile(path)
 			require.NoError(t, err)
-			c.damage(b)
+			b = c.damage(b)
 			require.NoError(t, os.WriteFile(path, b, 0o644))
 			for _, readOnly := range []bool{true, false} {
 				got, err := frAgree(t, d, readOnly)
-				verdict := fmt.Sprint(err)
+				require.Equal(t, c.want, frVerdict(got, err))
 				if err == nil {
-					verdict = ""
-					if got.tornTail != "" {
-						verdict = "torn tail at " + got.tornTail
-					}
 					require.Equal(t, frStrings(rd.records), frStrings(got.records), "every record is served")
 				}
-				require.Equal(t, c.want, verdict)
 			}
 		})
 	}
