@@ -151,6 +151,20 @@ func frCheckHeader(b []byte) (h frHeader, why string) {
 	return h, ""
 }
 
+// frHeaderBytes encodes a segment header; the tests use it to craft logs.
+func frHeaderBytes(h frHeader) []byte {
+	b := make([]byte, 64)
+	copy(b, "mmapwal\x00")
+	frLE.PutUint16(b[8:], 1)
+	frLE.PutUint16(b[10:], 64)
+	copy(b[16:32], h.logID[:])
+	frLE.PutUint64(b[32:], h.number)
+	frLE.PutUint64(b[40:], h.firstSeq)
+	frLE.PutUint64(b[48:], uint64(h.size))
+	frLE.PutUint32(b[60:], frCRC(b[:60]))
+	return b
+}
+
 // Frame types (§3).
 const (
 	frFull   = 1
@@ -593,6 +607,7 @@ func frAgree(t *testing.T, dir string, readOnly bool) (*frLog, error) {
 	if lerr != nil {
 		return rd, rerr
 	}
+	require.NotNil(t, rd, "the reader refused the whole log (%v), mmapwal opened it", rerr)
 	require.Equal(t, frStrings(rd.records), lib.records, "the records")
 	torn := ""
 	if tt := lib.report.TornTail; tt != nil {
@@ -788,6 +803,7 @@ func TestFormatReaderGoldenSegment(t *testing.T) {
 			{"padding byte", byteAt(64, 37, 1), "0000000000000003.wal at 64: " + frUnknownType},
 			{"length past the end (no CRC to fix)", func(b []byte) { frLE.PutUint32(b[344+4:], 8192) }, "torn tail at 0000000000000003.wal@344"},
 			{"length past the end, proven", func(b []byte) { frLE.PutUint32(b[224+4:], 8192) }, "0000000000000003.wal at 224: " + frLength},
+			{"an unfinished batch, then zeros", func(b []byte) { clear(b[264:368]) }, "torn tail at 0000000000000003.wal@184"},
 		} {
 			t.Run(c.name, func(t *testing.T) {
 				bad := append([]byte(nil), data...)
@@ -796,6 +812,27 @@ func TestFormatReaderGoldenSegment(t *testing.T) {
 				require.Equal(t, c.want, frVerdict(frAgree(t, dir, true)))
 			})
 		}
+	})
+
+	// FORMAT §3: an unfinished batch is a torn tail, which Strict refuses.
+	t.Run("an unfinished batch under Strict", func(t *testing.T) {
+		bad := append([]byte(nil), data...)
+		clear(bad[264:368])
+		d := t.TempDir()
+		require.NoError(t, os.WriteFile(filepath.Join(d, "META"), frMetaBytes(frMeta{logID: frGoldenID, firstSeq: 10}), 0o644))
+		require.NoError(t, os.WriteFile(filepath.Join(d, "0000000000000003.wal"), bad, 0o644))
+		_, err := mmapwal.Open(d, &mmapwal.Options{Repair: mmapwal.Strict})
+		var ce *mmapwal.CorruptionError
+		require.ErrorAs(t, err, &ce)
+		require.Equal(t, "0000000000000003.wal at 184: torn tail", fmt.Sprintf("%s at %d: %s", ce.Segment, ce.Offset, ce.Reason.String()))
+
+		// Sealed by an activated segment 4, the unfinished batch is
+		// corruption, at the zero header after it.
+		seg4 := make([]byte, 4096)
+		copy(seg4, frHeaderBytes(frHeader{logID: frGoldenID, number: 4, firstSeq: 16, size: 4096}))
+		require.NoError(t, os.WriteFile(filepath.Join(d, "0000000000000004.wal"), seg4, 0o644))
+		_, err = frAgree(t, d, true)
+		require.EqualError(t, err, "0000000000000003.wal at 264: "+frUnfinished)
 	})
 
 	t.Run("byte flips agree with mmapwal", func(t *testing.T) {
