@@ -1021,6 +1021,23 @@ func TestFormatReaderFreshLog(t *testing.T) {
 		require.Empty(t, why)
 		require.Equal(t, [2]uint64{frMark, seqs[1]}, [2]uint64{uint64(f.typ), f.seq})
 	})
+	t.Run("closed with a reservation open", func(t *testing.T) {
+		dir := t.TempDir()
+		l, err := mmapwal.Open(dir, frOptions())
+		require.NoError(t, err)
+		rng := rand.New(rand.NewPCG(8, 4))
+		for range 25 {
+			_, err := l.Append(frPayload(rng, rng.IntN(400)))
+			require.NoError(t, err)
+		}
+		r, err := l.Reserve(500)
+		require.NoError(t, err)
+		copy(r.Bytes(), frPayload(rng, 500))
+		recs, seqs := frClose(t, l) // the mark goes where the reservation was
+		_, err = r.Commit()
+		require.ErrorIs(t, err, mmapwal.ErrClosed)
+		frCheckClosed(t, dir, recs, seqs, true)
+	})
 	t.Run("emptied by TruncateBack", func(t *testing.T) {
 		dir := t.TempDir()
 		l, err := mmapwal.Open(dir, frOptions())
