@@ -34,6 +34,12 @@ type RecoveryReport struct {
 	// never used, segments wholly below a front truncation, segments beyond
 	// an interrupted TruncateBack.
 	Removed []string
+	// Quarantined lists the quarantine files (paths) that hold the non-zero
+	// bytes of files in Removed which recovery judged never to have held a
+	// record (a segment whose creation a crash interrupted, with bytes in
+	// its header's sector). Recovery never removes non-zero bytes of such a
+	// file without keeping a copy.
+	Quarantined []string
 }
 
 // TornTail is the residue of a crash while appending records that were never
@@ -91,18 +97,13 @@ func (l *Log) recover(nums []uint64) error {
 // changed, if any segment was written by a newer format version: such a log
 // is never repaired, whatever else recovery would find first.
 func (l *Log) refuseNewerFormat(nums []uint64) error {
-	var b [segment.HeaderSize]byte
 	for _, num := range nums {
 		name := segment.Name(num)
-		f, err := os.Open(filepath.Join(l.dir, name))
-		if err != nil {
-			continue // reported by the scan
-		}
-		n, _ := f.ReadAt(b[:], 0)
-		f.Close()
-		if _, err := segment.DecodeHeader(b[:n]); errors.Is(err, crcframe.UnsupportedVersion) {
+		st, err := segment.Probe(filepath.Join(l.dir, name), num, l.meta.logID)
+		if err == nil && st.State == segment.Newer {
 			return &unsupportedError{name: name}
 		}
+		// Errors are reported by the scan.
 	}
 	return nil
 }
@@ -118,8 +119,10 @@ func (l *Log) scanAll(nums []uint64) ([]scanned, error) {
 		newest := i == len(nums)-1
 		f, err := segment.Open(filepath.Join(l.dir, name), num, l.meta.logID, !l.opts.ReadOnly)
 		if err != nil {
-			if newest && l.unusedNewest(name, err) {
-				break
+			if newest {
+				if unused, uerr := l.unusedNewest(name, err); unused || uerr != nil {
+					return out, uerr
+				}
 			}
 			return out, l.damage(corruptionFromOpen(name, err))
 		}
@@ -129,9 +132,8 @@ func (l *Log) scanAll(nums []uint64) ([]scanned, error) {
 			f.Close()
 			return out, l.damage(&CorruptionError{Segment: name, Reason: ReasonSegmentGap, Durable: true})
 		}
-		if h.FirstSeq == 0 && newest && crcframe.IsZero(f.Data()[segment.HeaderSize:segment.HeaderSize+crcframe.HeaderSize]) {
-			l.removeUnused(f) // prepared in the background, never used
-			break
+		if newest && unusedPrepared(f) {
+			return out, l.removeUnused(f) // prepared in the background, never used
 		}
 		// FirstSeq is LastSeq+1 at activation, which is above the previous
 		// record when a truncation raised LastSeq past the last record.
@@ -228,98 +230,107 @@ func (l *Log) judgeEnd(sc scanned, sealed bool) error {
 // activated: then the earlier ones were sealed, hence fully durable.
 func (l *Log) laterActivated(nums []uint64) bool {
 	for _, num := range nums {
-		b := make([]byte, segment.HeaderSize+crcframe.HeaderSize)
-		f, err := os.Open(filepath.Join(l.dir, segment.Name(num)))
-		if err != nil {
+		st, err := segment.Probe(filepath.Join(l.dir, segment.Name(num)), num, l.meta.logID)
+		switch {
+		case err != nil:
 			return true
-		}
-		n, _ := f.ReadAt(b, 0)
-		f.Close()
-		if crcframe.IsZero(b[:n]) {
-			// A crash interrupted its creation before the header was
-			// written (empty or zero-filled): never activated, since
-			// activation rewrites a header that preparation synced.
+		case st.State == segment.CreationInterrupted, st.State == segment.Prepared:
+			// Never activated: activation rewrites a header that the
+			// creation synced, and writes a frame after it.
 			continue
-		}
-		h, err := segment.DecodeHeader(b[:n])
-		if err != nil && l.creationInterrupted(num) {
-			continue
-		}
-		if err == nil && h.FirstSeq == 0 && l.zeroFrom(num, creationSector) {
+		case st.State == segment.PreparedDirty && st.Dirty <= segment.CreationSector:
 			// A prepared header whose sector a crash during the creation
 			// tore after it: never activated either.
 			continue
 		}
-		if err != nil || h.FirstSeq != 0 || !crcframe.IsZero(b[segment.HeaderSize:n]) {
-			return true
-		}
+		return true
 	}
 	return false
 }
 
-// creationSector is the part of a segment file that its creation writes (the
-// header's sector): a power cut during the creation, before the file was
-// synced, may leave any bytes there, and only zeros after it.
-const creationSector = 512
-
-// creationInterrupted reports whether segment num, which did not open, is a
-// file whose creation a crash interrupted: nothing but zeros after its header
-// or, when the header does not check, after the header's sector. Such a file
-// never held a record: activation rewrites a header that the creation
-// synced, so a header that does not check was never synced.
-func (l *Log) creationInterrupted(num uint64) bool {
-	b, err := os.ReadFile(filepath.Join(l.dir, segment.Name(num)))
-	if err != nil {
-		return false
-	}
-	from := creationSector
-	if _, err := segment.DecodeHeader(b); err == nil {
-		from = segment.HeaderSize
-	}
-	if len(b) <= from {
-		// The creation preallocates the whole file before it writes the
-		// header, so a crash leaves it empty or full size, never short
-		// with bytes in it: a short file that is not all zeros was cut
-		// from outside, and may have held records.
-		return crcframe.IsZero(b)
-	}
-	return crcframe.IsZero(b[from:])
-}
-
-// zeroFrom reports whether every byte of segment num from off on is zero.
-func (l *Log) zeroFrom(num uint64, off int) bool {
-	b, err := os.ReadFile(filepath.Join(l.dir, segment.Name(num)))
-	return err == nil && (len(b) <= off || crcframe.IsZero(b[off:]))
-}
-
-// unusedNewest reports whether the newest segment, which did not open, is a
-// file whose creation was interrupted (creationInterrupted), and removes it.
-func (l *Log) unusedNewest(name string, openErr error) bool {
+// unusedNewest judges the newest segment, which did not open. A file whose
+// creation a crash interrupted (segment.CreationInterrupted: it never held
+// a frame) is removed, after its non-zero bytes were copied to a
+// quarantine file; it reports true then. Anything else — a header that
+// does not check in front of a valid frame of this segment, bytes a
+// creation never writes — is left to the caller to report as corruption.
+func (l *Log) unusedNewest(name string, openErr error) (bool, error) {
 	var se *segment.Error
 	if !errors.As(openErr, &se) || se.Reason == crcframe.UnsupportedVersion || se.Reason == crcframe.ForeignSegment {
-		return false
+		return false, nil
+	}
+	num, ok := segment.ParseName(name)
+	if !ok {
+		return false, nil
 	}
 	path := filepath.Join(l.dir, name)
-	if num, ok := segment.ParseName(name); !ok || !l.creationInterrupted(num) {
-		return false
+	st, err := segment.Probe(path, num, l.meta.logID)
+	if err != nil || st.State != segment.CreationInterrupted {
+		return false, nil // the open error says what is wrong
 	}
-	if !l.opts.ReadOnly {
-		sysutil.Remove(path)
-		sysutil.SyncDir(l.dir)
-		l.recovery.Removed = append(l.recovery.Removed, name)
+	if l.opts.ReadOnly {
+		return true, nil
 	}
-	return true
+	if err := l.openFlush(l.removeJudged(path, st.Dirty)); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
-func (l *Log) removeUnused(f *segment.File) {
+// removeJudged removes a file that recovery judged never to have held a
+// record, after copying its bytes [0, dirty) to a quarantine file when
+// dirty > 0, and syncs the directory.
+func (l *Log) removeJudged(path string, dirty int64) error {
+	if dirty > 0 {
+		q, err := segment.QuarantineFile(path, 0, dirty)
+		if err != nil {
+			return mapNoSpace(err)
+		}
+		l.recovery.Quarantined = append(l.recovery.Quarantined, q)
+		l.log.Warn("mmapwal: quarantined an unused segment before removing it", "segment", filepath.Base(path), "bytes", dirty, "quarantine", q)
+	}
+	if err := sysutil.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	l.recovery.Removed = append(l.recovery.Removed, filepath.Base(path))
+	return sysutil.SyncDir(l.dir)
+}
+
+// creationSector is the part of a segment file that its creation writes
+// (segment.CreationSector).
+const creationSector = segment.CreationSector
+
+// openFlush returns err, after marking the directory poisoned when it is not
+// nil: err is the failure of a flush, a zeroing or a sync during Open, whose
+// bytes may be in the page cache but not on the disk. A retried Open in
+// this process then evicts those pages instead of trusting them.
+func (l *Log) openFlush(err error) error {
+	if err != nil {
+		markPoisoned(l.dir)
+	}
+	return err
+}
+
+// unusedPrepared reports whether the newest segment f, which opened, is one
+// prepared in the background and never used: a prepared header and only
+// zeros after it. A prepared header followed by other bytes is left to the
+// scan, which judges them (a torn tail is quarantined before it is cut).
+func unusedPrepared(f *segment.File) bool {
+	return f.Header().FirstSeq == 0 && f.DirtyEnd(segment.HeaderSize) == segment.HeaderSize
+}
+
+// removeUnused removes the newest segment f, prepared and never used (it
+// holds nothing but its header), unless the log is ReadOnly.
+func (l *Log) removeUnused(f *segment.File) error {
 	if l.opts.ReadOnly {
-		f.Close()
-		return
+		return f.Close()
 	}
 	name := filepath.Base(f.Path())
-	f.Remove()
-	sysutil.SyncDir(l.dir)
+	if err := f.Remove(); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
 	l.recovery.Removed = append(l.recovery.Removed, name)
+	return l.openFlush(sysutil.SyncDir(l.dir))
 }
 
 // adopt publishes the scanned segments: it drops those wholly before the
@@ -496,10 +507,7 @@ func (l *Log) finishTruncateBack(nums []uint64) ([]uint64, error) {
 // after a failed write-back reads what really is on the disk.
 func (l *Log) evictPageCache(nums []uint64) {
 	for _, n := range nums {
-		if f, err := os.Open(filepath.Join(l.dir, segment.Name(n))); err == nil {
-			sysutil.FadviseDontNeed(f, 0, 0)
-			f.Close()
-		}
+		segment.DropCache(filepath.Join(l.dir, segment.Name(n))) // advice only: an error changes no result
 	}
 }
 

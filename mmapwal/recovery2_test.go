@@ -1,0 +1,146 @@
+package mmapwal
+
+// Recovery tests of issue 8 (bugs 2 and 3 and the lower-severity recovery
+// items) and issue 13 (bugs 4, 8 and 9): recovery's judgement calls never
+// delete a frame or unquarantined bytes, a flush that fails inside Open
+// poisons the directory, ReadOnly shows a pending TruncateBack, Clean means
+// a durable mark ended the log, and a segment name that is not a regular
+// file is corruption.
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/mmapwal/mmapwal/segment"
+)
+
+// rc2Closed builds a log whose newest segment holds 5 small records (within
+// the header's sector) and closes it: after a rotation when rotate is set,
+// a fresh log otherwise. It returns the image, the records, the newest
+// segment's name and the number of records before it.
+func rc2Closed(t *testing.T, rotate bool) (rcvImage, [][]byte, string, uint64) {
+	t.Helper()
+	dir := rcvScratch(t)
+	l, err := Open(dir, rcvOpts(TruncatePartial))
+	require.NoError(t, err)
+	var recs [][]byte
+	add := func(p []byte) {
+		_, err := l.Append(p)
+		require.NoError(t, err)
+		recs = append(recs, p)
+	}
+	for rotate && len(l.segments()) < 2 {
+		add(bytes.Repeat([]byte{'r'}, 100))
+	}
+	for i := range 5 {
+		add(fmt.Appendf(nil, "small-%d", i))
+	}
+	newest, end := rcvActive(l)
+	require.LessOrEqual(t, end+24, int64(creationSector), "the newest segment's frames and mark fit in the header's sector")
+	segs := l.segments()
+	before := segs[len(segs)-1].first - 1
+	require.NoError(t, l.Close())
+	return rcvSnapshot(t, dir), recs, newest, before
+}
+
+// TestRecoveryNewestHeaderFlip (issue 8 bug 2): one flipped bit in the
+// newest segment's header, which holds frames right after it, is damage to
+// durable records: writable opens fail with ErrCorrupt naming the segment
+// and change nothing; ReadOnly reports it and serves the segments before.
+func TestRecoveryNewestHeaderFlip(t *testing.T) {
+	for _, rotate := range []bool{false, true} {
+		img, recs, newest, before := rc2Closed(t, rotate)
+		base := rcvScratch(t)
+		for bit := int64(0); bit < segment.HeaderSize*8; bit += rcvStride(5, 37) {
+			dmg := img.with(newest, rcvFlip(img[newest], bit/8, int(bit%8)))
+			label := fmt.Sprintf("rotate %v, header bit %d", rotate, bit)
+			for _, p := range []RepairPolicy{TruncatePartial, Strict} {
+				d := rcvWrite(t, base, dmg)
+				ce := rcvCorruption(t, rcvOpenClose(t, d, rcvOpts(p), nil), label)
+				require.Equal(t, newest, ce.Segment, label)
+				require.True(t, ce.Durable, label)
+				rcvRequireFiles(t, dmg, d, label)
+			}
+			d := rcvWrite(t, base, dmg)
+			require.NoError(t, rcvOpenClose(t, d, rcvReadOnly(), func(l *Log) {
+				ce := l.Recovery().Corruption
+				require.NotNil(t, ce, label)
+				require.Equal(t, newest, ce.Segment, label)
+				rcvRequireRecords(t, l, recs, before, label+" (ReadOnly)")
+			}), label)
+			rcvRequireFiles(t, dmg, d, label+" (ReadOnly)")
+		}
+	}
+}
+
+// TestRecoveryInterruptedCreationQuarantined: a newest segment whose
+// creation a crash interrupted with garbage in its header's sector (no
+// valid frame, zeros after the sector) is removed, but only after its bytes
+// were copied to a quarantine file that Recovery reports.
+func TestRecoveryInterruptedCreationQuarantined(t *testing.T) {
+	img, recs, newest, _ := rc2Closed(t, false)
+	next := segment.Name(2)
+	b := make([]byte, rcvSegSize)
+	for i := range 300 {
+		b[i] = byte(i*7 + 1)
+	}
+	dmg := img.with(next, b)
+	for _, p := range []RepairPolicy{TruncatePartial, Strict} {
+		d := rcvWrite(t, "", dmg)
+		require.NoError(t, rcvOpenClose(t, d, rcvOpts(p), func(l *Log) {
+			rep := l.Recovery()
+			require.Contains(t, rep.Removed, next)
+			q := segment.QuarantineName(filepath.Join(d, next), 0)
+			require.Equal(t, []string{q}, rep.Quarantined)
+			rcvRequireRecords(t, l, recs, 5, newest)
+		}))
+		require.NoFileExists(t, filepath.Join(d, next))
+		q, err := os.ReadFile(segment.QuarantineName(filepath.Join(d, next), 0))
+		require.NoError(t, err, "the quarantine file")
+		require.Equal(t, b[:304], q)
+	}
+}
+
+// TestRecoveryPreparedDirtyNewest (issue 8, lower severity): a newest
+// segment with a prepared header, zeros where its first frame would be and
+// non-zero bytes further on is not deleted as unused: the bytes are a torn
+// tail, quarantined before they are cut (TruncatePartial), refused by
+// Strict, reported by ReadOnly.
+func TestRecoveryPreparedDirtyNewest(t *testing.T) {
+	rng := rcvRand(t)
+	r := rcvBuildResidue(t, rng, 2, 50, false)
+	active := bytes.Clone(r.img[r.active])
+	clear(active[r.syncOff:]) // the crash lost the unsynced records cleanly
+	prep := bytes.Clone(r.img[r.prep])
+	for i := 1000; i < 1100; i++ {
+		prep[i] = byte(i)
+	}
+	img := r.img.with(r.active, active, r.prep, prep)
+
+	d := rcvWrite(t, "", img)
+	require.NoError(t, rcvOpenClose(t, d, rcvOpts(TruncatePartial), func(l *Log) {
+		tt := l.Recovery().TornTail
+		require.NotNil(t, tt)
+		require.Equal(t, r.prep, tt.Segment)
+		require.True(t, tt.Repaired)
+		q, err := os.ReadFile(tt.Quarantine)
+		require.NoError(t, err)
+		require.Equal(t, prep[segment.HeaderSize:1104], q)
+		rcvRequireRecords(t, l, r.recs, r.synced, "prepared, dirty")
+	}))
+	d = rcvWrite(t, "", img)
+	ce := rcvCorruption(t, rcvOpenClose(t, d, rcvOpts(Strict), nil), "Strict")
+	require.Equal(t, ReasonTornTail, ce.Reason)
+	require.Equal(t, r.prep, ce.Segment)
+	rcvRequireFiles(t, img, d, "Strict")
+	require.NoError(t, rcvOpenClose(t, d, rcvReadOnly(), func(l *Log) {
+		require.NotNil(t, l.Recovery().TornTail)
+		rcvRequireRecords(t, l, r.recs, r.synced, "ReadOnly")
+	}))
+	rcvRequireFiles(t, img, d, "ReadOnly")
+}
