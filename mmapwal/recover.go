@@ -76,7 +76,7 @@ func (l *Log) recover(nums []uint64) error {
 	if l.meta.backSeg != 0 && !l.opts.ReadOnly {
 		var err error
 		if nums, err = l.finishTruncateBack(nums); err != nil {
-			return err
+			return l.openFlush(err)
 		}
 	}
 	if wasPoisoned(l.dir) {
@@ -208,14 +208,14 @@ func (l *Log) judgeEnd(sc scanned, sealed bool) error {
 	// repair at this offset, or by an earlier tear at the same spot: replace
 	// it (Quarantine creates with O_EXCL), or the log could never open again.
 	if err := sysutil.Remove(segment.QuarantineName(sc.s.path, e.Offset)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
+		return l.openFlush(err)
 	}
 	q, err := sc.f.Quarantine(e.Offset, e.Dirty)
 	if err != nil {
-		return mapNoSpace(err)
+		return l.openFlush(mapNoSpace(err))
 	}
 	if err := sc.f.Zero(e.Offset, e.Dirty); err != nil {
-		return err
+		return l.openFlush(err)
 	}
 	if testHookSynced != nil {
 		testHookSynced(sc.s.path, e.Offset, e.Dirty)
@@ -301,9 +301,11 @@ func (l *Log) removeJudged(path string, dirty int64) error {
 const creationSector = segment.CreationSector
 
 // openFlush returns err, after marking the directory poisoned when it is not
-// nil: err is the failure of a flush, a zeroing or a sync during Open, whose
-// bytes may be in the page cache but not on the disk. A retried Open in
-// this process then evicts those pages instead of trusting them.
+// nil: err is the failure of a step of Open that writes to the disk (a
+// flush, a zeroing, a quarantine, a directory sync, finishing a
+// TruncateBack), whose bytes may be in the page cache but not on the disk.
+// A retried Open in this process then evicts those pages instead of
+// trusting them.
 func (l *Log) openFlush(err error) error {
 	if err != nil {
 		markPoisoned(l.dir)

@@ -12,10 +12,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/mmapwal/mmapwal/internal/sysutil"
 	"github.com/mmapwal/mmapwal/segment"
 )
 
@@ -143,4 +145,58 @@ func TestRecoveryPreparedDirtyNewest(t *testing.T) {
 		rcvRequireRecords(t, l, r.recs, r.synced, "ReadOnly")
 	}))
 	rcvRequireFiles(t, img, d, "ReadOnly")
+}
+
+// TestOpenFlushFailurePoisons (issue 8 bug 3): a flush that fails inside
+// Open — the tail sync, the zeroing and the quarantine of a torn tail, the
+// steps of finishing a TruncateBack, the removal of an unused segment —
+// fails Open and marks the directory poisoned, so that a retried Open in
+// this process evicts the page cache instead of trusting pages whose
+// write-back failed.
+func TestOpenFlushFailurePoisons(t *testing.T) {
+	rng := rcvRand(t)
+	// A crash image whose newest segment has unsynced records (the tail
+	// sync) and one with a torn tail.
+	r := rcvBuildResidue(t, rng, 3, 60, false)
+	torn := bytes.Clone(r.img[r.active])
+	clear(torn[r.locs[r.synced+2].off+5:])
+	tornImg := r.img.with(r.active, torn)
+	// A cleanly closed log with a TruncateBack redo record in META.
+	closed, recs, locs := rcvBuildClosed(t, rng, 3)
+	m, err := decodeMeta(closed[metaName])
+	require.NoError(t, err)
+	keep := uint64(len(recs) - 3)
+	num, _ := segment.ParseName(locs[keep+1].seg)
+	m.backSeg, m.backOff, m.floor = num, uint32(locs[keep+1].off), keep
+	redo := closed.with(metaName, m.encode())
+	// A crash image with an interrupted creation that holds bytes.
+	garbage := make([]byte, rcvSegSize)
+	for i := range 100 {
+		garbage[i] = byte(i + 1)
+	}
+	created := r.img.with(r.prep, garbage)
+
+	for _, c := range []struct {
+		name string
+		img  rcvImage
+		op   sysutil.Op
+		n    int
+	}{
+		{"tail sync", r.img, sysutil.OpMsync, 1},
+		{"torn tail quarantine", tornImg, sysutil.OpFdatasync, 1},
+		{"torn tail zeroing", tornImg, sysutil.OpMsync, 1},
+		{"TruncateBack redo: directory sync", redo, sysutil.OpSyncDir, 1},
+		{"TruncateBack redo: zeroing", redo, sysutil.OpMsync, 1},
+		{"TruncateBack redo: META", redo, sysutil.OpFdatasync, 1},
+		{"interrupted creation: quarantine", created, sysutil.OpFdatasync, 1},
+		{"interrupted creation: directory sync", created, sysutil.OpSyncDir, 2},
+	} {
+		d := rcvWrite(t, "", c.img)
+		remove := psnSetFault(t, sysutil.FailNth(c.op, c.n, syscall.EIO, false))
+		_, err := Open(d, rcvOpts(TruncatePartial))
+		remove()
+		require.ErrorIs(t, err, syscall.EIO, c.name)
+		require.True(t, wasPoisoned(d), "%s: a failed Open marks the directory poisoned", c.name)
+		require.NoError(t, rcvOpenClose(t, d, rcvOpts(TruncatePartial), nil), "%s: the retry", c.name)
+	}
 }
