@@ -170,7 +170,7 @@ func (l *Log) scanAll(nums []uint64) ([]scanned, error) {
 				break // serve the prefix before the damage
 			}
 		}
-		l.recovery.Clean = end.Marked
+		l.recovery.Clean = end.Marked && end.Clean() // a durable mark, and nothing after it
 	}
 	return out, nil
 }

@@ -200,3 +200,31 @@ func TestOpenFlushFailurePoisons(t *testing.T) {
 		require.NoError(t, rcvOpenClose(t, d, rcvOpts(TruncatePartial), nil), "%s: the retry", c.name)
 	}
 }
+
+// TestRecoveryCleanAfterTornTail (issue 13 bug 8): bytes after the durable
+// mark of a clean Close (a later run that crashed mid-append) are a torn
+// tail; once it is cut, Recovery().Clean is false: the log did not end with
+// a durable mark.
+func TestRecoveryCleanAfterTornTail(t *testing.T) {
+	img, recs, newest, _ := rc2Closed(t, false)
+	seg := bytes.Clone(img[newest])
+	markEnd := int64(len(seg))
+	for markEnd > 0 && seg[markEnd-1] == 0 {
+		markEnd--
+	}
+	markEnd = (markEnd + 7) &^ 7
+	copy(seg[markEnd:], []byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12})
+	d := rcvWrite(t, "", img.with(newest, seg))
+	require.NoError(t, rcvOpenClose(t, d, rcvOpts(TruncatePartial), func(l *Log) {
+		rep := l.Recovery()
+		require.NotNil(t, rep.TornTail)
+		require.Equal(t, markEnd, rep.TornTail.Offset)
+		require.False(t, rep.Clean, "a log whose torn tail was cut did not end with a durable mark")
+		rcvRequireRecords(t, l, recs, uint64(len(recs)), "after the cut")
+	}))
+	d = rcvWrite(t, "", img.with(newest, seg))
+	require.NoError(t, rcvOpenClose(t, d, rcvReadOnly(), func(l *Log) {
+		require.NotNil(t, l.Recovery().TornTail)
+		require.False(t, l.Recovery().Clean, "ReadOnly")
+	}))
+}
