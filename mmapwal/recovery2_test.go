@@ -228,3 +228,55 @@ func TestRecoveryCleanAfterTornTail(t *testing.T) {
 		require.False(t, l.Recovery().Clean, "ReadOnly")
 	}))
 }
+
+// TestRecoveryIrregularSegment (issue 13 bug 9): a directory entry named
+// like a segment that is not a regular file (a symlink to a valid segment,
+// a directory) is ErrCorrupt naming it under every writable policy, never
+// skipped; ReadOnly reports it and serves the segments before it.
+func TestRecoveryIrregularSegment(t *testing.T) {
+	rng := rcvRand(t)
+	img, recs, locs := rcvBuildClosed(t, rng, 3)
+	names := img.segNames()
+	newest := names[len(names)-1]
+	num, _ := segment.ParseName(newest)
+	before := uint64(0) // the records before the newest segment
+	for seq := uint64(1); seq <= uint64(len(recs)); seq++ {
+		if locs[seq].seg < newest {
+			before = seq
+		}
+	}
+	elsewhere := filepath.Join(rcvScratch(t), newest)
+	require.NoError(t, os.WriteFile(elsewhere, img[newest], 0o644))
+	for _, c := range []struct {
+		name  string
+		entry string // the irregular entry
+		make  func(d string) error
+		last  uint64 // what ReadOnly serves
+	}{
+		{"newest is a symlink", newest, func(d string) error { return os.Symlink(elsewhere, filepath.Join(d, newest)) }, before},
+		{"newest is a directory", newest, func(d string) error { return os.Mkdir(filepath.Join(d, newest), 0o755) }, before},
+		{"a directory after the newest", segment.Name(num + 1), func(d string) error { return os.Mkdir(filepath.Join(d, segment.Name(num+1)), 0o755) }, uint64(len(recs))},
+	} {
+		base := img
+		if c.entry == newest {
+			base = img.with(newest, []byte(nil))
+		}
+		for _, o := range []*Options{rcvOpts(TruncatePartial), rcvOpts(Strict), rcvReadOnly()} {
+			d := rcvWrite(t, "", base)
+			require.NoError(t, c.make(d))
+			err := rcvOpenClose(t, d, o, func(l *Log) {
+				ce := l.Recovery().Corruption
+				require.NotNil(t, ce, c.name)
+				require.Equal(t, c.entry, ce.Segment, c.name)
+				rcvRequireRecords(t, l, recs, c.last, c.name+" (ReadOnly)")
+			})
+			if o.ReadOnly {
+				require.NoError(t, err, c.name)
+				continue
+			}
+			ce := rcvCorruption(t, err, c.name)
+			require.Equal(t, c.entry, ce.Segment, c.name)
+			require.True(t, ce.Durable, c.name)
+		}
+	}
+}
