@@ -30,6 +30,11 @@ type RecoveryReport struct {
 	// FinishedTruncation reports that a TruncateBack interrupted by a crash
 	// was completed.
 	FinishedTruncation bool
+	// PendingTruncation reports that a ReadOnly open found a TruncateBack
+	// that a crash interrupted (its redo record is in META) and applied it
+	// in memory: the log serves what a writable open, which finishes the
+	// truncation, would leave. The files are not changed.
+	PendingTruncation bool
 	// Removed lists the files recovery deleted: a prepared segment that was
 	// never used, segments wholly below a front truncation, segments beyond
 	// an interrupted TruncateBack.
@@ -73,7 +78,9 @@ func (l *Log) recover(nums []uint64) error {
 	if err := l.refuseNewerFormat(nums); err != nil {
 		return err
 	}
-	if l.meta.backSeg != 0 && !l.opts.ReadOnly {
+	if l.meta.backSeg != 0 && l.opts.ReadOnly {
+		nums = l.pendingTruncateBack(nums)
+	} else if l.meta.backSeg != 0 {
 		var err error
 		if nums, err = l.finishTruncateBack(nums); err != nil {
 			return l.openFlush(err)
@@ -154,7 +161,7 @@ func (l *Log) scanAll(nums []uint64) ([]scanned, error) {
 		if s.first == 0 {
 			s.first = prev + 1 // activated, but the new header did not reach the disk
 		}
-		end := f.Scan(max(prev, s.first-1), maxPayloadIn(h.Size), func(off int64, h crcframe.Header, _ []byte) {
+		end := l.scanSegment(f, max(prev, s.first-1), maxPayloadIn(h.Size), func(off int64, h crcframe.Header, _ []byte) {
 			s.idx.add(off, h.Seq)
 		})
 		s.idx.truncate(int64(end.Records))
@@ -503,6 +510,30 @@ func (l *Log) finishTruncateBack(nums []uint64) ([]uint64, error) {
 	}
 	l.recovery.FinishedTruncation = true
 	return keep, nil
+}
+
+// pendingTruncateBack is finishTruncateBack for a ReadOnly open, which must
+// not write: it returns the segment numbers a writable open would keep, and
+// scanSegment hides the bytes it would zero.
+func (l *Log) pendingTruncateBack(nums []uint64) []uint64 {
+	keep := nums[:0:0]
+	for _, n := range nums {
+		if n <= l.meta.backSeg {
+			keep = append(keep, n)
+		}
+	}
+	l.recovery.PendingTruncation = true
+	return keep
+}
+
+// scanSegment scans f. In a ReadOnly open with a pending TruncateBack, the
+// segment the truncation cuts is scanned as the truncation leaves it: up to
+// the redo offset, with a batch cut there closed (segment.File.ScanPrefix).
+func (l *Log) scanSegment(f *segment.File, prev uint64, maxPayload int, visit segment.Visit) segment.End {
+	if l.opts.ReadOnly && l.meta.backSeg != 0 && f.Header().Number == l.meta.backSeg {
+		return f.ScanPrefix(prev, maxPayload, int64(l.meta.backOff), visit)
+	}
+	return f.Scan(prev, maxPayload, visit)
 }
 
 // evictPageCache drops the cached pages of every segment, so that a reopen

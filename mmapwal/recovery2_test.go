@@ -280,3 +280,98 @@ func TestRecoveryIrregularSegment(t *testing.T) {
 		}
 	}
 }
+
+// rc2Redo returns img with a TruncateBack redo record in META that keeps
+// the records up to keep, in the stages a crash inside TruncateBack can
+// leave: nothing cut yet; the later segments removed; everything zeroed
+// (the batch the cut went through not retyped) but META not cleared.
+func rc2Redo(t *testing.T, img rcvImage, locs map[uint64]rcvLoc, keep uint64) map[string]rcvImage {
+	t.Helper()
+	m, err := decodeMeta(img[metaName])
+	require.NoError(t, err)
+	loc := locs[keep+1]
+	num, _ := segment.ParseName(loc.seg)
+	m.backSeg, m.backOff, m.floor = num, uint32(loc.off), keep
+	redo := img.with(metaName, m.encode())
+	removed := redo
+	for _, n := range img.segNames() {
+		if n > loc.seg {
+			removed = removed.with(n, []byte(nil))
+		}
+	}
+	b := bytes.Clone(img[loc.seg])
+	clear(b[loc.off:])
+	return map[string]rcvImage{"nothing cut": redo, "later segments removed": removed, "all cut but META": removed.with(loc.seg, b)}
+}
+
+// TestReadOnlyPendingTruncateBack (issue 13 bug 4): a ReadOnly open of a
+// log whose TruncateBack a crash interrupted serves what a writable open
+// leaves once it finished the truncation — without writing — and says so
+// in Recovery().PendingTruncation; also when the cut goes through a batch,
+// whose kept records are served.
+func TestReadOnlyPendingTruncateBack(t *testing.T) {
+	rng := rcvRand(t)
+	img, recs, locs := rcvBuildClosed(t, rng, 4)
+	names := img.segNames()
+	var keeps []uint64
+	for _, name := range []string{names[1], names[len(names)-1]} {
+		var in []uint64
+		for seq := uint64(1); seq <= uint64(len(recs)); seq++ {
+			if locs[seq].seg == name {
+				in = append(in, seq)
+			}
+		}
+		keeps = append(keeps, in[1+rng.IntN(len(in)-2)]-1)
+	}
+
+	// A log whose newest records are a batch of 6, cut after its third.
+	dir := rcvScratch(t)
+	l, err := Open(dir, rcvOpts(TruncatePartial))
+	require.NoError(t, err)
+	var brecs [][]byte
+	for range 10 {
+		brecs = append(brecs, rcvPayload(rng, 100))
+		_, err := l.Append(brecs[len(brecs)-1])
+		require.NoError(t, err)
+	}
+	batch := make([][]byte, 6)
+	for i := range batch {
+		batch[i] = rcvPayload(rng, 100)
+	}
+	first, err := l.AppendBatch(batch)
+	require.NoError(t, err)
+	brecs = append(brecs, batch...)
+	blocs := rcvLocs(l)
+	require.NoError(t, l.Close())
+	bimg := rcvSnapshot(t, dir)
+
+	type cut struct {
+		img  rcvImage
+		recs [][]byte
+		locs map[uint64]rcvLoc
+		keep uint64
+	}
+	cuts := []cut{{bimg, brecs, blocs, first + 2}}
+	for _, k := range keeps {
+		cuts = append(cuts, cut{img, recs, locs, k})
+	}
+	for _, c := range cuts {
+		for stage, simg := range rc2Redo(t, c.img, c.locs, c.keep) {
+			label := fmt.Sprintf("TruncateBack(%d), %s", c.keep, stage)
+			d := rcvWrite(t, "", simg)
+			require.NoError(t, rcvOpenClose(t, d, rcvReadOnly(), func(l *Log) {
+				rep := l.Recovery()
+				require.True(t, rep.PendingTruncation, label)
+				require.False(t, rep.FinishedTruncation, label)
+				require.Nil(t, rep.TornTail, label)
+				require.Nil(t, rep.Corruption, label)
+				rcvRequireRecords(t, l, c.recs, c.keep, label+" (ReadOnly)")
+			}), label)
+			rcvRequireFiles(t, simg, d, label+" (ReadOnly)")
+			require.NoError(t, rcvOpenClose(t, d, rcvOpts(Strict), func(l *Log) {
+				require.True(t, l.Recovery().FinishedTruncation, label)
+				rcvRequireRecords(t, l, c.recs, c.keep, label+" (writable)")
+			}), label)
+		}
+	}
+}
