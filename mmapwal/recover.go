@@ -325,7 +325,11 @@ func (l *Log) openFlush(err error) error {
 // zeros after it. A prepared header followed by other bytes is left to the
 // scan, which judges them (a torn tail is quarantined before it is cut).
 func unusedPrepared(f *segment.File) bool {
-	return f.Header().FirstSeq == 0 && f.DirtyEnd(segment.HeaderSize) == segment.HeaderSize
+	if f.Header().FirstSeq != 0 {
+		return false
+	}
+	end, err := f.DirtyEnd(segment.HeaderSize)
+	return err == nil && end == segment.HeaderSize // a fault is the scan's to report
 }
 
 // removeUnused removes the newest segment f, prepared and never used (it
@@ -483,25 +487,10 @@ func (l *Log) finishTruncateBack(nums []uint64) ([]uint64, error) {
 		if err != nil {
 			return nil, corruptionFromOpen(segment.Name(l.meta.backSeg), err)
 		}
-		from, to := int64(l.meta.backOff), f.DirtyEnd(int64(l.meta.backOff))
-		err = f.Zero(from, to)
-		if err == nil && testHookSynced != nil {
-			testHookSynced(f.Path(), from, to)
-		}
-		if prev, ok := frameEndingAt(f.Data(), int64(l.meta.backOff)); ok && err == nil {
-			err = closeBatchAt(f, prev, int64(l.meta.backOff), func(from, to int64) error {
-				if err := f.Sync(from, to); err != nil {
-					return err
-				}
-				if testHookSynced != nil {
-					testHookSynced(f.Path(), from, to)
-				}
-				return nil
-			})
-		}
+		err = l.finishCut(f, int64(l.meta.backOff))
 		f.Close()
 		if err != nil {
-			return nil, err
+			return nil, corruptionFromOpen(segment.Name(l.meta.backSeg), err)
 		}
 	}
 	l.meta.backSeg, l.meta.backOff = 0, 0
@@ -534,6 +523,49 @@ func (l *Log) scanSegment(f *segment.File, prev uint64, maxPayload int, visit se
 		return f.ScanPrefix(prev, maxPayload, int64(l.meta.backOff), visit)
 	}
 	return f.Scan(prev, maxPayload, visit)
+}
+
+// finishCut zeroes segment f from the redo offset off on and closes a batch
+// the cut went through, as TruncateBack's cutBack does, flushing with
+// recovery's own flush (the Log is not published yet). Reads of the
+// mapping are guarded: a fault is a segment.Error with IOFault.
+func (l *Log) finishCut(f *segment.File, off int64) error {
+	flush := func(from, to int64) error {
+		if err := f.Sync(from, to); err != nil {
+			return err
+		}
+		if testHookSynced != nil {
+			testHookSynced(f.Path(), from, to)
+		}
+		return nil
+	}
+	to, err := f.DirtyEnd(off)
+	if err != nil {
+		return err
+	}
+	if err := f.Clear(off, to); err != nil {
+		return err
+	}
+	if err := flush(off, to); err != nil {
+		return err
+	}
+	prev, ok, err := f.FrameEndingAt(off)
+	if err != nil || !ok {
+		return err
+	}
+	return closeBatchAt(f, prev, off, flush)
+}
+
+// closeBatchAt closes the batch a truncation at off cut through, the frame
+// at prev being the last one kept (segment.File.CloseBatchAt), and makes
+// the rewritten header durable with flush (the Log's serialised flush path;
+// recovery's own before the Log is published).
+func closeBatchAt(f *segment.File, prev, off int64, flush func(from, to int64) error) error {
+	closed, err := f.CloseBatchAt(prev, off)
+	if err != nil || !closed {
+		return err
+	}
+	return flush(prev, off)
 }
 
 // evictPageCache drops the cached pages of every segment, so that a reopen

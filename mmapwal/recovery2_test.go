@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"testing"
 
@@ -374,4 +375,28 @@ func TestReadOnlyPendingTruncateBack(t *testing.T) {
 			}), label)
 		}
 	}
+}
+
+// TestRedoFaultIsIOFault (issue 8, lower severity): the reads of the
+// mapping while Open finishes a TruncateBack are guarded: a file truncated
+// under the mapping is ErrCorrupt with ReasonIOFault naming the segment,
+// not a SIGBUS.
+func TestRedoFaultIsIOFault(t *testing.T) {
+	rng := rcvRand(t)
+	img, recs, locs := rcvBuildClosed(t, rng, 2)
+	keep := uint64(len(recs) - 2)
+	seg := locs[keep+1].seg
+	d := rcvWrite(t, "", rc2Redo(t, img, locs, keep)["nothing cut"])
+	path := filepath.Join(d, seg)
+	var once sync.Once
+	psnSetFault(t, func(op sysutil.Op, p string) error {
+		if op == sysutil.OpMmap && p == path {
+			once.Do(func() { os.Truncate(path, 4096) }) // after Open's size check
+		}
+		return nil
+	})
+	ce := rcvCorruption(t, rcvOpenClose(t, d, rcvOpts(TruncatePartial), nil), "truncated under the mapping")
+	require.Equal(t, ReasonIOFault, ce.Reason)
+	require.Equal(t, seg, ce.Segment)
+	require.True(t, wasPoisoned(d))
 }
