@@ -111,7 +111,7 @@ func (l *Log) open() error {
 		if _, err := os.Stat(l.dir); err != nil {
 			return err
 		}
-	} else if err := os.MkdirAll(l.dir, 0o755); err != nil {
+	} else if err := mkdirAll(l.dir); err != nil {
 		return err
 	}
 	if err := l.lockDir(); err != nil {

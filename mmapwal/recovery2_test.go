@@ -400,3 +400,79 @@ func TestRedoFaultIsIOFault(t *testing.T) {
 	require.Equal(t, seg, ce.Segment)
 	require.True(t, wasPoisoned(d))
 }
+
+// TestTruncateFrontMetaInDoubt (issue 8, lower severity): TruncateFront's
+// META replaced the old one but the directory sync failed: the new META may
+// be on disk, so the log is poisoned, as TruncateBack's is; a reopen
+// recovers every record at or above the new front.
+func TestTruncateFrontMetaInDoubt(t *testing.T) {
+	dir := rcvScratch(t)
+	l, err := Open(dir, psnOpts(SyncManual))
+	require.NoError(t, err)
+	defer l.Close()
+	recs := map[uint64][]byte{}
+	for i := range 100 {
+		p := fmt.Appendf(nil, "rec-%d", i)
+		seq, err := l.Append(p)
+		require.NoError(t, err)
+		recs[seq] = p
+	}
+	require.NoError(t, l.Sync())
+	rcvWaitPrep(l)
+	remove := psnSetFault(t, func(o sysutil.Op, path string) error {
+		if o == sysutil.OpSyncDir && path == dir {
+			return syscall.EIO
+		}
+		return nil
+	})
+	err = l.TruncateFront(50)
+	remove()
+	require.ErrorIs(t, err, syscall.EIO)
+	require.ErrorIs(t, err, ErrPoisoned)
+	psnRequirePoisoned(t, l)
+	for s := range recs {
+		if s < 50 {
+			delete(recs, s)
+		}
+	}
+	psnReopen(t, l, dir, recs, recs)
+}
+
+// TestOpenSyncsNewDirectoryParents (issue 8, lower severity): Open of a log
+// in directories it creates fsyncs the parent of each one, so the new
+// names survive a power cut; a failing sync fails Open.
+func TestOpenSyncsNewDirectoryParents(t *testing.T) {
+	base := rcvScratch(t)
+	dir := filepath.Join(base, "a", "b")
+	var mu sync.Mutex
+	var synced []string
+	psnSetFault(t, func(o sysutil.Op, path string) error {
+		if o == sysutil.OpSyncDir {
+			mu.Lock()
+			synced = append(synced, path)
+			mu.Unlock()
+		}
+		return nil
+	})
+	l, err := Open(dir, psnOpts(SyncManual))
+	require.NoError(t, err)
+	require.NoError(t, l.Close())
+	mu.Lock()
+	require.Subset(t, synced, []string{base, filepath.Join(base, "a")})
+	mu.Unlock()
+
+	dir = filepath.Join(base, "c", "d")
+	psnSetFault(t, func(o sysutil.Op, path string) error {
+		if o == sysutil.OpSyncDir && path == filepath.Join(base, "c") {
+			return syscall.EIO
+		}
+		return nil
+	})
+	_, err = Open(dir, psnOpts(SyncManual))
+	require.ErrorIs(t, err, syscall.EIO)
+
+	// A file in the way is mkdir's error.
+	require.NoError(t, os.WriteFile(filepath.Join(base, "file"), nil, 0o644))
+	_, err = Open(filepath.Join(base, "file", "log"), psnOpts(SyncManual))
+	require.Error(t, err)
+}

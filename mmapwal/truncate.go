@@ -26,6 +26,11 @@ func (l *Log) TruncateFront(seq uint64) error {
 	m := l.meta
 	m.firstSeq = seq
 	if err := writeMeta(l.dir, m); err != nil {
+		if errors.Is(err, errMetaInDoubt) {
+			// The new META may be on disk: a reopen may drop the records
+			// below seq though this call failed.
+			return l.setPoison(err)
+		}
 		return mapNoSpace(err)
 	}
 	l.meta = m
