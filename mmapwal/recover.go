@@ -106,11 +106,10 @@ func (l *Log) recover(nums []uint64) error {
 func (l *Log) refuseNewerFormat(nums []uint64) error {
 	for _, num := range nums {
 		name := segment.Name(num)
-		st, err := segment.Probe(filepath.Join(l.dir, name), num, l.meta.logID)
-		if err == nil && st.State == segment.Newer {
+		// Only the header: other errors are reported by the scan.
+		if _, err := segment.ReadHeader(filepath.Join(l.dir, name)); errors.Is(err, crcframe.UnsupportedVersion) {
 			return &unsupportedError{name: name}
 		}
-		// Errors are reported by the scan.
 	}
 	return nil
 }

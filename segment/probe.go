@@ -92,7 +92,8 @@ type Status struct {
 	// Damaged), or ForeignSegment / SegmentNumberMismatch for Foreign.
 	Reason crcframe.Reason
 	// Frame reports whether a valid frame of this segment starts at
-	// HeaderSize.
+	// HeaderSize. It is checked only where it decides the state: when the
+	// header does not check or is a prepared one (false otherwise).
 	Frame bool
 	// Dirty is the end of the last non-zero byte of the file, rounded up to
 	// 8 bytes (0 when every byte is zero): [0, Dirty) is what a removal
@@ -144,9 +145,6 @@ func (p *prober) classify(number uint64, logID [16]byte) (Status, error) {
 		return s, err
 	}
 	h, herr := DecodeHeader(hb[:n])
-	if s.Frame, err = p.frameAt(HeaderSize); err != nil {
-		return s, err
-	}
 	switch {
 	case errors.Is(herr, crcframe.UnsupportedVersion):
 		s.State, s.Reason = Newer, crcframe.UnsupportedVersion
@@ -157,7 +155,14 @@ func (p *prober) classify(number uint64, logID [16]byte) (Status, error) {
 	case herr == nil && h.Number != number:
 		s.State, s.Header, s.Reason = Foreign, h, crcframe.SegmentNumberMismatch
 		return s, nil
-	case herr == nil && (h.FirstSeq != 0 || s.Frame):
+	case herr == nil && h.FirstSeq != 0:
+		s.State, s.Header = Active, h
+		return s, nil
+	}
+	if s.Frame, err = p.frameAt(HeaderSize); err != nil {
+		return s, err
+	}
+	if herr == nil && s.Frame {
 		s.State, s.Header = Active, h
 		return s, nil
 	}
@@ -259,6 +264,23 @@ func (p *prober) dirtyEnd() (int64, error) {
 		end = lo
 	}
 	return 0, nil
+}
+
+// ReadHeader reads and decodes the header of the segment file at path, as
+// [DecodeHeader] does (errors.Is(err, crcframe.UnsupportedVersion) tells a
+// newer format), reading nothing else. It opens the file through sysutil.
+func ReadHeader(path string) (Header, error) {
+	f, err := sysutil.OpenFile(path, false)
+	if err != nil {
+		return Header{}, err
+	}
+	defer f.Close()
+	var hb [HeaderSize]byte
+	n, err := f.ReadAt(hb[:], 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return Header{}, err
+	}
+	return DecodeHeader(hb[:n])
 }
 
 // QuarantineFile copies bytes [from, to) of the file at path to a new file

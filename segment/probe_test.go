@@ -145,3 +145,28 @@ func TestQuarantineFile(t *testing.T) {
 		t.Fatalf("quarantine holds %d bytes, want bytes [100, %d) of the file", len(got), 150<<10)
 	}
 }
+
+// TestReadHeader reads only a file's header: a valid one, a newer format's,
+// a short file, a missing one, and a failing open.
+func TestReadHeader(t *testing.T) {
+	img, _, _ := segImage(t, testHeader(segment.MinSize), nil)
+	h, err := segment.ReadHeader(writeFile(t, img))
+	if err != nil || h != testHeader(segment.MinSize) {
+		t.Fatalf("ReadHeader = %+v, %v", h, err)
+	}
+	binary.LittleEndian.PutUint16(img[8:], segment.Version+1)
+	binary.LittleEndian.PutUint32(img[60:], crcframe.Checksum(0, img[:60]))
+	_, err = segment.ReadHeader(writeFile(t, img))
+	requireReason(t, err, crcframe.UnsupportedVersion)
+	_, err = segment.ReadHeader(writeFile(t, img[:10]))
+	requireReason(t, err, crcframe.IncompleteHeader)
+	if _, err := segment.ReadHeader(filepath.Join(t.TempDir(), "missing")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("ReadHeader of a missing file: %v", err)
+	}
+	restore := sysutil.SetFault(sysutil.FailNth(sysutil.OpOpen, 1, syscall.EIO, false))
+	_, err = segment.ReadHeader(writeFile(t, img))
+	restore()
+	if !errors.Is(err, syscall.EIO) {
+		t.Fatalf("ReadHeader with a failing open: %v, want EIO", err)
+	}
+}
