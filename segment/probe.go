@@ -45,9 +45,10 @@ const (
 	Newer
 	// Damaged: the header does not check, yet the file holds what no
 	// interrupted creation leaves: a valid frame of this segment at
-	// HeaderSize (its seed comes from the log identity and the number, not
-	// from the header), non-zero bytes after the header's sector, or, for a
-	// file no longer than a sector, any non-zero byte. Its records may have
+	// HeaderSize or anywhere in the header's sector (its seed comes from the
+	// log identity and the number, not from the header), non-zero bytes
+	// after the header's sector, or, for a file no longer than a sector,
+	// any non-zero byte. Its records may have
 	// been acknowledged: corruption, never removed.
 	Damaged
 	// Foreign: the header checks but names another log or another segment
@@ -182,11 +183,40 @@ func (p *prober) classify(number uint64, logID [16]byte) (Status, error) {
 	// it: a short file that is not all zeros was cut from outside, and may
 	// have held records.
 	interrupted := !s.Frame && (s.Dirty == 0 || (p.size > CreationSector && s.Dirty <= CreationSector))
+	if interrupted && s.Dirty > HeaderSize {
+		// Never remove a file holding a frame: look for one anywhere in
+		// the sector, should the first frame be damaged too.
+		var frame bool
+		if frame, err = p.frameIn(HeaderSize+crcframe.Alignment, s.Dirty); err != nil {
+			return s, err
+		}
+		interrupted = !frame
+	}
 	s.State = Damaged
 	if interrupted {
 		s.State = CreationInterrupted
 	}
 	return s, nil
+}
+
+// frameIn reports whether a valid frame of the segment starts at any
+// aligned offset in [from, to).
+func (p *prober) frameIn(from, to int64) (bool, error) {
+	for off := from; off < to; off += crcframe.Alignment {
+		var hb [crcframe.HeaderSize]byte
+		if n, err := p.readAt(hb[:], off); err != nil || n < len(hb) {
+			return false, err
+		}
+		// Only a known type with zero reserved bytes can start a frame:
+		// checking first spares reading the claimed payload.
+		if t := crcframe.Type(hb[20]); !(t.IsRecord() || t == crcframe.Pad || t == crcframe.Mark) || hb[21]|hb[22]|hb[23] != 0 {
+			continue
+		}
+		if ok, err := p.frameAt(off); ok || err != nil {
+			return ok, err
+		}
+	}
+	return false, nil
 }
 
 // readAt reads into b at off, up to the end of the file; it returns the

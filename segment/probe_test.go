@@ -22,6 +22,7 @@ func TestProbe(t *testing.T) {
 	prepared := testHeader(size)
 	prepared.FirstSeq = 0
 	one := []frame{rec(crcframe.Full, testFirstSeq, 0, "first record")}
+	two := []frame{one[0], rec(crcframe.Full, testFirstSeq+1, 0, "the second record")}
 	big := []frame{rec(crcframe.Full, testFirstSeq, 0, string(pattern(100<<10)))}
 	withFrames := func(h segment.Header, fs []frame) []byte {
 		img, _, _ := segImage(t, h, fs)
@@ -62,6 +63,7 @@ func TestProbe(t *testing.T) {
 		{name: "bad header, large frame", img: flipHeader(withFrames(testHeader(size), big)), state: segment.Damaged, reason: crcframe.HeaderChecksumMismatch, frame: true, dirty: 64 + 24 + 100<<10},
 		{name: "bad header, damaged large frame", img: flipHeader(garble(withFrames(testHeader(size), big), 90000, 90001)), state: segment.Damaged, reason: crcframe.HeaderChecksumMismatch, dirty: 64 + 24 + 100<<10},
 		{name: "bad header, frame of another segment", img: flipHeader(withFrames(segment.Header{LogID: otherLogID, Number: testNumber, FirstSeq: 1, Size: size}, one)), state: segment.CreationInterrupted, reason: crcframe.HeaderChecksumMismatch, dirty: 64 + 40},
+		{name: "bad header, damaged first frame, second frame", img: garble(flipHeader(withFrames(testHeader(size), two)), 70, 71), state: segment.Damaged, reason: crcframe.HeaderChecksumMismatch, dirty: 64 + 40 + 48},
 		{name: "prepared", img: withFrames(prepared, nil), state: segment.Prepared, dirty: 64},
 		{name: "prepared, dirty", img: garble(withFrames(prepared, nil), 1000, 1100), state: segment.PreparedDirty, dirty: 1104},
 		{name: "prepared, frame", img: withFrames(prepared, one), state: segment.Active, frame: true},
