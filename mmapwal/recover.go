@@ -87,7 +87,9 @@ func (l *Log) recover(nums []uint64) error {
 		}
 	}
 	if wasPoisoned(l.dir) {
-		l.evictPageCache(nums)
+		if err := l.evictPageCache(nums); err != nil {
+			return err
+		}
 	}
 	l.front.Store(l.meta.firstSeq)
 	segs, err := l.scanAll(nums)
@@ -106,9 +108,14 @@ func (l *Log) recover(nums []uint64) error {
 func (l *Log) refuseNewerFormat(nums []uint64) error {
 	for _, num := range nums {
 		name := segment.Name(num)
-		// Only the header: other errors are reported by the scan.
-		if _, err := segment.ReadHeader(filepath.Join(l.dir, name)); errors.Is(err, crcframe.UnsupportedVersion) {
+		// Only the header: damage is the scan's to report, not this.
+		_, err := segment.ReadHeader(filepath.Join(l.dir, name))
+		var r crcframe.Reason
+		switch {
+		case errors.Is(err, crcframe.UnsupportedVersion):
 			return &unsupportedError{name: name}
+		case err != nil && !errors.As(err, &r):
+			return err // an I/O error
 		}
 	}
 	return nil
@@ -168,8 +175,11 @@ func (l *Log) scanAll(nums []uint64) ([]scanned, error) {
 		out = append(out, sc)
 		prev = end.LastSeq
 		if !end.Clean() {
-			sealed := !newest && l.laterActivated(nums[i+1:])
-			if err := l.judgeEnd(sc, sealed); err != nil {
+			sealed, err := l.laterActivated(nums[i+1:])
+			if err == nil {
+				err = l.judgeEnd(sc, sealed)
+			}
+			if err != nil {
 				return out, err
 			}
 			if l.opts.ReadOnly {
@@ -233,13 +243,14 @@ func (l *Log) judgeEnd(sc scanned, sealed bool) error {
 }
 
 // laterActivated reports whether any of the later segments was ever
-// activated: then the earlier ones were sealed, hence fully durable.
-func (l *Log) laterActivated(nums []uint64) bool {
+// activated: then the earlier ones were sealed, hence fully durable. (None
+// was for the newest segment, which has no later one.)
+func (l *Log) laterActivated(nums []uint64) (bool, error) {
 	for _, num := range nums {
 		st, err := segment.Probe(filepath.Join(l.dir, segment.Name(num)), num, l.meta.logID)
 		switch {
 		case err != nil:
-			return true
+			return false, err
 		case st.State == segment.CreationInterrupted, st.State == segment.Prepared:
 			// Never activated: activation rewrites a header that the
 			// creation synced, and writes a frame after it.
@@ -249,9 +260,9 @@ func (l *Log) laterActivated(nums []uint64) bool {
 			// tore after it: never activated either.
 			continue
 		}
-		return true
+		return true, nil
 	}
-	return false
+	return false, nil
 }
 
 // unusedNewest judges the newest segment, which did not open. A file whose
@@ -272,7 +283,7 @@ func (l *Log) unusedNewest(name string, openErr error) (bool, error) {
 	path := filepath.Join(l.dir, name)
 	st, err := segment.Probe(path, num, l.meta.logID)
 	if err != nil || st.State != segment.CreationInterrupted {
-		return false, nil // the open error says what is wrong
+		return false, err // nil: the open error says what is wrong
 	}
 	if l.opts.ReadOnly {
 		return true, nil
@@ -568,11 +579,15 @@ func closeBatchAt(f *segment.File, prev, off int64, flush func(from, to int64) e
 }
 
 // evictPageCache drops the cached pages of every segment, so that a reopen
-// after a failed write-back reads what really is on the disk.
-func (l *Log) evictPageCache(nums []uint64) {
+// after a failed write-back reads what really is on the disk. A failure
+// fails Open: the pages could not be kept from being trusted.
+func (l *Log) evictPageCache(nums []uint64) error {
 	for _, n := range nums {
-		segment.DropCache(filepath.Join(l.dir, segment.Name(n))) // advice only: an error changes no result
+		if err := segment.DropCache(filepath.Join(l.dir, segment.Name(n))); err != nil {
+			return fmt.Errorf("mmapwal: evict the page cache: %w", err)
+		}
 	}
+	return nil
 }
 
 // updateFirst recomputes FirstSeq from the front truncation point and the

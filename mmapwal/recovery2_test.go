@@ -476,3 +476,46 @@ func TestOpenSyncsNewDirectoryParents(t *testing.T) {
 	_, err = Open(filepath.Join(base, "file", "log"), psnOpts(SyncManual))
 	require.Error(t, err)
 }
+
+// TestOpenProbeErrors: the reads recovery makes of files it has not mapped
+// go through the fault seam, and their I/O errors fail Open instead of
+// being taken for a verdict: the header check for a newer format, the
+// probe of a later segment that decides whether a torn end is sealed, the
+// page-cache eviction of a poisoned directory.
+func TestOpenProbeErrors(t *testing.T) {
+	rng := rcvRand(t)
+	r := rcvBuildResidue(t, rng, 3, 60, false)
+	torn := bytes.Clone(r.img[r.active])
+	clear(torn[r.locs[r.synced+2].off+5:])
+	tornImg := r.img.with(r.active, torn)
+	for _, c := range []struct {
+		name     string
+		img      rcvImage
+		seg      string // the file whose n-th open fails
+		n        int
+		poisoned bool
+	}{
+		{"newer-format check", r.img, r.active, 1, false},
+		{"probe of the later segment", tornImg, r.prep, 2, false},
+		{"page-cache eviction", r.img, r.active, 2, true},
+	} {
+		d := rcvWrite(t, "", c.img)
+		if c.poisoned {
+			markPoisoned(d)
+		}
+		path := filepath.Join(d, c.seg)
+		var opens int
+		remove := psnSetFault(t, func(op sysutil.Op, p string) error {
+			if op == sysutil.OpOpen && p == path {
+				if opens++; opens == c.n {
+					return syscall.EIO
+				}
+			}
+			return nil
+		})
+		_, err := Open(d, rcvOpts(TruncatePartial))
+		remove()
+		require.ErrorIs(t, err, syscall.EIO, c.name)
+		rcvRequireFiles(t, c.img, d, c.name)
+	}
+}
