@@ -214,6 +214,7 @@ func (l *Log) judgeEnd(sc scanned, sealed bool) error {
 	}
 	tt := &TornTail{Segment: sc.s.name, Offset: e.Offset, Reason: reason, BytesDropped: e.Dirty - e.Offset}
 	l.recovery.TornTail = tt
+	l.recovery.Clean = false // whatever a sealed segment ended with: the log did not end with a mark
 	switch {
 	case l.opts.ReadOnly:
 		return nil

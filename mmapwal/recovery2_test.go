@@ -519,3 +519,43 @@ func TestOpenProbeErrors(t *testing.T) {
 		rcvRequireFiles(t, c.img, d, c.name)
 	}
 }
+
+// TestRecoveryCleanSealedMark: a sealed segment that ends with the durable
+// mark of an earlier clean Close (the next run rotated right after it) does
+// not make a log Clean whose newest segment has a torn tail, ReadOnly
+// included.
+func TestRecoveryCleanSealedMark(t *testing.T) {
+	dir := rcvScratch(t)
+	l, err := Open(dir, rcvOpts(TruncatePartial))
+	require.NoError(t, err)
+	var recs [][]byte
+	add := func(l *Log, p []byte) {
+		_, err := l.Append(p)
+		require.NoError(t, err)
+		recs = append(recs, p)
+	}
+	for rcvRoom(l) > 400 {
+		add(l, bytes.Repeat([]byte{'a'}, 100))
+	}
+	require.NoError(t, l.Close()) // the mark ends segment 1
+	l, err = Open(dir, rcvOpts(TruncatePartial))
+	require.NoError(t, err)
+	defer l.Close()
+	add(l, bytes.Repeat([]byte{'b'}, 1000)) // does not fit: segment 2
+	require.Len(t, l.segments(), 2)
+	require.NoError(t, l.Sync())
+	name, end := rcvActive(l)
+	rcvWaitPrep(l)
+	img := rcvSnapshot(t, dir)
+	seg := bytes.Clone(img[name])
+	copy(seg[end:], []byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12})
+	img = img.with(name, seg)
+	for _, o := range []*Options{rcvOpts(TruncatePartial), rcvReadOnly()} {
+		d := rcvWrite(t, "", img)
+		require.NoError(t, rcvOpenClose(t, d, o, func(l *Log) {
+			require.NotNil(t, l.Recovery().TornTail)
+			require.False(t, l.Recovery().Clean, "ReadOnly %v", o.ReadOnly)
+			rcvRequireRecords(t, l, recs, uint64(len(recs)), "sealed mark")
+		}))
+	}
+}
