@@ -36,8 +36,10 @@ type RecoveryReport struct {
 	// truncation, would leave. The files are not changed.
 	PendingTruncation bool
 	// Removed lists the files recovery deleted: a prepared segment that was
-	// never used, segments wholly below a front truncation, segments beyond
-	// an interrupted TruncateBack.
+	// never used, a newest segment whose creation a crash interrupted,
+	// segments wholly below a front truncation, segments beyond an
+	// interrupted TruncateBack. Recovery never deletes, by its own
+	// judgement, a file that holds a valid frame.
 	Removed []string
 	// Quarantined lists the quarantine files (paths) that hold the non-zero
 	// bytes of files in Removed which recovery judged never to have held a
