@@ -111,14 +111,14 @@ func (l *Log) open() error {
 		if _, err := os.Stat(l.dir); err != nil {
 			return err
 		}
-	} else if err := os.MkdirAll(l.dir, 0o755); err != nil {
+	} else if err := mkdirAll(l.dir); err != nil {
 		return err
 	}
 	if err := l.lockDir(); err != nil {
 		return err
 	}
 	nums, err := listSegments(l.dir)
-	if err != nil {
+	if err = l.damage(err); err != nil { // ReadOnly serves the segments before a bad entry
 		return err
 	}
 	l.meta, err = readMeta(l.dir)
@@ -178,19 +178,29 @@ func (l *Log) lockDir() error {
 	return nil
 }
 
-// listSegments returns the segment numbers in dir, ascending.
+// listSegments returns the segment numbers in dir, ascending. An entry
+// whose name is a segment's but which is not a regular file (a symlink, a
+// directory) is never skipped: listSegments returns the numbers below it
+// and a *CorruptionError naming it.
 func listSegments(dir string) ([]uint64, error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err
 	}
 	var nums []uint64
+	irregular := map[uint64]bool{}
 	for _, e := range ents {
-		if n, ok := segment.ParseName(e.Name()); ok && e.Type().IsRegular() {
+		if n, ok := segment.ParseName(e.Name()); ok {
 			nums = append(nums, n)
+			irregular[n] = !e.Type().IsRegular()
 		}
 	}
 	sort.Slice(nums, func(i, j int) bool { return nums[i] < nums[j] })
+	for i, n := range nums {
+		if irregular[n] {
+			return nums[:i], &CorruptionError{Segment: segment.Name(n), Reason: ReasonBadMagic, Durable: true}
+		}
+	}
 	return nums, nil
 }
 

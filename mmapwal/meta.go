@@ -118,6 +118,40 @@ func writeMeta(dir string, m meta) error {
 // one no longer describes the disk.
 var errMetaInDoubt = errors.New("META replaced but the directory sync failed")
 
+// mkdirAll creates dir and its missing parents, as os.MkdirAll does, and
+// makes each new directory's name durable: it fsyncs the parent of every
+// directory it creates (the log's own files are synced into dir as they are
+// created). Without it a power cut could take the new log directory, and
+// everything acknowledged in it, away.
+func mkdirAll(dir string) error {
+	var missing []string
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		st, err := os.Stat(d)
+		if err == nil && !st.IsDir() {
+			return os.MkdirAll(dir, 0o755) // its error says what is in the way
+		}
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		missing = append(missing, d)
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	for i := len(missing) - 1; i >= 0; i-- {
+		if err := os.Mkdir(missing[i], 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+			return err
+		}
+		if err := sysutil.SyncDir(filepath.Dir(missing[i])); err != nil {
+			return fmt.Errorf("mmapwal: sync the parent of the new directory %s: %w", missing[i], err)
+		}
+	}
+	return nil
+}
+
 // newLogID returns a random log identity.
 func newLogID() ([16]byte, error) {
 	var id [16]byte

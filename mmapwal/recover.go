@@ -30,10 +30,23 @@ type RecoveryReport struct {
 	// FinishedTruncation reports that a TruncateBack interrupted by a crash
 	// was completed.
 	FinishedTruncation bool
+	// PendingTruncation reports that a ReadOnly open found a TruncateBack
+	// that a crash interrupted (its redo record is in META) and applied it
+	// in memory: the log serves what a writable open, which finishes the
+	// truncation, would leave. The files are not changed.
+	PendingTruncation bool
 	// Removed lists the files recovery deleted: a prepared segment that was
-	// never used, segments wholly below a front truncation, segments beyond
-	// an interrupted TruncateBack.
+	// never used, a newest segment whose creation a crash interrupted,
+	// segments wholly below a front truncation, segments beyond an
+	// interrupted TruncateBack. Recovery never deletes, by its own
+	// judgement, a file that holds a valid frame.
 	Removed []string
+	// Quarantined lists the quarantine files (paths) that hold the non-zero
+	// bytes of files in Removed which recovery judged never to have held a
+	// record (a segment whose creation a crash interrupted, with bytes in
+	// its header's sector). Recovery never removes non-zero bytes of such a
+	// file without keeping a copy.
+	Quarantined []string
 }
 
 // TornTail is the residue of a crash while appending records that were never
@@ -67,14 +80,18 @@ func (l *Log) recover(nums []uint64) error {
 	if err := l.refuseNewerFormat(nums); err != nil {
 		return err
 	}
-	if l.meta.backSeg != 0 && !l.opts.ReadOnly {
+	if l.meta.backSeg != 0 && l.opts.ReadOnly {
+		nums = l.pendingTruncateBack(nums)
+	} else if l.meta.backSeg != 0 {
 		var err error
 		if nums, err = l.finishTruncateBack(nums); err != nil {
-			return err
+			return l.openFlush(err)
 		}
 	}
 	if wasPoisoned(l.dir) {
-		l.evictPageCache(nums)
+		if err := l.evictPageCache(nums); err != nil {
+			return err
+		}
 	}
 	l.front.Store(l.meta.firstSeq)
 	segs, err := l.scanAll(nums)
@@ -91,17 +108,16 @@ func (l *Log) recover(nums []uint64) error {
 // changed, if any segment was written by a newer format version: such a log
 // is never repaired, whatever else recovery would find first.
 func (l *Log) refuseNewerFormat(nums []uint64) error {
-	var b [segment.HeaderSize]byte
 	for _, num := range nums {
 		name := segment.Name(num)
-		f, err := os.Open(filepath.Join(l.dir, name))
-		if err != nil {
-			continue // reported by the scan
-		}
-		n, _ := f.ReadAt(b[:], 0)
-		f.Close()
-		if _, err := segment.DecodeHeader(b[:n]); errors.Is(err, crcframe.UnsupportedVersion) {
+		// Only the header: damage is the scan's to report, not this.
+		_, err := segment.ReadHeader(filepath.Join(l.dir, name))
+		var r crcframe.Reason
+		switch {
+		case errors.Is(err, crcframe.UnsupportedVersion):
 			return &unsupportedError{name: name}
+		case err != nil && !errors.As(err, &r):
+			return err // an I/O error
 		}
 	}
 	return nil
@@ -118,8 +134,10 @@ func (l *Log) scanAll(nums []uint64) ([]scanned, error) {
 		newest := i == len(nums)-1
 		f, err := segment.Open(filepath.Join(l.dir, name), num, l.meta.logID, !l.opts.ReadOnly)
 		if err != nil {
-			if newest && l.unusedNewest(name, err) {
-				break
+			if newest {
+				if unused, uerr := l.unusedNewest(name, err); unused || uerr != nil {
+					return out, uerr
+				}
 			}
 			return out, l.damage(corruptionFromOpen(name, err))
 		}
@@ -129,9 +147,8 @@ func (l *Log) scanAll(nums []uint64) ([]scanned, error) {
 			f.Close()
 			return out, l.damage(&CorruptionError{Segment: name, Reason: ReasonSegmentGap, Durable: true})
 		}
-		if h.FirstSeq == 0 && newest && crcframe.IsZero(f.Data()[segment.HeaderSize:segment.HeaderSize+crcframe.HeaderSize]) {
-			l.removeUnused(f) // prepared in the background, never used
-			break
+		if newest && unusedPrepared(f) {
+			return out, l.removeUnused(f) // prepared in the background, never used
 		}
 		// FirstSeq is LastSeq+1 at activation, which is above the previous
 		// record when a truncation raised LastSeq past the last record.
@@ -152,7 +169,7 @@ func (l *Log) scanAll(nums []uint64) ([]scanned, error) {
 		if s.first == 0 {
 			s.first = prev + 1 // activated, but the new header did not reach the disk
 		}
-		end := f.Scan(max(prev, s.first-1), maxPayloadIn(h.Size), func(off int64, h crcframe.Header, _ []byte) {
+		end := l.scanSegment(f, max(prev, s.first-1), maxPayloadIn(h.Size), func(off int64, h crcframe.Header, _ []byte) {
 			s.idx.add(off, h.Seq)
 		})
 		s.idx.truncate(int64(end.Records))
@@ -160,15 +177,18 @@ func (l *Log) scanAll(nums []uint64) ([]scanned, error) {
 		out = append(out, sc)
 		prev = end.LastSeq
 		if !end.Clean() {
-			sealed := !newest && l.laterActivated(nums[i+1:])
-			if err := l.judgeEnd(sc, sealed); err != nil {
+			sealed, err := l.laterActivated(nums[i+1:])
+			if err == nil {
+				err = l.judgeEnd(sc, sealed)
+			}
+			if err != nil {
 				return out, err
 			}
 			if l.opts.ReadOnly {
 				break // serve the prefix before the damage
 			}
 		}
-		l.recovery.Clean = end.Marked
+		l.recovery.Clean = end.Marked && end.Clean() // a durable mark, and nothing after it
 	}
 	return out, nil
 }
@@ -196,6 +216,7 @@ func (l *Log) judgeEnd(sc scanned, sealed bool) error {
 	}
 	tt := &TornTail{Segment: sc.s.name, Offset: e.Offset, Reason: reason, BytesDropped: e.Dirty - e.Offset}
 	l.recovery.TornTail = tt
+	l.recovery.Clean = false // whatever a sealed segment ended with: the log did not end with a mark
 	switch {
 	case l.opts.ReadOnly:
 		return nil
@@ -206,14 +227,14 @@ func (l *Log) judgeEnd(sc scanned, sealed bool) error {
 	// repair at this offset, or by an earlier tear at the same spot: replace
 	// it (Quarantine creates with O_EXCL), or the log could never open again.
 	if err := sysutil.Remove(segment.QuarantineName(sc.s.path, e.Offset)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
+		return l.openFlush(err)
 	}
 	q, err := sc.f.Quarantine(e.Offset, e.Dirty)
 	if err != nil {
-		return mapNoSpace(err)
+		return l.openFlush(mapNoSpace(err))
 	}
 	if err := sc.f.Zero(e.Offset, e.Dirty); err != nil {
-		return err
+		return l.openFlush(err)
 	}
 	if testHookSynced != nil {
 		testHookSynced(sc.s.path, e.Offset, e.Dirty)
@@ -225,101 +246,117 @@ func (l *Log) judgeEnd(sc scanned, sealed bool) error {
 }
 
 // laterActivated reports whether any of the later segments was ever
-// activated: then the earlier ones were sealed, hence fully durable.
-func (l *Log) laterActivated(nums []uint64) bool {
+// activated: then the earlier ones were sealed, hence fully durable. (None
+// was for the newest segment, which has no later one.)
+func (l *Log) laterActivated(nums []uint64) (bool, error) {
 	for _, num := range nums {
-		b := make([]byte, segment.HeaderSize+crcframe.HeaderSize)
-		f, err := os.Open(filepath.Join(l.dir, segment.Name(num)))
-		if err != nil {
-			return true
-		}
-		n, _ := f.ReadAt(b, 0)
-		f.Close()
-		if crcframe.IsZero(b[:n]) {
-			// A crash interrupted its creation before the header was
-			// written (empty or zero-filled): never activated, since
-			// activation rewrites a header that preparation synced.
+		st, err := segment.Probe(filepath.Join(l.dir, segment.Name(num)), num, l.meta.logID)
+		switch {
+		case err != nil:
+			return false, err
+		case st.State == segment.CreationInterrupted, st.State == segment.Prepared:
+			// Never activated: activation rewrites a header that the
+			// creation synced, and writes a frame after it.
 			continue
-		}
-		h, err := segment.DecodeHeader(b[:n])
-		if err != nil && l.creationInterrupted(num) {
-			continue
-		}
-		if err == nil && h.FirstSeq == 0 && l.zeroFrom(num, creationSector) {
+		case st.State == segment.PreparedDirty && st.Dirty <= segment.CreationSector:
 			// A prepared header whose sector a crash during the creation
 			// tore after it: never activated either.
 			continue
 		}
-		if err != nil || h.FirstSeq != 0 || !crcframe.IsZero(b[segment.HeaderSize:n]) {
-			return true
-		}
+		return true, nil
 	}
-	return false
+	return false, nil
 }
 
-// creationSector is the part of a segment file that its creation writes (the
-// header's sector): a power cut during the creation, before the file was
-// synced, may leave any bytes there, and only zeros after it.
-const creationSector = 512
-
-// creationInterrupted reports whether segment num, which did not open, is a
-// file whose creation a crash interrupted: nothing but zeros after its header
-// or, when the header does not check, after the header's sector. Such a file
-// never held a record: activation rewrites a header that the creation
-// synced, so a header that does not check was never synced.
-func (l *Log) creationInterrupted(num uint64) bool {
-	b, err := os.ReadFile(filepath.Join(l.dir, segment.Name(num)))
-	if err != nil {
-		return false
-	}
-	from := creationSector
-	if _, err := segment.DecodeHeader(b); err == nil {
-		from = segment.HeaderSize
-	}
-	if len(b) <= from {
-		// The creation preallocates the whole file before it writes the
-		// header, so a crash leaves it empty or full size, never short
-		// with bytes in it: a short file that is not all zeros was cut
-		// from outside, and may have held records.
-		return crcframe.IsZero(b)
-	}
-	return crcframe.IsZero(b[from:])
-}
-
-// zeroFrom reports whether every byte of segment num from off on is zero.
-func (l *Log) zeroFrom(num uint64, off int) bool {
-	b, err := os.ReadFile(filepath.Join(l.dir, segment.Name(num)))
-	return err == nil && (len(b) <= off || crcframe.IsZero(b[off:]))
-}
-
-// unusedNewest reports whether the newest segment, which did not open, is a
-// file whose creation was interrupted (creationInterrupted), and removes it.
-func (l *Log) unusedNewest(name string, openErr error) bool {
+// unusedNewest judges the newest segment, which did not open. A file whose
+// creation a crash interrupted (segment.CreationInterrupted: it never held
+// a frame) is removed, after its non-zero bytes were copied to a
+// quarantine file; it reports true then. Anything else — a header that
+// does not check in front of a valid frame of this segment, bytes a
+// creation never writes — is left to the caller to report as corruption.
+func (l *Log) unusedNewest(name string, openErr error) (bool, error) {
 	var se *segment.Error
 	if !errors.As(openErr, &se) || se.Reason == crcframe.UnsupportedVersion || se.Reason == crcframe.ForeignSegment {
-		return false
+		return false, nil
+	}
+	num, ok := segment.ParseName(name)
+	if !ok {
+		return false, nil
 	}
 	path := filepath.Join(l.dir, name)
-	if num, ok := segment.ParseName(name); !ok || !l.creationInterrupted(num) {
-		return false
+	st, err := segment.Probe(path, num, l.meta.logID)
+	if err != nil || st.State != segment.CreationInterrupted {
+		return false, err // nil: the open error says what is wrong
 	}
-	if !l.opts.ReadOnly {
-		sysutil.Remove(path)
-		sysutil.SyncDir(l.dir)
-		l.recovery.Removed = append(l.recovery.Removed, name)
+	if l.opts.ReadOnly {
+		return true, nil
 	}
-	return true
+	if err := l.openFlush(l.removeJudged(path, st.Dirty)); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
-func (l *Log) removeUnused(f *segment.File) {
+// removeJudged removes a file that recovery judged never to have held a
+// record, after copying its bytes [0, dirty) to a quarantine file when
+// dirty > 0, and syncs the directory.
+func (l *Log) removeJudged(path string, dirty int64) error {
+	if dirty > 0 {
+		q, err := segment.QuarantineFile(path, 0, dirty)
+		if err != nil {
+			return mapNoSpace(err)
+		}
+		l.recovery.Quarantined = append(l.recovery.Quarantined, q)
+		l.log.Warn("mmapwal: quarantined an unused segment before removing it", "segment", filepath.Base(path), "bytes", dirty, "quarantine", q)
+	}
+	if err := sysutil.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	l.recovery.Removed = append(l.recovery.Removed, filepath.Base(path))
+	return sysutil.SyncDir(l.dir)
+}
+
+// creationSector is the part of a segment file that its creation writes
+// (segment.CreationSector).
+const creationSector = segment.CreationSector
+
+// openFlush returns err, after marking the directory poisoned when it is not
+// nil: err is the failure of a step of Open that writes to the disk (a
+// flush, a zeroing, a quarantine, a directory sync, finishing a
+// TruncateBack), whose bytes may be in the page cache but not on the disk.
+// A retried Open in this process then evicts those pages instead of
+// trusting them.
+func (l *Log) openFlush(err error) error {
+	if err != nil {
+		markPoisoned(l.dir)
+	}
+	return err
+}
+
+// unusedPrepared reports whether the newest segment f, which opened, is one
+// prepared in the background and never used: a prepared header and only
+// zeros after it. A prepared header followed by other bytes is left to the
+// scan, which judges them (a torn tail is quarantined before it is cut).
+func unusedPrepared(f *segment.File) bool {
+	if f.Header().FirstSeq != 0 {
+		return false
+	}
+	end, err := f.DirtyEnd(segment.HeaderSize)
+	return err == nil && end == segment.HeaderSize // a fault is the scan's to report
+}
+
+// removeUnused removes the newest segment f, prepared and never used (it
+// holds nothing but its header), unless the log is ReadOnly.
+func (l *Log) removeUnused(f *segment.File) error {
 	if l.opts.ReadOnly {
-		f.Close()
-		return
+		return f.Close()
 	}
 	name := filepath.Base(f.Path())
-	f.Remove()
-	sysutil.SyncDir(l.dir)
+	if err := f.Remove(); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
 	l.recovery.Removed = append(l.recovery.Removed, name)
+	return l.openFlush(sysutil.SyncDir(l.dir))
 }
 
 // adopt publishes the scanned segments: it drops those wholly before the
@@ -463,25 +500,10 @@ func (l *Log) finishTruncateBack(nums []uint64) ([]uint64, error) {
 		if err != nil {
 			return nil, corruptionFromOpen(segment.Name(l.meta.backSeg), err)
 		}
-		from, to := int64(l.meta.backOff), f.DirtyEnd(int64(l.meta.backOff))
-		err = f.Zero(from, to)
-		if err == nil && testHookSynced != nil {
-			testHookSynced(f.Path(), from, to)
-		}
-		if prev, ok := frameEndingAt(f.Data(), int64(l.meta.backOff)); ok && err == nil {
-			err = closeBatchAt(f, prev, int64(l.meta.backOff), func(from, to int64) error {
-				if err := f.Sync(from, to); err != nil {
-					return err
-				}
-				if testHookSynced != nil {
-					testHookSynced(f.Path(), from, to)
-				}
-				return nil
-			})
-		}
+		err = l.finishCut(f, int64(l.meta.backOff))
 		f.Close()
 		if err != nil {
-			return nil, err
+			return nil, corruptionFromOpen(segment.Name(l.meta.backSeg), err)
 		}
 	}
 	l.meta.backSeg, l.meta.backOff = 0, 0
@@ -492,15 +514,83 @@ func (l *Log) finishTruncateBack(nums []uint64) ([]uint64, error) {
 	return keep, nil
 }
 
-// evictPageCache drops the cached pages of every segment, so that a reopen
-// after a failed write-back reads what really is on the disk.
-func (l *Log) evictPageCache(nums []uint64) {
+// pendingTruncateBack is finishTruncateBack for a ReadOnly open, which must
+// not write: it returns the segment numbers a writable open would keep, and
+// scanSegment hides the bytes it would zero.
+func (l *Log) pendingTruncateBack(nums []uint64) []uint64 {
+	keep := nums[:0:0]
 	for _, n := range nums {
-		if f, err := os.Open(filepath.Join(l.dir, segment.Name(n))); err == nil {
-			sysutil.FadviseDontNeed(f, 0, 0)
-			f.Close()
+		if n <= l.meta.backSeg {
+			keep = append(keep, n)
 		}
 	}
+	l.recovery.PendingTruncation = true
+	return keep
+}
+
+// scanSegment scans f. In a ReadOnly open with a pending TruncateBack, the
+// segment the truncation cuts is scanned as the truncation leaves it: up to
+// the redo offset, with a batch cut there closed (segment.File.ScanPrefix).
+func (l *Log) scanSegment(f *segment.File, prev uint64, maxPayload int, visit segment.Visit) segment.End {
+	if l.opts.ReadOnly && l.meta.backSeg != 0 && f.Header().Number == l.meta.backSeg {
+		return f.ScanPrefix(prev, maxPayload, int64(l.meta.backOff), visit)
+	}
+	return f.Scan(prev, maxPayload, visit)
+}
+
+// finishCut zeroes segment f from the redo offset off on and closes a batch
+// the cut went through, as TruncateBack's cutBack does, flushing with
+// recovery's own flush (the Log is not published yet). Reads of the
+// mapping are guarded: a fault is a segment.Error with IOFault.
+func (l *Log) finishCut(f *segment.File, off int64) error {
+	flush := func(from, to int64) error {
+		if err := f.Sync(from, to); err != nil {
+			return err
+		}
+		if testHookSynced != nil {
+			testHookSynced(f.Path(), from, to)
+		}
+		return nil
+	}
+	to, err := f.DirtyEnd(off)
+	if err != nil {
+		return err
+	}
+	if err := f.Clear(off, to); err != nil {
+		return err
+	}
+	if err := flush(off, to); err != nil {
+		return err
+	}
+	prev, ok, err := f.FrameEndingAt(off)
+	if err != nil || !ok {
+		return err
+	}
+	return closeBatchAt(f, prev, off, flush)
+}
+
+// closeBatchAt closes the batch a truncation at off cut through, the frame
+// at prev being the last one kept (segment.File.CloseBatchAt), and makes
+// the rewritten header durable with flush (the Log's serialised flush path;
+// recovery's own before the Log is published).
+func closeBatchAt(f *segment.File, prev, off int64, flush func(from, to int64) error) error {
+	closed, err := f.CloseBatchAt(prev, off)
+	if err != nil || !closed {
+		return err
+	}
+	return flush(prev, off)
+}
+
+// evictPageCache drops the cached pages of every segment, so that a reopen
+// after a failed write-back reads what really is on the disk. A failure
+// fails Open: the pages could not be kept from being trusted.
+func (l *Log) evictPageCache(nums []uint64) error {
+	for _, n := range nums {
+		if err := segment.DropCache(filepath.Join(l.dir, segment.Name(n))); err != nil {
+			return fmt.Errorf("mmapwal: evict the page cache: %w", err)
+		}
+	}
+	return nil
 }
 
 // updateFirst recomputes FirstSeq from the front truncation point and the

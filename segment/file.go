@@ -384,18 +384,25 @@ func (s *File) Remove() error {
 
 // DirtyEnd returns the end of the last non-zero 8-byte word at or after
 // from, or from when every byte from there on is zero: the extent a
-// truncation must zero.
-func (s *File) DirtyEnd(from int64) int64 {
-	end := s.hdr.Size
+// truncation must zero. A fault while reading the mapping (a file truncated
+// under it, an I/O error) is an *Error with Reason crcframe.IOFault.
+func (s *File) DirtyEnd(from int64) (end int64, err error) {
+	defer guard(func() { end, err = from, s.fault(from) })()
+	end = s.hdr.Size
 	for end > from {
 		lo := max(from, end-4096)
 		if !crcframe.IsZero(s.data[lo:end]) {
 			for end > lo && crcframe.IsZero(s.data[end-8:end]) {
 				end -= 8
 			}
-			return end
+			return end, nil
 		}
 		end = lo
 	}
-	return from
+	return from, nil
+}
+
+// fault is the error of a memory fault while reading the mapping near off.
+func (s *File) fault(off int64) error {
+	return &Error{Path: s.path, Offset: off, Reason: crcframe.IOFault}
 }
