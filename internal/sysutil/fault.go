@@ -30,6 +30,7 @@ const (
 	OpGetFlags                 // HasNoCOW; path is the file or directory
 	OpSetFlags                 // SetNoCOW; path is the file or directory
 	OpFiemap                   // SharedExtents; path is the file's name
+	OpUnshare                  // Unshare; path is the file's name
 )
 
 var opNames = [...]string{
@@ -50,6 +51,7 @@ var opNames = [...]string{
 	OpGetFlags:   "getflags",
 	OpSetFlags:   "setflags",
 	OpFiemap:     "fiemap",
+	OpUnshare:    "unshare",
 }
 
 // String returns the lower-case name of the call, such as "msync", or "Op(N)"

@@ -56,3 +56,15 @@ func SharedExtents(f *os.File) (bool, error) {
 	}
 	return sharedExtents(f)
 }
+
+// Unshare gives f blocks of its own for bytes [0, size): it copies every
+// extent shared with another file or a snapshot (fallocate(2) with
+// FALLOC_FL_UNSHARE_RANGE), so that later stores overwrite in place again.
+// On a full disk the error wraps ENOSPC. Where the filesystem cannot
+// (btrfs, tmpfs) or there is no implementation, it wraps [ErrUnsupported].
+func Unshare(f *os.File, size int64) error {
+	if err := fault(OpUnshare, f.Name()); err != nil {
+		return err
+	}
+	return unshare(f, size)
+}

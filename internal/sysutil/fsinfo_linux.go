@@ -132,3 +132,14 @@ func sharedExtents(f *os.File) (bool, error) {
 	}
 	return shared, pathError("FIEMAP", f, err)
 }
+
+func unshare(f *os.File, size int64) error {
+	if size <= 0 {
+		return nil
+	}
+	err := control(f, func(fd int) error { return unix.Fallocate(fd, unix.FALLOC_FL_UNSHARE_RANGE, 0, size) })
+	if errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOSYS) {
+		err = fmt.Errorf("%w: %w", ErrUnsupported, err)
+	}
+	return pathError("FALLOC_FL_UNSHARE_RANGE", f, err)
+}

@@ -125,6 +125,9 @@ func TestNoCOWBtrfs(t *testing.T) {
 		require.True(t, shared, "%s: reflinked extents not reported shared", x.Name())
 	}
 
+	// btrfs cannot unshare in place.
+	require.ErrorIs(t, sysutil.Unshare(f, 1<<20), sysutil.ErrUnsupported)
+
 	// A file made outside the directory stays copy-on-write.
 	g := writeFile(t, filepath.Join(mnt, "cow"))
 	has, err = sysutil.HasNoCOW(g.Name())
@@ -146,6 +149,17 @@ func TestSharedExtentsXFS(t *testing.T) {
 		shared, err = sysutil.SharedExtents(x)
 		require.NoError(t, err)
 		require.True(t, shared, "%s: reflinked extents not reported shared", x.Name())
+	}
+	// Unshare gives the copy blocks of its own; the original's are then its
+	// own too.
+	w, err := os.OpenFile(c.Name(), os.O_RDWR, 0)
+	require.NoError(t, err)
+	defer w.Close()
+	require.NoError(t, sysutil.Unshare(w, 1<<20))
+	for _, x := range []*os.File{f, c} {
+		shared, err = sysutil.SharedExtents(x)
+		require.NoError(t, err)
+		require.False(t, shared, "%s: still shared after Unshare", x.Name())
 	}
 	// xfs has no NOCOW attribute: HasNoCOW answers false or ErrUnsupported.
 	if has, err := sysutil.HasNoCOW(f.Name()); err == nil {

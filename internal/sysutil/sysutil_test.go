@@ -46,8 +46,8 @@ func TestOpString(t *testing.T) {
 		sysutil.OpLock: "lock", sysutil.OpSyncDir: "syncdir", sysutil.OpCreate: "create",
 		sysutil.OpOpen: "open", sysutil.OpRename: "rename", sysutil.OpRemove: "remove",
 		sysutil.OpStatfs: "statfs", sysutil.OpGetFlags: "getflags", sysutil.OpSetFlags: "setflags",
-		sysutil.OpFiemap: "fiemap",
-		0:                "Op(0)", sysutil.OpFiemap + 1: "Op(18)", -1: "Op(-1)",
+		sysutil.OpFiemap: "fiemap", sysutil.OpUnshare: "unshare",
+		0: "Op(0)", sysutil.OpUnshare + 1: "Op(19)", -1: "Op(-1)",
 	}
 	for op, name := range want {
 		require.Equal(t, name, op.String())
@@ -86,6 +86,7 @@ func TestFaultEveryOp(t *testing.T) {
 		{sysutil.OpGetFlags, existing, func() error { _, err := sysutil.HasNoCOW(existing); return err }},
 		{sysutil.OpSetFlags, existing, func() error { return sysutil.SetNoCOW(existing) }},
 		{sysutil.OpFiemap, existing, func() error { _, err := sysutil.SharedExtents(f); return err }},
+		{sysutil.OpUnshare, existing, func() error { return sysutil.Unshare(f, 4) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.op.String(), func(t *testing.T) {
