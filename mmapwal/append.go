@@ -245,6 +245,10 @@ func (l *Log) rotate() error {
 	if err != nil {
 		return mapNoSpace(err)
 	}
+	if err := checkSegment(next); err != nil {
+		l.prep.putBack(next)
+		return err
+	}
 	old := l.active
 	if err := l.syncSegLocked(old); err != nil {
 		l.prep.putBack(next)

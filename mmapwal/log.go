@@ -122,6 +122,11 @@ func (l *Log) open() error {
 		return err
 	}
 	l.meta, err = readMeta(l.dir)
+	if !l.opts.ReadOnly {
+		if err := checkFilesystem(l.dir, errors.Is(err, os.ErrNotExist) && len(nums) == 0); err != nil {
+			return err
+		}
+	}
 	switch {
 	case errors.Is(err, os.ErrNotExist) && len(nums) == 0 && !l.opts.ReadOnly:
 		return l.create()
