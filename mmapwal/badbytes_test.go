@@ -1121,8 +1121,20 @@ func bbCases() []bbCase {
 
 // TestBadBytesGenerators builds a fresh log for every kind of damage,
 // damages it and checks the verdict (bbCheck).
-func TestBadBytesGenerators(t *testing.T) {
-	base := bbTempDir(t)
+func TestBadBytesGenerators(t *testing.T) { runBadBytesGenerators(t, bbTempDir(t)) }
+
+// TestBadBytesXFS checks the generated damage and the corpus on a
+// loop-mounted xfs: the damaged images are written, opened and recovered
+// there (the logs are built on tmpfs).
+func TestBadBytesXFS(t *testing.T) {
+	base := mountLoopFS(t, "xfs", 300)
+	t.Run("generators", func(t *testing.T) { runBadBytesGenerators(t, base) })
+	t.Run("corpus", func(t *testing.T) { runBadBytesCorpus(t, base) })
+}
+
+// runBadBytesGenerators runs TestBadBytesGenerators with the damaged images
+// under base.
+func runBadBytesGenerators(t *testing.T, base string) {
 	for _, c := range bbCases() {
 		t.Run(c.name, func(t *testing.T) {
 			b := bbBuild(t, c.cfg)
@@ -1263,7 +1275,10 @@ func bbWriteCorpus(t testing.TB, dir string, c bbCase, img bbImage, b *bbLog, wa
 
 // TestBadBytesCorpus checks the checked-in damaged logs of testdata/corrupt
 // (or, with -update, writes them from the generators first).
-func TestBadBytesCorpus(t *testing.T) {
+func TestBadBytesCorpus(t *testing.T) { runBadBytesCorpus(t, bbTempDir(t)) }
+
+// runBadBytesCorpus runs TestBadBytesCorpus with the images under base.
+func runBadBytesCorpus(t *testing.T, base string) {
 	if bbUpdating() {
 		for _, c := range bbCases() {
 			if !c.corpus {
@@ -1278,7 +1293,6 @@ func TestBadBytesCorpus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := bbTempDir(t)
 	n := 0
 	for _, ent := range ents {
 		if !ent.IsDir() {
