@@ -178,6 +178,27 @@ func TestFSCheckBtrfsReflink(t *testing.T) {
 	fcCheckPrefix(t, dir, recs)
 }
 
+// TestFSCheckBtrfsSnapshot: after a snapshot of the subvolume holding a
+// log, every segment shares its extents with the snapshot: Open refuses.
+func TestFSCheckBtrfsSnapshot(t *testing.T) {
+	mnt := mountLoopFS(t, "btrfs", 128)
+	if _, err := exec.LookPath("btrfs"); err != nil {
+		loopFSUnavailable(t, "needs btrfs (btrfs-progs) for a snapshot")
+	}
+	vol := filepath.Join(mnt, "vol")
+	if _, err := runCmd("btrfs", "subvolume", "create", vol); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(vol, "log")
+	recs := fcBuild(t, dir)
+	if _, err := runCmd("btrfs", "subvolume", "snapshot", vol, filepath.Join(mnt, "snap")); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(dir, fcOpts)
+	fcRefused(t, err, "btrfs", filepath.Join(dir, segment.Name(1)))
+	fcCheckRecords(t, dir, &Options{SegmentSize: fcOpts.SegmentSize, ReadOnly: true}, recs)
+}
+
 // fcCheckPrefix checks that a reopen of dir serves recs (and maybe more).
 func fcCheckPrefix(t *testing.T, dir string, recs map[uint64][]byte) {
 	t.Helper()
