@@ -36,8 +36,9 @@ const (
 	// log's last sequence, durable = the frame's own offset.
 	Mark Type = 6
 	// Seal ends a sealed segment (format version 2): no payload, sequence =
-	// the log's last sequence at rotation, durable = the frame's own
-	// offset. Nothing follows it in its segment. A version 1 reader would
+	// the log's last sequence at rotation, durable = the segment's durable
+	// watermark when it was written (as for a record: rotation syncs the
+	// segment after writing it). Nothing follows it in its segment. A version 1 reader would
 	// report UnknownType for it, but never reads one: the segment after a
 	// seal has a version 2 header, which it refuses first.
 	Seal Type = 7

@@ -141,9 +141,18 @@ func (o *Options) withDefaults() (Options, error) {
 	return c, nil
 }
 
-// maxPayloadIn is the largest payload one frame can carry in an empty segment
-// of the given size.
+// maxPayloadIn is the largest payload a new record can carry in an empty
+// segment of the given size: one frame and the room it leaves for a mark
+// and a seal (FORMAT.md §9.2).
 func maxPayloadIn(segSize int64) int {
+	n := segSize - segment.HeaderSize - crcframe.HeaderSize - recordRoom
+	return int(min(n, crcframe.MaxPayload))
+}
+
+// framePayloadIn is the largest payload a frame can carry in a segment of
+// the given size: what a reader accepts (a version 1 writer left no room
+// behind its records).
+func framePayloadIn(segSize int64) int {
 	n := segSize - segment.HeaderSize - crcframe.HeaderSize
 	return int(min(n, crcframe.MaxPayload))
 }

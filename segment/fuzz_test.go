@@ -107,7 +107,7 @@ func checkScan(t *testing.T, data []byte, seed uint32, e segment.End, seen []vis
 			prefix = m
 		}
 		h, p, n, err := crcframe.Decode(data[off:], seed, fuzzMaxPayload)
-		if err != nil || !m.follows(h) || badSeal(h, off, p) {
+		if err != nil || !m.follows(h) || badSeal(h, p) {
 			t.Fatalf("frame at %d, before Bad %d: %+v, %v", off, e.Bad, h, err)
 		}
 		switch {
@@ -148,7 +148,7 @@ func checkScan(t *testing.T, data []byte, seed uint32, e segment.End, seen []vis
 	var reason crcframe.Reason
 	switch {
 	case err == nil && m.follows(h):
-		if !badSeal(h, e.Bad, p) {
+		if !badSeal(h, p) {
 			t.Fatalf("the frame at Bad %d decodes and follows: %+v", e.Bad, h)
 		}
 		reason = crcframe.UnknownType
@@ -194,10 +194,10 @@ type seqModel struct {
 	sealed  bool // the last frame was a seal: nothing may follow
 }
 
-// badSeal reports whether h, at off with payload p, is a seal frame of a
-// shape no writer produces (a payload, or durable other than its offset).
-func badSeal(h crcframe.Header, off int64, p []byte) bool {
-	return h.Type == crcframe.Seal && (len(p) != 0 || int64(h.Durable) != off)
+// badSeal reports whether h, with payload p, is a seal frame of a shape no
+// writer produces (one with a payload).
+func badSeal(h crcframe.Header, p []byte) bool {
+	return h.Type == crcframe.Seal && len(p) != 0
 }
 
 // follows reports whether h may come next.

@@ -127,7 +127,8 @@ func TestActivateAfterSeal(t *testing.T) {
 //   - a batch first/last 11, 12 (durable 104: record 10 was synced);
 //   - the mark of a Close (seq 12, durable 184 = its offset);
 //   - full record 13 appended after a reopen (durable 208);
-//   - the seal a rotation writes (seq 13, durable 248 = its offset);
+//   - the seal a rotation writes (seq 13, durable 248: everything before
+//     it had been synced);
 //
 // then zeros to the end.
 var goldenV2Sealed = []goldenFrame{

@@ -105,7 +105,7 @@ func (s *File) scanFrames(end *End, maxPayload int, visit Visit) {
 			end.Reason = crcframe.SequenceViolation // nothing follows a seal
 			break
 		}
-		if h.Type == crcframe.Seal && (len(payload) != 0 || int64(h.Durable) != off) {
+		if h.Type == crcframe.Seal && len(payload) != 0 {
 			end.Reason = crcframe.UnknownType // not a seal this format writes
 			break
 		}
