@@ -537,3 +537,43 @@ func TestCleanCloseRecord(t *testing.T) {
 		t.Fatalf("META after the second Close: %+v, %v", m, err)
 	}
 }
+
+// TestZeroedSealOrMarkReason: zeroing only the seal of a sealed segment is
+// ReasonMissingSeal at the offset the next header records; zeroing only
+// the mark after a clean Close is ReasonMissingMark at the recorded place;
+// both under both repair policies, and the files are left as they were.
+func TestZeroedSealOrMarkReason(t *testing.T) {
+	dir := t.TempDir()
+	l, err := Open(dir, sealOpts(Strict))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealFill(t, l, 2)
+	first, markSeg, markOff := l.segments()[0], l.active, l.off
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name   string
+		seg    string
+		off    int64
+		reason Reason
+	}{
+		{"seal", first.name, first.seal, ReasonMissingSeal},
+		{"mark", markSeg.name, markOff, ReasonMissingMark},
+	} {
+		img := bbSnapshot(t, dir)
+		clear(img[c.seg][c.off : c.off+crcframe.HeaderSize])
+		d := bbWriteImage(t, t.TempDir(), img)
+		for _, p := range []RepairPolicy{TruncatePartial, Strict} {
+			_, err := Open(d, sealOpts(p))
+			var ce *CorruptionError
+			if !errors.As(err, &ce) || ce.Reason != c.reason || ce.Segment != c.seg || ce.Offset != c.off || !ce.Durable {
+				t.Fatalf("%s zeroed, repair policy %d: %v; want %v at %s:%d", c.name, p, err, c.reason, c.seg, c.off)
+			}
+			if e := bbSameFiles(t, d, img); e != nil {
+				t.Fatalf("%s zeroed, repair policy %d: the refused log was modified: %v", c.name, p, e)
+			}
+		}
+	}
+}
