@@ -51,12 +51,15 @@ func (l *Log) upgradeLocked() error {
 // A segment that already ends with a seal (found so at Open) keeps it. A
 // version 1 segment filled by a version 1 writer may lack the room: it is
 // sealed the version 1 way, by rotation's sync alone, and the next header
-// does not claim a seal. Writer only.
+// does not claim a seal. So is a segment rotated away from before the log
+// ever held a record (LastSeq 0: a first record too large for a segment
+// made with a smaller SegmentSize): there is nothing to lose, and a frame
+// of sequence 0 is never valid. Writer only.
 func (l *Log) writeSealLocked(old *seg) error {
 	if err := l.upgradeLocked(); err != nil {
 		return err
 	}
-	if old.seal != 0 || old.size-l.off < sealSize {
+	if old.seal != 0 || old.size-l.off < sealSize || l.last.Load() == 0 {
 		return nil
 	}
 	// Durable is the watermark as of now, like a record's: the seal is

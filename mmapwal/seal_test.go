@@ -577,3 +577,43 @@ func TestZeroedSealOrMarkReason(t *testing.T) {
 		}
 	}
 }
+
+// TestRotateBeforeAnyRecord: the first record of a log too large for its
+// first segment (made under a smaller SegmentSize) rotates while LastSeq is
+// 0: no seal is written (a frame of sequence 0 is never valid, and there is
+// nothing to lose), the next header claims none, and the log reopens. The
+// SIGKILL test found the seal of sequence 0 that an earlier version wrote.
+func TestRotateBeforeAnyRecord(t *testing.T) {
+	dir := t.TempDir()
+	l, err := Open(dir, sealOpts(Strict))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	big := &Options{SegmentSize: 4 * segment.MinSize, Durability: SyncManual, Repair: Strict}
+	l, err = Open(dir, big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := bytes.Repeat([]byte{7}, 2*segment.MinSize)
+	if seq, err := l.Append(rec); err != nil || seq != 1 {
+		t.Fatalf("Append = %d, %v", seq, err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	h, err := segment.DecodeHeader(sealReadFile(t, dir, segment.Name(2)))
+	if err != nil || h.Flags != 0 {
+		t.Fatalf("segment 2 header %+v, %v; want no prev sealed flag", h, err)
+	}
+	l, err = Open(dir, big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if got, err := l.Read(1); err != nil || !bytes.Equal(got, rec) {
+		t.Fatalf("Read(1): %d bytes, %v", len(got), err)
+	}
+}
