@@ -57,7 +57,9 @@ type Options struct {
 	// keep the size they were created with.
 	SegmentSize int64
 	// MaxRecordSize bounds new records; default 16 MiB, at most what fits
-	// in one segment. It never makes existing records unreadable.
+	// in one segment: SegmentSize − 136 (the segment header, one frame
+	// header, and the room every record leaves for Close's durable mark and
+	// rotation's seal). It never makes existing records unreadable.
 	MaxRecordSize int
 	// Durability: SyncAlways (default), SyncInterval or SyncManual.
 	Durability Durability
