@@ -78,7 +78,10 @@ func (m meta) encode() []byte {
 	binary.LittleEndian.PutUint32(b[12:], m.backOff)
 	binary.LittleEndian.PutUint64(b[40:], m.backSeg)
 	binary.LittleEndian.PutUint64(b[48:], m.floor)
-	if m.clean.seg != 0 && m.version >= 2 {
+	// The two share their fields and never coexist: a TruncateBack redo
+	// record means a writer had the log open, so no clean-close record
+	// can describe it.
+	if m.clean.seg != 0 && m.version >= 2 && m.backSeg == 0 {
 		binary.LittleEndian.PutUint32(b[12:], m.clean.off)
 		binary.LittleEndian.PutUint64(b[40:], m.clean.seg)
 		binary.LittleEndian.PutUint32(b[56:], metaCleanClose)
