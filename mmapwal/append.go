@@ -141,7 +141,7 @@ func (l *Log) appendBatchLocked(first uint64, records [][]byte) (uint64, error) 
 		}
 		total += crcframe.Size(len(r))
 	}
-	if int64(total) > l.opts.SegmentSize-segment.HeaderSize {
+	if int64(total) > l.opts.SegmentSize-segment.HeaderSize-recordRoom {
 		return 0, fmt.Errorf("%w: a batch of %d bytes does not fit in one segment", ErrRecordTooLarge, total)
 	}
 	first, err := l.checkSeq(first, len(records))
@@ -218,18 +218,28 @@ func (l *Log) startWriteback(s *seg) {
 const writebackAlign = 2 << 20
 
 // waitWritable waits while a reservation is open, then reports whether the
-// log can take writes. Writer only.
+// log can take writes, and makes a version 1 log version 2 before the
+// first write (FORMAT.md §9.4). Writer only.
 func (l *Log) waitWritable() error {
 	for l.resv != nil && !l.closed.Load() {
 		l.resvCond.Wait()
 	}
-	return l.writable()
+	if err := l.writable(); err != nil {
+		return err
+	}
+	return l.upgradeLocked()
 }
 
-// ensureRoom makes sure a frame run of n bytes fits in the active segment,
-// rotating to the next segment if not. Writer only.
-func (l *Log) ensureRoom(n int) error {
-	if int64(n) <= l.active.size-l.off {
+// ensureRoom makes sure a run of record frames of n bytes fits in the
+// active segment with the room for a mark and a seal after it, rotating to
+// the next segment if not. Writer only.
+func (l *Log) ensureRoom(n int) error { return l.ensureRoomFor(n, recordRoom) }
+
+// ensureRoomFor makes sure n bytes fit in the active segment with room
+// bytes free after them, and that it is not sealed, rotating if not.
+// Writer only.
+func (l *Log) ensureRoomFor(n int, room int64) error {
+	if l.active.seal == 0 && int64(n)+room <= l.active.size-l.off {
 		return nil
 	}
 	return l.rotate()
@@ -250,6 +260,10 @@ func (l *Log) rotate() error {
 		return err
 	}
 	old := l.active
+	if err := l.writeSealLocked(old); err != nil {
+		l.prep.putBack(next)
+		return err
+	}
 	if err := l.syncSegLocked(old); err != nil {
 		l.prep.putBack(next)
 		return err
@@ -257,7 +271,10 @@ func (l *Log) rotate() error {
 	ns := l.segFromFile(next)
 	last := l.last.Load()
 	ns.first = last + 1
-	next.Activate(last + 1)
+	if err := l.activateLocked(next, old, last+1); err != nil {
+		l.prep.putBack(next)
+		return err
+	}
 	segs := append(append([]*seg(nil), l.segments()...), ns)
 	l.publishSegs(segs)
 	l.setActive(ns, segment.HeaderSize)
@@ -275,16 +292,19 @@ func (l *Log) writeMarkLocked() error {
 	if last == 0 {
 		return nil // nothing to protect
 	}
-	if err := l.ensureRoom(crcframe.HeaderSize); err != nil {
+	if err := l.ensureRoomFor(markSize, sealSize); err != nil {
 		return err
 	}
-	s := l.active
+	s, off := l.active, l.off
 	if _, err := s.file.WriteFrame(l.off, crcframe.Header{Seq: last, Durable: uint32(l.off), Type: crcframe.Mark}, nil); err != nil {
 		return err
 	}
 	l.off += crcframe.HeaderSize
 	s.written = l.off
-	return l.syncSegLocked(s)
+	if err := l.syncSegLocked(s); err != nil {
+		return err
+	}
+	return l.recordCleanCloseLocked(s, off)
 }
 
 // writeMarkThrough is writeMarkLocked for a Close that orphaned the
@@ -306,5 +326,8 @@ func (l *Log) writeMarkThrough(r *Reservation) error {
 	}
 	s.synced.Store(to)
 	l.durable.Store(l.last.Load())
-	return nil
+	if l.last.Load() == 0 {
+		return nil
+	}
+	return l.recordCleanCloseLocked(s, r.off)
 }

@@ -84,6 +84,8 @@ const (
 	ReasonSegmentGap             = crcframe.SegmentGap
 	ReasonMissingMeta            = crcframe.MissingMeta
 	ReasonIOFault                = crcframe.IOFault
+	ReasonMissingSeal            = crcframe.MissingSeal
+	ReasonMissingMark            = crcframe.MissingMark
 )
 
 // CorruptionError says where the log is damaged and why. It matches

@@ -75,6 +75,8 @@ const (
 	frGap         = "segment gap"
 	frUnfinished  = "unfinished batch" // mmapwal says "clean end" here (see frWalk)
 	frZeroHeader  = "zero header"      // the clean-end candidate, not a verdict
+	frMissingSeal = "missing or misplaced seal of a sealed segment"
+	frMissingMark = "missing or misplaced mark of a clean Close"
 )
 
 // frError is damage the reader found, or a format it does not know.
@@ -86,12 +88,15 @@ type frError struct {
 
 func (e *frError) Error() string { return fmt.Sprintf("%s at %d: %s", e.segment, e.off, e.why) }
 
-// frMeta is META (§4).
+// frMeta is META (§4, §9).
 type frMeta struct {
+	version         uint16 // 1 or 2 (0 encodes as 1)
 	logID           [16]byte
 	firstSeq, floor uint64
 	backSeg         uint64 // TruncateBack redo: segment (0 = none) …
 	backOff         uint32 // … and offset
+	cleanSeg        uint64 // v2 clean-close record (§9.3): the mark's segment (0 = none) …
+	cleanOff        uint32 // … and offset
 }
 
 func frParseMeta(b []byte) (frMeta, error) {
@@ -100,35 +105,52 @@ func frParseMeta(b []byte) (frMeta, error) {
 		return frMeta{}, &frError{"META", 0, "missing or bad META"}
 	case frLE.Uint32(b[60:]) != frCRC(b[:60]):
 		return frMeta{}, &frError{"META", 0, "segment header checksum mismatch"}
-	case frLE.Uint16(b[8:]) != 1 || !frZero(b[10:12]) || !frZero(b[56:60]):
+	}
+	v, features := frLE.Uint16(b[8:]), frLE.Uint32(b[56:])
+	if v != 1 && v != 2 || !frZero(b[10:12]) || v == 1 && features != 0 || features&^1 != 0 {
 		return frMeta{}, &frError{"META", 0, frUnsupported}
 	}
-	return frMeta{
-		logID: [16]byte(b[16:32]), firstSeq: frLE.Uint64(b[32:]), floor: frLE.Uint64(b[48:]),
+	m := frMeta{
+		version: v, logID: [16]byte(b[16:32]), firstSeq: frLE.Uint64(b[32:]), floor: frLE.Uint64(b[48:]),
 		backSeg: frLE.Uint64(b[40:]), backOff: frLE.Uint32(b[12:]),
-	}, nil
+	}
+	if features&1 != 0 { // §9.3: the back fields hold the mark's place
+		m.cleanSeg, m.cleanOff, m.backSeg, m.backOff = m.backSeg, m.backOff, 0, 0
+		if m.cleanSeg == 0 || m.cleanOff < 64 {
+			return frMeta{}, &frError{"META", 0, "missing or bad META"}
+		}
+	}
+	return m, nil
 }
 
 // frMetaBytes encodes META; the tests use it to craft logs.
 func frMetaBytes(m frMeta) []byte {
 	b := make([]byte, 64)
 	copy(b, "mmapwalM")
-	frLE.PutUint16(b[8:], 1)
+	frLE.PutUint16(b[8:], max(m.version, 1))
 	frLE.PutUint32(b[12:], m.backOff)
 	copy(b[16:32], m.logID[:])
 	frLE.PutUint64(b[32:], m.firstSeq)
 	frLE.PutUint64(b[40:], m.backSeg)
 	frLE.PutUint64(b[48:], m.floor)
+	if m.version == 2 && m.cleanSeg != 0 && m.backSeg == 0 {
+		frLE.PutUint32(b[12:], m.cleanOff)
+		frLE.PutUint64(b[40:], m.cleanSeg)
+		frLE.PutUint32(b[56:], 1)
+	}
 	frLE.PutUint32(b[60:], frCRC(b[:60]))
 	return b
 }
 
-// frHeader is a segment header (§2).
+// frHeader is a segment header (§2, §9).
 type frHeader struct {
+	version  uint16 // 1 or 2 (0 encodes as 1)
+	flags    uint32 // v2: bit 0 = prev sealed
 	logID    [16]byte
 	number   uint64
 	firstSeq uint64
 	size     int64
+	prevSeal uint32 // v2 with prev sealed: the previous segment's seal offset
 }
 
 // frCheckHeader runs the checks that need only the header's 64 bytes (§2):
@@ -142,10 +164,11 @@ func frCheckHeader(b []byte) (h frHeader, why string) {
 	case frLE.Uint32(b[60:]) != frCRC(b[:60]):
 		return h, "segment header checksum mismatch"
 	}
-	h = frHeader{logID: [16]byte(b[16:32]), number: frLE.Uint64(b[32:]),
-		firstSeq: frLE.Uint64(b[40:]), size: int64(frLE.Uint64(b[48:]))}
-	if frLE.Uint16(b[8:]) != 1 || frLE.Uint16(b[10:]) != 64 || !frZero(b[12:16]) || !frZero(b[56:60]) ||
-		h.size < 4096 || h.size > 1<<31 || h.number == 0 {
+	h = frHeader{version: frLE.Uint16(b[8:]), flags: frLE.Uint32(b[12:]), logID: [16]byte(b[16:32]), number: frLE.Uint64(b[32:]),
+		firstSeq: frLE.Uint64(b[40:]), size: int64(frLE.Uint64(b[48:])), prevSeal: frLE.Uint32(b[56:])}
+	known := h.version == 1 && h.flags == 0 && h.prevSeal == 0 ||
+		h.version == 2 && h.flags&^1 == 0 && (h.flags == 0 && h.prevSeal == 0 || h.flags == 1 && h.prevSeal >= 64 && h.prevSeal%8 == 0)
+	if !known || frLE.Uint16(b[10:]) != 64 || h.size < 4096 || h.size > 1<<31 || h.number == 0 {
 		return frHeader{}, frUnsupported
 	}
 	return h, ""
@@ -155,8 +178,10 @@ func frCheckHeader(b []byte) (h frHeader, why string) {
 func frHeaderBytes(h frHeader) []byte {
 	b := make([]byte, 64)
 	copy(b, "mmapwal\x00")
-	frLE.PutUint16(b[8:], 1)
+	frLE.PutUint16(b[8:], max(h.version, 1))
 	frLE.PutUint16(b[10:], 64)
+	frLE.PutUint32(b[12:], h.flags)
+	frLE.PutUint32(b[56:], h.prevSeal)
 	copy(b[16:32], h.logID[:])
 	frLE.PutUint64(b[32:], h.number)
 	frLE.PutUint64(b[40:], h.firstSeq)
@@ -173,6 +198,7 @@ const (
 	frLast   = 4
 	frPad    = 5
 	frMark   = 6
+	frSeal   = 7 // version 2 (§9.2)
 )
 
 // frFrame is one frame (§3).
@@ -204,7 +230,7 @@ func frFrameAt(seg []byte, off int64, seed uint32) (f frFrame, why string) {
 		return f, frChecksum
 	}
 	f.seq, f.durable, f.typ, f.payload = frLE.Uint64(rest[8:]), frLE.Uint32(rest[16:]), rest[20], rest[24:24+n]
-	if f.typ < frFull || f.typ > frMark || !frZero(rest[21:24]) || !frZero(rest[24+n:f.size]) {
+	if f.typ < frFull || f.typ > frSeal || f.typ == frSeal && n != 0 || !frZero(rest[21:24]) || !frZero(rest[24+n:f.size]) {
 		return f, frUnknownType
 	}
 	if f.seq == 0 {
@@ -222,7 +248,7 @@ func frFollows(f frFrame, prev uint64, inBatch bool) bool {
 		return inBatch && f.seq == prev+1
 	case frPad:
 		return !inBatch && f.seq == prev
-	default: // mark
+	default: // mark, seal
 		return !inBatch && f.seq >= prev
 	}
 }
@@ -240,6 +266,7 @@ type frScan struct {
 	records []frRecord // the records of the valid prefix
 	last    uint64     // the segment's last sequence (§3)
 	marked  bool       // the valid prefix ends with a mark
+	sealed  bool       // the valid prefix ends with a seal (§9.2)
 	end     int64      // where the valid prefix ends
 	bad     int64      // where the walk stopped
 	why     string     // "" for a clean end, else the verdict at bad
@@ -255,7 +282,7 @@ func frWalk(seg []byte, from int64, seed uint32, prev uint64) frScan {
 	off := from
 	for {
 		f, why := frFrameAt(seg, off, seed)
-		if why == "" && !frFollows(f, prev, inBatch) {
+		if why == "" && (!frFollows(f, prev, inBatch) || sc.sealed) { // nothing follows a seal
 			why = frSequence
 		}
 		if why != "" {
@@ -270,7 +297,7 @@ func frWalk(seg []byte, from int64, seed uint32, prev uint64) frScan {
 		if !inBatch {
 			sc.records = append(sc.records, batch...)
 			batch = nil
-			sc.end, sc.last, sc.marked = off, f.seq, f.typ == frMark
+			sc.end, sc.last, sc.marked, sc.sealed = off, f.seq, f.typ == frMark, f.typ == frSeal
 		}
 	}
 	if sc.why == frZeroHeader {
@@ -361,7 +388,8 @@ func frRead(dir string) (*frLog, error) {
 
 // scan reads the segment files in order (§2, §5).
 func (lg *frLog) scan(files []frFile, m frMeta) error {
-	var last uint64 // the previous segment's last sequence
+	var last uint64  // the previous segment's last sequence
+	var prev *frScan // the previous segment's scan
 	for i, f := range files {
 		newest := i == len(files)-1
 		h, why := frCheckHeader(f.data)
@@ -377,7 +405,7 @@ func (lg *frLog) scan(files []frFile, m frMeta) error {
 		}
 		if why != "" {
 			if newest && why != "foreign segment" && frCreationInterrupted(f.data) {
-				return nil // never held a record
+				return frCleanClose(m, files[:i], prev) // never held a record
 			}
 			return &frError{f.name, at, why}
 		}
@@ -385,11 +413,14 @@ func (lg *frLog) scan(files []frFile, m frMeta) error {
 			return &frError{f.name, 0, frGap}
 		}
 		if newest && h.firstSeq == 0 && frZero(f.data[64:88]) {
-			return nil // an unused prepared segment
+			return frCleanClose(m, files[:i], prev) // an unused prepared segment
 		}
 		if i > 0 && h.firstSeq != 0 && h.firstSeq <= last ||
 			i == 0 && h.firstSeq > max(m.firstSeq, m.floor+1, 1) {
 			return &frError{f.name, 0, frGap}
+		}
+		if i > 0 && h.flags&1 != 0 && !(prev.sealed && prev.end-24 == int64(h.prevSeal)) {
+			return &frError{files[i-1].name, int64(h.prevSeal), frMissingSeal} // §9.2
 		}
 		first := h.firstSeq
 		if first == 0 {
@@ -402,16 +433,31 @@ func (lg *frLog) scan(files []frFile, m frMeta) error {
 		}
 		last, lg.clean = sc.last, sc.marked
 		lg.lastSeq = max(lg.lastSeq, sc.last)
+		prev = &sc
 		if sc.why == "" {
 			continue
 		}
-		if sc.proven || !newest && frAnyActivated(files[i+1:]) {
+		// After a clean Close recorded in META nothing is a torn tail (§9.3).
+		if sc.proven || m.cleanSeg != 0 || !newest && frAnyActivated(files[i+1:]) {
 			return &frError{f.name, sc.bad, sc.why}
 		}
 		lg.tornTail = fmt.Sprintf("%s@%d", f.name, sc.end)
 		return nil // a ReadOnly reader serves the records before it
 	}
-	return nil
+	return frCleanClose(m, files, prev)
+}
+
+// frCleanClose checks META's clean-close record (§9.3) against the last
+// segment read, files[len(files)-1] with its scan sc: it must be the
+// recorded segment and end with the mark at the recorded offset.
+func frCleanClose(m frMeta, files []frFile, sc *frScan) error {
+	if m.cleanSeg == 0 {
+		return nil
+	}
+	if len(files) > 0 && sc != nil && files[len(files)-1].number == m.cleanSeg && sc.why == "" && sc.marked && sc.end == int64(m.cleanOff)+24 {
+		return nil
+	}
+	return &frError{fmt.Sprintf("%016x.wal", m.cleanSeg), int64(m.cleanOff), frMissingMark}
 }
 
 // frCreationInterrupted reports whether a segment file that does not open
@@ -740,7 +786,7 @@ func TestFormatReaderGoldenSegment(t *testing.T) {
 	require.NoError(t, err)
 	h, why := frCheckHeader(data)
 	require.Empty(t, why)
-	require.Equal(t, frHeader{logID: frGoldenID, number: 3, firstSeq: 10, size: 8192}, h)
+	require.Equal(t, frHeader{version: 1, logID: frGoldenID, number: 3, firstSeq: 10, size: 8192}, h)
 	require.Len(t, data, 8192)
 	pattern := make([]byte, 32)
 	for i := range pattern {
@@ -999,7 +1045,7 @@ func TestFormatReaderFreshLog(t *testing.T) {
 		require.GreaterOrEqual(t, len(files), 5, "rotations")
 		require.NotEqual(t, rd.records[0].segment, rd.records[len(rd.records)-1].segment)
 	})
-	t.Run("the mark alone in a new segment", func(t *testing.T) {
+	t.Run("the largest record leaves room for the mark", func(t *testing.T) {
 		dir := t.TempDir()
 		l, err := mmapwal.Open(dir, frOptions())
 		require.NoError(t, err)
@@ -1008,16 +1054,17 @@ func TestFormatReaderFreshLog(t *testing.T) {
 			_, err := l.Append(frPayload(rng, 300))
 			require.NoError(t, err)
 		}
-		// 64 + Size(4000) = 4088: 8 bytes left, too few for the mark.
-		_, err = l.Append(frPayload(rng, 4000))
+		// 64 + Size(3960) = 4048: 48 bytes left, the mark's and the seal's
+		// (§9.2), so Close needs no new segment.
+		_, err = l.Append(frPayload(rng, 4096-136))
 		require.NoError(t, err)
 		recs, seqs := frClose(t, l)
 		rd := frCheckClosed(t, dir, recs, seqs, true)
 		files, err := frSegmentFiles(dir)
 		require.NoError(t, err)
 		newest := files[len(files)-1]
-		require.NotEqual(t, newest.name, rd.records[len(rd.records)-1].segment)
-		f, why := frFrameAt(newest.data, 64, frSeed([16]byte(newest.data[16:32]), newest.number))
+		require.Equal(t, newest.name, rd.records[len(rd.records)-1].segment)
+		f, why := frFrameAt(newest.data, 4048, frSeed([16]byte(newest.data[16:32]), newest.number))
 		require.Empty(t, why)
 		require.Equal(t, [2]uint64{frMark, seqs[1]}, [2]uint64{uint64(f.typ), f.seq})
 	})
@@ -1075,6 +1122,13 @@ func TestFormatReaderFreshLog(t *testing.T) {
 		require.Equal(t, byte(frMark), f.typ, "the cut left nothing before the mark")
 		clear(newest.data[64:88])
 		require.NoError(t, os.WriteFile(filepath.Join(dir, newest.name), newest.data, 0o644))
+		// As a crash before the mark leaves it: no clean-close record (§9.3).
+		mb, err := os.ReadFile(filepath.Join(dir, "META"))
+		require.NoError(t, err)
+		m, err := frParseMeta(mb)
+		require.NoError(t, err)
+		m.cleanSeg, m.cleanOff = 0, 0
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "META"), frMetaBytes(m), 0o644))
 		rd, err := frAgree(t, dir, true)
 		require.NoError(t, err)
 		require.Equal(t, [2]uint64{5, 4}, [2]uint64{rd.firstSeq, rd.lastSeq})
@@ -1272,19 +1326,23 @@ func TestFormatReaderDamage(t *testing.T) {
 			fmt.Sprintf("%s at %d: %s", sealed.segment, sealed.off, frChecksum)},
 		{"the last record, proven by the mark", last.segment, flip(last.off + 8),
 			fmt.Sprintf("%s at %d: %s", last.segment, last.off, frChecksum)},
-		{"the mark: nothing proves it", newest.name, flip(mark + 8),
-			fmt.Sprintf("torn tail at %s@%d", newest.name, mark)},
+		// With META's clean-close record nothing is a torn tail (§9.3).
+		{"the mark, after a clean Close", newest.name, flip(mark + 8),
+			fmt.Sprintf("%s at %d: %s", newest.name, mark, frChecksum)},
 		{"a sealed segment's header", oldest.name, flip(33),
 			oldest.name + " at 0: segment header checksum mismatch"},
-		{"a sealed segment's version 2, CRC valid", oldest.name, func(b []byte) []byte { b[8] = 2; return fixCRC(b) },
+		{"a sealed segment's version 3, CRC valid", oldest.name, func(b []byte) []byte { b[8] = 3; return fixCRC(b) },
 			oldest.name + " at 0: " + frUnsupported},
-		{"a sealed segment's reserved bytes, CRC valid", oldest.name, func(b []byte) []byte { b[57] = 1; return fixCRC(b) },
+		{"a sealed segment's prev seal unaligned, CRC valid", oldest.name, func(b []byte) []byte { b[56] |= 1; return fixCRC(b) },
+			oldest.name + " at 0: " + frUnsupported},
+		{"a sealed segment's reserved flag, CRC valid", oldest.name, func(b []byte) []byte { b[12] |= 2; return fixCRC(b) },
 			oldest.name + " at 0: " + frUnsupported},
 		{"a segment size out of range, CRC valid", oldest.name, func(b []byte) []byte { frLE.PutUint64(b[48:], 2048); return fixCRC(b) },
 			oldest.name + " at 0: " + frUnsupported},
 		{"META's CRC", "META", flip(61), "META at 0: segment header checksum mismatch"},
 		{"META's reserved bytes, CRC valid", "META", func(b []byte) []byte { b[10] = 1; return fixCRC(b) }, "META at 0: " + frUnsupported},
-		{"META's version 2, CRC valid", "META", func(b []byte) []byte { b[8] = 2; return fixCRC(b) }, "META at 0: " + frUnsupported},
+		{"META's version 3, CRC valid", "META", func(b []byte) []byte { b[8] = 3; return fixCRC(b) }, "META at 0: " + frUnsupported},
+		{"META's reserved feature, CRC valid", "META", func(b []byte) []byte { b[56] |= 2; return fixCRC(b) }, "META at 0: " + frUnsupported},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			d := frCopyDir(t, dir)
@@ -1302,4 +1360,35 @@ func TestFormatReaderDamage(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestFormatReaderGoldenV2 decodes the version 2 golden files as FORMAT §9
+// describes them: segment/testdata/v2-sealed.wal (a header recording the
+// previous segment's seal, frames ending with a seal) and
+// mmapwal/testdata/meta-v2-clean.bin (a META with a clean-close record).
+func TestFormatReaderGoldenV2(t *testing.T) {
+	data, err := os.ReadFile("../segment/testdata/v2-sealed.wal")
+	require.NoError(t, err)
+	h, why := frCheckHeader(data)
+	require.Empty(t, why)
+	require.Equal(t, frHeader{version: 2, flags: 1, logID: frGoldenID, number: 3, firstSeq: 10, size: 8192, prevSeal: 4072}, h)
+	seed := frSeed(h.logID, h.number)
+	frCheckFrames(t, data, 64, seed, []frGoldenFrame{
+		{64, frFull, 10, 0, "first record"},
+		{104, frFirst, 11, 104, "batch one"},
+		{144, frLast, 12, 104, "batch two"},
+		{184, frMark, 12, 184, ""},
+		{208, frFull, 13, 208, "after reopen"},
+		{248, frSeal, 13, 248, ""},
+	})
+	sc := frWalk(data, 64, seed, h.firstSeq-1)
+	require.Equal(t, frScan{records: sc.records, last: 13, sealed: true, end: 272, bad: 272}, sc)
+	require.Len(t, sc.records, 4)
+
+	b, err := os.ReadFile("testdata/meta-v2-clean.bin")
+	require.NoError(t, err)
+	m, err := frParseMeta(b)
+	require.NoError(t, err)
+	require.Equal(t, frMeta{version: 2, logID: frGoldenID, firstSeq: 5, floor: 3, cleanSeg: 3, cleanOff: 4000}, m)
+	require.Equal(t, b, frMetaBytes(m))
 }

@@ -138,8 +138,11 @@ func (l *Log) open() error {
 	if !l.opts.ReadOnly {
 		sysutil.Remove(filepath.Join(l.dir, metaTmpName))
 	}
-	l.prep.cfg.logID = l.meta.logID
-	return l.recover(nums)
+	l.prep.cfg.logID, l.prep.cfg.version = l.meta.logID, l.meta.version
+	if err := l.recover(nums); err != nil {
+		return err
+	}
+	return l.clearCleanClose()
 }
 
 // create makes a new, empty log: META first (it names the log), then the
@@ -149,11 +152,11 @@ func (l *Log) create() error {
 	if err != nil {
 		return err
 	}
-	l.meta = meta{logID: id}
+	l.meta = meta{version: metaVersion, logID: id}
 	if err := writeMeta(l.dir, l.meta); err != nil {
 		return mapNoSpace(err)
 	}
-	l.prep.cfg.logID = id
+	l.prep.cfg.logID, l.prep.cfg.version = id, segment.Version
 	s, err := l.newSeg(1, 1)
 	if err != nil {
 		return err

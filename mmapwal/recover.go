@@ -135,8 +135,12 @@ func (l *Log) scanAll(nums []uint64) ([]scanned, error) {
 		f, err := segment.Open(filepath.Join(l.dir, name), num, l.meta.logID, !l.opts.ReadOnly)
 		if err != nil {
 			if newest {
-				if unused, uerr := l.unusedNewest(name, err); unused || uerr != nil {
+				unused, uerr := l.unusedNewest(name, err)
+				if uerr != nil {
 					return out, uerr
+				}
+				if unused {
+					break // the clean-close check below still runs
 				}
 			}
 			return out, l.damage(corruptionFromOpen(name, err))
@@ -148,7 +152,10 @@ func (l *Log) scanAll(nums []uint64) ([]scanned, error) {
 			return out, l.damage(&CorruptionError{Segment: name, Reason: ReasonSegmentGap, Durable: true})
 		}
 		if newest && unusedPrepared(f) {
-			return out, l.removeUnused(f) // prepared in the background, never used
+			if err := l.removeUnused(f); err != nil { // prepared in the background, never used
+				return out, err
+			}
+			break
 		}
 		// FirstSeq is LastSeq+1 at activation, which is above the previous
 		// record when a truncation raised LastSeq past the last record.
@@ -169,10 +176,19 @@ func (l *Log) scanAll(nums []uint64) ([]scanned, error) {
 		if s.first == 0 {
 			s.first = prev + 1 // activated, but the new header did not reach the disk
 		}
-		end := l.scanSegment(f, max(prev, s.first-1), maxPayloadIn(h.Size), func(off int64, h crcframe.Header, _ []byte) {
+		if i > 0 {
+			if err := checkSeal(out[len(out)-1], h); err != nil {
+				f.Close()
+				return out, l.damage(err)
+			}
+		}
+		end := l.scanSegment(f, max(prev, s.first-1), framePayloadIn(h.Size), func(off int64, h crcframe.Header, _ []byte) {
 			s.idx.add(off, h.Seq)
 		})
 		s.idx.truncate(int64(end.Records))
+		if end.Sealed {
+			s.seal = end.Offset - sealSize // appends go to the next segment
+		}
 		sc := scanned{s: s, f: f, end: end}
 		out = append(out, sc)
 		prev = end.LastSeq
@@ -189,6 +205,11 @@ func (l *Log) scanAll(nums []uint64) ([]scanned, error) {
 			}
 		}
 		l.recovery.Clean = end.Marked && end.Clean() // a durable mark, and nothing after it
+	}
+	if l.recovery.Corruption == nil {
+		if err := l.checkCleanClose(out); err != nil {
+			return out, l.damage(err)
+		}
 	}
 	return out, nil
 }
@@ -207,8 +228,11 @@ func (l *Log) damage(err error) error {
 // judgeEnd decides what the first invalid spot of a segment is.
 func (l *Log) judgeEnd(sc scanned, sealed bool) error {
 	e := sc.end
-	if sealed || e.ProvenDurable() || e.Reason == crcframe.IOFault {
-		return l.damage(&CorruptionError{Segment: sc.s.name, Offset: e.Bad, Reason: e.Reason, Durable: sealed || e.ProvenDurable()})
+	// After a clean Close recorded in META every byte was durable: nothing
+	// is a torn tail (FORMAT.md §9.3).
+	durable := sealed || e.ProvenDurable() || l.meta.clean.seg != 0
+	if durable || e.Reason == crcframe.IOFault {
+		return l.damage(&CorruptionError{Segment: sc.s.name, Offset: e.Bad, Reason: e.Reason, Durable: durable})
 	}
 	reason := e.Reason
 	if reason == crcframe.CleanEnd { // an unfinished batch, then zeros

@@ -188,6 +188,9 @@ func (l *Log) cutBack(segs []*seg, j int, i, off int64, newLast uint64) error {
 	cut.idx.truncate(i)
 	end := cut.written
 	cut.written = off
+	if cut.seal >= off {
+		cut.seal = 0 // zeroed with the tail: sealed again at its next rotation
+	}
 	if err := cut.file.Clear(off, end); err != nil {
 		return err
 	}

@@ -163,6 +163,24 @@ func (s *File) Activate(firstSeq uint64) {
 	EncodeHeader(s.data[:HeaderSize], s.hdr)
 }
 
+// ActivateAfterSeal is Activate for a segment that follows a sealed one
+// (format version 2): it rewrites the header as version 2 with first seq
+// firstSeq and, when seal is not 0, FlagPrevSealed and the offset of the
+// previous segment's seal frame. The caller syncs the header
+// before any frame enters the segment (Sync(0, HeaderSize)), so that the record that the
+// previous segment must end with its seal is durable before this segment
+// holds a byte.
+func (s *File) ActivateAfterSeal(firstSeq uint64, seal int64) {
+	s.hdr.Version, s.hdr.FirstSeq = 2, firstSeq
+	s.hdr.Flags &^= FlagPrevSealed
+	s.hdr.PrevSeal = 0
+	if seal != 0 {
+		s.hdr.Flags |= FlagPrevSealed
+		s.hdr.PrevSeal = uint32(seal)
+	}
+	EncodeHeader(s.data[:HeaderSize], s.hdr)
+}
+
 // WriteFrame encodes a frame at offset off and returns its size. It fails
 // with crcframe.LengthOutOfBounds when the frame does not fit before the end
 // of the segment.
