@@ -711,6 +711,9 @@ func TestRecoveryUndetectableLastSynced(t *testing.T) {
 	var recs [][]byte
 	for range 20 {
 		p := rcvPayload(rng, 100)
+		if len(p) == 0 {
+			p = []byte{0x5a} // the damage goes into the payload: it must have one
+		}
 		_, err := l.Append(p)
 		require.NoError(t, err) // acknowledged: SyncAlways
 		recs = append(recs, p)
