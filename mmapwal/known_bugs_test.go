@@ -1,0 +1,90 @@
+package mmapwal
+
+// Reproductions of bugs that the class tests (concfault_test.go,
+// apirace_test.go, bounds_test.go) found in code that other work is
+// rewriting now. Each is skipped with a one-line description; remove the
+// Skip once the fix lands, and the test must pass.
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/mmapwal/mmapwal/internal/sysutil"
+)
+
+// TestKnownBugRemoveLeavesPrepared: TruncateBack discards the segment
+// prepared in the background and starts preparing the same number again.
+// When the removal fails (an ignored error), the file stays, every later
+// preparation of that number fails with EEXIST, and from then on every
+// append that needs a rotation fails with "file exists" — an error that
+// wraps no cause, on a log that is not poisoned — until the log is
+// reopened.
+func TestKnownBugRemoveLeavesPrepared(t *testing.T) {
+	t.Skip("known bug: a failed removal of the discarded prepared segment makes every later rotation fail with EEXIST; see report")
+	l, err := Open(t.TempDir(), &Options{SegmentSize: bbSegSize, Durability: SyncManual})
+	require.NoError(t, err)
+	defer l.Close()
+	for range 3 {
+		_, err := l.Append([]byte("record"))
+		require.NoError(t, err)
+	}
+	var failed atomic.Bool
+	remove := sysutil.SetFault(func(op sysutil.Op, path string) error {
+		if op == sysutil.OpRemove && strings.HasSuffix(path, ".wal") && failed.CompareAndSwap(false, true) {
+			return syscall.EIO
+		}
+		return nil
+	})
+	require.NoError(t, l.TruncateBack(1)) // the removal of the prepared segment fails, ignored
+	remove()
+	require.True(t, failed.Load(), "the prepared segment's removal was not tried")
+	rec := make([]byte, 1000)
+	for i := range 10 { // 10 KB: at least two rotations of 4 KiB segments
+		_, err := l.Append(rec)
+		require.NoError(t, err, "append %d after the failed removal", i)
+	}
+}
+
+// TestKnownBugReadRacingTruncateBack: a Read (or iterator) racing a
+// TruncateBack of its record returns nil with bytes that were never
+// appended (the record half-zeroed). read.go says so in a comment, but the
+// API's documentation does not, and issue 8 asks that every record a read
+// returns be byte-identical to what was appended at that sequence: the
+// read should return the record or ErrNotFound.
+func TestKnownBugReadRacingTruncateBack(t *testing.T) {
+	t.Skip("known bug: Read racing TruncateBack of its record returns zeroed bytes with a nil error; see report")
+	l, err := Open(t.TempDir(), &Options{SegmentSize: 1 << 20, Durability: SyncManual})
+	require.NoError(t, err)
+	defer l.Close()
+	rec := bytes.Repeat([]byte{0xab}, 64<<10) // long enough for the zeroing to be seen
+	_, err = l.Append([]byte("keep"))
+	require.NoError(t, err)
+	var stop atomic.Bool
+	var bad atomic.Int64
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for !stop.Load() {
+			b, err := l.Read(2)
+			if err == nil && !bytes.Equal(b, rec) {
+				bad.Add(1)
+			} else if err != nil && !errors.Is(err, ErrNotFound) {
+				t.Errorf("Read: %v", err)
+			}
+		}
+	})
+	for range 60 {
+		_, err := l.Append(rec)
+		require.NoError(t, err)
+		require.NoError(t, l.TruncateBack(1))
+	}
+	stop.Store(true)
+	wg.Wait()
+	require.Zero(t, bad.Load(), "reads returned nil with bytes never appended")
+}
