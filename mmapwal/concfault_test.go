@@ -647,27 +647,29 @@ type cfCase struct {
 
 // cfCases lists the runs: every op of fltOps at a few N, msync and
 // fdatasync at more, both errnos, once and forever, SyncAlways and
-// SyncManual. torture widens N and repeats each case with other seeds.
-func cfCases(torture bool) []cfCase {
-	flushNs, otherNs := []int{1, 2, 3, 5, 8, 13}, []int{1, 3}
-	if torture {
-		flushNs, otherNs = nil, nil
-		for n := 1; n <= 40; n++ {
-			flushNs = append(flushNs, n)
-		}
-		otherNs = []int{1, 2, 3, 4, 5, 7, 9, 12, 16, 20}
-	}
+// SyncManual. calls(op, dur) is how many calls of op a run without a fault
+// made: N stays within it. torture takes every N up to it (at most 60).
+func cfCases(torture bool, calls func(sysutil.Op, Durability) int) []cfCase {
 	var cs []cfCase
 	for _, op := range fltOps {
-		ns, durs := otherNs, []Durability{SyncAlways}
+		ns, durs := []int{1, 3}, []Durability{SyncAlways}
 		if op == sysutil.OpMsync || op == sysutil.OpFdatasync {
-			ns, durs = flushNs, []Durability{SyncAlways, SyncManual}
+			ns, durs = []int{1, 2, 3, 5, 8, 13}, []Durability{SyncAlways, SyncManual}
 		}
 		for _, dur := range durs {
+			most := calls(op, dur)
+			if torture {
+				ns = nil
+				for n := 1; n <= min(most, 60); n++ {
+					ns = append(ns, n)
+				}
+			}
 			for _, errno := range []syscall.Errno{syscall.EIO, syscall.ENOSPC} {
 				for _, forever := range []bool{false, true} {
 					for _, n := range ns {
-						cs = append(cs, cfCase{op, n, errno, forever, dur})
+						if n == 1 || n <= most {
+							cs = append(cs, cfCase{op, n, errno, forever, dur})
+						}
 					}
 				}
 			}
@@ -676,17 +678,56 @@ func cfCases(torture bool) []cfCase {
 	return cs
 }
 
+// cfCalls runs the workload without a fault and returns how many calls of
+// op it made.
+func cfCalls(t *testing.T, base string, op sysutil.Op, dur Durability, seed uint64) int {
+	dir, err := os.MkdirTemp(base, "calibrate-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	r := &cfRun{t: t, dir: dir, op: op, n: 1 << 30, errno: syscall.EIO, dur: dur, seed: seed}
+	var calls atomic.Int64
+	hook := r.hook()
+	func() {
+		defer sysutil.SetFault(func(o sysutil.Op, path string) error {
+			if o == op {
+				calls.Add(1)
+			}
+			return hook(o, path)
+		})()
+		r.workload()
+	}()
+	r.verifyClaims()
+	r.verifyReads()
+	r.verifyReopen()
+	if len(r.errs) > 0 {
+		t.Fatalf("a run without a fault: %q, failed calls %q", r.errs, r.failed)
+	}
+	return int(calls.Load())
+}
+
 // TestConcurrentFaultsTorture is the loop (see the top of the file).
 // MMAPWAL_TORTURE=1 (make torture) widens it; MMAPWAL_CONCFAULT_REPEAT
 // repeats every case with other seeds.
 func TestConcurrentFaultsTorture(t *testing.T) {
 	torture := tortureMode()
-	repeat := envCount(t, "MMAPWAL_CONCFAULT_REPEAT", map[bool]int{false: 1, true: 3}[torture])
+	repeat := envCount(t, "MMAPWAL_CONCFAULT_REPEAT", map[bool]int{false: 1, true: 10}[torture])
 	seed := crashSeed(t)
 	base := fltDir(t)
 	var runs, fired, poisoned, claims, writes, badReads int
+	counts := map[string]int{}
+	calls := func(op sysutil.Op, dur Durability) int {
+		k := fmt.Sprintf("%v/%v", op, dur)
+		if _, ok := counts[k]; !ok { // the most of three runs: their timing varies
+			for j := range 3 {
+				counts[k] = max(counts[k], cfCalls(t, base, op, dur, mix(seed, k, j)))
+			}
+		}
+		return counts[k]
+	}
 	for rep := range repeat {
-		for i, c := range cfCases(torture) {
+		for i, c := range cfCases(torture, calls) {
 			dir, err := os.MkdirTemp(base, "run-")
 			if err != nil {
 				t.Fatal(err)
@@ -716,6 +757,7 @@ func TestConcurrentFaultsTorture(t *testing.T) {
 			os.RemoveAll(dir)
 		}
 	}
+	t.Logf("calls of each op in a run without a fault: %v", counts)
 	t.Logf("%d runs (%d with the fault fired, %d poisoned): %d writes, %d durable claims checked; %d reads of bytes being truncated", runs, fired, poisoned, writes, claims, badReads)
 }
 
