@@ -35,11 +35,13 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/mmapwal/mmapwal/internal/sysutil"
 	"github.com/mmapwal/mmapwal/mmapwal"
 )
 
@@ -539,4 +541,36 @@ func TestAPIRaceTorture(t *testing.T) {
 		writes += len(r.writes)
 	}
 	t.Logf("%d rounds: %d writes, %d acknowledged durable and checked after reopen; calls %v; %d reads of records being truncated", rounds, writes, acked, total, racing)
+}
+
+// TestWaitDurableClosedOrPoisoned: WaitDurable fails after Close
+// (ErrClosed) and on a poisoned log (ErrPoisoned), as its documentation
+// says and as Sync does, even for a record that is already durable. Before,
+// it returned nil for any record at or below DurableSeq, so the race tests
+// could not tell a WaitDurable that started after Close or after the
+// poisoning from one that finished before.
+func TestWaitDurableClosedOrPoisoned(t *testing.T) {
+	ctx := context.Background()
+	l, _ := openLog(t, manual())
+	mustAppend(t, l, []byte("a"))
+	require.NoError(t, l.Sync())
+	require.NoError(t, l.WaitDurable(ctx, 1))
+	require.NoError(t, l.Close())
+	require.ErrorIs(t, l.WaitDurable(ctx, 1), mmapwal.ErrClosed, "WaitDurable after Close")
+	require.ErrorIs(t, l.WaitDurable(ctx, 0), mmapwal.ErrClosed, "WaitDurable(0) after Close")
+
+	l, _ = openLog(t, manual())
+	mustAppend(t, l, []byte("a"))
+	require.NoError(t, l.Sync())
+	mustAppend(t, l, []byte("b"))
+	restore := sysutil.SetFault(sysutil.FailNth(sysutil.OpMsync, 1, syscall.EIO, false))
+	require.ErrorIs(t, l.Sync(), mmapwal.ErrPoisoned)
+	restore()
+	require.Equal(t, uint64(1), l.DurableSeq())
+	err := l.WaitDurable(ctx, 1)
+	require.ErrorIs(t, err, mmapwal.ErrPoisoned, "WaitDurable of a durable record on a poisoned log")
+	require.ErrorIs(t, err, syscall.EIO, "the cause")
+	require.ErrorIs(t, l.WaitDurable(ctx, 2), mmapwal.ErrPoisoned)
+	require.ErrorIs(t, l.WaitDurable(ctx, 3), mmapwal.ErrInvalidArgument, "above LastSeq")
+	require.ErrorIs(t, l.Close(), mmapwal.ErrPoisoned)
 }
