@@ -102,6 +102,7 @@ type cfTrunc struct {
 	back       bool
 	seq        uint64
 	start, end uint64
+	ok         bool // it returned nil
 }
 
 // cfRun is one run of the concurrent workload with one fault.
@@ -458,7 +459,7 @@ func (r *cfRun) truncator(budget int, rng *rand.Rand) {
 		}
 		end := r.tick()
 		r.mu.Lock()
-		r.truncs = append(r.truncs, cfTrunc{back: back, seq: seq, start: start, end: end})
+		r.truncs = append(r.truncs, cfTrunc{back: back, seq: seq, start: start, end: end, ok: err == nil})
 		r.mu.Unlock()
 		name := "TruncateFront"
 		if back {
@@ -545,6 +546,18 @@ func (r *cfRun) closeLog(l *Log) {
 	}
 }
 
+// front returns the highest TruncateFront that returned nil: no record
+// below it may come back after a reopen.
+func (r *cfRun) front() uint64 {
+	var f uint64
+	for _, tr := range r.truncs {
+		if !tr.back && tr.ok {
+			f = max(f, tr.seq)
+		}
+	}
+	return f
+}
+
 // dropped reports whether a truncation may have removed the write w: one
 // that did not end before the write started and whose cut covers w.seq.
 func (r *cfRun) dropped(w cfWrite) bool {
@@ -615,6 +628,9 @@ func (r *cfRun) verifyReopen() {
 			r.errs = append(r.errs, fmt.Sprintf("after reopen, tag %d at both %d and %d", tag, seen[tag], it.Seq()))
 		case seqOf[tag] != 0 && seqOf[tag] != it.Seq():
 			r.errs = append(r.errs, fmt.Sprintf("after reopen, tag %d at %d, appended at %d", tag, it.Seq(), seqOf[tag]))
+		}
+		if it.Seq() < r.front() {
+			r.errs = append(r.errs, fmt.Sprintf("after reopen, record %d is below the front truncation to %d", it.Seq(), r.front()))
 		}
 		seen[tag] = it.Seq()
 		got[it.Seq()] = bytes.Clone(it.Value())

@@ -55,39 +55,53 @@ func TestKnownBugRemoveLeavesPrepared(t *testing.T) {
 
 // TestKnownBugReadRacingTruncateBack: a Read (or iterator) racing a
 // TruncateBack of its record returns nil with bytes that were never
-// appended (the record half-zeroed). read.go says so in a comment, but the
-// API's documentation does not, and issue 8 asks that every record a read
-// returns be byte-identical to what was appended at that sequence: the
-// read should return the record or ErrNotFound.
+// appended (the record half-zeroed, or the record appended at the same
+// sequence after the cut), or fails with a false ErrCorrupt ("damage to
+// durable data … length out of bounds": the index entry it found points
+// into the middle of a frame appended after the cut). read.go says in a
+// comment that such a read may see bytes being zeroed, but the API's
+// documentation does not, and issue 8 asks that every record a read
+// returns be the one appended at that sequence: the read should return it
+// or ErrNotFound.
 func TestKnownBugReadRacingTruncateBack(t *testing.T) {
-	t.Skip("known bug: Read racing TruncateBack of its record returns zeroed bytes with a nil error; see report")
+	t.Skip("known bug: Read racing TruncateBack returns other bytes with a nil error, or a false ErrCorrupt; see report")
 	l, err := Open(t.TempDir(), &Options{SegmentSize: 1 << 20, Durability: SyncManual})
 	require.NoError(t, err)
 	defer l.Close()
-	rec := bytes.Repeat([]byte{0xab}, 64<<10) // long enough for the zeroing to be seen
 	_, err = l.Append([]byte("keep"))
 	require.NoError(t, err)
+	// Record 2 changes size from one round to the next, so that record 3
+	// sits at a new offset each time; record 3's bytes say which round
+	// wrote it.
+	rec3 := func(k int64) []byte { return bytes.Repeat([]byte{byte(k)}, 64<<10) }
 	var stop atomic.Bool
-	var bad atomic.Int64
+	var wrong, corrupt atomic.Int64
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for !stop.Load() {
-			b, err := l.Read(2)
-			if err == nil && !bytes.Equal(b, rec) {
-				bad.Add(1)
-			} else if err != nil && !errors.Is(err, ErrNotFound) {
+			b, err := l.Read(3)
+			switch {
+			case errors.Is(err, ErrCorrupt):
+				corrupt.Add(1)
+			case err == nil && (len(b) != 64<<10 || !bytes.Equal(b, rec3(int64(b[0])))):
+				wrong.Add(1)
+			case err != nil && !errors.Is(err, ErrNotFound):
 				t.Errorf("Read: %v", err)
 			}
 		}
 	})
-	for range 60 {
-		_, err := l.Append(rec)
+	for k := range int64(300) {
+		_, err := l.Append(bytes.Repeat([]byte{0xff}, int(8*(1+k%7)*100)))
+		require.NoError(t, err)
+		_, err = l.Append(rec3(k))
 		require.NoError(t, err)
 		require.NoError(t, l.TruncateBack(1))
 	}
 	stop.Store(true)
 	wg.Wait()
-	require.Zero(t, bad.Load(), "reads returned nil with bytes never appended")
+	if wrong.Load() > 0 || corrupt.Load() > 0 {
+		t.Errorf("%d reads returned nil with bytes never appended at 3, %d reported corruption that is not there", wrong.Load(), corrupt.Load())
+	}
 }
 
 // TestKnownBugIteratorWrapsAtTop: after returning the record MaxUint64 an
