@@ -134,6 +134,7 @@ type cfRun struct {
 	truncs []cfTrunc
 	errs   []string // contract breaks found
 	bad    []cfBadRead
+	gap    bool     // the reopen hit TestKnownBugRemoveLeavesGap
 	failed []string // what failed, for the log
 	nextTg uint64
 }
@@ -602,6 +603,10 @@ func (r *cfRun) verifyClaims() {
 // survived.
 func (r *cfRun) verifyReopen() {
 	l, err := Open(r.dir, &Options{SegmentSize: bbSegSize, Durability: SyncManual})
+	if err != nil && r.op == sysutil.OpRemove && errors.Is(err, ReasonSegmentGap) {
+		r.gap = true // a prepared segment a failed removal left behind: TestKnownBugRemoveLeavesGap
+		return
+	}
 	if err != nil {
 		r.errs = append(r.errs, fmt.Sprintf("reopen without the fault: %v", err))
 		return
@@ -728,7 +733,7 @@ func TestConcurrentFaultsTorture(t *testing.T) {
 	repeat := envCount(t, "MMAPWAL_CONCFAULT_REPEAT", map[bool]int{false: 1, true: 10}[torture])
 	seed := crashSeed(t)
 	base := fltDir(t)
-	var runs, fired, poisoned, claims, writes, badReads int
+	var runs, fired, poisoned, claims, writes, badReads, gaps int
 	counts := map[string]int{}
 	calls := func(op sysutil.Op, dur Durability) int {
 		k := fmt.Sprintf("%v/%v", op, dur)
@@ -766,12 +771,15 @@ func TestConcurrentFaultsTorture(t *testing.T) {
 			}
 			claims += len(r.claims)
 			badReads += len(r.bad)
+			if r.gap {
+				gaps++
+			}
 			writes += len(r.writes)
 			os.RemoveAll(dir)
 		}
 	}
 	t.Logf("calls of each op in a run without a fault: %v", counts)
-	t.Logf("%d runs (%d with the fault fired, %d poisoned): %d writes, %d durable claims checked; %d reads of bytes being truncated", runs, fired, poisoned, writes, claims, badReads)
+	t.Logf("%d runs (%d with the fault fired, %d poisoned): %d writes, %d durable claims checked; %d reads of bytes being truncated; %d reopens refused for a leftover prepared segment", runs, fired, poisoned, writes, claims, badReads, gaps)
 }
 
 // TestConcurrentFaultsHeldFlush forces the interleavings of bug 1 one by
