@@ -29,14 +29,23 @@ func (l *Log) Sync() error {
 
 // WaitDurable returns once the record seq (and everything before it) is
 // durable, syncing if no one else is about to. It fails for a sequence above
-// LastSeq, when ctx is done first, or when the log is poisoned or closed;
-// on a ReadOnly log, which cannot sync, it fails with ErrInvalidArgument.
+// LastSeq (ErrInvalidArgument), when ctx is done first, after Close
+// (ErrClosed) and on a poisoned log (ErrPoisoned) — like Sync, even when
+// the record is already durable: a nil WaitDurable means the log was open
+// and unpoisoned when it was called. On a ReadOnly log, which cannot sync,
+// it fails with ErrInvalidArgument.
 func (l *Log) WaitDurable(ctx context.Context, seq uint64) error {
 	if l.opts.ReadOnly {
 		return fmt.Errorf("%w: WaitDurable on a log opened ReadOnly (it cannot sync; DurableSeq is what the files prove)", ErrInvalidArgument)
 	}
+	if l.closed.Load() {
+		return ErrClosed
+	}
 	if last := l.last.Load(); seq > last {
 		return fmt.Errorf("%w: WaitDurable(%d) above LastSeq %d", ErrInvalidArgument, seq, last)
+	}
+	if err := l.poisoned(); err != nil {
+		return err
 	}
 	if err := ctx.Err(); err != nil {
 		return err
