@@ -9,49 +9,12 @@ import (
 	"bytes"
 	"errors"
 	"math"
-	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/mmapwal/mmapwal/internal/sysutil"
 )
-
-// TestKnownBugRemoveLeavesPrepared: TruncateBack discards the segment
-// prepared in the background and starts preparing the same number again.
-// When the removal fails (an ignored error), the file stays, every later
-// preparation of that number fails with EEXIST, and from then on every
-// append that needs a rotation fails with "file exists" — an error that
-// wraps no cause, on a log that is not poisoned — until the log is
-// reopened.
-func TestKnownBugRemoveLeavesPrepared(t *testing.T) {
-	t.Skip("known bug: a failed removal of the discarded prepared segment makes every later rotation fail with EEXIST; see report")
-	l, err := Open(t.TempDir(), &Options{SegmentSize: bbSegSize, Durability: SyncManual})
-	require.NoError(t, err)
-	defer l.Close()
-	for range 3 {
-		_, err := l.Append([]byte("record"))
-		require.NoError(t, err)
-	}
-	var failed atomic.Bool
-	remove := sysutil.SetFault(func(op sysutil.Op, path string) error {
-		if op == sysutil.OpRemove && strings.HasSuffix(path, ".wal") && failed.CompareAndSwap(false, true) {
-			return syscall.EIO
-		}
-		return nil
-	})
-	require.NoError(t, l.TruncateBack(1)) // the removal of the prepared segment fails, ignored
-	remove()
-	require.True(t, failed.Load(), "the prepared segment's removal was not tried")
-	rec := make([]byte, 1000)
-	for i := range 10 { // 10 KB: at least two rotations of 4 KiB segments
-		_, err := l.Append(rec)
-		require.NoError(t, err, "append %d after the failed removal", i)
-	}
-}
 
 // TestKnownBugReadRacingTruncateBack: a Read (or iterator) racing a
 // TruncateBack of its record returns nil with bytes that were never
@@ -125,41 +88,4 @@ func TestKnownBugIteratorWrapsAtTop(t *testing.T) {
 	require.Equal(t, uint64(math.MaxUint64), it.Seq())
 	require.False(t, it.Next())
 	require.NoError(t, it.Err(), "the end of the log is not an error")
-}
-
-// TestKnownBugRemoveLeavesGap: the same failed removal as in
-// TestKnownBugRemoveLeavesPrepared, when TruncateBack also removes the
-// segment before the prepared one, leaves a directory with segments 1 and
-// 3: the next Open refuses the log as corrupt ("segment gap" in segment 3
-// at offset 0), though segment 3 is an unused prepared segment and every
-// record is intact.
-func TestKnownBugRemoveLeavesGap(t *testing.T) {
-	t.Skip("known bug: a failed removal of the discarded prepared segment after a TruncateBack makes the next Open fail with a segment gap; see report")
-	dir := t.TempDir()
-	o := &Options{SegmentSize: bbSegSize, Durability: SyncManual}
-	l, err := Open(dir, o)
-	require.NoError(t, err)
-	rec := make([]byte, 1000)
-	for l.Stats().Segments < 2 {
-		_, err := l.Append(rec)
-		require.NoError(t, err)
-	}
-	_, err = l.Append(rec) // segment 2 is active; 3 is being prepared
-	require.NoError(t, err)
-	var failed atomic.Bool
-	remove := sysutil.SetFault(func(op sysutil.Op, path string) error {
-		if op == sysutil.OpRemove && strings.HasSuffix(path, "0000000000000003.wal") && failed.CompareAndSwap(false, true) {
-			return syscall.EIO
-		}
-		return nil
-	})
-	require.NoError(t, l.TruncateBack(1)) // removes segment 2; the removal of 3 fails, ignored
-	remove()
-	require.True(t, failed.Load(), "the prepared segment's removal was not tried")
-	require.NoError(t, l.Close())
-
-	l, err = Open(dir, o)
-	require.NoError(t, err, "a log whose only damage is a leftover prepared segment")
-	require.Equal(t, uint64(1), l.LastSeq())
-	require.NoError(t, l.Close())
 }

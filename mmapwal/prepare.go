@@ -1,6 +1,7 @@
 package mmapwal
 
 import (
+	"fmt"
 	"path/filepath"
 	"sync"
 
@@ -102,7 +103,9 @@ func (p *preparer) take(num uint64) (*segment.File, error) {
 			return f, nil
 		}
 	}
-	p.discard()
+	if err := p.discard(); err != nil {
+		return nil, err
+	}
 	return prepareSegment(p.cfg, num, 0)
 }
 
@@ -115,12 +118,14 @@ func (p *preparer) putBack(f *segment.File) {
 	p.num, p.f, p.err, p.done = f.Header().Number, f, nil, done
 }
 
-// discard waits for a preparation under way and deletes its segment.
-func (p *preparer) discard() { p.drop(true) }
+// discard waits for a preparation under way and deletes its segment. A
+// failed removal is returned: the file stays, and a later preparation of
+// the same number would fail with EEXIST.
+func (p *preparer) discard() error { return p.drop(true) }
 
 // drop waits for a preparation under way and closes its segment, deleting
 // the file when remove is set.
-func (p *preparer) drop(remove bool) {
+func (p *preparer) drop(remove bool) error {
 	p.mu.Lock()
 	done := p.done
 	p.mu.Unlock()
@@ -129,13 +134,17 @@ func (p *preparer) drop(remove bool) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	var err error
 	switch {
 	case p.f != nil && remove:
-		p.f.Remove()
+		if err = p.f.Remove(); err != nil {
+			err = fmt.Errorf("mmapwal: remove the prepared segment %s: %w", p.f.Path(), err)
+		}
 	case p.f != nil:
 		p.f.Close()
 	}
 	p.num, p.f, p.err, p.done = 0, nil, nil, nil
+	return err
 }
 
 // release waits for a preparation under way and closes its segment, leaving

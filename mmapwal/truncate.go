@@ -166,7 +166,9 @@ func (l *Log) cutPoint(segs []*seg, seq uint64) (int, int64) {
 // cutBack removes the segments after segs[j], zeroes segs[j] from off and
 // makes it the active segment. Writer only.
 func (l *Log) cutBack(segs []*seg, j int, i, off int64, newLast uint64) error {
-	l.prep.discard()
+	if err := l.prep.discard(); err != nil {
+		return err // poisons: the redo record in META finishes the cut at reopen
+	}
 	for k := len(segs) - 1; k > j; k-- {
 		segs[k].retire(true)
 		if err := sysutil.Remove(segs[k].path); err != nil {

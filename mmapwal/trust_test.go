@@ -522,3 +522,55 @@ func TestReadOnlyDurableSeq(t *testing.T) {
 	require.Equal(t, uint64(13), ro.DurableSeq(), "the durable mark proves everything")
 	require.NoError(t, ro.Close())
 }
+
+// TestPreparedRemovalFailurePoisons: TruncateBack discards the segment
+// prepared in the background. When that removal failed, the error was
+// ignored: the file stayed, every later rotation failed with EEXIST on a
+// log that was not poisoned, and when TruncateBack had also removed the
+// segment before it, the next Open refused the log with a segment gap
+// though every record was intact. Now the failure poisons, the redo record
+// stays in META, and the reopen finishes the cut.
+func TestPreparedRemovalFailurePoisons(t *testing.T) {
+	for _, acrossSegments := range []bool{false, true} {
+		dir := t.TempDir()
+		o := &Options{SegmentSize: bbSegSize, Durability: SyncManual}
+		l, err := Open(dir, o)
+		require.NoError(t, err)
+		rec := make([]byte, 1000)
+		for range 3 {
+			_, err := l.Append(rec)
+			require.NoError(t, err)
+		}
+		for acrossSegments && len(l.segments()) < 2 {
+			_, err := l.Append(rec)
+			require.NoError(t, err)
+		}
+		waitPrepared(l)
+		prepared := segment.Name(l.nextNum)
+		var failed atomic.Bool
+		remove := psnSetFault(t, func(op sysutil.Op, path string) error {
+			if op == sysutil.OpRemove && filepath.Base(path) == prepared && failed.CompareAndSwap(false, true) {
+				return syscall.EIO
+			}
+			return nil
+		})
+		err = l.TruncateBack(1)
+		remove()
+		require.True(t, failed.Load(), "the prepared segment's removal was not tried")
+		require.ErrorIs(t, err, ErrPoisoned)
+		require.ErrorIs(t, err, syscall.EIO)
+		_, err = l.Append(rec)
+		require.ErrorIs(t, err, ErrPoisoned)
+		require.ErrorIs(t, l.Close(), ErrPoisoned)
+
+		l, err = Open(dir, o)
+		require.NoError(t, err, "across segments %v", acrossSegments)
+		require.True(t, l.Recovery().FinishedTruncation)
+		require.Equal(t, uint64(1), l.LastSeq())
+		for range 10 { // rotations work again
+			_, err := l.Append(rec)
+			require.NoError(t, err)
+		}
+		require.NoError(t, l.Close())
+	}
+}
