@@ -174,6 +174,19 @@ func frCheckHeader(b []byte) (h frHeader, why string) {
 	return h, ""
 }
 
+// frFrameBytes encodes a frame of the segment with seed seed; the tests use
+// it to craft logs.
+func frFrameBytes(seed uint32, typ byte, seq uint64, durable uint32, payload []byte) []byte {
+	b := make([]byte, (24+len(payload)+7)&^7)
+	frLE.PutUint32(b[4:], uint32(len(payload)))
+	frLE.PutUint64(b[8:], seq)
+	frLE.PutUint32(b[16:], durable)
+	b[20] = typ
+	copy(b[24:], payload)
+	frLE.PutUint32(b, frFrameCRC(seed, b))
+	return b
+}
+
 // frHeaderBytes encodes a segment header; the tests use it to craft logs.
 func frHeaderBytes(h frHeader) []byte {
 	b := make([]byte, 64)
@@ -404,7 +417,7 @@ func (lg *frLog) scan(files []frFile, m frMeta) error {
 			why, at = "segment file short", int64(len(f.data))
 		}
 		if why != "" {
-			if newest && why != "foreign segment" && frCreationInterrupted(f.data) {
+			if newest && at == 0 && frCreationInterrupted(f, m.logID) {
 				return frCleanClose(m, files[:i], prev) // never held a record
 			}
 			return &frError{f.name, at, why}
@@ -412,7 +425,7 @@ func (lg *frLog) scan(files []frFile, m frMeta) error {
 		if i > 0 && f.number != files[i-1].number+1 {
 			return &frError{f.name, 0, frGap}
 		}
-		if newest && h.firstSeq == 0 && frZero(f.data[64:88]) {
+		if newest && h.firstSeq == 0 && frZeroFrom(f.data[:h.size], 64) {
 			return frCleanClose(m, files[:i], prev) // an unused prepared segment
 		}
 		if i > 0 && h.firstSeq != 0 && h.firstSeq <= last ||
@@ -438,11 +451,12 @@ func (lg *frLog) scan(files []frFile, m frMeta) error {
 			continue
 		}
 		// After a clean Close recorded in META nothing is a torn tail (§9.3).
-		if sc.proven || m.cleanSeg != 0 || !newest && frAnyActivated(files[i+1:]) {
+		if sc.proven || m.cleanSeg != 0 || !newest && frAnyActivated(files[i+1:], m.logID) {
 			return &frError{f.name, sc.bad, sc.why}
 		}
 		lg.tornTail = fmt.Sprintf("%s@%d", f.name, sc.end)
-		return nil // a ReadOnly reader serves the records before it
+		lg.clean = false // the log did not end with its mark (§4)
+		return nil       // a ReadOnly reader serves the records before it
 	}
 	return frCleanClose(m, files, prev)
 }
@@ -460,30 +474,49 @@ func frCleanClose(m frMeta, files []frFile, sc *frScan) error {
 	return &frError{fmt.Sprintf("%016x.wal", m.cleanSeg), int64(m.cleanOff), frMissingMark}
 }
 
-// frCreationInterrupted reports whether a segment file that does not open
-// is a creation a crash interrupted (§2).
-func frCreationInterrupted(data []byte) bool {
-	from := 512
-	if _, why := frCheckHeader(data); why == "" {
-		from = 64
+// frCreationInterrupted reports whether f, a segment file whose header
+// does not check, is a creation a crash interrupted (§2, "Files that never
+// held a record"): all zero, or longer than a sector with only zeros after
+// it and no valid frame of the segment anywhere in it. The seed comes from
+// META's identity and the file's number: the header is not needed.
+func frCreationInterrupted(f frFile, logID [16]byte) bool {
+	d := f.data
+	if frZero(d) {
+		return true
 	}
-	if len(data) <= from {
-		return frZero(data)
-	}
-	return frZero(data[from:])
+	return len(d) > 512 && frZeroFrom(d, 512) && !frFrameInSector(d, frSeed(logID, f.number))
 }
 
-// frAnyActivated reports whether any of files is activated (§2), which
-// seals the segments before it.
-func frAnyActivated(files []frFile) bool {
+// frFrameInSector reports whether a valid frame (§3's checks, the sequence
+// rules aside, ending within d) starts at an aligned offset in 64…511.
+func frFrameInSector(d []byte, seed uint32) bool {
+	for off := int64(64); off < 512 && off < int64(len(d)); off += 8 {
+		if _, why := frFrameAt(d, off, seed); why == "" {
+			return true
+		}
+	}
+	return false
+}
+
+// frAnyActivated reports whether any of files is activated (§2, "Activated
+// segments"), which seals the segments before it. Not activated are an
+// interrupted creation, and a prepared header of this log and file with no
+// valid frame at 64 and only zeros from 512 up to its segment size.
+func frAnyActivated(files []frFile, logID [16]byte) bool {
 	for _, f := range files {
 		d := f.data
-		if h, why := frCheckHeader(d); why == "" {
-			if h.firstSeq != 0 || !frZero(d[64:min(88, len(d))]) && !frZeroFrom(d, 512) {
+		h, why := frCheckHeader(d)
+		switch {
+		case why != "":
+			if !frCreationInterrupted(f, logID) {
 				return true
 			}
-		} else if !frZero(d[:min(88, len(d))]) && !frCreationInterrupted(d) {
+		case h.logID != logID || h.number != f.number || h.firstSeq != 0:
 			return true
+		default:
+			if _, why := frFrameAt(d, 64, frSeed(logID, f.number)); why == "" || !frZeroFrom(d[:min(int64(len(d)), h.size)], 512) {
+				return true
+			}
 		}
 	}
 	return false
@@ -663,9 +696,8 @@ func frAgree(t *testing.T, dir string, readOnly bool) (*frLog, error) {
 	if rerr == nil {
 		require.Equal(t, [2]uint64{rd.firstSeq, rd.lastSeq}, [2]uint64{lib.first, lib.last}, "FirstSeq, LastSeq")
 	}
-	if rerr == nil && rd.tornTail == "" {
-		// With a torn tail after a mark a ReadOnly open reports Clean
-		// false, a writer (which cut the tail) true.
+	if rerr == nil {
+		// A torn tail means no clean Close, whatever the open mode (§4).
 		require.Equal(t, rd.clean, lib.report.Clean, "closed cleanly")
 	}
 	return rd, rerr
@@ -1207,7 +1239,9 @@ func TestFormatReaderFreshLog(t *testing.T) {
 		}{
 			{"empty", func() []byte { return nil }, ""},
 			{"zero filled", func() []byte { return make([]byte, 4096) }, ""},
-			{"cut short, header checks", func() []byte { return prepared.data[:1000] }, ""},
+			// A creation preallocates before it writes the header (§2).
+			{"cut short, header checks", func() []byte { return prepared.data[:1000] }, prepared.name + " at 1000: segment file short"},
+			{"cut short to the header sector, header checks", func() []byte { return prepared.data[:512] }, prepared.name + " at 512: segment file short"},
 			{"torn header sector", func() []byte {
 				b := make([]byte, 4096)
 				copy(b[100:512], frPayload(rng, 412))
