@@ -1218,6 +1218,7 @@ func TestFormatReaderFreshLog(t *testing.T) {
 		files, err := frSegmentFiles(snap)
 		require.NoError(t, err)
 		prepared := files[len(files)-1]
+		prepSeed := frSeed([16]byte(prepared.data[16:32]), prepared.number)
 
 		// The prepared segment activated with a first seq above LastSeq+1
 		// (CRC valid), no frame yet: LastSeq follows its header.
@@ -1248,6 +1249,32 @@ func TestFormatReaderFreshLog(t *testing.T) {
 				copy(b, prepared.data[:40])
 				return b
 			}, ""},
+			// A frame inside the sector shows the file held a record,
+			// wherever the frame is (§2).
+			{"torn header sector over a frame at 64", func() []byte {
+				b := make([]byte, 4096)
+				copy(b, prepared.data[:40])
+				copy(b[64:], frFrameBytes(prepSeed, frFull, l.LastSeq()+1, 64, []byte("in the sector")))
+				return b
+			}, prepared.name + " at 0: segment header checksum mismatch"},
+			{"torn header sector over a frame at 200", func() []byte {
+				b := make([]byte, 4096)
+				copy(b, prepared.data[:40])
+				copy(b[100:200], frPayload(rng, 100))
+				copy(b[200:], frFrameBytes(prepSeed, frFull, l.LastSeq()+2, 64, []byte("in the sector")))
+				return b
+			}, prepared.name + " at 0: segment header checksum mismatch"},
+			{"torn header sector, a foreign frame in it", func() []byte {
+				b := make([]byte, 4096)
+				copy(b, prepared.data[:40])
+				copy(b[200:], frFrameBytes(frSeed(frGoldenID, prepared.number), frFull, l.LastSeq()+2, 64, []byte("another log")))
+				return b
+			}, ""},
+			{"a file of 512 bytes, not all zero", func() []byte {
+				b := make([]byte, 512)
+				b[300] = 1
+				return b
+			}, prepared.name + " at 0: bad segment magic"},
 			{"torn header sector, a byte after it", func() []byte {
 				b := make([]byte, 4096)
 				copy(b, prepared.data[:40])
@@ -1309,12 +1336,18 @@ func TestFormatReaderFreshLog(t *testing.T) {
 		require.NoError(t, err)
 		m.backSeg, m.backOff, m.floor = num, uint32(r13.off), 12
 		require.NoError(t, os.WriteFile(filepath.Join(dir, "META"), frMetaBytes(m), 0o644))
-		// A writer finishes the redo; the reader reads the log as it will be.
-		rd, err = frAgree(t, dir, false)
+		// A writer finishes the redo, a ReadOnly open applies it in memory
+		// (§4); the reader reads the log as it will be.
+		for _, readOnly := range []bool{false, true} {
+			rd, err = frAgree(t, dir, readOnly)
+			require.NoError(t, err)
+			require.Len(t, rd.records, 12)
+			require.Equal(t, "12:62", frStrings(rd.records)[11])
+			require.Equal(t, [2]uint64{1, 12}, [2]uint64{rd.firstSeq, rd.lastSeq})
+		}
+		lib, err := frLibRead(t, dir, true)
 		require.NoError(t, err)
-		require.Len(t, rd.records, 12)
-		require.Equal(t, "12:62", frStrings(rd.records)[11])
-		require.Equal(t, [2]uint64{1, 12}, [2]uint64{rd.firstSeq, rd.lastSeq})
+		require.True(t, lib.report.PendingTruncation)
 	})
 }
 
@@ -1425,4 +1458,122 @@ func TestFormatReaderGoldenV2(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, frMeta{version: 2, logID: frGoldenID, firstSeq: 5, floor: 3, cleanSeg: 3, cleanOff: 4000}, m)
 	require.Equal(t, b, frMetaBytes(m))
+}
+
+// frCraftLog writes a log of identity frGoldenID into a new directory:
+// META (front 0) and the given segment files, numbered from 1.
+func frCraftLog(t *testing.T, segs ...[]byte) string {
+	t.Helper()
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "META"), frMetaBytes(frMeta{logID: frGoldenID}), 0o644))
+	for i, b := range segs {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, fmt.Sprintf("%016x.wal", i+1)), b, 0o644))
+	}
+	return dir
+}
+
+// frCraftSegment returns a 4096-byte segment number num of frGoldenID with
+// the header's first seq and the given frames from offset 64.
+func frCraftSegment(num, firstSeq uint64, frames ...[]byte) []byte {
+	b := make([]byte, 4096)
+	copy(b, frHeaderBytes(frHeader{logID: frGoldenID, number: num, firstSeq: firstSeq, size: 4096}))
+	off := 64
+	for _, f := range frames {
+		off += copy(b[off:], f)
+	}
+	return b
+}
+
+// TestFormatReaderActivated tests §2's "Activated segments": whether a
+// later segment file seals segment 1, whose last frame is invalid and
+// unproven (a torn tail unless segment 1 is sealed).
+func TestFormatReaderActivated(t *testing.T) {
+	seed1, seed2 := frSeed(frGoldenID, 1), frSeed(frGoldenID, 2)
+	torn := frFrameBytes(seed1, frFull, 3, 0, []byte("torn"))
+	torn[30] ^= 1 // a payload byte: checksum mismatch
+	seg1 := frCraftSegment(1, 1,
+		frFrameBytes(seed1, frFull, 1, 0, []byte("one")),
+		frFrameBytes(seed1, frFull, 2, 0, []byte("two")),
+		torn)
+	sealed := "0000000000000001.wal at 128: " + frChecksum
+	tornTail := "torn tail at 0000000000000001.wal@128"
+	header2 := func(firstSeq uint64) []byte { return frCraftSegment(2, firstSeq)[:64] }
+	with := func(b []byte, off int, put []byte) []byte { copy(b[off:], put); return b }
+	for _, c := range []struct {
+		name     string
+		seg2     []byte
+		want     string
+		readOnly bool // only ReadOnly compares: a writer cuts segment 1 and goes on into segment 2
+	}{
+		// The 512 rule: a prepared header with frames only in bytes
+		// 64–511 is an activation whose header rewrite did not reach the
+		// disk, so segment 1 is sealed.
+		{"prepared header, frames only in bytes 64–511", frCraftSegment(2, 0,
+			frFrameBytes(seed2, frFull, 3, 64, []byte("three")),
+			frFrameBytes(seed2, frFull, 4, 64, make([]byte, 300))), sealed, false},
+		// Without a valid frame at 64, bytes only in the sector are what a
+		// torn creation leaves: not activated.
+		{"prepared header, junk only in bytes 64–511", with(frCraftSegment(2, 0), 64, frBytes(448)), tornTail, true},
+		{"prepared header, junk at 88–511", with(frCraftSegment(2, 0), 88, frBytes(424)), tornTail, true},
+		{"prepared header, a byte after 512", with(frCraftSegment(2, 0), 600, []byte{1}), sealed, false},
+		{"prepared header, a frame after 512", with(frCraftSegment(2, 0), 512, frFrameBytes(seed2, frFull, 3, 64, []byte("three"))), sealed, false},
+		{"unused prepared", frCraftSegment(2, 0), tornTail, false},
+		{"active header, nothing after it", frCraftSegment(2, 3), sealed, false},
+		{"prepared header of another segment number", with(make([]byte, 4096), 0, frHeaderBytes(frHeader{logID: frGoldenID, number: 3, size: 4096})), sealed, false},
+		{"all zero", make([]byte, 4096), tornTail, false},
+		{"empty", nil, tornTail, false},
+		{"torn header sector", with(with(make([]byte, 4096), 0, header2(0)[:40]), 100, frBytes(300)), tornTail, false},
+		{"torn header sector over a frame", with(with(make([]byte, 4096), 0, header2(0)[:40]), 200, frFrameBytes(seed2, frFull, 3, 64, []byte("three"))), sealed, false},
+		{"torn header sector, a byte after it", with(with(make([]byte, 4096), 0, header2(0)[:40]), 4000, []byte{1}), sealed, false},
+		{"a file of 100 bytes, not all zero", with(make([]byte, 100), 50, []byte{1}), sealed, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := frCraftLog(t, seg1, c.seg2)
+			require.Equal(t, c.want, frVerdict(frAgree(t, dir, true)))
+			if !c.readOnly {
+				_, err := frAgree(t, dir, false)
+				require.Equal(t, c.want == sealed, err != nil, "a writer refuses the log exactly when segment 1 is sealed: %v", err)
+			}
+		})
+	}
+}
+
+// frBytes returns n non-zero bytes.
+func frBytes(n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i%251) + 1
+	}
+	return b
+}
+
+// TestFormatReaderQuarantineFiles: quarantine files (§1) beside the
+// segments, whatever they hold, are not part of the log for either reader.
+func TestFormatReaderQuarantineFiles(t *testing.T) {
+	dir := t.TempDir()
+	recs, seqs := frBuildLog(t, dir)
+	files, err := frSegmentFiles(dir)
+	require.NoError(t, err)
+	oldest, newest := files[0], files[len(files)-1]
+	for name, b := range map[string][]byte{
+		// A copy of a whole segment, a torn tail's bytes, the sector of a
+		// removed interrupted creation numbered after the newest.
+		oldest.name + ".torn-0000000000000040":                          oldest.data,
+		newest.name + ".torn-0000000000000a48":                          newest.data[64:512],
+		fmt.Sprintf("%016x.wal.torn-0000000000000000", newest.number+1): newest.data[:512],
+	} {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), b, 0o644))
+	}
+	frCheckClosed(t, dir, recs, seqs, true)
+	l, err := mmapwal.Open(dir, frOptions())
+	require.NoError(t, err)
+	require.Empty(t, l.Recovery().Removed)
+	require.NoError(t, l.Close())
+	for _, name := range []string{oldest.name + ".torn-0000000000000040", fmt.Sprintf("%016x.wal.torn-0000000000000000", newest.number+1)} {
+		_, err := os.Stat(filepath.Join(dir, name))
+		require.NoError(t, err, "a writer's open leaves quarantine files")
+	}
+	rd, err := frAgree(t, dir, true)
+	require.NoError(t, err)
+	require.Equal(t, recs, frStrings(rd.records))
 }
