@@ -406,7 +406,7 @@ func (lg *frLog) scan(files []frFile, m frMeta) error {
 	for i, f := range files {
 		newest := i == len(files)-1
 		h, why := frCheckHeader(f.data)
-		at := int64(0)
+		checks, at := why == "", int64(0)
 		switch {
 		case why != "":
 		case h.logID != m.logID:
@@ -417,7 +417,10 @@ func (lg *frLog) scan(files []frFile, m frMeta) error {
 			why, at = "segment file short", int64(len(f.data))
 		}
 		if why != "" {
-			if newest && at == 0 && frCreationInterrupted(f, m.logID) {
+			// Only a header that does not check can be an interrupted
+			// creation (§2): the creation writes the right number into a
+			// preallocated file.
+			if newest && !checks && frCreationInterrupted(f, m.logID) {
 				return frCleanClose(m, files[:i], prev) // never held a record
 			}
 			return &frError{f.name, at, why}
@@ -1231,8 +1234,10 @@ func TestFormatReaderFreshLog(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, l.LastSeq()+49, rd.lastSeq)
 
-		// The prepared segment as an interrupted creation leaves it, and
-		// one that held something.
+		// The prepared segment as an interrupted creation leaves it (§2:
+		// a header that does not check, nothing after the header's sector,
+		// no valid frame in it), and ones that held something or are not
+		// this segment's.
 		for _, c := range []struct {
 			name string
 			file func() []byte
@@ -1270,6 +1275,16 @@ func TestFormatReaderFreshLog(t *testing.T) {
 				copy(b[200:], frFrameBytes(frSeed(frGoldenID, prepared.number), frFull, l.LastSeq()+2, 64, []byte("another log")))
 				return b
 			}, ""},
+			{"a prepared header of another number, zeros after it", func() []byte {
+				b := make([]byte, 4096)
+				copy(b, frHeaderBytes(frHeader{logID: [16]byte(prepared.data[16:32]), number: prepared.number + 1, size: 4096}))
+				return b
+			}, prepared.name + " at 0: segment number mismatch"},
+			{"a prepared header of another log, zeros after it", func() []byte {
+				b := make([]byte, 4096)
+				copy(b, frHeaderBytes(frHeader{logID: frGoldenID, number: prepared.number, size: 4096}))
+				return b
+			}, prepared.name + " at 0: foreign segment"},
 			{"a file of 512 bytes, not all zero", func() []byte {
 				b := make([]byte, 512)
 				b[300] = 1
