@@ -16,11 +16,14 @@
 //
 // The fields:
 //
-//   - CRC is CRC-32C (Castagnoli) over bytes 4 up to the end of the padding,
-//     starting from the segment's seed (see [Seed]): every header field after
-//     the CRC, the payload, and the zero padding. Seeding with the log identity
-//     and the segment number means a frame of another log, or a stale frame
-//     left in a reused file, never validates.
+//   - CRC is the CRC-32C (Castagnoli) of the log identity, the segment number
+//     (u64) and the frame's bytes 4 up to the end of the padding (every header
+//     field after the CRC, the payload, and the zero padding), computed as a
+//     continuation of the segment's seed (see [Seed], the CRC-32C of the first
+//     24 of those bytes): the CRC register holds seed XOR 0xFFFFFFFF when
+//     byte 4 enters it, not the seed itself, as with crc32.Update(seed, …).
+//     Covering the log identity and the segment number means a frame of
+//     another log, or a stale frame left in a reused file, never validates.
 //   - length is the payload length, at most [MaxPayload].
 //   - sequence is the record's sequence number; 0 is never valid.
 //   - durable is the durable watermark: the segment offset up to which the

@@ -68,8 +68,12 @@ func Seed(logID [16]byte, segment uint64) uint32 {
 	return crc32.Checksum(b[:], castagnoli)
 }
 
-// Checksum returns the CRC-32C of b starting from seed. It is the checksum
-// every frame and header of the format uses.
+// Checksum continues the CRC-32C seed over b: it returns the CRC-32C of the
+// bytes seed was computed over followed by b (crc32.Update's convention: the
+// register holds seed XOR 0xFFFFFFFF when b's first byte enters it, not the
+// seed itself). With seed 0 it is the plain CRC-32C of b, which the segment
+// header and META use; a frame's CRC continues its segment's [Seed] over
+// the frame's bytes 4 up to the end of the padding (FORMAT.md §2).
 func Checksum(seed uint32, b []byte) uint32 {
 	return crc32.Update(seed, castagnoli, b)
 }

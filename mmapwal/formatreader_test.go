@@ -174,6 +174,19 @@ func frCheckHeader(b []byte) (h frHeader, why string) {
 	return h, ""
 }
 
+// frFrameBytes encodes a frame of the segment with seed seed; the tests use
+// it to craft logs.
+func frFrameBytes(seed uint32, typ byte, seq uint64, durable uint32, payload []byte) []byte {
+	b := make([]byte, (24+len(payload)+7)&^7)
+	frLE.PutUint32(b[4:], uint32(len(payload)))
+	frLE.PutUint64(b[8:], seq)
+	frLE.PutUint32(b[16:], durable)
+	b[20] = typ
+	copy(b[24:], payload)
+	frLE.PutUint32(b, frFrameCRC(seed, b))
+	return b
+}
+
 // frHeaderBytes encodes a segment header; the tests use it to craft logs.
 func frHeaderBytes(h frHeader) []byte {
 	b := make([]byte, 64)
@@ -393,7 +406,7 @@ func (lg *frLog) scan(files []frFile, m frMeta) error {
 	for i, f := range files {
 		newest := i == len(files)-1
 		h, why := frCheckHeader(f.data)
-		at := int64(0)
+		checks, at := why == "", int64(0)
 		switch {
 		case why != "":
 		case h.logID != m.logID:
@@ -404,7 +417,10 @@ func (lg *frLog) scan(files []frFile, m frMeta) error {
 			why, at = "segment file short", int64(len(f.data))
 		}
 		if why != "" {
-			if newest && why != "foreign segment" && frCreationInterrupted(f.data) {
+			// Only a header that does not check can be an interrupted
+			// creation (§2): the creation writes the right number into a
+			// preallocated file.
+			if newest && !checks && frCreationInterrupted(f, m.logID) {
 				return frCleanClose(m, files[:i], prev) // never held a record
 			}
 			return &frError{f.name, at, why}
@@ -412,7 +428,7 @@ func (lg *frLog) scan(files []frFile, m frMeta) error {
 		if i > 0 && f.number != files[i-1].number+1 {
 			return &frError{f.name, 0, frGap}
 		}
-		if newest && h.firstSeq == 0 && frZero(f.data[64:88]) {
+		if newest && h.firstSeq == 0 && frZeroFrom(f.data[:h.size], 64) {
 			return frCleanClose(m, files[:i], prev) // an unused prepared segment
 		}
 		if i > 0 && h.firstSeq != 0 && h.firstSeq <= last ||
@@ -438,11 +454,12 @@ func (lg *frLog) scan(files []frFile, m frMeta) error {
 			continue
 		}
 		// After a clean Close recorded in META nothing is a torn tail (§9.3).
-		if sc.proven || m.cleanSeg != 0 || !newest && frAnyActivated(files[i+1:]) {
+		if sc.proven || m.cleanSeg != 0 || !newest && frAnyActivated(files[i+1:], m.logID) {
 			return &frError{f.name, sc.bad, sc.why}
 		}
 		lg.tornTail = fmt.Sprintf("%s@%d", f.name, sc.end)
-		return nil // a ReadOnly reader serves the records before it
+		lg.clean = false // the log did not end with its mark (§4)
+		return nil       // a ReadOnly reader serves the records before it
 	}
 	return frCleanClose(m, files, prev)
 }
@@ -460,30 +477,49 @@ func frCleanClose(m frMeta, files []frFile, sc *frScan) error {
 	return &frError{fmt.Sprintf("%016x.wal", m.cleanSeg), int64(m.cleanOff), frMissingMark}
 }
 
-// frCreationInterrupted reports whether a segment file that does not open
-// is a creation a crash interrupted (§2).
-func frCreationInterrupted(data []byte) bool {
-	from := 512
-	if _, why := frCheckHeader(data); why == "" {
-		from = 64
+// frCreationInterrupted reports whether f, a segment file whose header
+// does not check, is a creation a crash interrupted (§2, "Files that never
+// held a record"): all zero, or longer than a sector with only zeros after
+// it and no valid frame of the segment anywhere in it. The seed comes from
+// META's identity and the file's number: the header is not needed.
+func frCreationInterrupted(f frFile, logID [16]byte) bool {
+	d := f.data
+	if frZero(d) {
+		return true
 	}
-	if len(data) <= from {
-		return frZero(data)
-	}
-	return frZero(data[from:])
+	return len(d) > 512 && frZeroFrom(d, 512) && !frFrameInSector(d, frSeed(logID, f.number))
 }
 
-// frAnyActivated reports whether any of files is activated (§2), which
-// seals the segments before it.
-func frAnyActivated(files []frFile) bool {
+// frFrameInSector reports whether a valid frame (§3's checks, the sequence
+// rules aside, ending within d) starts at an aligned offset in 64…511.
+func frFrameInSector(d []byte, seed uint32) bool {
+	for off := int64(64); off < 512 && off < int64(len(d)); off += 8 {
+		if _, why := frFrameAt(d, off, seed); why == "" {
+			return true
+		}
+	}
+	return false
+}
+
+// frAnyActivated reports whether any of files is activated (§2, "Activated
+// segments"), which seals the segments before it. Not activated are an
+// interrupted creation, and a prepared header of this log and file with no
+// valid frame at 64 and only zeros from 512 up to its segment size.
+func frAnyActivated(files []frFile, logID [16]byte) bool {
 	for _, f := range files {
 		d := f.data
-		if h, why := frCheckHeader(d); why == "" {
-			if h.firstSeq != 0 || !frZero(d[64:min(88, len(d))]) && !frZeroFrom(d, 512) {
+		h, why := frCheckHeader(d)
+		switch {
+		case why != "":
+			if !frCreationInterrupted(f, logID) {
 				return true
 			}
-		} else if !frZero(d[:min(88, len(d))]) && !frCreationInterrupted(d) {
+		case h.logID != logID || h.number != f.number || h.firstSeq != 0:
 			return true
+		default:
+			if _, why := frFrameAt(d, 64, frSeed(logID, f.number)); why == "" || !frZeroFrom(d[:min(int64(len(d)), h.size)], 512) {
+				return true
+			}
 		}
 	}
 	return false
@@ -663,9 +699,8 @@ func frAgree(t *testing.T, dir string, readOnly bool) (*frLog, error) {
 	if rerr == nil {
 		require.Equal(t, [2]uint64{rd.firstSeq, rd.lastSeq}, [2]uint64{lib.first, lib.last}, "FirstSeq, LastSeq")
 	}
-	if rerr == nil && rd.tornTail == "" {
-		// With a torn tail after a mark a ReadOnly open reports Clean
-		// false, a writer (which cut the tail) true.
+	if rerr == nil {
+		// A torn tail means no clean Close, whatever the open mode (§4).
 		require.Equal(t, rd.clean, lib.report.Clean, "closed cleanly")
 	}
 	return rd, rerr
@@ -1186,6 +1221,7 @@ func TestFormatReaderFreshLog(t *testing.T) {
 		files, err := frSegmentFiles(snap)
 		require.NoError(t, err)
 		prepared := files[len(files)-1]
+		prepSeed := frSeed([16]byte(prepared.data[16:32]), prepared.number)
 
 		// The prepared segment activated with a first seq above LastSeq+1
 		// (CRC valid), no frame yet: LastSeq follows its header.
@@ -1198,8 +1234,10 @@ func TestFormatReaderFreshLog(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, l.LastSeq()+49, rd.lastSeq)
 
-		// The prepared segment as an interrupted creation leaves it, and
-		// one that held something.
+		// The prepared segment as an interrupted creation leaves it (§2:
+		// a header that does not check, nothing after the header's sector,
+		// no valid frame in it), and ones that held something or are not
+		// this segment's.
 		for _, c := range []struct {
 			name string
 			file func() []byte
@@ -1207,13 +1245,51 @@ func TestFormatReaderFreshLog(t *testing.T) {
 		}{
 			{"empty", func() []byte { return nil }, ""},
 			{"zero filled", func() []byte { return make([]byte, 4096) }, ""},
-			{"cut short, header checks", func() []byte { return prepared.data[:1000] }, ""},
+			// A creation preallocates before it writes the header (§2).
+			{"cut short, header checks", func() []byte { return prepared.data[:1000] }, prepared.name + " at 1000: segment file short"},
+			{"cut short to the header sector, header checks", func() []byte { return prepared.data[:512] }, prepared.name + " at 512: segment file short"},
 			{"torn header sector", func() []byte {
 				b := make([]byte, 4096)
 				copy(b[100:512], frPayload(rng, 412))
 				copy(b, prepared.data[:40])
 				return b
 			}, ""},
+			// A frame inside the sector shows the file held a record,
+			// wherever the frame is (§2).
+			{"torn header sector over a frame at 64", func() []byte {
+				b := make([]byte, 4096)
+				copy(b, prepared.data[:40])
+				copy(b[64:], frFrameBytes(prepSeed, frFull, l.LastSeq()+1, 64, []byte("in the sector")))
+				return b
+			}, prepared.name + " at 0: segment header checksum mismatch"},
+			{"torn header sector over a frame at 200", func() []byte {
+				b := make([]byte, 4096)
+				copy(b, prepared.data[:40])
+				copy(b[100:200], frPayload(rng, 100))
+				copy(b[200:], frFrameBytes(prepSeed, frFull, l.LastSeq()+2, 64, []byte("in the sector")))
+				return b
+			}, prepared.name + " at 0: segment header checksum mismatch"},
+			{"torn header sector, a foreign frame in it", func() []byte {
+				b := make([]byte, 4096)
+				copy(b, prepared.data[:40])
+				copy(b[200:], frFrameBytes(frSeed(frGoldenID, prepared.number), frFull, l.LastSeq()+2, 64, []byte("another log")))
+				return b
+			}, ""},
+			{"a prepared header of another number, zeros after it", func() []byte {
+				b := make([]byte, 4096)
+				copy(b, frHeaderBytes(frHeader{logID: [16]byte(prepared.data[16:32]), number: prepared.number + 1, size: 4096}))
+				return b
+			}, prepared.name + " at 0: segment number mismatch"},
+			{"a prepared header of another log, zeros after it", func() []byte {
+				b := make([]byte, 4096)
+				copy(b, frHeaderBytes(frHeader{logID: frGoldenID, number: prepared.number, size: 4096}))
+				return b
+			}, prepared.name + " at 0: foreign segment"},
+			{"a file of 512 bytes, not all zero", func() []byte {
+				b := make([]byte, 512)
+				b[300] = 1
+				return b
+			}, prepared.name + " at 0: bad segment magic"},
 			{"torn header sector, a byte after it", func() []byte {
 				b := make([]byte, 4096)
 				copy(b, prepared.data[:40])
@@ -1275,12 +1351,18 @@ func TestFormatReaderFreshLog(t *testing.T) {
 		require.NoError(t, err)
 		m.backSeg, m.backOff, m.floor = num, uint32(r13.off), 12
 		require.NoError(t, os.WriteFile(filepath.Join(dir, "META"), frMetaBytes(m), 0o644))
-		// A writer finishes the redo; the reader reads the log as it will be.
-		rd, err = frAgree(t, dir, false)
+		// A writer finishes the redo, a ReadOnly open applies it in memory
+		// (§4); the reader reads the log as it will be.
+		for _, readOnly := range []bool{false, true} {
+			rd, err = frAgree(t, dir, readOnly)
+			require.NoError(t, err)
+			require.Len(t, rd.records, 12)
+			require.Equal(t, "12:62", frStrings(rd.records)[11])
+			require.Equal(t, [2]uint64{1, 12}, [2]uint64{rd.firstSeq, rd.lastSeq})
+		}
+		lib, err := frLibRead(t, dir, true)
 		require.NoError(t, err)
-		require.Len(t, rd.records, 12)
-		require.Equal(t, "12:62", frStrings(rd.records)[11])
-		require.Equal(t, [2]uint64{1, 12}, [2]uint64{rd.firstSeq, rd.lastSeq})
+		require.True(t, lib.report.PendingTruncation)
 	})
 }
 
@@ -1391,4 +1473,122 @@ func TestFormatReaderGoldenV2(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, frMeta{version: 2, logID: frGoldenID, firstSeq: 5, floor: 3, cleanSeg: 3, cleanOff: 4000}, m)
 	require.Equal(t, b, frMetaBytes(m))
+}
+
+// frCraftLog writes a log of identity frGoldenID into a new directory:
+// META (front 0) and the given segment files, numbered from 1.
+func frCraftLog(t *testing.T, segs ...[]byte) string {
+	t.Helper()
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "META"), frMetaBytes(frMeta{logID: frGoldenID}), 0o644))
+	for i, b := range segs {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, fmt.Sprintf("%016x.wal", i+1)), b, 0o644))
+	}
+	return dir
+}
+
+// frCraftSegment returns a 4096-byte segment number num of frGoldenID with
+// the header's first seq and the given frames from offset 64.
+func frCraftSegment(num, firstSeq uint64, frames ...[]byte) []byte {
+	b := make([]byte, 4096)
+	copy(b, frHeaderBytes(frHeader{logID: frGoldenID, number: num, firstSeq: firstSeq, size: 4096}))
+	off := 64
+	for _, f := range frames {
+		off += copy(b[off:], f)
+	}
+	return b
+}
+
+// TestFormatReaderActivated tests §2's "Activated segments": whether a
+// later segment file seals segment 1, whose last frame is invalid and
+// unproven (a torn tail unless segment 1 is sealed).
+func TestFormatReaderActivated(t *testing.T) {
+	seed1, seed2 := frSeed(frGoldenID, 1), frSeed(frGoldenID, 2)
+	torn := frFrameBytes(seed1, frFull, 3, 0, []byte("torn"))
+	torn[30] ^= 1 // a payload byte: checksum mismatch
+	seg1 := frCraftSegment(1, 1,
+		frFrameBytes(seed1, frFull, 1, 0, []byte("one")),
+		frFrameBytes(seed1, frFull, 2, 0, []byte("two")),
+		torn)
+	sealed := "0000000000000001.wal at 128: " + frChecksum
+	tornTail := "torn tail at 0000000000000001.wal@128"
+	header2 := func(firstSeq uint64) []byte { return frCraftSegment(2, firstSeq)[:64] }
+	with := func(b []byte, off int, put []byte) []byte { copy(b[off:], put); return b }
+	for _, c := range []struct {
+		name     string
+		seg2     []byte
+		want     string
+		readOnly bool // only ReadOnly compares: a writer cuts segment 1 and goes on into segment 2
+	}{
+		// The 512 rule: a prepared header with frames only in bytes
+		// 64–511 is an activation whose header rewrite did not reach the
+		// disk, so segment 1 is sealed.
+		{"prepared header, frames only in bytes 64–511", frCraftSegment(2, 0,
+			frFrameBytes(seed2, frFull, 3, 64, []byte("three")),
+			frFrameBytes(seed2, frFull, 4, 64, make([]byte, 300))), sealed, false},
+		// Without a valid frame at 64, bytes only in the sector are what a
+		// torn creation leaves: not activated.
+		{"prepared header, junk only in bytes 64–511", with(frCraftSegment(2, 0), 64, frBytes(448)), tornTail, true},
+		{"prepared header, junk at 88–511", with(frCraftSegment(2, 0), 88, frBytes(424)), tornTail, true},
+		{"prepared header, a byte after 512", with(frCraftSegment(2, 0), 600, []byte{1}), sealed, false},
+		{"prepared header, a frame after 512", with(frCraftSegment(2, 0), 512, frFrameBytes(seed2, frFull, 3, 64, []byte("three"))), sealed, false},
+		{"unused prepared", frCraftSegment(2, 0), tornTail, false},
+		{"active header, nothing after it", frCraftSegment(2, 3), sealed, false},
+		{"prepared header of another segment number", with(make([]byte, 4096), 0, frHeaderBytes(frHeader{logID: frGoldenID, number: 3, size: 4096})), sealed, false},
+		{"all zero", make([]byte, 4096), tornTail, false},
+		{"empty", nil, tornTail, false},
+		{"torn header sector", with(with(make([]byte, 4096), 0, header2(0)[:40]), 100, frBytes(300)), tornTail, false},
+		{"torn header sector over a frame", with(with(make([]byte, 4096), 0, header2(0)[:40]), 200, frFrameBytes(seed2, frFull, 3, 64, []byte("three"))), sealed, false},
+		{"torn header sector, a byte after it", with(with(make([]byte, 4096), 0, header2(0)[:40]), 4000, []byte{1}), sealed, false},
+		{"a file of 100 bytes, not all zero", with(make([]byte, 100), 50, []byte{1}), sealed, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := frCraftLog(t, seg1, c.seg2)
+			require.Equal(t, c.want, frVerdict(frAgree(t, dir, true)))
+			if !c.readOnly {
+				_, err := frAgree(t, dir, false)
+				require.Equal(t, c.want == sealed, err != nil, "a writer refuses the log exactly when segment 1 is sealed: %v", err)
+			}
+		})
+	}
+}
+
+// frBytes returns n non-zero bytes.
+func frBytes(n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i%251) + 1
+	}
+	return b
+}
+
+// TestFormatReaderQuarantineFiles: quarantine files (§1) beside the
+// segments, whatever they hold, are not part of the log for either reader.
+func TestFormatReaderQuarantineFiles(t *testing.T) {
+	dir := t.TempDir()
+	recs, seqs := frBuildLog(t, dir)
+	files, err := frSegmentFiles(dir)
+	require.NoError(t, err)
+	oldest, newest := files[0], files[len(files)-1]
+	for name, b := range map[string][]byte{
+		// A copy of a whole segment, a torn tail's bytes, the sector of a
+		// removed interrupted creation numbered after the newest.
+		oldest.name + ".torn-0000000000000040":                          oldest.data,
+		newest.name + ".torn-0000000000000a48":                          newest.data[64:512],
+		fmt.Sprintf("%016x.wal.torn-0000000000000000", newest.number+1): newest.data[:512],
+	} {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), b, 0o644))
+	}
+	frCheckClosed(t, dir, recs, seqs, true)
+	l, err := mmapwal.Open(dir, frOptions())
+	require.NoError(t, err)
+	require.Empty(t, l.Recovery().Removed)
+	require.NoError(t, l.Close())
+	for _, name := range []string{oldest.name + ".torn-0000000000000040", fmt.Sprintf("%016x.wal.torn-0000000000000000", newest.number+1)} {
+		_, err := os.Stat(filepath.Join(dir, name))
+		require.NoError(t, err, "a writer's open leaves quarantine files")
+	}
+	rd, err := frAgree(t, dir, true)
+	require.NoError(t, err)
+	require.Equal(t, recs, frStrings(rd.records))
 }
