@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/mmapwal/mmapwal/internal/measure"
 )
 
 // testSizes are the record sizes of the adapter tests: tiny, around the
@@ -32,7 +34,7 @@ func appendTestRecords(t *testing.T, w WAL, from, to uint64) (payload int64) {
 			call, name = w.AppendDurable, "AppendDurable"
 		}
 		if err := call(batch); err != nil {
-			t.Fatalf("%s of %d records ending at %d: %v", name, len(batch), RecordID(batch[len(batch)-1]), err)
+			t.Fatalf("%s of %d records ending at %d: %v", name, len(batch), measure.RecordID(batch[len(batch)-1]), err)
 		}
 		batch = batch[:0]
 	}
@@ -40,7 +42,7 @@ func appendTestRecords(t *testing.T, w WAL, from, to uint64) (payload int64) {
 	for id := from; id <= to; id++ {
 		size := testRecordSize(id)
 		payload += int64(size)
-		batch = append(batch, NewRecord(id, size))
+		batch = append(batch, measure.NewRecord(id, size))
 		switch k := id - from; {
 		case k < n/2: // singles
 			flush(false)
@@ -67,7 +69,7 @@ func replayTestRecords(t *testing.T, w WAL, n uint64) {
 		if seq != next {
 			return fmt.Errorf("seq %d, want %d", seq, next)
 		}
-		if err := CheckRecord(b, next, testRecordSize(next)); err != nil {
+		if err := measure.CheckRecord(b, next, testRecordSize(next)); err != nil {
 			return err
 		}
 		next++

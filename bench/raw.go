@@ -12,6 +12,8 @@ import (
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/mmapwal/mmapwal/internal/measure"
 )
 
 func init() {
@@ -147,7 +149,7 @@ func (w *rawWAL) Replay(fn func(uint64, []byte) error) (int, error) {
 
 // DiskBytes reports the file: it is never preallocated.
 func (w *rawWAL) DiskBytes() (DiskUsage, error) {
-	return dirUsage(w.dir, sizeIsUsed)
+	return measure.DirUsage(w.dir, measure.SizeIsUsed)
 }
 
 // Close syncs and closes the file.

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/mmapwal/mmapwal/bench"
+	"github.com/mmapwal/mmapwal/internal/measure"
 )
 
 // workload is one section of the report.
@@ -200,7 +201,7 @@ func (r *report) printSpeed(tw io.Writer, w workload) string {
 	for _, name := range r.rows(w) {
 		rs := r.results[w][name]
 		var times, mbs []float64
-		var h bench.Hist
+		var h measure.Hist
 		var resident []float64
 		for _, res := range rs {
 			times = append(times, res.Elapsed.Seconds())
@@ -306,8 +307,9 @@ func count(n int) string {
 	return fmt.Sprint(n)
 }
 
-// dur formats a latency with 3 significant digits.
-func dur(d time.Duration) string {
+// dur formats a latency in nanoseconds with 3 significant digits.
+func dur(ns int64) string {
+	d := time.Duration(ns)
 	switch {
 	case d < time.Microsecond:
 		return fmt.Sprintf("%dns", d.Nanoseconds())
