@@ -14,7 +14,7 @@ import (
 func TestBatcherConcurrent(t *testing.T) {
 	const writers, each, size = 16, 40, 100
 	dir := t.TempDir()
-	inner, err := openRaw(dir, Options{})
+	inner, err := openRaw(dir, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
