@@ -88,7 +88,11 @@ type LineChart struct {
 	Title          string
 	XLabel, YLabel string
 	XTick, YTick   func(float64) string
-	Series         []LineSeries
+	// XAt, when set, puts the x ticks at these values (the sizes a sweep
+	// ran, say) instead of at powers of ten, on an axis just wider than
+	// the data.
+	XAt    []float64
+	Series []LineSeries
 }
 
 // Draw draws the chart between pixel rows top and bottom and columns left
@@ -103,8 +107,17 @@ func (c LineChart) Draw(s *SVG, left, right, top, bottom float64) {
 		}
 	}
 	x, y := LogAxis(xlo, xhi, left, right), LogAxis(ylo, yhi, bottom, top)
+	xt := LogTicks(x, c.XTick)
+	if len(c.XAt) > 0 {
+		lo, hi := min(xlo, c.XAt[0]), max(xhi, c.XAt[len(c.XAt)-1])
+		x = Axis{Lo: lo / 1.4, Hi: hi * 1.4, Log: true, Px0: left, Px1: right}
+		xt = xt[:0]
+		for _, v := range c.XAt {
+			xt = append(xt, Tick{v, c.XTick(v)})
+		}
+	}
 	s.Printf(`<g>` + "\n")
-	s.Frame(x, y, LogTicks(x, c.XTick), LogTicks(y, c.YTick), c.Title, c.XLabel, c.YLabel, left-60)
+	s.Frame(x, y, xt, LogTicks(y, c.YTick), c.Title, c.XLabel, c.YLabel, left-60)
 	for i, l := range c.Series {
 		var pts []string
 		for _, p := range l.Points {

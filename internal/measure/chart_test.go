@@ -57,6 +57,7 @@ func TestLineChart(t *testing.T) {
 	s := NewSVG(&out, 600, 400)
 	LineChart{
 		Title: "append", XLabel: "record size", YLabel: "MB/s", XTick: BytesLabel, YTick: CountLabel,
+		XAt: []float64{64, 4096, 1 << 20},
 		Series: []LineSeries{
 			{"mmapwal", []Point{{64, 100}, {4096, 300}, {1 << 20, 900}}},
 			{"raw", []Point{{64, 0}, {4096, 500}}}, // a point without a value is skipped
@@ -68,6 +69,9 @@ func TestLineChart(t *testing.T) {
 	}
 	if got := wellFormed(t, out.Bytes(), "circle"); got != 4 {
 		t.Errorf("%d points drawn, want 4", got)
+	}
+	if !strings.Contains(out.String(), ">4KiB<") || !strings.Contains(out.String(), ">1MiB<") {
+		t.Error("the x ticks are not at XAt")
 	}
 	if got := wellFormed(t, out.Bytes(), "polyline"); got != 1 {
 		t.Errorf("%d lines drawn, want 1 (a one-point series has none)", got)

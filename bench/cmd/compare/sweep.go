@@ -312,12 +312,19 @@ func (s *sweep) plot(w io.Writer) error {
 		}
 	}
 	secs := func(v float64) string { return measure.NanosLabel(v * 1e9) }
+	var recAt, logAt []float64
+	for _, size := range sweepRecordSizes {
+		recAt = append(recAt, float64(size))
+	}
+	for _, size := range s.logSizes {
+		logAt = append(logAt, float64(size))
+	}
 	measure.LineChart{Title: "append throughput by record size (one Sync at the end)", XLabel: "record size", YLabel: "MB/s (log scale)",
-		XTick: measure.BytesLabel, YTick: measure.CountLabel, Series: appendSeries}.Draw(svg, left, right, 90, 400)
+		XTick: measure.BytesLabel, YTick: measure.CountLabel, XAt: recAt, Series: appendSeries}.Draw(svg, left, right, 90, 400)
 	measure.LineChart{Title: "cold Open+replay time by log size (1 KiB records)", XLabel: "log size", YLabel: "seconds (log scale)",
-		XTick: measure.BytesLabel, YTick: secs, Series: cold}.Draw(svg, left, right, 470, 740)
+		XTick: measure.BytesLabel, YTick: secs, XAt: logAt, Series: cold}.Draw(svg, left, right, 470, 740)
 	measure.LineChart{Title: "warm Open+replay time by log size", XLabel: "log size", YLabel: "seconds (log scale)",
-		XTick: measure.BytesLabel, YTick: secs, Series: warm}.Draw(svg, left, right, 810, 1070)
+		XTick: measure.BytesLabel, YTick: secs, XAt: logAt, Series: warm}.Draw(svg, left, right, 810, 1070)
 	svg.Legend(right+35, 95, width-right-35-36, "adapters", names)
 	return svg.End()
 }
