@@ -15,7 +15,9 @@ type BarGroup struct {
 
 // BarChart is a horizontal grouped bar chart on a log value axis: groups
 // stacked top to bottom, one bar per series in each, the series named in
-// the legend in the same order. Each bar is labelled with Format(value).
+// the legend in the same order. Each bar is labelled with its series' name
+// and Format(value), so that the chart reads without the colours; the
+// first series' labels are bold.
 type BarChart struct {
 	Title, Subtitle string
 	ValueLabel      string // the value axis
@@ -28,7 +30,8 @@ type BarChart struct {
 const (
 	barWidth    = 1000
 	barLeft     = 170
-	barRight    = 720
+	barRight    = 700
+	barLegend   = 800 // left edge of the legend
 	barTop      = 80
 	barHeight   = 11
 	barGroupGap = 18
@@ -51,7 +54,7 @@ func (c BarChart) Write(w io.Writer) error {
 	s.Text((barLeft+barRight)/2, 24, `text-anchor="middle" font-size="17" font-weight="bold"`, c.Title)
 	s.Text((barLeft+barRight)/2, 42, `text-anchor="middle" fill="#555"`, c.Subtitle)
 	bottom := float64(height - 50)
-	x := LogAxis(lo, hi, barLeft, barRight)
+	x := LogAxis(lo, hi*4, barLeft, barRight) // room for the longest bar's label
 	y := Axis{Lo: 0, Hi: 1, Px0: bottom, Px1: barTop}
 	s.Frame(x, y, LogTicks(x, CountLabel), nil, "", c.ValueLabel, "", 0)
 	row := float64(barTop) + barGroupGap/2
@@ -64,12 +67,16 @@ func (c BarChart) Write(w io.Writer) error {
 			end := x.Pos(v)
 			s.Printf(`<rect x="%d" y="%.1f" width="%.1f" height="%d" fill="%s"/>`+"\n",
 				barLeft, row, max(end-barLeft, 1), barHeight-2, Color(i))
-			s.Text(end+4, row+barHeight-3, `font-size="10"`, c.Format(v))
+			attrs := `font-size="10"`
+			if i == 0 {
+				attrs += ` font-weight="bold"`
+			}
+			s.Text(end+4, row+barHeight-3, attrs, c.Series[i]+" "+c.Format(v))
 			row += barHeight
 		}
 		row += barGroupGap
 	}
-	s.Legend(barRight+35, barTop, barWidth-barRight-35-36, "adapters", c.Series)
+	s.Legend(barLegend, barTop, barWidth-barLegend-36, "adapters", c.Series)
 	return s.End()
 }
 

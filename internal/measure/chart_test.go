@@ -47,6 +47,9 @@ func TestBarChart(t *testing.T) {
 	if got := wellFormed(t, out.Bytes(), "rect"); got != 2+5 {
 		t.Errorf("%d rects, want 7", got)
 	}
+	if !strings.Contains(out.String(), ">raw-chunked 2.5k<") {
+		t.Error("a bar is not labelled with its series and value")
+	}
 	if !strings.Contains(out.String(), "&lt;by&gt; workload &amp; adapter") {
 		t.Error("title not escaped")
 	}

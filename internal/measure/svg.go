@@ -9,9 +9,12 @@ import (
 	"strings"
 )
 
-// Colors is the Tableau 10 palette: distinct, and legible on white.
+// Colors is the Tableau 10 palette (distinct, and legible on white), then
+// the light halves of Tableau 20 for series 11 to 20.
 var Colors = []string{"#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
-	"#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"}
+	"#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac",
+	"#a0cbe8", "#ffbe7d", "#ff9d9a", "#86bcb6", "#8cd17d",
+	"#f1ce63", "#d4a6c8", "#fabfd2", "#d7b5a6", "#79706e"}
 
 // Color returns the colour of series i.
 func Color(i int) string { return Colors[i%len(Colors)] }
