@@ -13,7 +13,8 @@
 // start, YYYY-MM-DD; <machine> is -machine, or a short name built from the
 // host name's first label, the CPU model (/proc/cpuinfo "model name",
 // lowercased, trademark signs, "CPU", "Processor" and clock speed dropped,
-// at most three words) and the number of CPUs: "vm-amd-epyc-2c". -note is
+// at most three words) and the number of CPUs: "vm-amd-epyc-2c" (a -machine
+// is lowercased and anything but letters and digits becomes "-"). -note is
 // printed in the header (say there what else ran on the machine).
 //
 // Two rounds always run; a later round that would end past -budget (judged
@@ -78,7 +79,6 @@ type config struct {
 	out        string // directory for the results files; "" for none
 	machine    string
 	note       string
-	roundsSet  bool // -rounds was given
 }
 
 func main() {
@@ -114,10 +114,10 @@ func parseFlags() config {
 	flag.StringVar(&c.machine, "machine", "", "machine name in the results file names (default: host, CPU model and count)")
 	flag.StringVar(&c.note, "note", "", "a note for the report's header, e.g. what else ran on the machine")
 	flag.Parse()
-	flag.Visit(func(f *flag.Flag) { c.roundsSet = c.roundsSet || f.Name == "rounds" })
 	if c.machine == "" {
 		c.machine = machineName()
 	}
+	c.machine = fileName(c.machine)
 	def := func(v *int, full, quick int) {
 		if *v == 0 {
 			*v = full

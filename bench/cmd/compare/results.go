@@ -99,6 +99,12 @@ var (
 	cpuFiller = regexp.MustCompile(`\((r|tm)\)|\bcpu\b|\bprocessor\b|@.*$|\b\d+-core\b`)
 )
 
+// fileName makes name safe in a file name: lowercase letters, digits and
+// single dashes.
+func fileName(name string) string {
+	return strings.Trim(nonName.ReplaceAllString(strings.ToLower(name), "-"), "-")
+}
+
 // machineName is the default -machine: the host name's first label, at
 // most three words of the CPU model and the CPU count, e.g.
 // "vm-amd-epyc-2c" or "build1-intel-xeon-gold-8c".

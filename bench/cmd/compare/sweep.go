@@ -75,7 +75,7 @@ func runSweep(c config) error {
 	}
 	out := res.out()
 	s := &sweep{c: c, adapters: adapters, appends: map[int]map[string][]bench.Result{}, replays: map[int64]map[string][]bench.BulkResults{}}
-	s.plan(dir)
+	s.plan(dir, freeSpace(dir))
 	s.header(out, dir)
 	var last time.Duration
 	for round := range c.rounds {
@@ -112,13 +112,19 @@ func (c config) sweepAdapters() ([]bench.Adapter, error) {
 	return out, nil
 }
 
-// plan picks the log sizes that fit: -quick and the free space decide.
-func (s *sweep) plan(dir string) {
+// freeSpace returns the bytes available to us on dir's file system
+// (MaxInt64 if statfs fails: then the runs themselves will say).
+func freeSpace(dir string) int64 {
 	var st unix.Statfs_t
-	free := int64(math.MaxInt64)
-	if err := unix.Statfs(dir, &st); err == nil {
-		free = int64(st.Bavail) * st.Bsize
+	if err := unix.Statfs(dir, &st); err != nil {
+		return math.MaxInt64
 	}
+	return int64(st.Bavail) * st.Bsize
+}
+
+// plan picks the log sizes that fit: -quick and the free bytes of dir's
+// file system decide.
+func (s *sweep) plan(dir string, free int64) {
 	for _, size := range sweepLogSizes {
 		switch {
 		case s.c.quick && size > sweepQuickMaxLog:
