@@ -17,8 +17,15 @@ FUZZTIME ?= 30s
 FUZZ ?=
 # Run time of `make soak`.
 DURATION ?= 10m
-# `make compare QUICK=1` runs the short comparison.
+# `make compare QUICK=1` runs the short comparison, SWEEP=1 the size sweep;
+# NOTE='...' goes into the results file's header (say what else ran on the
+# machine), MACHINE names the machine in the file names (default: host, CPU
+# model and count), COMPARE_FLAGS are more flags of bench/cmd/compare.
 QUICK ?=
+SWEEP ?=
+NOTE ?=
+MACHINE ?=
+COMPARE_FLAGS ?=
 # Flags for `make walbench`, e.g. WALBENCH_FLAGS='-help'.
 WALBENCH_FLAGS ?=
 
@@ -54,7 +61,8 @@ help: ## list the targets
 		awk 'BEGIN {FS = ":.*## "}; {printf "  %-20s %s\n", $$1, $$2}'
 	@echo
 	@echo "variables: TESTFLAGS GOTEST_TIMEOUT=$(GOTEST_TIMEOUT) BENCH=$(BENCH) COUNT=$(COUNT)"
-	@echo "           FUZZTIME=$(FUZZTIME) FUZZ DURATION=$(DURATION) QUICK WALBENCH_FLAGS"
+	@echo "           FUZZTIME=$(FUZZTIME) FUZZ DURATION=$(DURATION) QUICK SWEEP NOTE MACHINE COMPARE_FLAGS"
+	@echo "           WALBENCH_FLAGS"
 	@echo "modules:   $(MODULES)"
 
 test: fmt-check vet staticcheck test-race ## gofmt check, go vet, staticcheck, go test -race (every module)
@@ -144,8 +152,11 @@ soak: ## soak test for DURATION (default 10m) with the race detector
 		{ echo "soak: no TestSoak in ./mmapwal/ (or it did not build)"; exit 1; }
 	MMAPWAL_SOAK=$(DURATION) $(GO) test -race -count=1 -run TestSoak -timeout 0 $(TESTFLAGS) ./mmapwal/
 
-compare: ## compare with other Go WALs (bench/cmd/compare); QUICK=1 for a short run
-	cd bench && $(GO) run ./cmd/compare $(if $(QUICK),-quick)
+# compare writes its report to bench/results/<date>-<machine>[-quick][-sweep].txt
+# and a plot beside it (.svg), as well as to stdout.
+compare: ## compare with other Go WALs (bench/cmd/compare) into bench/results/; QUICK=1 short, SWEEP=1 size sweep
+	cd bench && $(GO) run ./cmd/compare -out results $(if $(QUICK),-quick) $(if $(SWEEP),-sweep) \
+		$(if $(MACHINE),-machine '$(MACHINE)') $(if $(NOTE),-note '$(NOTE)') $(COMPARE_FLAGS)
 
 walbench: ## throughput and latency on defaults (cmd/walbench); WALBENCH_FLAGS=...
 	$(GO) run ./cmd/walbench $(WALBENCH_FLAGS)

@@ -16,7 +16,8 @@
 //	etcd             go.etcd.io/etcd/server/v3 v3.7.3 storage/wal: Save(HardState, entries), one fdatasync per Save
 //	pebble           github.com/cockroachdb/pebble/v2 v2.1.7 record.LogWriter on a fresh file, SyncRecord for durability
 //	pebble-recycled  the same on a recycled (pre-written) log file, as pebble's LogRecycler hands it out
-//	raw              floor: write(2) of length+CRC32C frames, fdatasync for durability
+//	raw              floor: write(2) of length+CRC32C frames per call, fdatasync for durability
+//	raw-chunked      floor: raw's frames built in a 1 MiB buffer, write(2) per MiB, fdatasync per Sync or durable call
 //	copy             floor: copies into heap chunks; nothing is ever durable
 //	mmapwal          this module's engine, SyncManual: Append, then Sync
 //	mmapwal-always   the engine under SyncAlways: every append returns durable

@@ -10,6 +10,8 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 	"go.uber.org/zap"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/mmapwal/mmapwal/internal/measure"
 )
 
 func init() {
@@ -140,7 +142,9 @@ func (w *etcdWAL) Replay(fn func(uint64, []byte) error) (int, error) {
 // DiskBytes reports the .wal files and the preallocated .tmp file of the
 // file pipeline. etcd preallocates every file to 64 MB and truncates a file
 // when it cuts the next one, so Used scans back from the end of each file.
-func (w *etcdWAL) DiskBytes() (DiskUsage, error) { return dirUsage(w.dir, usedToLastNonZero) }
+func (w *etcdWAL) DiskBytes() (DiskUsage, error) {
+	return measure.DirUsage(w.dir, measure.UsedToLastNonZero(1))
+}
 
 // Close syncs and closes the WAL.
 func (w *etcdWAL) Close() error {

@@ -10,44 +10,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// fileSpace returns the size and the allocated bytes of the file at path.
-func fileSpace(path string) (size, allocated int64, err error) {
-	var st unix.Stat_t
-	if err := unix.Stat(path, &st); err != nil {
-		return 0, 0, fmt.Errorf("bench: stat %s: %w", path, err)
-	}
-	return st.Size, st.Blocks * 512, nil
-}
-
-// usedToLastNonZero is a used func for dirUsage, for formats that
-// preallocate zero-filled files (etcd, raft-wal, mmapwal): the end of the
-// last record is taken as the offset just past the last non-zero byte. Every
-// such format ends a record with checksum or payload bytes, and the workloads
-// never write a payload that ends in zeros, so at worst this misses a few
-// zero bytes of padding.
-func usedToLastNonZero(path string, size int64) (int64, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	buf := make([]byte, 1<<20)
-	for end := size; end > 0; {
-		start := max(end-int64(len(buf)), 0)
-		chunk := buf[:end-start]
-		if _, err := f.ReadAt(chunk, start); err != nil {
-			return 0, err
-		}
-		for i := len(chunk) - 1; i >= 0; i-- {
-			if chunk[i] != 0 {
-				return start + int64(i) + 1, nil
-			}
-		}
-		end = start
-	}
-	return 0, nil
-}
-
 // walkFiles calls fn for every regular file under dir.
 func walkFiles(dir string, fn func(path string) error) error {
 	return filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {

@@ -3,6 +3,7 @@ package bench
 import (
 	"strings"
 
+	"github.com/mmapwal/mmapwal/internal/measure"
 	"github.com/mmapwal/mmapwal/mmapwal"
 )
 
@@ -86,12 +87,14 @@ func (w *mmapwalWAL) Replay(fn func(uint64, []byte) error) (int, error) {
 }
 
 // DiskBytes reports the segment files, which are preallocated: Used scans
-// back from the end of each to its last non-zero byte (a prepared segment
-// counts its 64-byte header).
+// back from the end of each to its last non-zero byte, rounded up to the
+// 8-byte frame alignment, as walbench does (a prepared segment counts its
+// header).
 func (w *mmapwalWAL) DiskBytes() (DiskUsage, error) {
-	return dirUsage(w.dir, func(path string, size int64) (int64, error) {
+	used := measure.UsedToLastNonZero(8)
+	return measure.DirUsage(w.dir, func(path string, size int64) (int64, error) {
 		if strings.HasSuffix(path, ".wal") {
-			return usedToLastNonZero(path, size)
+			return used(path, size)
 		}
 		return size, nil
 	})

@@ -14,6 +14,8 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/record"
 	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/mmapwal/mmapwal/internal/measure"
 )
 
 func init() {
@@ -183,7 +185,7 @@ func (p *pebbleWAL) writeObsoleteLog(size int64) error {
 		return err
 	}
 	w := newLogWriter(record.NewLogWriter, vfs.NewSyncingFile(f, vfs.SyncingFileOptions{}), 1, p.pebbleConfig())
-	rec := pattern[:32<<10]
+	rec := measure.Pattern(32 << 10)
 	for w.Size() < size {
 		if _, err := w.WriteRecord(rec); err != nil {
 			w.Close()
@@ -338,7 +340,7 @@ func replayPebbleLog(l pebbleLog, last bool, buf *bytes.Buffer, fn func([]byte) 
 func (p *pebbleWAL) DiskBytes() (DiskUsage, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return dirUsage(p.dir, func(path string, size int64) (int64, error) {
+	return measure.DirUsage(p.dir, func(path string, size int64) (int64, error) {
 		if p.w != nil && path == p.path {
 			return p.w.Size(), nil
 		}

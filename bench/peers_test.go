@@ -3,7 +3,11 @@ package bench
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"testing"
+
+	"github.com/mmapwal/mmapwal/internal/measure"
 )
 
 // testSizes are the record sizes of the adapter tests: tiny, around the
@@ -32,7 +36,7 @@ func appendTestRecords(t *testing.T, w WAL, from, to uint64) (payload int64) {
 			call, name = w.AppendDurable, "AppendDurable"
 		}
 		if err := call(batch); err != nil {
-			t.Fatalf("%s of %d records ending at %d: %v", name, len(batch), RecordID(batch[len(batch)-1]), err)
+			t.Fatalf("%s of %d records ending at %d: %v", name, len(batch), measure.RecordID(batch[len(batch)-1]), err)
 		}
 		batch = batch[:0]
 	}
@@ -40,7 +44,7 @@ func appendTestRecords(t *testing.T, w WAL, from, to uint64) (payload int64) {
 	for id := from; id <= to; id++ {
 		size := testRecordSize(id)
 		payload += int64(size)
-		batch = append(batch, NewRecord(id, size))
+		batch = append(batch, measure.NewRecord(id, size))
 		switch k := id - from; {
 		case k < n/2: // singles
 			flush(false)
@@ -67,7 +71,7 @@ func replayTestRecords(t *testing.T, w WAL, n uint64) {
 		if seq != next {
 			return fmt.Errorf("seq %d, want %d", seq, next)
 		}
-		if err := CheckRecord(b, next, testRecordSize(next)); err != nil {
+		if err := measure.CheckRecord(b, next, testRecordSize(next)); err != nil {
 			return err
 		}
 		next++
@@ -149,4 +153,79 @@ func checkDiskBytes(t *testing.T, a Adapter, w WAL, payload int64) {
 		t.Errorf("DiskBytes().Used = %d, more than the files' %d bytes", u.Used, u.Apparent)
 	}
 	t.Logf("payload %d B, used %d B, files %d B, allocated %d B", payload, u.Used, u.Apparent, u.Allocated)
+}
+
+// TestRawChunked checks that raw-chunked writes in chunks of at most
+// rawChunk bytes (a larger frame alone), that a Sync or a durable call
+// writes out the buffer, and that what it wrote reads back after a reopen,
+// including what was still buffered at Close.
+func TestRawChunked(t *testing.T) {
+	dir := t.TempDir()
+	w, err := openRaw(dir, rawChunk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fileSize := func() int64 {
+		t.Helper()
+		fi, err := os.Stat(filepath.Join(dir, "raw.log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	const size = 1000
+	frame := int64(rawHeader + size)
+	perChunk := int64(rawChunk) / frame // frames in one write(2)
+	p := measure.NewPayload(rawChunk + 10)
+	id := uint64(0)
+	appendN := func(n int64) {
+		t.Helper()
+		for range n {
+			id++
+			if err := w.Append([][]byte{p.Record(id, size)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	appendN(perChunk)
+	if got := fileSize(); got != 0 {
+		t.Fatalf("after one chunk's worth of appends the file holds %d bytes, want 0 (still buffered)", got)
+	}
+	appendN(1)
+	if got := fileSize(); got != perChunk*frame {
+		t.Fatalf("after a frame that does not fit the file holds %d bytes, want one chunk, %d", got, perChunk*frame)
+	}
+	id++
+	if err := w.AppendDurable([][]byte{p.Record(id, size)}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := fileSize(), (perChunk+2)*frame; got != want {
+		t.Fatalf("after a durable call the file holds %d bytes, want %d", got, want)
+	}
+	id++
+	big := p.Record(id, rawChunk+10) // larger than the buffer: written alone
+	if err := w.Append([][]byte{big}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	appendN(3) // buffered at Close
+	closeTest(t, w)
+
+	w, err = openRaw(dir, rawChunk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeTest(t, w)
+	n, err := w.Replay(func(seq uint64, b []byte) error {
+		want := size
+		if seq == uint64(perChunk+3) {
+			want = rawChunk + 10
+		}
+		return measure.CheckRecord(b, seq, want)
+	})
+	if err != nil || uint64(n) != id {
+		t.Fatalf("Replay: %d records, %v; want %d", n, err, id)
+	}
 }

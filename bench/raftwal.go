@@ -7,6 +7,8 @@ import (
 	"github.com/hashicorp/raft"
 	raftwal "github.com/hashicorp/raft-wal"
 	"github.com/hashicorp/raft-wal/metadb"
+
+	"github.com/mmapwal/mmapwal/internal/measure"
 )
 
 func init() {
@@ -121,9 +123,9 @@ func (w *raftWAL) Replay(fn func(uint64, []byte) error) (int, error) {
 // DiskBytes reports the segment files (preallocated to 64 MiB, so Used
 // scans back from their ends) and wal-meta.db.
 func (w *raftWAL) DiskBytes() (DiskUsage, error) {
-	return dirUsage(w.dir, func(path string, size int64) (int64, error) {
+	return measure.DirUsage(w.dir, func(path string, size int64) (int64, error) {
 		if len(path) > 4 && path[len(path)-4:] == ".wal" {
-			return usedToLastNonZero(path, size)
+			return measure.UsedToLastNonZero(1)(path, size)
 		}
 		return size, nil
 	})

@@ -6,6 +6,8 @@ import (
 	"sync"
 
 	rosewal "github.com/rosedblabs/wal"
+
+	"github.com/mmapwal/mmapwal/internal/measure"
 )
 
 func init() {
@@ -107,7 +109,9 @@ func (w *rosedbWAL) Replay(fn func(uint64, []byte) error) (int, error) {
 // DiskBytes reports the segment files; rosedb neither preallocates nor
 // recycles (a segment ends at the last chunk; blocks are padded only when
 // a chunk header would not fit).
-func (w *rosedbWAL) DiskBytes() (DiskUsage, error) { return dirUsage(w.dir, sizeIsUsed) }
+func (w *rosedbWAL) DiskBytes() (DiskUsage, error) {
+	return measure.DirUsage(w.dir, measure.SizeIsUsed)
+}
 
 // Close closes the WAL. rosedblabs/wal does not sync on Close, so Close
 // syncs first.

@@ -4,6 +4,8 @@ import (
 	"sync"
 
 	"github.com/tidwall/wal"
+
+	"github.com/mmapwal/mmapwal/internal/measure"
 )
 
 func init() {
@@ -128,7 +130,9 @@ func (w *tidwallWAL) Replay(fn func(uint64, []byte) error) (int, error) {
 
 // DiskBytes reports the segment files; tidwall neither preallocates nor
 // recycles.
-func (w *tidwallWAL) DiskBytes() (DiskUsage, error) { return dirUsage(w.dir, sizeIsUsed) }
+func (w *tidwallWAL) DiskBytes() (DiskUsage, error) {
+	return measure.DirUsage(w.dir, measure.SizeIsUsed)
+}
 
 // Close closes the log (which fsyncs).
 func (w *tidwallWAL) Close() error { return w.log.Close() }

@@ -2,11 +2,10 @@ package bench
 
 import (
 	"errors"
-	"fmt"
-	"io/fs"
-	"path/filepath"
 	"sort"
 	"sync"
+
+	"github.com/mmapwal/mmapwal/internal/measure"
 )
 
 // WAL is the surface every adapter implements: just enough for the
@@ -35,17 +34,12 @@ type WAL interface {
 	Close() error
 }
 
-// DiskUsage is the space a log takes on disk.
-type DiskUsage struct {
-	// Used counts the bytes up to the end of the last record in every file:
-	// what the format costs, without preallocated or recycled space.
-	Used int64
-	// Apparent is the sum of file sizes (st_size).
-	Apparent int64
-	// Allocated is the sum of allocated blocks (st_blocks * 512), which
-	// includes space preallocated with fallocate.
-	Allocated int64
-}
+// DiskUsage is the space a log takes on disk: Used counts the bytes up to
+// the end of the last record in every file (what the format costs, without
+// preallocated or recycled space), Apparent the file sizes, Allocated the
+// blocks (with fallocate'd space). internal/measure owns the scan, which
+// cmd/walbench shares.
+type DiskUsage = measure.Usage
 
 // Options are hints an adapter may use when it opens a log.
 type Options struct {
@@ -142,31 +136,3 @@ func batchedAdapter(base Adapter, runs Workload) Adapter {
 
 // errClosed is returned by adapters used after Close.
 var errClosed = errors.New("bench: log closed")
-
-// dirUsage sums the file sizes and allocated blocks of every regular file
-// under dir, and fills Used with used(path, size) for each file.
-func dirUsage(dir string, used func(path string, size int64) (int64, error)) (DiskUsage, error) {
-	var u DiskUsage
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || !d.Type().IsRegular() {
-			return err
-		}
-		size, blocks, err := fileSpace(path)
-		if err != nil {
-			return err
-		}
-		u.Apparent += size
-		u.Allocated += blocks
-		n, err := used(path, size)
-		if err != nil {
-			return fmt.Errorf("bench: used bytes of %s: %w", path, err)
-		}
-		u.Used += n
-		return nil
-	})
-	return u, err
-}
-
-// sizeIsUsed is a used func for dirUsage: for formats that neither
-// preallocate nor recycle, the file size is the end of the last record.
-func sizeIsUsed(_ string, size int64) (int64, error) { return size, nil }

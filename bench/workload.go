@@ -5,6 +5,8 @@ import (
 	"runtime"
 	"sync"
 	"time"
+
+	"github.com/mmapwal/mmapwal/internal/measure"
 )
 
 // Result is what one run of a workload measured.
@@ -14,7 +16,7 @@ type Result struct {
 	Elapsed time.Duration // first append to end of final sync (replay: Open to end of Replay)
 	// Lat holds per-call latencies: every call of the durable workloads,
 	// one call in LatencySample of the bulk ones.
-	Lat Hist
+	Lat measure.Hist
 	// Disk is the log's usage after the final sync (bulk only).
 	Disk DiskUsage
 	// Resident is the fraction of the log's pages in the page cache just
@@ -101,7 +103,7 @@ func RunBulk(a Adapter, dir string, c BulkConfig) (BulkResults, error) {
 
 // bulkAppend appends n records of size bytes one per call, then syncs.
 func bulkAppend(w WAL, n, size int) (Result, error) {
-	p := NewPayload(size)
+	p := measure.NewPayload(size)
 	one := make([][]byte, 1)
 	r := Result{Ops: n, Bytes: int64(n) * int64(size)}
 	start := time.Now()
@@ -117,7 +119,7 @@ func bulkAppend(w WAL, n, size int) (Result, error) {
 		if err := w.Append(one); err != nil {
 			return r, fmt.Errorf("append %d: %w", i, err)
 		}
-		r.Lat.Record(time.Since(t))
+		r.Lat.Record(int64(time.Since(t)))
 	}
 	if err := w.Sync(); err != nil {
 		return r, fmt.Errorf("sync: %w", err)
@@ -171,10 +173,10 @@ func timedReplay(open func() (WAL, error), n, size int) (WAL, Result, error) {
 			return fmt.Errorf("record %d has seq %d", i, seq)
 		}
 		if i%1024 == 0 || i == n {
-			return CheckRecord(b, id, size)
+			return measure.CheckRecord(b, id, size)
 		}
-		if len(b) != size || RecordID(b) != id&idMask(size) {
-			return fmt.Errorf("record %d: %d bytes carrying id %d", i, len(b), RecordID(b))
+		if len(b) != size || measure.RecordID(b) != id&measure.IDMask(size) {
+			return fmt.Errorf("record %d: %d bytes carrying id %d", i, len(b), measure.RecordID(b))
 		}
 		return nil
 	})
@@ -201,7 +203,7 @@ func RunConcurrent(a Adapter, dir string, writers int, d time.Duration, size int
 		return Result{}, err
 	}
 	counts := make([]int, writers)
-	hists := make([]Hist, writers)
+	hists := make([]measure.Hist, writers)
 	errs := make([]error, writers)
 	var (
 		ready, done sync.WaitGroup
@@ -213,7 +215,7 @@ func RunConcurrent(a Adapter, dir string, writers int, d time.Duration, size int
 		done.Add(1)
 		go func() {
 			defer done.Done()
-			p, one := NewPayload(size), make([][]byte, 1)
+			p, one := measure.NewPayload(size), make([][]byte, 1)
 			ready.Done()
 			<-start
 			end := t0.Add(d)
@@ -224,7 +226,7 @@ func RunConcurrent(a Adapter, dir string, writers int, d time.Duration, size int
 				}
 				counts[g]++
 				now := time.Now()
-				hists[g].Record(now.Sub(t))
+				hists[g].Record(int64(now.Sub(t)))
 				t = now
 			}
 		}()
@@ -263,13 +265,13 @@ func verifyWriters(a Adapter, dir string, counts []int, size int) error {
 	}
 	seen := make([]int, len(counts))
 	_, err = w.Replay(func(_ uint64, b []byte) error {
-		id := RecordID(b)
+		id := measure.RecordID(b)
 		g, n := int(id>>40), int(id&(1<<40-1))
 		if g >= len(counts) || n != seen[g]+1 {
 			return fmt.Errorf("record of writer %d #%d after #%d", g, n, seen[g])
 		}
 		seen[g] = n
-		return CheckRecord(b, id, size)
+		return measure.CheckRecord(b, id, size)
 	})
 	err = firstErr(err, w.Close())
 	for g := range counts {

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mmapwal/mmapwal/internal/measure"
 	"github.com/mmapwal/mmapwal/mmapwal"
 )
 
@@ -31,7 +32,7 @@ type result struct {
 	records      int64 // records written (and acknowledged by the log)
 	payloadBytes int64
 	elapsed      time.Duration // first append to the end of the final Sync
-	hist         *histogram    // latency of each append call, ns
+	hist         *measure.Hist // latency of each append call, ns
 	stats        mmapwal.Stats // Log.Stats just before Close
 	disk         diskUsage
 	timeline     []point // throughput per sampleEvery
@@ -59,7 +60,7 @@ type replayResult struct {
 type writer struct {
 	count atomic.Int64 // records appended so far; read by the sampler
 	_     [56]byte
-	hist  histogram
+	hist  measure.Hist
 	bytes int64
 	err   error
 }
@@ -121,7 +122,7 @@ type bench struct {
 // write runs the writers, then syncs (unless every append already did), and
 // reads the log's counters.
 func write(e env, s spec, l *mmapwal.Log) (*result, error) {
-	b := &bench{spec: s, log: l, payload: payload(s.sizeMax)}
+	b := &bench{spec: s, log: l, payload: measure.Pattern(s.sizeMax)}
 	if s.duration > 0 {
 		t := time.AfterFunc(s.duration, func() { b.stop.Store(true) })
 		defer t.Stop()
@@ -151,7 +152,7 @@ func write(e env, s spec, l *mmapwal.Log) (*result, error) {
 			err = fmt.Errorf("final Sync: %w", err)
 		}
 	}
-	res := &result{spec: s, elapsed: time.Since(start), hist: new(histogram), stats: l.Stats()}
+	res := &result{spec: s, elapsed: time.Since(start), hist: new(measure.Hist), stats: l.Stats()}
 	close(done)
 	res.timeline = <-sampled
 	if err != nil {
@@ -163,7 +164,7 @@ func write(e env, s spec, l *mmapwal.Log) (*result, error) {
 	for _, w := range b.writers {
 		res.records += w.count.Load()
 		res.payloadBytes += w.bytes
-		res.hist.merge(&w.hist)
+		res.hist.Merge(&w.hist)
 	}
 	return res, nil
 }
@@ -182,22 +183,6 @@ func (b *bench) firstErr() error {
 		return fmt.Errorf("append: %w", w.err)
 	}
 	return nil
-}
-
-// payload returns n bytes with no zero byte: disk usage is measured by
-// finding the last non-zero word of each segment, so a record must not end
-// in zeros.
-func payload(n int) []byte {
-	const pattern = 64 << 10 // random, then repeated: large sizes stay cheap
-	p := make([]byte, n)
-	r := rand.New(rand.NewPCG(1, 2))
-	for i := range p[:min(n, pattern)] {
-		p[i] = byte(1 + r.IntN(255))
-	}
-	for i := pattern; i < n; i += pattern {
-		copy(p[i:], p[:pattern])
-	}
-	return p
 }
 
 // run is one writer: it appends until it wrote quota records (quota > 0) or
@@ -220,7 +205,7 @@ func (b *bench) run(w *writer, quota int64, id uint64) {
 			}
 		}
 		lat, nb, err := c.call(k)
-		w.hist.record(int64(lat))
+		w.hist.Record(int64(lat))
 		if err != nil {
 			w.err = err
 			b.stop.Store(true)
@@ -371,7 +356,7 @@ func replay(dir string, opts *mmapwal.Options, res *result) (*replayResult, erro
 		return nil, fmt.Errorf("replay: %w", err)
 	}
 	defer it.Close()
-	want := payload(res.spec.sizeMax)
+	want := measure.Pattern(res.spec.sizeMax)
 	start = time.Now()
 	for it.Next() {
 		v := it.Value()
@@ -393,77 +378,26 @@ func replay(dir string, opts *mmapwal.Options, res *result) (*replayResult, erro
 
 // diskUsage is what a closed log occupies.
 type diskUsage struct {
-	used      int64 // bytes of segment files up to the end of their last non-zero word
+	used      int64 // bytes of segment files up to the end of their last frame
 	segments  int   // segment files
 	fileBytes int64 // their sizes (preallocated)
 }
 
 // measureDisk sums, over the segment files of the closed log in dir, the
-// offset just past the last non-zero 8-byte word: segments are preallocated
-// and zero-filled, frames are 8-byte aligned, and payloads hold no zero
-// byte, so that is where each segment's last frame (or close mark) ends.
+// offset just past the last non-zero byte rounded up to 8: segments are
+// preallocated and zero-filled, frames are 8-byte aligned, and payloads
+// (measure.Pattern) hold no zero byte, so that is where each segment's last
+// frame (or close mark) ends. bench's mmapwal adapter measures the same way.
 func measureDisk(dir string) (diskUsage, error) {
-	var du diskUsage
 	names, err := filepath.Glob(filepath.Join(dir, "*.wal"))
 	if err != nil {
-		return du, err
+		return diskUsage{}, err
 	}
-	for _, name := range names {
-		used, size, err := usedBytes(name)
-		if err != nil {
-			return du, fmt.Errorf("measuring disk use: %w", err)
-		}
-		du.used += used
-		du.fileBytes += size
-		du.segments++
-	}
-	return du, nil
-}
-
-// usedBytes returns the offset past the last non-zero 8-byte word of the
-// file, and its size, reading backwards in chunks.
-func usedBytes(name string) (used, size int64, err error) {
-	f, err := os.Open(name)
+	u, err := measure.FilesUsage(names, measure.UsedToLastNonZero(8))
 	if err != nil {
-		return 0, 0, err
+		return diskUsage{}, fmt.Errorf("measuring disk use: %w", err)
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return 0, 0, err
-	}
-	size = fi.Size()
-	const chunk = 1 << 20 // a multiple of 8
-	buf := make([]byte, chunk)
-	for end := size; end > 0; {
-		start := max(0, (end-1)/chunk*chunk)
-		p := buf[:end-start]
-		if _, err := f.ReadAt(p, start); err != nil && err != io.EOF {
-			return 0, 0, err
-		}
-		if i := lastNonZero(p); i >= 0 {
-			return start + int64(i/8+1)*8, size, nil
-		}
-		end = start
-	}
-	return 0, size, nil
-}
-
-// lastNonZero returns the index of the last non-zero byte of p, or -1.
-func lastNonZero(p []byte) int {
-	zero := make([]byte, 4096)
-	for end := len(p); end > 0; {
-		start := max(0, end-len(zero))
-		if !bytes.Equal(p[start:end], zero[:end-start]) {
-			for i := end - 1; i >= start; i-- {
-				if p[i] != 0 {
-					return i
-				}
-			}
-		}
-		end = start
-	}
-	return -1
+	return diskUsage{used: u.Used, segments: u.Files, fileBytes: u.Apparent}, nil
 }
 
 // formatCount writes a rate or count with a k/M/G suffix.

@@ -138,7 +138,9 @@ func TestTableOutput(t *testing.T) {
 	}
 }
 
-func TestUsedBytes(t *testing.T) {
+// TestMeasureDisk checks where the scan puts the end of a segment's last
+// frame: past its last non-zero byte, rounded up to 8.
+func TestMeasureDisk(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	cases := []struct {
@@ -163,8 +165,9 @@ func TestUsedBytes(t *testing.T) {
 		if err := os.WriteFile(name, b, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		used, size, err := usedBytes(name)
-		if err != nil || used != c.want || size != int64(c.size) {
+		du, err := measureDisk(dir)
+		used, size := du.used, du.fileBytes
+		if err != nil || used != c.want || size != int64(c.size) || du.segments != 1 {
 			t.Errorf("case %d: used %d, size %d, %v; want %d, %d", i, used, size, err, c.want, c.size)
 		}
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/mmapwal/mmapwal/internal/measure"
 )
 
 // header describes the machine and the place a report was measured on.
@@ -85,11 +87,11 @@ func tableRow(r *result) []string {
 		fmt.Sprint(r.records),
 		formatCount(r.recordsPerSec()),
 		fmt.Sprintf("%.1f", r.mbPerSec()),
-		formatNanos(h.quantile(0.50)),
-		formatNanos(h.quantile(0.90)),
-		formatNanos(h.quantile(0.99)),
-		formatNanos(h.quantile(0.999)),
-		formatNanos(h.max),
+		formatNanos(h.Quantile(0.50)),
+		formatNanos(h.Quantile(0.90)),
+		formatNanos(h.Quantile(0.99)),
+		formatNanos(h.Quantile(0.999)),
+		formatNanos(h.Max()),
 		fmt.Sprint(r.stats.Syncs),
 		formatRatio(r.stats.RecordsPerSync),
 		fmt.Sprintf("%.1f", r.diskPerRecord()),
@@ -244,9 +246,9 @@ func toJSON(r *result) jsonRun {
 			TargetRecords: s.records, TargetSeconds: s.duration.Seconds(), Replay: s.replay},
 		Records: r.records, PayloadBytes: r.payloadBytes, Seconds: r.elapsed.Seconds(),
 		RecordsPerSec: r.recordsPerSec(), MBPerSec: r.mbPerSec(),
-		Latency: jsonLatency{Per: latencyUnit(s), Count: h.n, Min: h.min, Mean: h.mean(),
-			P50: h.quantile(0.5), P90: h.quantile(0.9), P99: h.quantile(0.99), P999: h.quantile(0.999),
-			P9999: h.quantile(0.9999), Max: h.max, MaxErr: maxRelErr},
+		Latency: jsonLatency{Per: latencyUnit(s), Count: h.Count(), Min: h.Min(), Mean: h.Mean(),
+			P50: h.Quantile(0.5), P90: h.Quantile(0.9), P99: h.Quantile(0.99), P999: h.Quantile(0.999),
+			P9999: h.Quantile(0.9999), Max: h.Max(), MaxErr: measure.MaxRelErr},
 		Syncs: r.stats.Syncs, RecordsPerSync: r.stats.RecordsPerSync, SyncSeconds: r.stats.SyncTime.Seconds(),
 		Segments: r.disk.segments, DiskBytes: r.disk.used, DiskBytesPerRecord: r.diskPerRecord(),
 		SegmentFileBytes: r.disk.fileBytes, Throughput: []jsonSample{},

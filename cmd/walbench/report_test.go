@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/mmapwal/mmapwal/internal/measure"
 	"github.com/mmapwal/mmapwal/mmapwal"
 )
 
@@ -22,12 +23,12 @@ func fakeResult(name string, base int64, replayed bool) *result {
 		records:      1000,
 		payloadBytes: 128000,
 		elapsed:      2 * time.Millisecond,
-		hist:         new(histogram),
+		hist:         new(measure.Hist),
 		stats:        mmapwal.Stats{Appends: 1000, Syncs: 1, RecordsPerSync: 1000},
 		disk:         diskUsage{used: 152088, segments: 1, fileBytes: 64 << 20},
 	}
 	for i := range int64(1000) {
-		r.hist.record(base + i*i)
+		r.hist.Record(base + i*i)
 	}
 	for i := range 5 {
 		r.timeline = append(r.timeline, point{t: time.Duration(i+1) * sampleEvery, rate: float64(base * int64(i+1))})
@@ -141,7 +142,7 @@ func TestJSON(t *testing.T) {
 // curve per run in each, and the legend.
 func TestPlot(t *testing.T) {
 	results := []*result{fakeResult("a<&>", 100, true), fakeResult("b", 5000, false), fakeResult("empty", 1, false)}
-	results[2].hist, results[2].timeline = new(histogram), nil
+	results[2].hist, results[2].timeline = new(measure.Hist), nil
 	var out bytes.Buffer
 	if err := writePlot(&out, testHeader, results); err != nil {
 		t.Fatal(err)

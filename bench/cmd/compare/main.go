@@ -4,7 +4,18 @@
 //
 // Usage:
 //
-//	go run ./cmd/compare [-quick] [-rounds 3] [-dir DIR] [-only a,b] [-base mmapwal]
+//	go run ./cmd/compare [-quick] [-sweep] [-rounds 3] [-dir DIR] [-only a,b] [-base mmapwal]
+//	                     [-out DIR] [-machine NAME] [-note TEXT]
+//
+// With -out, the full report also goes to DIR/<date>-<machine>.txt and a
+// plot of throughput by workload to DIR/<date>-<machine>.svg (-quick adds
+// "-quick" to the names, -sweep "-sweep"). <date> is the UTC date of the
+// start, YYYY-MM-DD; <machine> is -machine, or a short name built from the
+// host name's first label, the CPU model (/proc/cpuinfo "model name",
+// lowercased, trademark signs, "CPU", "Processor" and clock speed dropped,
+// at most three words) and the number of CPUs: "vm-amd-epyc-2c" (a -machine
+// is lowercased and anything but letters and digits becomes "-"). -note is
+// printed in the header (say there what else ran on the machine).
 //
 // Two rounds always run; a later round that would end past -budget (judged
 // by the round before it) is not started, and the report says how many
@@ -19,6 +30,14 @@
 //	(v)   replay of the log of (i), cold (its pages dropped from the page
 //	      cache) and warm
 //	(vi)  disk bytes per record of the log of (i)
+//
+// After the per-workload tables, the report gives the ratios of mmapwal's
+// medians to every peer's and floor's medians measured in the same run, and
+// a summary of every adapter relative to -base.
+//
+// -sweep runs the size sweep instead (see sweep.go): append throughput for
+// records of 64 B to 1 MiB, and Open+replay time for logs of 16 MiB to
+// 4 GiB, on mmapwal, pebble and raw-chunked (or -only).
 //
 // Each run is timed from the first append to the end of the final sync
 // (replay: from Open to the end of the replay). Within a round, every
@@ -56,10 +75,18 @@ type config struct {
 	dropAll    bool
 	verbose    bool
 	budget     time.Duration
+	sweep      bool
+	out        string // directory for the results files; "" for none
+	machine    string
+	note       string
 }
 
 func main() {
 	c := parseFlags()
+	run := run
+	if c.sweep {
+		run = runSweep
+	}
 	if err := run(c); err != nil {
 		fmt.Fprintln(os.Stderr, "compare:", err)
 		os.Exit(1)
@@ -82,7 +109,15 @@ func parseFlags() config {
 	flag.BoolVar(&c.dropAll, "dropcaches", false, "before cold replays, also empty the whole page cache (/proc/sys/vm/drop_caches; root)")
 	flag.BoolVar(&c.verbose, "v", false, "print every run")
 	flag.DurationVar(&c.budget, "budget", -1, "start no round after the second that would end after this much time, judged by the round before (default 9m30s, quick 1m50s; 0: no limit)")
+	flag.BoolVar(&c.sweep, "sweep", false, "run the size sweep (record sizes 64 B..1 MiB, log sizes 16 MiB..4 GiB) instead of the workloads")
+	flag.StringVar(&c.out, "out", "", "also write the report to `DIR`/<date>-<machine>.txt and a plot to .svg")
+	flag.StringVar(&c.machine, "machine", "", "machine name in the results file names (default: host, CPU model and count)")
+	flag.StringVar(&c.note, "note", "", "a note for the report's header, e.g. what else ran on the machine")
 	flag.Parse()
+	if c.machine == "" {
+		c.machine = machineName()
+	}
+	c.machine = fileName(c.machine)
 	def := func(v *int, full, quick int) {
 		if *v == 0 {
 			*v = full
@@ -140,9 +175,14 @@ func run(c config) error {
 		return err
 	}
 	defer cleanup()
-	rep := newReport(c, adapters)
-	rep.header(os.Stdout, dir)
 	start := time.Now()
+	res, err := openResults(c, "", start)
+	if err != nil {
+		return err
+	}
+	out := res.out()
+	rep := newReport(c, adapters)
+	rep.header(out, dir)
 	var last time.Duration // duration of the last round: the first one also verifies
 	for round := range c.rounds {
 		if c.budget > 0 && round >= 2 && time.Since(start)+last > c.budget {
@@ -172,9 +212,9 @@ func run(c config) error {
 		rep.rounds = round + 1
 		fmt.Fprintf(os.Stderr, "round %d/%d done after %s\n", round+1, c.rounds, time.Since(start).Round(time.Second))
 	}
-	rep.print(os.Stdout)
-	fmt.Printf("\ntotal time %s\n", time.Since(start).Round(time.Second))
-	return nil
+	rep.print(out)
+	fmt.Fprintf(out, "\ntotal time %s\n", time.Since(start).Round(time.Second))
+	return res.close(rep.chart())
 }
 
 // workDir returns the directory for the logs and how to clean it up.

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/mmapwal/mmapwal/bench"
+	"github.com/mmapwal/mmapwal/internal/measure"
 )
 
 // workload is one section of the report.
@@ -86,6 +87,7 @@ func (r *report) header(out io.Writer, dir string) {
 	fmt.Fprintf(out, "compare: %s, %s/%s, %d CPUs (GOMAXPROCS %d), kernel %s, %s in %s\n",
 		runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0),
 		kernel(), fsType(dir), dir)
+	printMachine(out, r.c)
 	fmt.Fprintf(out, "%s; %d rounds (fewer if -budget %s runs out), medians; ratios are relative to %s\n",
 		time.Now().Format(time.DateTime), r.c.rounds, r.c.budget, r.base)
 	if info, ok := debug.ReadBuildInfo(); ok {
@@ -125,7 +127,115 @@ func (r *report) print(out io.Writer) {
 		tw.Flush()
 		fmt.Fprint(out, note)
 	}
+	r.printVs(out)
 	r.printSummary(out)
+}
+
+// vsPeers are the adapters printVs compares mmapwal with, when they ran:
+// the peers and floors that issue 9's targets name, then the rest.
+var vsPeers = []string{"pebble", "pebble-recycled", "raw-chunked", "raw", "raw+b", "copy"}
+
+// printVs prints, for every workload, the ratio of mmapwal's median to
+// each peer's and floor's median in this run (disk: bytes, lower is
+// better; the rest: throughput, higher is better).
+func (r *report) printVs(out io.Writer) {
+	const me = "mmapwal"
+	var peers []string
+	for _, p := range vsPeers {
+		if p != me && slices.ContainsFunc(r.adapters, func(a bench.Adapter) bool { return a.Name == p }) {
+			peers = append(peers, p)
+		}
+	}
+	if len(peers) == 0 || !slices.ContainsFunc(r.adapters, func(a bench.Adapter) bool { return a.Name == me }) {
+		return
+	}
+	fmt.Fprintf(out, "\nmmapwal against the peers and floors: mmapwal's median / the peer's median, same run, %d rounds\n", r.rounds)
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	label := func(s string) string { return fmt.Sprintf("%-24s\t", s) }
+	fmt.Fprint(tw, label("workload"))
+	for _, p := range peers {
+		fmt.Fprintf(tw, "vs %s\t", p)
+	}
+	fmt.Fprintln(tw)
+	for w := range numWorkloads {
+		if len(r.results[w][me]) == 0 {
+			continue
+		}
+		fmt.Fprint(tw, label(r.short(w)))
+		for _, p := range peers {
+			v := math.NaN()
+			if len(r.results[w][p]) > 0 {
+				v = r.median(w, me) / r.median(w, p)
+			}
+			fmt.Fprint(tw, ratioString(v), "\t")
+		}
+		fmt.Fprintln(tw)
+	}
+	tw.Flush()
+	fmt.Fprintln(out, "throughput ratios: above 1× mmapwal is faster; (vi) disk: bytes per record, below 1× mmapwal is smaller; n/a = not run")
+}
+
+// shortName labels a workload (see report.short).
+var shortName = [numWorkloads]string{
+	wBulk128: "(i) 128 B bulk", wBulk4K: "(ii) 4 KiB bulk", wSerial: "(iii) serial durable", wCold: "(v) replay cold", wWarm: "(v) replay warm", wDisk: "(vi) disk",
+}
+
+// short labels workload w in the ratio table and the plot.
+func (r *report) short(w workload) string {
+	if w == wConcurrent {
+		return fmt.Sprintf("(iv) %d durable writers", r.c.writers)
+	}
+	return shortName[w]
+}
+
+// chart returns the plot of the run: median records/s by workload, one bar
+// per adapter (mmapwal first, then the others by name).
+func (r *report) chart() func(io.Writer) error {
+	c := measure.BarChart{
+		Title:      "make compare: median records/s by workload",
+		Subtitle:   fmt.Sprintf("%s, %s, %d rounds; log scale", r.c.machine, time.Now().Format(time.DateOnly), r.rounds),
+		ValueLabel: "records/s (log scale)",
+		Format:     func(v float64) string { return measure.CountLabel(v) + "/s" },
+	}
+	var names []string
+	for _, a := range r.adapters {
+		for w := range wDisk {
+			if len(r.results[w][a.Name]) > 0 {
+				names = append(names, a.Name)
+				break
+			}
+		}
+	}
+	slices.SortStableFunc(names, func(a, b string) int {
+		switch {
+		case a == r.base && b != r.base:
+			return -1
+		case b == r.base && a != r.base:
+			return 1
+		}
+		return 0
+	})
+	c.Series = names
+	for w := range wDisk {
+		g := measure.BarGroup{Label: r.short(w)}
+		for _, n := range names {
+			v := math.NaN()
+			if len(r.results[w][n]) > 0 {
+				v = r.median(w, n)
+			}
+			g.Values = append(g.Values, v)
+		}
+		c.Groups = append(c.Groups, g)
+	}
+	return c.Write
+}
+
+// printMachine prints the machine name, the CPU model and the -note.
+func printMachine(out io.Writer, c config) {
+	fmt.Fprintf(out, "machine: %s (%s)\n", c.machine, cpuModel())
+	if c.note != "" {
+		fmt.Fprintf(out, "note: %s\n", c.note)
+	}
 }
 
 // nameCell left-aligns an adapter name in a right-aligned table.
@@ -200,7 +310,7 @@ func (r *report) printSpeed(tw io.Writer, w workload) string {
 	for _, name := range r.rows(w) {
 		rs := r.results[w][name]
 		var times, mbs []float64
-		var h bench.Hist
+		var h measure.Hist
 		var resident []float64
 		for _, res := range rs {
 			times = append(times, res.Elapsed.Seconds())
@@ -306,8 +416,9 @@ func count(n int) string {
 	return fmt.Sprint(n)
 }
 
-// dur formats a latency with 3 significant digits.
-func dur(d time.Duration) string {
+// dur formats a latency in nanoseconds with 3 significant digits.
+func dur(ns int64) string {
+	d := time.Duration(ns)
 	switch {
 	case d < time.Microsecond:
 		return fmt.Sprintf("%dns", d.Nanoseconds())

@@ -1,21 +1,23 @@
-package main
+package measure
 
 import (
 	"math"
 	"math/bits"
 )
 
-// histogram counts non-negative int64 values (nanoseconds) in log-linear
-// buckets, the way HdrHistogram does with 2 significant digits: values below
-// 2·subBuckets get a bucket each (exact); above, every power of two
-// [2^k, 2^(k+1)) is split into subBuckets equal buckets. A bucket's width is
-// thus at most 1/subBuckets of its lowest value, and a percentile reported as
-// the middle of its bucket is within maxRelErr of the exact one.
+// Hist counts non-negative int64 values (nanoseconds, usually) in
+// log-linear buckets, the way HdrHistogram does with 2 significant digits:
+// values below 2·subBuckets get a bucket each (exact); above, every power of
+// two [2^k, 2^(k+1)) is split into subBuckets equal buckets. A bucket's
+// width is thus at most 1/subBuckets of its lowest value, and a quantile
+// reported as the middle of its bucket is within MaxRelErr of the exact
+// one.
 //
 // The whole int64 range fits in 7,296 counters (57 KiB), so recording is an
-// index computation and an increment: no allocation, no lock. A histogram is
-// not safe for concurrent use; give each writer its own and merge them.
-type histogram struct {
+// index computation and an increment: no allocation, no lock. The zero
+// value is empty and ready to use. A Hist is not safe for concurrent use;
+// give each writer its own and Merge them.
+type Hist struct {
 	counts [numBuckets]uint64
 	n      uint64
 	min    int64
@@ -30,11 +32,11 @@ const (
 	// numBuckets covers every int64: the exact ones, then subBuckets for each
 	// power of two from 2^(subBits+1) to 2^62.
 	numBuckets = exactBelow + (62-subBits)*subBuckets
-
-	// maxRelErr bounds |reported-exact|/exact for any percentile: half a
-	// bucket width over the bucket's lowest value, 2^(s-1)/(subBuckets·2^s).
-	maxRelErr = 1.0 / (2 * subBuckets)
 )
+
+// MaxRelErr bounds |reported-exact|/exact for any quantile: half a bucket
+// width over the bucket's lowest value, 2^(s-1)/(subBuckets·2^s) = 1/256.
+const MaxRelErr = 1.0 / (2 * subBuckets)
 
 // bucketOf returns the index of the bucket holding v (v ≥ 0).
 func bucketOf(v int64) int {
@@ -57,8 +59,8 @@ func bucketRange(i int) (lo, hi int64) {
 	return lo, lo + (int64(1)<<shift - 1)
 }
 
-// record adds one value; negative values count as 0.
-func (h *histogram) record(v int64) {
+// Record adds one value; negative values count as 0.
+func (h *Hist) Record(v int64) {
 	v = max(v, 0)
 	h.counts[bucketOf(v)]++
 	if h.n == 0 || v < h.min {
@@ -69,8 +71,8 @@ func (h *histogram) record(v int64) {
 	h.sum += float64(v)
 }
 
-// merge adds o's values to h.
-func (h *histogram) merge(o *histogram) {
+// Merge adds o's values to h.
+func (h *Hist) Merge(o *Hist) {
 	if o.n == 0 {
 		return
 	}
@@ -85,11 +87,29 @@ func (h *histogram) merge(o *histogram) {
 	h.sum += o.sum
 }
 
-// quantile returns the value at quantile q in [0, 1]: the value of rank
-// ⌈q·n⌉ (rank 1 for q = 0) in sorted order, within maxRelErr. It returns the
-// middle of that value's bucket, clamped to the exact min and max (which it
-// returns for the first and last rank); 0 for an empty histogram.
-func (h *histogram) quantile(q float64) int64 {
+// Count returns the number of values recorded.
+func (h *Hist) Count() uint64 { return h.n }
+
+// Min returns the smallest value recorded, exactly (0 when empty).
+func (h *Hist) Min() int64 { return h.min }
+
+// Max returns the largest value recorded, exactly (0 when empty).
+func (h *Hist) Max() int64 { return h.max }
+
+// Mean returns the exact arithmetic mean (0 when empty).
+func (h *Hist) Mean() float64 {
+	if h.n == 0 {
+		return 0
+	}
+	return h.sum / float64(h.n)
+}
+
+// Quantile returns the value at quantile q in [0, 1]: the value of rank
+// ⌈q·n⌉ (rank 1 for q = 0) in sorted order, the nearest-rank definition,
+// within MaxRelErr. It returns the middle of that value's bucket, clamped
+// to the exact min and max (which it returns for the first and last rank);
+// 0 for an empty histogram.
+func (h *Hist) Quantile(q float64) int64 {
 	if h.n == 0 {
 		return 0
 	}
@@ -111,12 +131,4 @@ func (h *histogram) quantile(q float64) int64 {
 		}
 	}
 	return h.max // not reached: the counts sum to n
-}
-
-// mean returns the exact arithmetic mean (0 when empty).
-func (h *histogram) mean() float64 {
-	if h.n == 0 {
-		return 0
-	}
-	return h.sum / float64(h.n)
 }
