@@ -313,3 +313,12 @@ func (s *File) DirtyEnd(from int64) int64 {
 	}
 	return from
 }
+
+// Linked reports whether the segment's file still has its name: false once
+// it was removed, even if a new file was created under the same name since.
+// A reader that must not trust a mapping another process may have replaced
+// (a ReadOnly log beside a live writer) checks it after reading. The File
+// must stay open for the call.
+func (s *File) Linked() (bool, error) {
+	return sysutil.Linked(s.f)
+}
