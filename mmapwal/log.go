@@ -51,6 +51,10 @@ type Log struct {
 	closed  atomic.Bool
 	poison  atomic.Pointer[error]   // the failure that poisoned the log
 	cuts    atomic.Pointer[backCut] // the newest TruncateBack (a sentinel before any)
+	// frontGone is the highest record a TruncateFront removed, stored
+	// before front: an iterator behind front lost records only if it is
+	// at or below it.
+	frontGone atomic.Uint64
 
 	// Group commit.
 	smu      sync.Mutex

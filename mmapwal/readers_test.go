@@ -1,0 +1,404 @@
+package mmapwal
+
+// Readers that are never wrong (issue 13): iterators, Read and View under
+// TruncateBack, TruncateFront and re-appends at the same sequences; a
+// ReadOnly Log beside a live writer; MaxMappedSegments on the read path.
+//
+// Records are soakPayload records (their sequence and a tag in the first 16
+// bytes, the rest a function of the tag): the tag is the number of
+// TruncateBacks begun before the append (its epoch), so a reader can tell
+// which version of a sequence it got and whether a cut had dropped it.
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/mmapwal/mmapwal/internal/sysutil"
+)
+
+// rdOpen opens dir and closes the log at the end of the test.
+func rdOpen(t *testing.T, dir string, o *Options) *Log {
+	t.Helper()
+	l, err := Open(dir, o)
+	require.NoError(t, err)
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+// rdAppend appends the record of seq at epoch tag, n bytes after its header.
+func rdAppend(t *testing.T, l *Log, seq, tag uint64, n int) []byte {
+	t.Helper()
+	p := soakPayload(seq, tag, n)
+	require.NoError(t, l.AppendSeq(seq, p))
+	return p
+}
+
+// rdTruncated reports whether err says that records were truncated away
+// under a reader (never damage).
+func rdTruncated(err error) bool {
+	return errors.Is(err, ErrNotFound) && !errors.Is(err, ErrCorrupt)
+}
+
+// TestReadersIteratorInsideTruncateBack: an iterator whose Next runs while
+// TruncateBack is cutting (here: from the removal of a segment the cut drops)
+// must not return the old tail and then skip the new records. Either it
+// stops at the cut point and then returns the new records, or, having
+// returned dropped records, it fails.
+func TestReadersIteratorInsideTruncateBack(t *testing.T) {
+	l := rdOpen(t, t.TempDir(), &Options{SegmentSize: 16 << 10, Durability: SyncManual})
+	old := map[uint64][]byte{}
+	for seq := uint64(1); seq <= 200; seq++ {
+		old[seq] = rdAppend(t, l, seq, 0, 72) // two segments
+	}
+	it, err := l.NewIterator(1)
+	require.NoError(t, err)
+	defer it.Close()
+	for range 3 {
+		require.True(t, it.Next())
+	}
+
+	var inside []uint64
+	var cutting, fired atomic.Bool
+	t.Cleanup(sysutil.SetFault(func(op sysutil.Op, path string) error {
+		if op == sysutil.OpRemove && strings.HasSuffix(path, ".wal") && cutting.Load() && fired.CompareAndSwap(false, true) {
+			for it.Next() {
+				require.Equal(t, old[it.Seq()], it.Value(), "inside the cut, record %d", it.Seq())
+				inside = append(inside, it.Seq())
+			}
+		}
+		return nil
+	}))
+	cutting.Store(true)
+	require.NoError(t, l.TruncateBack(5))
+	cutting.Store(false)
+	require.True(t, fired.Load(), "no segment removal inside TruncateBack")
+
+	newer := map[uint64][]byte{}
+	for seq := uint64(6); seq <= 220; seq++ {
+		newer[seq] = rdAppend(t, l, seq, 1, 40)
+	}
+	var after []uint64
+	for it.Next() {
+		require.Equal(t, newer[it.Seq()], it.Value(), "after the cut, record %d", it.Seq())
+		after = append(after, it.Seq())
+	}
+	if len(inside) > 0 && inside[len(inside)-1] > 5 {
+		require.Empty(t, after, "the iterator returned dropped records %v, then went on", inside)
+		require.True(t, rdTruncated(it.Err()), "the iterator returned dropped records: Err %v", it.Err())
+		return
+	}
+	require.NoError(t, it.Err())
+	want := []uint64{}
+	for seq := uint64(4); seq <= 220; seq++ {
+		want = append(want, seq)
+	}
+	require.Equal(t, want, append(inside, after...), "records 4..220, each once")
+}
+
+// TestReadersIteratorFrontIntoGap: a TruncateFront into a gap after the
+// iterator's position drops nothing it had still to return, so it goes on.
+func TestReadersIteratorFrontIntoGap(t *testing.T) {
+	l := rdOpen(t, t.TempDir(), &Options{SegmentSize: 16 << 10, Durability: SyncManual})
+	for seq := uint64(1); seq <= 5; seq++ {
+		rdAppend(t, l, seq, 0, 8)
+	}
+	ten := rdAppend(t, l, 10, 0, 8)
+	it, err := l.NewIterator(1)
+	require.NoError(t, err)
+	defer it.Close()
+	for seq := uint64(1); seq <= 5; seq++ {
+		require.True(t, it.Next())
+		require.Equal(t, seq, it.Seq())
+	}
+	require.NoError(t, l.TruncateFront(8))
+	require.True(t, it.Next(), "Err: %v", it.Err())
+	require.Equal(t, uint64(10), it.Seq())
+	require.Equal(t, ten, it.Value())
+	require.False(t, it.Next())
+	require.NoError(t, it.Err())
+
+	// Dropping a record it had still to return does fail it.
+	rdAppend(t, l, 11, 0, 8)
+	rdAppend(t, l, 12, 0, 8)
+	it2, err := l.NewIterator(10)
+	require.NoError(t, err)
+	defer it2.Close()
+	require.True(t, it2.Next())
+	require.NoError(t, l.TruncateFront(12))
+	require.False(t, it2.Next(), "record 11 was dropped under the iterator")
+	require.True(t, rdTruncated(it2.Err()), "Err %v", it2.Err())
+}
+
+// rdCuts is the history of the TruncateBacks of a racing test: cut c (from
+// 1) kept the records up to last[c]; records appended after it carry tag c.
+type rdCuts struct {
+	last      []atomic.Uint64
+	begun     atomic.Uint64 // cuts begun: the tag of new appends
+	completed atomic.Uint64 // cuts whose TruncateBack returned
+}
+
+// dropped reports whether the version tag of seq was dropped by a cut that
+// completed before done cuts: then no call that began after it may return
+// the version.
+func (h *rdCuts) dropped(seq, tag, done uint64) bool {
+	for c := tag + 1; c <= done; c++ {
+		if h.last[c].Load() < seq {
+			return true
+		}
+	}
+	return false
+}
+
+// rdRace is a racing test: one writer appending, rotating and truncating
+// both ends, and readers checking every record they get.
+type rdRace struct {
+	t    *testing.T
+	l    *Log
+	cuts rdCuts
+	stop atomic.Bool
+	mu   sync.Mutex
+	errs []string
+}
+
+func (r *rdRace) failf(format string, args ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.errs) < 10 {
+		r.errs = append(r.errs, fmt.Sprintf(format, args...))
+	}
+	r.stop.Store(true)
+}
+
+// writer runs rounds of appends, each followed by a TruncateBack into the
+// records just written (sometimes into older segments) and sometimes a
+// TruncateFront.
+func (r *rdRace) writer(rng *rand.Rand, rounds int) {
+	defer r.stop.Store(true)
+	for round := 1; round <= rounds && !r.stop.Load(); round++ {
+		tag := r.cuts.begun.Load()
+		for range 1 + rng.IntN(40) {
+			seq := r.l.LastSeq() + 1
+			if err := r.l.AppendSeq(seq, soakPayload(seq, tag, rng.IntN(300))); err != nil {
+				r.failf("AppendSeq(%d): %v", seq, err)
+				return
+			}
+		}
+		first, last := r.l.FirstSeq(), r.l.LastSeq()
+		if rng.IntN(8) == 0 && last > first+20 {
+			if err := r.l.TruncateFront(first + rng.Uint64N(10)); err != nil {
+				r.failf("TruncateFront: %v", err)
+				return
+			}
+			first = r.l.FirstSeq()
+		}
+		back := min(last-first, 1+rng.Uint64N(60))
+		to := last - back
+		c := r.cuts.begun.Load() + 1
+		r.cuts.last[c].Store(to)
+		r.cuts.begun.Store(c)
+		if err := r.l.TruncateBack(to); err != nil {
+			r.failf("TruncateBack(%d): %v", to, err)
+			return
+		}
+		r.cuts.completed.Store(c)
+	}
+}
+
+// check checks a record that a call which began after done cuts returned
+// for seq.
+func (r *rdRace) check(what string, seq uint64, b []byte, done uint64) (tag uint64, ok bool) {
+	tag, err := soakCheck(seq, b)
+	if err != nil {
+		r.failf("%s: %v", what, err)
+		return 0, false
+	}
+	if r.cuts.dropped(seq, tag, done) {
+		r.failf("%s: record %d of epoch %d, which a cut that completed before the call had dropped", what, seq, tag)
+		return 0, false
+	}
+	return tag, true
+}
+
+// iterate runs iterators from random positions and checks the rule: strictly
+// increasing sequences ≥ from, each the record at that sequence when it was
+// returned, or an error that says truncation.
+func (r *rdRace) iterate(rng *rand.Rand) {
+	for !r.stop.Load() {
+		first, last := r.l.FirstSeq(), r.l.LastSeq()
+		from := first + rng.Uint64N(last-first+2)
+		it, err := r.l.NewIterator(from)
+		if err != nil {
+			r.failf("NewIterator: %v", err)
+			return
+		}
+		var prev, prevTag uint64
+		for n := 0; n < 500 && !r.stop.Load(); n++ {
+			done, begun := r.cuts.completed.Load(), r.cuts.begun.Load()
+			if !it.Next() {
+				if err := it.Err(); err != nil && !rdTruncated(err) {
+					r.failf("iterator from %d after %d: %v", from, prev, err)
+				}
+				break
+			}
+			seq := it.Seq()
+			if seq < from || seq <= prev {
+				r.failf("iterator from %d returned %d after %d", from, seq, prev)
+				break
+			}
+			v := bytes.Clone(it.Value())
+			if _, err := soakCheck(seq, v); err != nil && r.cuts.begun.Load() != begun {
+				// Value is a slice of the mapping: a TruncateBack that
+				// began after Next returned may zero it (documented).
+				break
+			}
+			tag, ok := r.check("iterator", seq, v, done)
+			if !ok {
+				break
+			}
+			if prev != 0 && r.cuts.dropped(prev, prevTag, tag) {
+				r.failf("iterator from %d returned %d (epoch %d), a cut dropped it, and the iterator went on to %d (epoch %d)", from, prev, prevTag, seq, tag)
+				break
+			}
+			prev, prevTag = seq, tag
+		}
+		it.Close()
+	}
+}
+
+// read runs Read, ReadInto and View of random sequences.
+func (r *rdRace) read(rng *rand.Rand) {
+	var buf []byte
+	for !r.stop.Load() {
+		first, last := r.l.FirstSeq(), r.l.LastSeq()
+		seq := first + rng.Uint64N(last-first+2)
+		done, begun := r.cuts.completed.Load(), r.cuts.begun.Load()
+		var b []byte
+		var err error
+		switch rng.IntN(3) {
+		case 0:
+			b, err = r.l.Read(seq)
+		case 1:
+			buf, err = r.l.ReadInto(buf[:0], seq)
+			b = buf
+		default:
+			err = r.l.View(seq, func(v []byte) error { b = bytes.Clone(v); return nil })
+			if _, cerr := soakCheck(seq, b); err == nil && cerr != nil && r.cuts.begun.Load() != begun {
+				continue // zeroed under fn by a TruncateBack meanwhile (documented)
+			}
+		}
+		if err != nil {
+			if !rdTruncated(err) {
+				r.failf("read %d: %v", seq, err)
+			}
+			continue
+		}
+		r.check("read", seq, b, done)
+	}
+}
+
+// TestReadersRaceTruncateBack races iterators, Read, ReadInto and View with
+// TruncateBack, TruncateFront, re-appends at the same sequences and
+// rotation.
+func TestReadersRaceTruncateBack(t *testing.T) {
+	rounds := 300
+	if testing.Short() {
+		rounds = 100
+	}
+	l := rdOpen(t, fastTempDir(t), &Options{SegmentSize: 8 << 10, Durability: SyncManual, MaxMappedSegments: 2})
+	r := &rdRace{t: t, l: l}
+	r.cuts.last = make([]atomic.Uint64, rounds+2)
+	var wg sync.WaitGroup
+	for i := range 3 {
+		rng := rand.New(rand.NewPCG(uint64(i), 13))
+		if i == 2 {
+			wg.Go(func() { r.read(rng) })
+		} else {
+			wg.Go(func() { r.iterate(rng) })
+		}
+	}
+	r.writer(rand.New(rand.NewPCG(99, 13)), rounds)
+	wg.Wait()
+	require.Empty(t, r.errs)
+}
+
+// rdTwin builds a log, opens a ReadOnly Log on it, then lets the writer cut
+// and re-append other records at the same sequences; it returns both.
+func rdTwin(t *testing.T, segSize int64, n, keep uint64, size func(seq uint64) (old, new int)) (w, ro *Log) {
+	dir := t.TempDir()
+	w = rdOpen(t, dir, &Options{SegmentSize: segSize, Durability: SyncManual})
+	for seq := uint64(1); seq <= n; seq++ {
+		o, _ := size(seq)
+		rdAppend(t, w, seq, 0, o)
+	}
+	require.NoError(t, w.Sync())
+	ro = rdOpen(t, dir, &Options{ReadOnly: true, MaxMappedSegments: 64})
+	for seq := uint64(1); seq <= n; seq++ { // map every segment
+		_, err := ro.Read(seq)
+		require.NoError(t, err)
+	}
+	require.NoError(t, w.TruncateBack(keep))
+	for seq := keep + 1; seq <= n; seq++ {
+		_, nw := size(seq)
+		rdAppend(t, w, seq, 1, nw)
+	}
+	require.NoError(t, w.Sync())
+	return w, ro
+}
+
+// rdSameOrNotFound checks every way to read the ReadOnly log: each record it
+// returns is the writer's record at that sequence, or it says not found.
+func rdSameOrNotFound(t *testing.T, w, ro *Log, n uint64) {
+	t.Helper()
+	for seq := uint64(1); seq <= n; seq++ {
+		want, err := w.Read(seq)
+		require.NoError(t, err)
+		got, err := ro.Read(seq)
+		if err != nil {
+			require.True(t, rdTruncated(err), "Read(%d): %v", seq, err)
+		} else {
+			require.Equal(t, want, got, "Read(%d) returned other bytes than the record", seq)
+		}
+		err = ro.View(seq, func(b []byte) error {
+			require.Equal(t, want, b, "View(%d) returned other bytes than the record", seq)
+			return nil
+		})
+		require.True(t, err == nil || rdTruncated(err), "View(%d): %v", seq, err)
+	}
+	it, err := ro.NewIterator(1)
+	require.NoError(t, err)
+	defer it.Close()
+	prev := uint64(0)
+	for it.Next() {
+		require.Greater(t, it.Seq(), prev)
+		want, err := w.Read(it.Seq())
+		require.NoError(t, err)
+		require.Equal(t, want, it.Value(), "the iterator returned other bytes than record %d", it.Seq())
+		prev = it.Seq()
+	}
+	require.True(t, it.Err() == nil || rdTruncated(it.Err()), "iterator: %v", it.Err())
+}
+
+// TestReadersReadOnlyBesideWriter: after the writer's TruncateBack and
+// re-appends of other sizes, a ReadOnly Log opened before never returns
+// another record's bytes.
+func TestReadersReadOnlyBesideWriter(t *testing.T) {
+	w, ro := rdTwin(t, 16<<10, 20, 10, func(seq uint64) (int, int) { return 100, 37 + int(seq) })
+	rdSameOrNotFound(t, w, ro, 20)
+}
+
+// TestReadersReadOnlyRecreatedSegment: the writer removes segments and
+// creates the same segment numbers again with other records at the same
+// sequences and offsets; the ReadOnly Log still maps the removed files.
+func TestReadersReadOnlyRecreatedSegment(t *testing.T) {
+	w, ro := rdTwin(t, 4096, 40, 5, func(uint64) (int, int) { return 500, 500 })
+	require.Greater(t, w.Stats().Segments, 3)
+	rdSameOrNotFound(t, w, ro, 40)
+}
