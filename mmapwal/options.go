@@ -73,7 +73,9 @@ type Options struct {
 	ReadOnly bool
 	// MaxMappedSegments bounds how many sealed segments stay mapped at once
 	// (the active and the prepared one are not counted); idle ones beyond it
-	// are unmapped and mapped again on demand. Default 8.
+	// are unmapped, least recently used first, and mapped again on demand
+	// (by readers too). Segments in use by a reader (an iterator's current
+	// segment, a View) stay mapped. Default 8.
 	MaxMappedSegments int
 	// BytesPerSync starts write-back (sync_file_range on Linux) each time
 	// that many bytes were appended since the last, so that a later Sync or

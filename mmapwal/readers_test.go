@@ -402,3 +402,37 @@ func TestReadersReadOnlyRecreatedSegment(t *testing.T) {
 	require.Greater(t, w.Stats().Segments, 3)
 	rdSameOrNotFound(t, w, ro, 40)
 }
+
+// TestReadersMaxMappedSegments: iterating and reading a log of many segments
+// keeps at most MaxMappedSegments sealed segments mapped (plus the newest),
+// on a writable and on a ReadOnly log.
+func TestReadersMaxMappedSegments(t *testing.T) {
+	dir := t.TempDir()
+	opts := &Options{SegmentSize: 4096, Durability: SyncManual, MaxMappedSegments: 2}
+	w := rdOpen(t, dir, opts)
+	seq := uint64(0)
+	for w.Stats().Segments < 60 {
+		seq++
+		rdAppend(t, w, seq, 0, 500)
+	}
+	require.NoError(t, w.Sync())
+	ro := rdOpen(t, dir, &Options{ReadOnly: true, MaxMappedSegments: 2})
+	for _, l := range []*Log{w, ro} {
+		it, err := l.NewIterator(1)
+		require.NoError(t, err)
+		n := uint64(0)
+		for it.Next() {
+			n++
+			require.LessOrEqual(t, l.Stats().MappedSegments, 2+2, "while iterating (the iterator's own segment, the newest)")
+		}
+		require.NoError(t, it.Err())
+		require.Equal(t, seq, n)
+		it.Close()
+		require.LessOrEqual(t, l.Stats().MappedSegments, 2+1, "after iterating")
+		for s := uint64(1); s <= seq; s += 7 {
+			_, err := l.Read(s)
+			require.NoError(t, err)
+		}
+		require.LessOrEqual(t, l.Stats().MappedSegments, 2+1, "after reading")
+	}
+}
