@@ -70,6 +70,15 @@ type Options struct {
 	// ReadOnly opens without the write lock and without repairing anything:
 	// it serves the valid prefix even of a corrupt log (salvage), and
 	// Recovery reports what is wrong. Writes fail with ErrInvalidArgument.
+	//
+	// A writer may go on beside it (in this or another process). The
+	// ReadOnly Log serves the records Open found and does not follow the
+	// writer, but never returns bytes that are not the record at that
+	// sequence: each read copies the frame, checks the copy (checksum,
+	// sequence, length) and that the segment file is still linked. A
+	// record the writer truncated or replaced elsewhere since is
+	// ErrTruncated (a *TruncatedError, also ErrNotFound); reopen to see
+	// the log as it is now. View and Iterator.Value get checked copies.
 	ReadOnly bool
 	// MaxMappedSegments bounds how many sealed segments stay mapped at once
 	// (the active and the prepared one are not counted); idle ones beyond it

@@ -14,8 +14,9 @@ import (
 // TruncateFront drops the records below seq, durably; FirstSeq() ≤ seq ≤
 // LastSeq()+1. After TruncateFront(LastSeq()+1) the log holds no record,
 // LastSeq keeps its value and the next Append continues after it (the way
-// Raft compacts). Segments that hold only dropped records are deleted;
-// iterators still reading them finish their segment and then fail.
+// Raft compacts). Segments that hold only dropped records are deleted.
+// Iterators that had still to return a dropped record fail with
+// ErrNotFound; the others go on.
 func (l *Log) TruncateFront(seq uint64) error {
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
@@ -80,7 +81,9 @@ func (l *Log) dropFrontSegments(seq uint64) error {
 // TruncateBack drops the records above seq, durably; FirstSeq()-1 ≤ seq ≤
 // LastSeq(). Afterwards LastSeq is the highest remaining record (seq when
 // it exists; seq when no record remains) and the next Append continues
-// after it. Iterators that already returned a dropped record fail.
+// after it. Iterators that already returned a dropped record fail with a
+// *TruncatedError (ErrTruncated) before they return any record appended
+// since.
 //
 // It is crash safe: a redo record in META makes recovery finish a
 // truncation that a crash interrupted.
