@@ -45,6 +45,7 @@ type Iterator struct {
 	cut        *backCut
 	cutPending bool
 	buf        []byte // ReadOnly logs: the checked copy Value returns
+	prev       roPrev // ReadOnly logs: where the last returned record is
 	err        error
 	closed     bool
 }
@@ -160,6 +161,11 @@ func (it *Iterator) load(seq uint64) (ok, again bool) {
 	if l.opts.ReadOnly {
 		it.buf, err = l.readVerified(it.buf[:0], s, it.f, it.i, seq)
 		val = it.buf
+		if err == nil && !it.prev.intact(it.f) {
+			// The writer dropped the record returned last: going on would
+			// mix records from before and after its truncation.
+			err = &TruncatedError{Seq: it.seq, LastSeq: l.last.Load()}
+		}
 	} else {
 		val, err = framePayload(it.f.Data(), s.idx.off(it.i), seq, s.name)
 	}
@@ -174,9 +180,59 @@ func (it *Iterator) load(seq uint64) (ok, again bool) {
 	if err != nil {
 		return it.fail(err), false
 	}
+	if l.opts.ReadOnly {
+		it.prev.set(s, it.f, s.idx.off(it.i))
+	}
 	it.i++
 	it.seq, it.val, it.next = seq, val, seq+1
 	return true, false
+}
+
+// roPrev remembers, on a ReadOnly log, the frame of the record an iterator
+// returned last, with a pin on its segment: before returning the next one,
+// the iterator checks that the writer has not dropped it meanwhile (its
+// checksum field changed, or its file was removed).
+type roPrev struct {
+	s   *seg
+	f   *segment.File
+	off int64
+	crc uint32
+}
+
+// set makes the frame at off of s (mapped as f) the one to check.
+func (p *roPrev) set(s *seg, f *segment.File, off int64) {
+	if p.s != s {
+		p.release()
+		if _, err := s.pin(); err != nil {
+			return // closed meanwhile: nothing to check against
+		}
+		p.s, p.f = s, f
+	}
+	p.off = off
+	p.crc, _ = frameCRC(f.Data(), off, s.name)
+}
+
+// intact reports whether the remembered frame is still in place. cur is the
+// file of the record about to be returned, whose link was just checked.
+func (p *roPrev) intact(cur *segment.File) bool {
+	if p.s == nil {
+		return true
+	}
+	if crc, err := frameCRC(p.f.Data(), p.off, p.s.name); err != nil || crc != p.crc {
+		return false
+	}
+	if p.f == cur {
+		return true
+	}
+	linked, err := p.f.Linked()
+	return err == nil && linked
+}
+
+func (p *roPrev) release() {
+	if p.s != nil {
+		p.s.unpin()
+		p.s, p.f = nil, nil
+	}
 }
 
 // seek pins the segment that holds the first record ≥ it.next. again says
@@ -215,6 +271,7 @@ func (it *Iterator) drop() {
 func (it *Iterator) fail(err error) bool {
 	it.err, it.val = err, nil
 	it.drop()
+	it.prev.release()
 	return false
 }
 
@@ -232,6 +289,7 @@ func (it *Iterator) Err() error { return it.err }
 // Close does nothing.
 func (it *Iterator) Close() error {
 	it.drop()
+	it.prev.release()
 	it.closed, it.val = true, nil
 	return nil
 }

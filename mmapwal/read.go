@@ -246,6 +246,17 @@ func copyFrame(dst, data []byte, off int64, name string) (out []byte, ok bool, e
 	return append(dst, data[off:end]...), true, nil
 }
 
+// frameCRC reads the checksum field of the frame at off under the fault
+// guard.
+func frameCRC(data []byte, off int64, name string) (crc uint32, err error) {
+	old := debug.SetPanicOnFault(true)
+	defer recoverFault(old, &err, name, off)
+	if off < 0 || off+4 > int64(len(data)) {
+		return 0, &CorruptionError{Segment: name, Offset: off, Reason: ReasonLengthOutOfBounds, Durable: true}
+	}
+	return binary.LittleEndian.Uint32(data[off:]), nil
+}
+
 // appendGuarded copies a payload out of the mapping under the fault guard.
 func appendGuarded(dst, payload []byte, name string, off int64) (out []byte, err error) {
 	old := debug.SetPanicOnFault(true)

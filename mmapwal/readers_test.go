@@ -436,3 +436,28 @@ func TestReadersMaxMappedSegments(t *testing.T) {
 		require.LessOrEqual(t, l.Stats().MappedSegments, 2+1, "after reading")
 	}
 }
+
+// TestReadersReadOnlyIteratorAcrossCut: a ReadOnly iterator that returned a
+// record the writer then truncated fails, rather than going on with the
+// records the writer appended at the same offsets since (a mix of before and
+// after the cut).
+func TestReadersReadOnlyIteratorAcrossCut(t *testing.T) {
+	dir := t.TempDir()
+	w := rdOpen(t, dir, &Options{SegmentSize: 16 << 10, Durability: SyncManual})
+	for seq := uint64(1); seq <= 20; seq++ {
+		rdAppend(t, w, seq, 0, 100)
+	}
+	ro := rdOpen(t, dir, &Options{ReadOnly: true})
+	it, err := ro.NewIterator(1)
+	require.NoError(t, err)
+	defer it.Close()
+	for seq := uint64(1); seq <= 7; seq++ {
+		require.True(t, it.Next())
+	}
+	require.NoError(t, w.TruncateBack(5))
+	for seq := uint64(6); seq <= 20; seq++ {
+		rdAppend(t, w, seq, 1, 100) // the same sizes: the same offsets
+	}
+	require.False(t, it.Next(), "went on to %d after record 7 was truncated", it.Seq())
+	require.ErrorIs(t, it.Err(), ErrTruncated)
+}
