@@ -11,12 +11,14 @@ package mmapwal
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -460,4 +462,106 @@ func TestReadersReadOnlyIteratorAcrossCut(t *testing.T) {
 	}
 	require.False(t, it.Next(), "went on to %d after record 7 was truncated", it.Seq())
 	require.ErrorIs(t, it.Err(), ErrTruncated)
+}
+
+// TestReadersFailedCut: a TruncateBack that fails half way (here: the
+// directory sync after removing the segments it drops) poisons the log, and
+// its cut stays pending: readers never look above the cut point again, as the
+// records there may be half zeroed.
+func TestReadersFailedCut(t *testing.T) {
+	l := rdOpen(t, t.TempDir(), &Options{SegmentSize: 16 << 10, Durability: SyncManual})
+	for seq := uint64(1); seq <= 200; seq++ {
+		rdAppend(t, l, seq, 0, 72) // two segments
+	}
+	it, err := l.NewIterator(1)
+	require.NoError(t, err)
+	defer it.Close()
+	var removed atomic.Bool
+	psnSetFault(t, func(op sysutil.Op, path string) error {
+		if op == sysutil.OpRemove && strings.HasSuffix(path, ".wal") {
+			removed.Store(true)
+		}
+		if op == sysutil.OpSyncDir && removed.Load() {
+			return syscall.EIO
+		}
+		return nil
+	})
+	require.ErrorIs(t, l.TruncateBack(5), ErrPoisoned)
+	for seq := uint64(6); seq <= 200; seq += 50 {
+		_, err := l.Read(seq)
+		require.ErrorIs(t, err, ErrNotFound, "Read(%d) above a failed cut", seq)
+		require.ErrorIs(t, l.View(seq, func([]byte) error { return nil }), ErrNotFound)
+	}
+	b, err := l.Read(5)
+	require.NoError(t, err)
+	_, err = soakCheck(5, b)
+	require.NoError(t, err)
+	var got []uint64
+	for it.Next() {
+		got = append(got, it.Seq())
+	}
+	require.NoError(t, it.Err())
+	require.Equal(t, []uint64{1, 2, 3, 4, 5}, got, "the iterator stops at the cut point")
+}
+
+// TestReadersReadOnlyRemovedSegment: a segment the ReadOnly Log had unmapped
+// (MaxMappedSegments) and the writer then removed is ErrTruncated, not a
+// file system error.
+func TestReadersReadOnlyRemovedSegment(t *testing.T) {
+	dir := t.TempDir()
+	w := rdOpen(t, dir, &Options{SegmentSize: 4096, Durability: SyncManual})
+	for seq := uint64(1); seq <= 40; seq++ {
+		rdAppend(t, w, seq, 0, 500)
+	}
+	ro := rdOpen(t, dir, &Options{ReadOnly: true, MaxMappedSegments: 1})
+	require.NoError(t, w.TruncateBack(5))
+	_, err := ro.Read(30)
+	require.ErrorIs(t, err, ErrTruncated)
+	var te *TruncatedError
+	require.ErrorAs(t, err, &te)
+	require.Equal(t, uint64(30), te.Seq)
+	it, err := ro.NewIterator(20)
+	require.NoError(t, err)
+	defer it.Close()
+	require.False(t, it.Next())
+	require.ErrorIs(t, it.Err(), ErrTruncated)
+	_, err = ro.Read(3)
+	require.NoError(t, err, "records the writer kept")
+}
+
+// TestReadersDamageUnderLiveLog: bytes changed under a live log by someone
+// else (a frame header that no longer holds its sequence, or a length
+// beyond the segment) are a CorruptionError, for reads and iterators.
+func TestReadersDamageUnderLiveLog(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		field  int // byte offset in the frame header
+		value  uint64
+		reason Reason
+	}{
+		{"sequence", 8, 99, ReasonSequenceViolation},
+		{"length", 4, 1 << 30, ReasonLengthOutOfBounds},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := rdOpen(t, t.TempDir(), &Options{SegmentSize: 16 << 10, Durability: SyncManual})
+			for seq := uint64(1); seq <= 3; seq++ {
+				rdAppend(t, l, seq, 0, 8)
+			}
+			s := l.segments()[0]
+			hdr := s.file.Data()[s.idx.off(1):]
+			if tc.field == 4 {
+				binary.LittleEndian.PutUint32(hdr[4:], uint32(tc.value))
+			} else {
+				binary.LittleEndian.PutUint64(hdr[8:], tc.value)
+			}
+			_, err := l.Read(2)
+			require.ErrorIs(t, err, tc.reason)
+			require.ErrorIs(t, l.View(2, func([]byte) error { return nil }), tc.reason)
+			it, err := l.NewIterator(2)
+			require.NoError(t, err)
+			defer it.Close()
+			require.False(t, it.Next())
+			require.ErrorIs(t, it.Err(), ErrCorrupt)
+		})
+	}
 }
