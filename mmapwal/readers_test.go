@@ -10,11 +10,17 @@ package mmapwal
 // which version of a sequence it got and whether a cut had dropped it.
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"os"
+	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -564,4 +570,128 @@ func TestReadersDamageUnderLiveLog(t *testing.T) {
 			require.ErrorIs(t, it.Err(), ErrCorrupt)
 		})
 	}
+}
+
+const rdEnvDir = "MMAPWAL_READERS_HELPER_DIR"
+
+// TestReadersReadOnlyHelperProcess is not a test on its own: run by
+// TestReadersReadOnlyOtherProcess in a child process, it opens the directory
+// named by rdEnvDir ReadOnly, reads every record (mapping every segment),
+// prints "ready", waits for a line on stdin, then reads and iterates again
+// and prints what it got: "read SEQ HEX", "read SEQ notfound", "it SEQ HEX",
+// "it end ERR", and "error …" for anything else.
+func TestReadersReadOnlyHelperProcess(t *testing.T) {
+	dir := os.Getenv(rdEnvDir)
+	if dir == "" {
+		t.Skip("helper process for TestReadersReadOnlyOtherProcess")
+	}
+	out := bufio.NewWriter(os.Stdout)
+	defer out.Flush()
+	ro, err := Open(dir, &Options{ReadOnly: true, MaxMappedSegments: 64})
+	if err != nil {
+		fmt.Fprintf(out, "error open: %v\n", err)
+		return
+	}
+	defer ro.Close()
+	last := ro.LastSeq()
+	for seq := uint64(1); seq <= last; seq++ {
+		if _, err := ro.Read(seq); err != nil {
+			fmt.Fprintf(out, "error first read %d: %v\n", seq, err)
+			return
+		}
+	}
+	fmt.Fprintln(out, "ready")
+	out.Flush()
+	if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
+		fmt.Fprintf(out, "error stdin: %v\n", err)
+		return
+	}
+	for seq := uint64(1); seq <= last; seq++ {
+		switch b, err := ro.Read(seq); {
+		case err == nil:
+			fmt.Fprintf(out, "read %d %x\n", seq, b)
+		case errors.Is(err, ErrNotFound) && !errors.Is(err, ErrCorrupt):
+			fmt.Fprintf(out, "read %d notfound\n", seq)
+		default:
+			fmt.Fprintf(out, "error read %d: %v\n", seq, err)
+		}
+	}
+	it, err := ro.NewIterator(1)
+	if err != nil {
+		fmt.Fprintf(out, "error NewIterator: %v\n", err)
+		return
+	}
+	defer it.Close()
+	for it.Next() {
+		fmt.Fprintf(out, "it %d %x\n", it.Seq(), it.Value())
+	}
+	fmt.Fprintf(out, "it end %v\n", it.Err())
+}
+
+// TestReadersReadOnlyOtherProcess: a ReadOnly Log in another process, which
+// maps every segment, never returns bytes that are not the record, after
+// this process's writer truncated and re-created segments with other records
+// at the same sequences and offsets.
+func TestReadersReadOnlyOtherProcess(t *testing.T) {
+	dir := t.TempDir()
+	w := rdOpen(t, dir, &Options{SegmentSize: 4096, Durability: SyncManual})
+	for seq := uint64(1); seq <= 40; seq++ {
+		rdAppend(t, w, seq, 0, 500)
+	}
+	require.NoError(t, w.Sync())
+	cmd := exec.Command(os.Args[0], "-test.run=^TestReadersReadOnlyHelperProcess$", "-test.count=1")
+	cmd.Env = append(os.Environ(), rdEnvDir+"="+dir)
+	stdin, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	cmd.Stderr = os.Stderr
+	require.NoError(t, cmd.Start())
+	defer func() {
+		cmd.Process.Kill() // a failed check stops reading: do not wait on a blocked child
+		cmd.Wait()
+	}()
+	lines := bufio.NewScanner(stdout)
+	lines.Buffer(nil, 1<<20)
+	require.True(t, lines.Scan(), "no line from the child")
+	require.Equal(t, "ready", lines.Text())
+
+	require.NoError(t, w.TruncateBack(5))
+	for seq := uint64(6); seq <= 40; seq++ {
+		rdAppend(t, w, seq, 1, 500) // the same sizes: new files, the same offsets
+	}
+	require.NoError(t, w.Sync())
+	_, err = io.WriteString(stdin, "go\n")
+	require.NoError(t, err)
+	stdin.Close()
+
+	reads, its, prev := 0, 0, uint64(0)
+	for lines.Scan() {
+		f := strings.Fields(lines.Text())
+		if len(f) == 0 || f[0] != "read" && f[0] != "it" && f[0] != "error" {
+			continue // the test framework's own lines
+		}
+		require.NotEqual(t, "error", f[0], "child: %s", lines.Text())
+		if f[0] == "it" && f[1] == "end" {
+			require.True(t, f[2] == "<nil>" || strings.Contains(lines.Text(), "truncated"), "child: %s", lines.Text())
+			continue
+		}
+		require.Len(t, f, 3, "child: %s", lines.Text())
+		seq, err := strconv.ParseUint(f[1], 10, 64)
+		require.NoError(t, err)
+		if f[2] == "notfound" {
+			continue
+		}
+		want, err := w.Read(seq)
+		require.NoError(t, err)
+		require.Equal(t, hex.EncodeToString(want), f[2], "%s %d in the other process: other bytes than the record", f[0], seq)
+		if f[0] == "it" {
+			require.Greater(t, seq, prev)
+			prev = seq
+			its++
+		} else {
+			reads++
+		}
+	}
+	t.Logf("the other process read %d records and iterated %d that are the writer's", reads, its)
 }
