@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"runtime/debug"
 	"sort"
 	"sync"
@@ -160,13 +161,15 @@ func (l *Log) notFound(seq uint64) error {
 }
 
 // readErr turns a failure to pin a segment into the reader's error. On a
-// ReadOnly log a segment that no longer opens (the writer removed it, or is
-// creating it again) changed under the view.
+// ReadOnly log a segment that no longer opens as the log's (the writer
+// removed it, or is creating it again) changed under the view; other
+// failures (too many open files, say) are returned as they are.
 func (l *Log) readErr(err error, seq uint64) error {
+	var ce *CorruptionError
 	switch {
 	case errors.Is(err, errSegGone):
 		return l.notFound(seq)
-	case l.opts.ReadOnly && !errors.Is(err, ErrClosed):
+	case l.opts.ReadOnly && (errors.Is(err, fs.ErrNotExist) || errors.As(err, &ce)):
 		return l.changed(seq)
 	}
 	return err
