@@ -194,12 +194,12 @@ func framePayload(data []byte, off int64, seq uint64, name string) (payload []by
 	if off < 0 || off+crcframe.HeaderSize > int64(len(data)) {
 		return nil, &CorruptionError{Segment: name, Offset: off, Reason: ReasonLengthOutOfBounds, Durable: true}
 	}
-	n := int64(binary.LittleEndian.Uint32(data[off+4:]))
-	start := off + crcframe.HeaderSize
-	if start+n > int64(len(data)) {
+	h := data[off : off+16 : off+16] // CRC, length, sequence: one bounds check
+	n, start := int64(binary.LittleEndian.Uint32(h[4:])), off+crcframe.HeaderSize
+	switch {
+	case start+n > int64(len(data)):
 		return nil, &CorruptionError{Segment: name, Offset: off, Reason: ReasonLengthOutOfBounds, Durable: true}
-	}
-	if binary.LittleEndian.Uint64(data[off+8:]) != seq {
+	case binary.LittleEndian.Uint64(h[8:]) != seq:
 		return nil, &CorruptionError{Segment: name, Offset: off, Reason: ReasonSequenceViolation, Durable: true}
 	}
 	return data[start : start+n], nil
