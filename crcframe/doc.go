@@ -3,7 +3,7 @@
 // []byte out, no files and no allocation, so it can be fuzzed and benchmarked
 // on its own.
 //
-// # Wire format (version 1; these constants never change)
+// # Wire format (versions 1 and 2; these constants never change)
 //
 // Every frame starts at an 8-byte aligned offset of a segment. All integers
 // are little endian.
@@ -26,7 +26,8 @@
 //   - durable is the durable watermark: the segment offset up to which the
 //     segment was known durable when the frame was written (0 = no claim).
 //     Recovery uses it to tell a torn tail from corruption of durable data.
-//   - type is one of the [Type] values; 0 is never valid.
+//   - type is one of the [Type] values; 0 is never valid. Version 2 of the
+//     format adds [Seal] (7), which ends a sealed segment.
 //   - reserved and padding bytes are zero.
 //
 // A frame occupies [Size](length) bytes: 24 + length rounded up to 8, so a

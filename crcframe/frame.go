@@ -6,7 +6,8 @@ import (
 	"github.com/klauspost/crc32"
 )
 
-// Wire constants of format version 1. Never change them.
+// Wire constants of format versions 1 and 2 (the frame is the same in
+// both). Never change them.
 const (
 	// HeaderSize is the size of a frame header in bytes.
 	HeaderSize = 24
@@ -34,13 +35,20 @@ const (
 	// Mark is a durable mark written by Close: no payload, sequence = the
 	// log's last sequence, durable = the frame's own offset.
 	Mark Type = 6
+	// Seal ends a sealed segment (format version 2): no payload, sequence =
+	// the log's last sequence at rotation, durable = the segment's durable
+	// watermark when it was written (as for a record: rotation syncs the
+	// segment after writing it). Nothing follows it in its segment. A version 1 reader would
+	// report UnknownType for it, but never reads one: the segment after a
+	// seal has a version 2 header, which it refuses first.
+	Seal Type = 7
 )
 
 // IsRecord reports whether frames of type t carry a record (Full, First,
 // Middle, Last).
 func (t Type) IsRecord() bool { return t >= Full && t <= Last }
 
-func (t Type) valid() bool { return t >= Full && t <= Mark }
+func (t Type) valid() bool { return t >= Full && t <= Seal }
 
 // Header is a frame header without its CRC and length.
 type Header struct {
@@ -123,7 +131,7 @@ func EncodeHeader(dst []byte, seed uint32, h Header, n int) (int, error) {
 // [LengthOutOfBounds] when the length exceeds maxPayload, [IncompletePayload]
 // when the frame runs past src, [ChecksumMismatch], [UnknownType] for a frame
 // whose checksum holds but whose type, reserved bytes or padding are not
-// what version 1 writes, and
+// what versions 1 and 2 write, and
 // [SequenceViolation] for a sequence of 0. The length is checked before any
 // byte of the payload is read, and Decode never allocates.
 func Decode(src []byte, seed uint32, maxPayload int) (Header, []byte, int, error) {

@@ -121,7 +121,7 @@ func TestDecodeTable(t *testing.T) {
 
 		// The CRC holds but the content is not what version 1 writes.
 		{name: "resealed/type 0", mutate: resealed(func(f []byte) { f[20] = 0 }), want: crcframe.UnknownType},
-		{name: "resealed/type 7", mutate: resealed(func(f []byte) { f[20] = 7 }), want: crcframe.UnknownType},
+		{name: "resealed/type 8", mutate: resealed(func(f []byte) { f[20] = 8 }), want: crcframe.UnknownType},
 		{name: "resealed/type 255", mutate: resealed(func(f []byte) { f[20] = 255 }), want: crcframe.UnknownType},
 		{name: "resealed/reserved 21", mutate: resealed(func(f []byte) { f[21] = 1 }), want: crcframe.UnknownType},
 		{name: "resealed/reserved 23", mutate: resealed(func(f []byte) { f[23] = 0x80 }), want: crcframe.UnknownType},

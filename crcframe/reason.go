@@ -72,6 +72,14 @@ const (
 	// IOFault: reading the mapping failed (EIO, or a file truncated under
 	// the mapping raised SIGBUS).
 	IOFault
+	// MissingSeal: a segment that the next segment's header records as
+	// sealed (format version 2) does not end with its seal frame at the
+	// recorded offset: its tail was lost or damaged.
+	MissingSeal
+	// MissingMark: META records a clean Close (format version 2) but the
+	// newest segment does not end with the durable mark at the recorded
+	// place and sequence: records of a cleanly closed log were lost.
+	MissingMark
 )
 
 var reasonNames = map[Reason]string{
@@ -93,6 +101,8 @@ var reasonNames = map[Reason]string{
 	SegmentGap:             "segment gap",
 	MissingMeta:            "missing or bad META",
 	IOFault:                "I/O fault reading the mapping",
+	MissingSeal:            "missing or misplaced seal of a sealed segment",
+	MissingMark:            "missing or misplaced mark of a clean Close",
 }
 
 // String returns a short human description, e.g. "checksum mismatch".

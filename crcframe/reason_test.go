@@ -22,7 +22,7 @@ var allReasons = []crcframe.Reason{
 	crcframe.GarbageAfterEnd,
 
 	crcframe.TornTail, crcframe.SegmentGap, crcframe.MissingMeta,
-	crcframe.IOFault,
+	crcframe.IOFault, crcframe.MissingSeal, crcframe.MissingMark,
 }
 
 const unknownReason = "unknown reason"
@@ -61,7 +61,7 @@ func TestReasonStrings(t *testing.T) {
 
 // TestReasonUnknown: the zero Reason and undefined values say so.
 func TestReasonUnknown(t *testing.T) {
-	for _, r := range []crcframe.Reason{0, 8, 31, 39, 63, 68, 255} {
+	for _, r := range []crcframe.Reason{0, 8, 31, 39, 63, 70, 255} {
 		if s := r.String(); s != unknownReason {
 			t.Errorf("Reason(%d).String() = %q, want %q", uint8(r), s, unknownReason)
 		}

@@ -204,7 +204,7 @@ func TestAPIBatchTooLargeForSegment(t *testing.T) {
 	o := &mmapwal.Options{SegmentSize: segSize, Durability: mmapwal.SyncManual}
 	l, dir := openLog(t, o)
 	mustAppend(t, l, []byte("a"))
-	// Each record fits, the batch does not: 3 × (24+3000) > 8192-64.
+	// Each record fits, the batch does not: 3 × (24+3000) > 8192-64-48.
 	rec := bytes.Repeat([]byte{1}, 3000)
 	_, err := l.AppendBatch([][]byte{rec, rec, rec})
 	require.ErrorIs(t, err, mmapwal.ErrRecordTooLarge)
@@ -213,8 +213,9 @@ func TestAPIBatchTooLargeForSegment(t *testing.T) {
 	rotations := l.Stats().Rotations
 
 	// A batch that fills a whole segment exactly is accepted (it rotates).
-	// Two frames of 24+n bytes, n a multiple of 8: 2×(24+n) = 8192-64.
-	n := (segSize-64)/2 - 24
+	// Two frames of 24+n bytes, n a multiple of 8: 2×(24+n) = 8192-64-48
+	// (the room for a mark and a seal, FORMAT.md §9.2).
+	n := (segSize-64-48)/2 - 24
 	first, err := l.AppendBatch([][]byte{bytes.Repeat([]byte{2}, n), bytes.Repeat([]byte{3}, n)})
 	require.NoError(t, err)
 	require.Equal(t, uint64(2), first)
@@ -296,7 +297,7 @@ func TestAPIBadOptions(t *testing.T) {
 		{"segment negative", mmapwal.Options{SegmentSize: -4096}, "SegmentSize"},
 		{"segment too big", mmapwal.Options{SegmentSize: 1<<31 + 8}, "SegmentSize"},
 		{"segment unaligned", mmapwal.Options{SegmentSize: 4096 + 4}, "SegmentSize"},
-		{"record larger than a segment", mmapwal.Options{SegmentSize: 4096, MaxRecordSize: 4096 - 64 - 24 + 1}, "MaxRecordSize"},
+		{"record larger than a segment", mmapwal.Options{SegmentSize: 4096, MaxRecordSize: 4096 - 64 - 24 - 48 + 1}, "MaxRecordSize"},
 		{"record larger than the default segment", mmapwal.Options{MaxRecordSize: 64 << 20}, "MaxRecordSize"},
 		{"record negative", mmapwal.Options{MaxRecordSize: -1}, "MaxRecordSize"},
 		{"durability unknown", mmapwal.Options{Durability: 3}, "Durability"},
@@ -324,7 +325,7 @@ func TestAPIBadOptions(t *testing.T) {
 
 	// The limits themselves are accepted.
 	for _, o := range []mmapwal.Options{
-		{SegmentSize: 4096, MaxRecordSize: 4096 - 64 - 24},
+		{SegmentSize: 4096, MaxRecordSize: 4096 - 64 - 24 - 48},
 		{SegmentSize: 4096},
 		{SegmentSize: 1 << 20, MaxRecordSize: 1},
 		{SegmentSize: 1 << 20, Durability: mmapwal.SyncInterval, SyncInterval: time.Microsecond},
@@ -479,7 +480,7 @@ func TestAPITruncateInsideBatch(t *testing.T) {
 // in shapes a plain append never makes.
 func TestAPIReopenAfterTruncations(t *testing.T) {
 	o := &mmapwal.Options{SegmentSize: 4096, Durability: mmapwal.SyncManual}
-	const largest = 4096 - 64 - 24
+	const largest = 4096 - 64 - 24 - 48 // with room for a mark and a seal
 
 	t.Run("segment holding only a durable mark", func(t *testing.T) {
 		l, dir := openLog(t, o)
@@ -687,7 +688,7 @@ func TestAPIReserve(t *testing.T) {
 
 	// A reservation that does not fit rotates, like an append.
 	rot := l.Stats().Rotations
-	r, err = l.Reserve(64<<10 - 64 - 24) // the largest: only fits an empty segment
+	r, err = l.Reserve(64<<10 - 64 - 24 - 48) // the largest: only fits an empty segment
 	require.NoError(t, err)
 	copy(r.Bytes(), "big")
 	seq, err = r.Commit()

@@ -3,6 +3,7 @@ package mmapwal
 import (
 	"context"
 	"fmt"
+	"math"
 
 	"github.com/mmapwal/mmapwal/crcframe"
 	"github.com/mmapwal/mmapwal/segment"
@@ -77,18 +78,28 @@ func (l *Log) afterAppend(seq uint64) error {
 	return nil
 }
 
-// checkSeq returns the sequence to use: the next one when seq is 0, else seq
-// if it is above LastSeq. Writer only.
-func (l *Log) checkSeq(seq uint64) (uint64, error) {
+// checkSeq returns the first sequence of n records: the next one when seq
+// is 0, else seq if it is above LastSeq. The last of them must not pass
+// math.MaxUint64: sequences never wrap. Writer only.
+func (l *Log) checkSeq(seq uint64, n int) (uint64, error) {
 	last := l.last.Load()
 	if seq == 0 {
-		return last + 1, nil
-	}
-	if seq <= last {
+		if last == math.MaxUint64 {
+			return 0, errSeqExhausted
+		}
+		seq = last + 1
+	} else if seq <= last {
 		return 0, &SequenceError{Expected: last + 1, Provided: seq}
+	}
+	if uint64(n-1) > math.MaxUint64-seq {
+		return 0, errSeqExhausted
 	}
 	return seq, nil
 }
+
+// errSeqExhausted is the failure of a write that would need a sequence
+// above math.MaxUint64.
+var errSeqExhausted = fmt.Errorf("%w: sequence space exhausted (LastSeq would pass %d)", ErrInvalidArgument, uint64(math.MaxUint64))
 
 // appendLocked writes one record. Writer only (wmu held).
 func (l *Log) appendLocked(seq uint64, data []byte) (uint64, error) {
@@ -98,7 +109,7 @@ func (l *Log) appendLocked(seq uint64, data []byte) (uint64, error) {
 	if len(data) > l.opts.MaxRecordSize {
 		return 0, fmt.Errorf("%w: %d bytes, MaxRecordSize is %d", ErrRecordTooLarge, len(data), l.opts.MaxRecordSize)
 	}
-	seq, err := l.checkSeq(seq)
+	seq, err := l.checkSeq(seq, 1)
 	if err != nil {
 		return 0, err
 	}
@@ -106,7 +117,10 @@ func (l *Log) appendLocked(seq uint64, data []byte) (uint64, error) {
 		return 0, err
 	}
 	s := l.active
-	n, _ := crcframe.Encode(s.file.Data()[l.off:], s.file.Seed(), crcframe.Header{Seq: seq, Durable: l.durableMark(s), Type: crcframe.Full}, data)
+	n, err := s.file.WriteFrame(l.off, crcframe.Header{Seq: seq, Durable: l.durableMark(s), Type: crcframe.Full}, data)
+	if err != nil {
+		return 0, err // ensureRoom made room: never
+	}
 	s.idx.add(l.off, seq)
 	l.advance(s, n, seq, seq)
 	return seq, nil
@@ -127,10 +141,10 @@ func (l *Log) appendBatchLocked(first uint64, records [][]byte) (uint64, error) 
 		}
 		total += crcframe.Size(len(r))
 	}
-	if int64(total) > l.opts.SegmentSize-segment.HeaderSize {
+	if int64(total) > l.opts.SegmentSize-segment.HeaderSize-recordRoom {
 		return 0, fmt.Errorf("%w: a batch of %d bytes does not fit in one segment", ErrRecordTooLarge, total)
 	}
-	first, err := l.checkSeq(first)
+	first, err := l.checkSeq(first, len(records))
 	if err != nil {
 		return 0, err
 	}
@@ -138,7 +152,7 @@ func (l *Log) appendBatchLocked(first uint64, records [][]byte) (uint64, error) 
 		return 0, err
 	}
 	s := l.active
-	data, seed, durable := s.file.Data(), s.file.Seed(), l.durableMark(s)
+	durable := l.durableMark(s)
 	off := l.off
 	for i, r := range records {
 		typ := crcframe.Middle
@@ -150,7 +164,11 @@ func (l *Log) appendBatchLocked(first uint64, records [][]byte) (uint64, error) 
 		case i == len(records)-1:
 			typ = crcframe.Last
 		}
-		n, _ := crcframe.Encode(data[off:], seed, crcframe.Header{Seq: first + uint64(i), Durable: durable, Type: typ}, r)
+		n, err := s.file.WriteFrame(off, crcframe.Header{Seq: first + uint64(i), Durable: durable, Type: typ}, r)
+		if err != nil {
+			s.file.Clear(l.off, off) // ensureRoom made room: never
+			return 0, err
+		}
 		off += int64(n)
 	}
 	// Publish only once the whole batch is in the mapping.
@@ -200,18 +218,28 @@ func (l *Log) startWriteback(s *seg) {
 const writebackAlign = 2 << 20
 
 // waitWritable waits while a reservation is open, then reports whether the
-// log can take writes. Writer only.
+// log can take writes, and makes a version 1 log version 2 before the
+// first write (FORMAT.md §9.4). Writer only.
 func (l *Log) waitWritable() error {
 	for l.resv != nil && !l.closed.Load() {
 		l.resvCond.Wait()
 	}
-	return l.writable()
+	if err := l.writable(); err != nil {
+		return err
+	}
+	return l.upgradeLocked()
 }
 
-// ensureRoom makes sure a frame run of n bytes fits in the active segment,
-// rotating to the next segment if not. Writer only.
-func (l *Log) ensureRoom(n int) error {
-	if int64(n) <= l.active.size-l.off {
+// ensureRoom makes sure a run of record frames of n bytes fits in the
+// active segment with the room for a mark and a seal after it, rotating to
+// the next segment if not. Writer only.
+func (l *Log) ensureRoom(n int) error { return l.ensureRoomFor(n, recordRoom) }
+
+// ensureRoomFor makes sure n bytes fit in the active segment with room
+// bytes free after them, and that it is not sealed, rotating if not.
+// Writer only.
+func (l *Log) ensureRoomFor(n int, room int64) error {
+	if l.active.seal == 0 && int64(n)+room <= l.active.size-l.off {
 		return nil
 	}
 	return l.rotate()
@@ -227,7 +255,15 @@ func (l *Log) rotate() error {
 	if err != nil {
 		return mapNoSpace(err)
 	}
+	if err := checkSegment(next); err != nil {
+		l.prep.putBack(next)
+		return err
+	}
 	old := l.active
+	if err := l.writeSealLocked(old); err != nil {
+		l.prep.putBack(next)
+		return err
+	}
 	if err := l.syncSegLocked(old); err != nil {
 		l.prep.putBack(next)
 		return err
@@ -235,7 +271,10 @@ func (l *Log) rotate() error {
 	ns := l.segFromFile(next)
 	last := l.last.Load()
 	ns.first = last + 1
-	next.Activate(last + 1)
+	if err := l.activateLocked(next, old, last+1); err != nil {
+		l.prep.putBack(next)
+		return err
+	}
 	segs := append(append([]*seg(nil), l.segments()...), ns)
 	l.publishSegs(segs)
 	l.setActive(ns, segment.HeaderSize)
@@ -253,12 +292,42 @@ func (l *Log) writeMarkLocked() error {
 	if last == 0 {
 		return nil // nothing to protect
 	}
-	if err := l.ensureRoom(crcframe.HeaderSize); err != nil {
+	if err := l.ensureRoomFor(markSize, sealSize); err != nil {
 		return err
 	}
-	s := l.active
-	crcframe.Encode(s.file.Data()[l.off:], s.file.Seed(), crcframe.Header{Seq: last, Durable: uint32(l.off), Type: crcframe.Mark}, nil)
+	s, off := l.active, l.off
+	if _, err := s.file.WriteFrame(l.off, crcframe.Header{Seq: last, Durable: uint32(l.off), Type: crcframe.Mark}, nil); err != nil {
+		return err
+	}
 	l.off += crcframe.HeaderSize
 	s.written = l.off
-	return l.syncSegLocked(s)
+	if err := l.syncSegLocked(s); err != nil {
+		return err
+	}
+	return l.recordCleanCloseLocked(s, off)
+}
+
+// writeMarkThrough is writeMarkLocked for a Close that orphaned the
+// reservation r (see Log.orphan): the mark goes where r's frame would have
+// gone, written through the descriptor because those pages are private
+// now, and one fdatasync makes it and every record before it durable.
+// Writer only.
+func (l *Log) writeMarkThrough(r *Reservation) error {
+	s := l.active // r.s: a reservation holds off rotation and truncation
+	from, to := s.synced.Load(), r.off+r.size()
+	if last := l.last.Load(); last > 0 {
+		h := crcframe.Header{Seq: last, Durable: uint32(r.off), Type: crcframe.Mark}
+		if err := s.file.WriteFrameThrough(r.off, h, nil, r.off+crcframe.HeaderSize); err != nil {
+			return err
+		}
+	}
+	if err := l.flushFile(s.file, from, to, l.st.appends.Load()); err != nil {
+		return err
+	}
+	s.synced.Store(to)
+	l.durable.Store(l.last.Load())
+	if l.last.Load() == 0 {
+		return nil
+	}
+	return l.recordCleanCloseLocked(s, r.off)
 }

@@ -625,9 +625,11 @@ type bbFlip struct {
 // with the reason the frame decoder gives, under Strict, and the log is left
 // as it was; for one bit in eight the full check also runs (TruncatePartial
 // refuses alike, a ReadOnly open serves the records before the damage, byte
-// for byte, and reports the same damage). A flipped durable mark proves
-// nothing any more: it is a torn tail (cut under TruncatePartial, refused
-// under Strict), and every record stays.
+// for byte, and reports the same damage). A flipped durable mark is
+// corruption too, since META records the clean Close (FORMAT.md §9.3);
+// without that record (a version 1 log) it proves nothing any more: it is a
+// torn tail (cut under TruncatePartial, refused under Strict), and every
+// record stays.
 //
 // CI flips every bit of every frame header and of every 32nd byte of the
 // payloads and padding (a different byte in each frame): about 5,000 flips.
@@ -669,6 +671,13 @@ func TestBadBytesBitFlips(t *testing.T) {
 		img := b.img.clone()
 		f := b.frames[fl.frame]
 		img[f.seg][fl.at] ^= 1 << fl.bit
+		want := bbWant{seg: f.seg, off: f.off, reason: bbReasonAt(t, img[f.seg], f.off), served: len(b.recs)}
+		d := bbWriteImage(t, base, img)
+		if err := bbCheck(t, d, img, b.recs, want); err != nil {
+			t.Fatalf("damaged mark at %s:%d, with the clean-close record: %v", f.seg, f.off, err)
+		}
+		os.RemoveAll(d)
+		img[metaName] = bbWithoutCleanClose(t, img[metaName])
 		bbCheckTornMark(t, base, img, b, f)
 	}
 	if len(flips) == 0 || len(marks) == 0 {
@@ -1034,7 +1043,7 @@ func bbCases() []bbCase {
 		},
 	}, {
 		name: "stale-reused-newest", cfg: small,
-		what: "an old segment given the next number as the newest: its frames never validate, a torn tail",
+		what: "an old segment given the next number as the newest: its frames never validate; after a clean Close, damage",
 		damage: func(t testing.TB, b *bbLog, _ func() *bbLog) (bbImage, bbWant) {
 			img := b.img.clone()
 			names := img.segNames()
@@ -1044,7 +1053,10 @@ func bbCases() []bbCase {
 			binary.LittleEndian.PutUint64(stale[40:], b.last+1)
 			bbReseal(stale)
 			img[segment.Name(n+1)] = stale
-			return img, bbWant{torn: true, seg: segment.Name(n + 1), off: segment.HeaderSize}
+			// After a clean Close recorded in META nothing is a torn tail
+			// (FORMAT.md §9.3): the stale frames are damage.
+			return img, bbWant{seg: segment.Name(n + 1), off: segment.HeaderSize,
+				reason: bbReasonAt(t, stale, segment.HeaderSize), served: len(b.recs)}
 		},
 	}, {
 		name: "missing-middle", corpus: true, cfg: bbCfg{nsegs: 4, extra: 3},
@@ -1099,20 +1111,20 @@ func bbCases() []bbCase {
 		},
 	}, {
 		name: "unsupported-segment-version", corpus: true, cfg: small,
-		what: "a segment header of format version 2 (CRC valid): never repaired",
+		what: "a segment header of format version 3 (CRC valid): never repaired",
 		damage: func(t testing.TB, b *bbLog, _ func() *bbLog) (bbImage, bbWant) {
 			img := b.img.clone()
 			seg := img.segNames()[1]
-			binary.LittleEndian.PutUint16(img[seg][8:], 2)
+			binary.LittleEndian.PutUint16(img[seg][8:], 3)
 			bbReseal(img[seg])
 			return img, bbWant{unsupported: true, served: -1}
 		},
 	}, {
 		name: "unsupported-meta-version", cfg: small,
-		what: "META of format version 2 (CRC valid): never repaired",
+		what: "META of format version 3 (CRC valid): never repaired",
 		damage: func(t testing.TB, b *bbLog, _ func() *bbLog) (bbImage, bbWant) {
 			img := b.img.clone()
-			binary.LittleEndian.PutUint16(img[metaName][8:], 2)
+			binary.LittleEndian.PutUint16(img[metaName][8:], 3)
 			bbReseal(img[metaName])
 			return img, bbWant{unsupported: true, served: -1}
 		},
@@ -1121,8 +1133,20 @@ func bbCases() []bbCase {
 
 // TestBadBytesGenerators builds a fresh log for every kind of damage,
 // damages it and checks the verdict (bbCheck).
-func TestBadBytesGenerators(t *testing.T) {
-	base := bbTempDir(t)
+func TestBadBytesGenerators(t *testing.T) { runBadBytesGenerators(t, bbTempDir(t)) }
+
+// TestBadBytesXFS checks the generated damage and the corpus on a
+// loop-mounted xfs: the damaged images are written, opened and recovered
+// there (the logs are built on tmpfs).
+func TestBadBytesXFS(t *testing.T) {
+	base := mountLoopFS(t, "xfs", 300)
+	t.Run("generators", func(t *testing.T) { runBadBytesGenerators(t, base) })
+	t.Run("corpus", func(t *testing.T) { runBadBytesCorpus(t, base) })
+}
+
+// runBadBytesGenerators runs TestBadBytesGenerators with the damaged images
+// under base.
+func runBadBytesGenerators(t *testing.T, base string) {
 	for _, c := range bbCases() {
 		t.Run(c.name, func(t *testing.T) {
 			b := bbBuild(t, c.cfg)
@@ -1263,7 +1287,10 @@ func bbWriteCorpus(t testing.TB, dir string, c bbCase, img bbImage, b *bbLog, wa
 
 // TestBadBytesCorpus checks the checked-in damaged logs of testdata/corrupt
 // (or, with -update, writes them from the generators first).
-func TestBadBytesCorpus(t *testing.T) {
+func TestBadBytesCorpus(t *testing.T) { runBadBytesCorpus(t, bbTempDir(t)) }
+
+// runBadBytesCorpus runs TestBadBytesCorpus with the images under base.
+func runBadBytesCorpus(t *testing.T, base string) {
 	if bbUpdating() {
 		for _, c := range bbCases() {
 			if !c.corpus {
@@ -1271,14 +1298,16 @@ func TestBadBytesCorpus(t *testing.T) {
 			}
 			b := bbBuild(t, c.cfg)
 			img, want := c.damage(t, b, func() *bbLog { return bbBuild(t, c.cfg) })
-			bbWriteCorpus(t, filepath.Join(bbCorpusDir, c.name), c, img, b, want)
+			// The writer is format version 2: its entries are v2-*; the
+			// entries without the prefix were written by version 1 and
+			// are never regenerated.
+			bbWriteCorpus(t, filepath.Join(bbCorpusDir, "v2-"+c.name), c, img, b, want)
 		}
 	}
 	ents, err := os.ReadDir(bbCorpusDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := bbTempDir(t)
 	n := 0
 	for _, ent := range ents {
 		if !ent.IsDir() {

@@ -20,7 +20,10 @@ package mmapwal
 // with no repair but a torn tail; under Strict it must open or report a torn
 // tail.
 //
-// Sizes: 120 kills by default, 20,000 with MMAPWAL_TORTURE=1;
+// TestCrashSIGKILLXFS does the same on a loop-mounted xfs.
+//
+// Sizes: 120 kills by default, 20,000 with MMAPWAL_TORTURE=1 (xfs: 60 and
+// 2,000);
 // MMAPWAL_CRASH_KILLS overrides both. Replay a run's workloads with
 // MMAPWAL_SEED (the kill timing is not reproducible).
 
@@ -502,17 +505,35 @@ func TestCrashSIGKILL(t *testing.T) {
 	if os.Getenv(crashChildEnv) != "" {
 		t.Skip("in the child")
 	}
-	if runtime.GOOS != "linux" && runtime.GOOS != "darwin" {
-		t.Skip("needs SIGKILL and fd passing")
-	}
-	seed := crashSeed(t)
 	kills := 120
 	if tortureMode() {
 		kills = 20000
 	}
+	runCrashSIGKILL(t, t.TempDir(), kills)
+}
+
+// TestCrashSIGKILLXFS runs the SIGKILL rounds on a loop-mounted xfs: 60 by
+// default, 2,000 with MMAPWAL_TORTURE=1.
+func TestCrashSIGKILLXFS(t *testing.T) {
+	if os.Getenv(crashChildEnv) != "" {
+		t.Skip("in the child")
+	}
+	kills := 60
+	if tortureMode() {
+		kills = 2000
+	}
+	runCrashSIGKILL(t, mountLoopFS(t, "xfs", 300), kills)
+}
+
+// runCrashSIGKILL runs kills rounds (MMAPWAL_CRASH_KILLS overrides) in
+// directories under root.
+func runCrashSIGKILL(t *testing.T, root string, kills int) {
+	if runtime.GOOS != "linux" && runtime.GOOS != "darwin" {
+		t.Skip("needs SIGKILL and fd passing")
+	}
+	seed := crashSeed(t)
 	kills = envCount(t, "MMAPWAL_CRASH_KILLS", kills)
 	workers := max(3, runtime.GOMAXPROCS(0)+1)
-	root := t.TempDir()
 	stats := &crashStats{pending: map[string]int{}, plans: map[string]int{}}
 	var next atomic.Int64
 	var failed atomic.Bool

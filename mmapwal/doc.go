@@ -86,7 +86,11 @@
 //
 // Segments are preallocated with fallocate, so a full disk is an [ErrNoSpace]
 // error when a new segment is prepared, never a SIGBUS. Supported and tested
-// filesystems: ext4 and tmpfs on Linux; xfs should behave like ext4. Copy-on-
-// write filesystems (btrfs, zfs) do not guarantee that writes into
-// preallocated space cannot fail, and are not supported.
+// filesystems: ext4, xfs and tmpfs on Linux, and btrfs with NOCOW, which Open
+// sets on a new log directory. Where a store into preallocated space may
+// still need new space — zfs, bcachefs, a btrfs directory or segment without
+// NOCOW, a segment whose extents a reflink copy or a snapshot shares and the
+// filesystem cannot unshare — a writable Open (or the rotation that would
+// activate the segment) fails with a [*FilesystemError], which matches
+// errors.ErrUnsupported.
 package mmapwal

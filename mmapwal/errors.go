@@ -107,6 +107,8 @@ const (
 	ReasonSegmentGap             = crcframe.SegmentGap
 	ReasonMissingMeta            = crcframe.MissingMeta
 	ReasonIOFault                = crcframe.IOFault
+	ReasonMissingSeal            = crcframe.MissingSeal
+	ReasonMissingMark            = crcframe.MissingMark
 )
 
 // CorruptionError says where the log is damaged and why. It matches
@@ -140,3 +142,31 @@ func (e *CorruptionError) Unwrap() error { return e.Reason }
 func invalidf(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrInvalidArgument}, args...)...)
 }
+
+// FilesystemError is returned by Open, and by an append that rotates, when
+// the log's directory or one of its segment files is where a store into
+// preallocated space may need new space — so that on a full disk the store
+// would fault (SIGBUS) instead of failing: zfs and bcachefs (copy-on-write
+// always), a btrfs directory or segment without the NOCOW attribute, and a
+// segment whose extents a reflink copy or a snapshot shares. It matches
+// errors.ErrUnsupported.
+type FilesystemError struct {
+	FS   string // the filesystem, as sysutil.FSType names it ("btrfs", "zfs", …)
+	Path string // the directory or the segment file
+	Why  string // what is wrong and what to do
+	Err  error  // the cause, when a call failed; nil otherwise
+}
+
+func (e *FilesystemError) Error() string {
+	msg := fmt.Sprintf("mmapwal: unsupported filesystem %s: %s: %s", e.FS, e.Path, e.Why)
+	if e.Err != nil {
+		msg += ": " + e.Err.Error()
+	}
+	return msg
+}
+
+// Is makes errors.Is(err, errors.ErrUnsupported) hold.
+func (e *FilesystemError) Is(target error) bool { return target == errors.ErrUnsupported }
+
+// Unwrap returns the cause, if any.
+func (e *FilesystemError) Unwrap() error { return e.Err }

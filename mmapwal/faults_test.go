@@ -386,6 +386,9 @@ func (r *fltRun) tearTail() {
 	if len(names) == 0 {
 		return
 	}
+	// A torn tail is left by a writer that crashed while appending, and
+	// its Open removed the clean-close record from META first.
+	dropCleanClose(r.t, r.dir)
 	path := r.segPath(names[len(names)-1])
 	b, err := os.ReadFile(path)
 	if err != nil {

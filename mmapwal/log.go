@@ -57,6 +57,10 @@ type Log struct {
 	frontGone atomic.Uint64
 	maps      mapSet // bounds the mapped segments (Options.MaxMappedSegments)
 
+	// fmu serialises every flush of segment bytes (see flush): taken after
+	// wmu when both are held, never before it.
+	fmu sync.Mutex
+
 	// Group commit.
 	smu      sync.Mutex
 	syncing  bool
@@ -113,17 +117,22 @@ func (l *Log) open() error {
 		if _, err := os.Stat(l.dir); err != nil {
 			return err
 		}
-	} else if err := os.MkdirAll(l.dir, 0o755); err != nil {
+	} else if err := mkdirAll(l.dir); err != nil {
 		return err
 	}
 	if err := l.lockDir(); err != nil {
 		return err
 	}
 	nums, err := listSegments(l.dir)
-	if err != nil {
+	if err = l.damage(err); err != nil { // ReadOnly serves the segments before a bad entry
 		return err
 	}
 	l.meta, err = readMeta(l.dir)
+	if !l.opts.ReadOnly {
+		if err := checkFilesystem(l.dir, errors.Is(err, os.ErrNotExist) && len(nums) == 0); err != nil {
+			return err
+		}
+	}
 	switch {
 	case errors.Is(err, os.ErrNotExist) && len(nums) == 0 && !l.opts.ReadOnly:
 		return l.create()
@@ -135,8 +144,11 @@ func (l *Log) open() error {
 	if !l.opts.ReadOnly {
 		sysutil.Remove(filepath.Join(l.dir, metaTmpName))
 	}
-	l.prep.cfg.logID = l.meta.logID
-	return l.recover(nums)
+	l.prep.cfg.logID, l.prep.cfg.version = l.meta.logID, l.meta.version
+	if err := l.recover(nums); err != nil {
+		return err
+	}
+	return l.clearCleanClose()
 }
 
 // create makes a new, empty log: META first (it names the log), then the
@@ -146,11 +158,11 @@ func (l *Log) create() error {
 	if err != nil {
 		return err
 	}
-	l.meta = meta{logID: id}
+	l.meta = meta{version: metaVersion, logID: id}
 	if err := writeMeta(l.dir, l.meta); err != nil {
 		return mapNoSpace(err)
 	}
-	l.prep.cfg.logID = id
+	l.prep.cfg.logID, l.prep.cfg.version = id, segment.Version
 	s, err := l.newSeg(1, 1)
 	if err != nil {
 		return err
@@ -180,19 +192,29 @@ func (l *Log) lockDir() error {
 	return nil
 }
 
-// listSegments returns the segment numbers in dir, ascending.
+// listSegments returns the segment numbers in dir, ascending. An entry
+// whose name is a segment's but which is not a regular file (a symlink, a
+// directory) is never skipped: listSegments returns the numbers below it
+// and a *CorruptionError naming it.
 func listSegments(dir string) ([]uint64, error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err
 	}
 	var nums []uint64
+	irregular := map[uint64]bool{}
 	for _, e := range ents {
-		if n, ok := segment.ParseName(e.Name()); ok && e.Type().IsRegular() {
+		if n, ok := segment.ParseName(e.Name()); ok {
 			nums = append(nums, n)
+			irregular[n] = !e.Type().IsRegular()
 		}
 	}
 	sort.Slice(nums, func(i, j int) bool { return nums[i] < nums[j] })
+	for i, n := range nums {
+		if irregular[n] {
+			return nums[:i], &CorruptionError{Segment: segment.Name(n), Reason: ReasonBadMagic, Durable: true}
+		}
+	}
 	return nums, nil
 }
 
@@ -252,6 +274,10 @@ func mapNoSpace(err error) error {
 // releases the log. Iterators and Views still running keep their segments
 // mapped until they finish. A second Close returns nil.
 //
+// Close does not wait for an open Reservation: the reservation's Bytes stay
+// valid until its Commit or Abort, but stores into them no longer reach the
+// file, and its Commit fails with ErrClosed and leaves no record.
+//
 // Close of a poisoned log releases its resources and returns ErrPoisoned.
 func (l *Log) Close() error {
 	l.wmu.Lock()
@@ -259,10 +285,14 @@ func (l *Log) Close() error {
 		l.wmu.Unlock()
 		return nil
 	}
-	if l.resv != nil {
-		l.abortLocked(l.resv)
+	var err error
+	r := l.resv
+	if r != nil {
+		err = l.orphan(r) // the holder may be this goroutine: do not wait
 	}
-	err := l.closeWriter()
+	if err == nil {
+		err = l.closeWriter(r)
+	}
 	l.closed.Store(true) // in the same critical section: no append after the mark
 	l.resvCond.Broadcast()
 	l.wmu.Unlock()
@@ -292,13 +322,17 @@ func (l *Log) shutdown(keepPrepared bool) {
 	l.releaseAll()
 }
 
-// closeWriter syncs and writes the durable mark. Writer only.
-func (l *Log) closeWriter() error {
+// closeWriter syncs and writes the durable mark; r is the reservation
+// Close orphaned, or nil. Writer only.
+func (l *Log) closeWriter(r *Reservation) error {
 	if l.opts.ReadOnly || l.active == nil {
 		return nil
 	}
 	if err := l.poisoned(); err != nil {
 		return err
+	}
+	if r != nil {
+		return l.writeMarkThrough(r)
 	}
 	if err := l.syncActiveLocked(); err != nil {
 		return err
@@ -331,7 +365,9 @@ func (l *Log) FirstSeq() uint64 { return l.first.Load() }
 func (l *Log) LastSeq() uint64 { return l.last.Load() }
 
 // DurableSeq returns the highest sequence known durable: every record up to
-// it survives a crash.
+// it survives a crash. On a ReadOnly log it is what the files prove at Open
+// (a durable mark, sealed segments, the frames' durable watermarks), which
+// beside a live writer may be below the writer's own.
 func (l *Log) DurableSeq() uint64 { return l.durable.Load() }
 
 // Recovery reports what Open found and did.

@@ -280,7 +280,7 @@ func (r *modelRunner) randomOptions() mmapwal.Options {
 		MaxMappedSegments: 1 + r.rng.IntN(3),
 	}
 	if r.rng.IntN(3) == 0 {
-		o.MaxRecordSize = 256 + r.rng.IntN(int(o.SegmentSize)-64-24-256)
+		o.MaxRecordSize = 256 + r.rng.IntN(int(o.SegmentSize)-64-24-48-256)
 	}
 	if r.rng.IntN(3) == 0 {
 		o.BytesPerSync = 1024
@@ -293,7 +293,7 @@ func (r *modelRunner) maxRecord() int {
 	if r.opts.MaxRecordSize != 0 {
 		return r.opts.MaxRecordSize
 	}
-	return int(r.opts.SegmentSize) - 64 - 24
+	return int(r.opts.SegmentSize) - 64 - 24 - 48 // room for a mark and a seal (FORMAT.md §9.2)
 }
 
 // size returns a record size between 0 and MaxRecordSize, skewed small, with
@@ -538,7 +538,7 @@ func (r *modelRunner) batch() (recs [][]byte, fits bool) {
 		recs = append(recs, r.record(sz))
 		total += frameSize(sz)
 	}
-	return recs, int64(total) <= r.opts.SegmentSize-64
+	return recs, int64(total) <= r.opts.SegmentSize-64-48
 }
 
 func (r *modelRunner) opAppendBatch() {

@@ -57,7 +57,9 @@ type Options struct {
 	// keep the size they were created with.
 	SegmentSize int64
 	// MaxRecordSize bounds new records; default 16 MiB, at most what fits
-	// in one segment. It never makes existing records unreadable.
+	// in one segment: SegmentSize − 136 (the segment header, one frame
+	// header, and the room every record leaves for Close's durable mark and
+	// rotation's seal). It never makes existing records unreadable.
 	MaxRecordSize int
 	// Durability: SyncAlways (default), SyncInterval or SyncManual.
 	Durability Durability
@@ -69,7 +71,8 @@ type Options struct {
 	Logger *slog.Logger
 	// ReadOnly opens without the write lock and without repairing anything:
 	// it serves the valid prefix even of a corrupt log (salvage), and
-	// Recovery reports what is wrong. Writes fail with ErrInvalidArgument.
+	// Recovery reports what is wrong. Writes, Sync and WaitDurable fail
+	// with ErrInvalidArgument; DurableSeq is what the files prove.
 	//
 	// A writer may go on beside it (in this or another process). The
 	// ReadOnly Log serves the records Open found and does not follow the
@@ -151,9 +154,18 @@ func (o *Options) withDefaults() (Options, error) {
 	return c, nil
 }
 
-// maxPayloadIn is the largest payload one frame can carry in an empty segment
-// of the given size.
+// maxPayloadIn is the largest payload a new record can carry in an empty
+// segment of the given size: one frame and the room it leaves for a mark
+// and a seal (FORMAT.md §9.2).
 func maxPayloadIn(segSize int64) int {
+	n := segSize - segment.HeaderSize - crcframe.HeaderSize - recordRoom
+	return int(min(n, crcframe.MaxPayload))
+}
+
+// framePayloadIn is the largest payload a frame can carry in a segment of
+// the given size: what a reader accepts (a version 1 writer left no room
+// behind its records).
+func framePayloadIn(segSize int64) int {
 	n := segSize - segment.HeaderSize - crcframe.HeaderSize
 	return int(min(n, crcframe.MaxPayload))
 }

@@ -24,7 +24,15 @@ type prepConfig struct {
 	dir        string
 	logID      [16]byte
 	size       int64
-	smallPages bool // keep the page cache in 4 KiB pages (see segment.File.SmallPages)
+	smallPages bool   // keep the page cache in 4 KiB pages (see segment.File.SmallPages)
+	version    uint16 // header version of new segments: that of META (FORMAT.md §9.4)
+}
+
+// setVersion sets the header version of the segments prepared from now on.
+func (p *preparer) setVersion(v uint16) {
+	p.mu.Lock()
+	p.cfg.version = v
+	p.mu.Unlock()
 }
 
 // start begins preparing segment num unless it is already under way.
@@ -56,7 +64,7 @@ func (p *preparer) start(num uint64) {
 // first store to each page does not fault on the append path.
 func prepareSegment(cfg prepConfig, num, first uint64) (*segment.File, error) {
 	path := filepath.Join(cfg.dir, segment.Name(num))
-	f, err := segment.Create(path, segment.Header{LogID: cfg.logID, Number: num, FirstSeq: first, Size: cfg.size})
+	f, err := segment.Create(path, segment.Header{Version: cfg.version, LogID: cfg.logID, Number: num, FirstSeq: first, Size: cfg.size})
 	if err != nil {
 		return nil, err
 	}

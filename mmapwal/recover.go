@@ -30,10 +30,23 @@ type RecoveryReport struct {
 	// FinishedTruncation reports that a TruncateBack interrupted by a crash
 	// was completed.
 	FinishedTruncation bool
+	// PendingTruncation reports that a ReadOnly open found a TruncateBack
+	// that a crash interrupted (its redo record is in META) and applied it
+	// in memory: the log serves what a writable open, which finishes the
+	// truncation, would leave. The files are not changed.
+	PendingTruncation bool
 	// Removed lists the files recovery deleted: a prepared segment that was
-	// never used, segments wholly below a front truncation, segments beyond
-	// an interrupted TruncateBack.
+	// never used, a newest segment whose creation a crash interrupted,
+	// segments wholly below a front truncation, segments beyond an
+	// interrupted TruncateBack. Recovery never deletes, by its own
+	// judgement, a file that holds a valid frame.
 	Removed []string
+	// Quarantined lists the quarantine files (paths) that hold the non-zero
+	// bytes of files in Removed which recovery judged never to have held a
+	// record (a segment whose creation a crash interrupted, with bytes in
+	// its header's sector). Recovery never removes non-zero bytes of such a
+	// file without keeping a copy.
+	Quarantined []string
 }
 
 // TornTail is the residue of a crash while appending records that were never
@@ -67,14 +80,18 @@ func (l *Log) recover(nums []uint64) error {
 	if err := l.refuseNewerFormat(nums); err != nil {
 		return err
 	}
-	if l.meta.backSeg != 0 && !l.opts.ReadOnly {
+	if l.meta.backSeg != 0 && l.opts.ReadOnly {
+		nums = l.pendingTruncateBack(nums)
+	} else if l.meta.backSeg != 0 {
 		var err error
 		if nums, err = l.finishTruncateBack(nums); err != nil {
-			return err
+			return l.openFlush(err)
 		}
 	}
 	if wasPoisoned(l.dir) {
-		l.evictPageCache(nums)
+		if err := l.evictPageCache(nums); err != nil {
+			return err
+		}
 	}
 	l.front.Store(l.meta.firstSeq)
 	segs, err := l.scanAll(nums)
@@ -91,17 +108,16 @@ func (l *Log) recover(nums []uint64) error {
 // changed, if any segment was written by a newer format version: such a log
 // is never repaired, whatever else recovery would find first.
 func (l *Log) refuseNewerFormat(nums []uint64) error {
-	var b [segment.HeaderSize]byte
 	for _, num := range nums {
 		name := segment.Name(num)
-		f, err := os.Open(filepath.Join(l.dir, name))
-		if err != nil {
-			continue // reported by the scan
-		}
-		n, _ := f.ReadAt(b[:], 0)
-		f.Close()
-		if _, err := segment.DecodeHeader(b[:n]); errors.Is(err, crcframe.UnsupportedVersion) {
+		// Only the header: damage is the scan's to report, not this.
+		_, err := segment.ReadHeader(filepath.Join(l.dir, name))
+		var r crcframe.Reason
+		switch {
+		case errors.Is(err, crcframe.UnsupportedVersion):
 			return &unsupportedError{name: name}
+		case err != nil && !errors.As(err, &r):
+			return err // an I/O error
 		}
 	}
 	return nil
@@ -118,8 +134,14 @@ func (l *Log) scanAll(nums []uint64) ([]scanned, error) {
 		newest := i == len(nums)-1
 		f, err := segment.Open(filepath.Join(l.dir, name), num, l.meta.logID, !l.opts.ReadOnly)
 		if err != nil {
-			if newest && l.unusedNewest(name, err) {
-				break
+			if newest {
+				unused, uerr := l.unusedNewest(name, err)
+				if uerr != nil {
+					return out, uerr
+				}
+				if unused {
+					break // the clean-close check below still runs
+				}
 			}
 			return out, l.damage(corruptionFromOpen(name, err))
 		}
@@ -129,8 +151,10 @@ func (l *Log) scanAll(nums []uint64) ([]scanned, error) {
 			f.Close()
 			return out, l.damage(&CorruptionError{Segment: name, Reason: ReasonSegmentGap, Durable: true})
 		}
-		if h.FirstSeq == 0 && newest && crcframe.IsZero(f.Data()[segment.HeaderSize:segment.HeaderSize+crcframe.HeaderSize]) {
-			l.removeUnused(f) // prepared in the background, never used
+		if newest && unusedPrepared(f) {
+			if err := l.removeUnused(f); err != nil { // prepared in the background, never used
+				return out, err
+			}
 			break
 		}
 		// FirstSeq is LastSeq+1 at activation, which is above the previous
@@ -152,23 +176,40 @@ func (l *Log) scanAll(nums []uint64) ([]scanned, error) {
 		if s.first == 0 {
 			s.first = prev + 1 // activated, but the new header did not reach the disk
 		}
-		end := f.Scan(max(prev, s.first-1), maxPayloadIn(h.Size), func(off int64, h crcframe.Header, _ []byte) {
+		if i > 0 {
+			if err := checkSeal(out[len(out)-1], h); err != nil {
+				f.Close()
+				return out, l.damage(err)
+			}
+		}
+		end := l.scanSegment(f, max(prev, s.first-1), framePayloadIn(h.Size), func(off int64, h crcframe.Header, _ []byte) {
 			s.idx.add(off, h.Seq)
 		})
 		s.idx.truncate(int64(end.Records))
+		if end.Sealed {
+			s.seal = end.Offset - sealSize // appends go to the next segment
+		}
 		sc := scanned{s: s, f: f, end: end}
 		out = append(out, sc)
 		prev = end.LastSeq
 		if !end.Clean() {
-			sealed := !newest && l.laterActivated(nums[i+1:])
-			if err := l.judgeEnd(sc, sealed); err != nil {
+			sealed, err := l.laterActivated(nums[i+1:])
+			if err == nil {
+				err = l.judgeEnd(sc, sealed)
+			}
+			if err != nil {
 				return out, err
 			}
 			if l.opts.ReadOnly {
 				break // serve the prefix before the damage
 			}
 		}
-		l.recovery.Clean = end.Marked
+		l.recovery.Clean = end.Marked && end.Clean() // a durable mark, and nothing after it
+	}
+	if l.recovery.Corruption == nil {
+		if err := l.checkCleanClose(out); err != nil {
+			return out, l.damage(err)
+		}
 	}
 	return out, nil
 }
@@ -187,8 +228,11 @@ func (l *Log) damage(err error) error {
 // judgeEnd decides what the first invalid spot of a segment is.
 func (l *Log) judgeEnd(sc scanned, sealed bool) error {
 	e := sc.end
-	if sealed || e.ProvenDurable() || e.Reason == crcframe.IOFault {
-		return l.damage(&CorruptionError{Segment: sc.s.name, Offset: e.Bad, Reason: e.Reason, Durable: sealed || e.ProvenDurable()})
+	// After a clean Close recorded in META every byte was durable: nothing
+	// is a torn tail (FORMAT.md §9.3).
+	durable := sealed || e.ProvenDurable() || l.meta.clean.seg != 0
+	if durable || e.Reason == crcframe.IOFault {
+		return l.damage(&CorruptionError{Segment: sc.s.name, Offset: e.Bad, Reason: e.Reason, Durable: durable})
 	}
 	reason := e.Reason
 	if reason == crcframe.CleanEnd { // an unfinished batch, then zeros
@@ -196,6 +240,7 @@ func (l *Log) judgeEnd(sc scanned, sealed bool) error {
 	}
 	tt := &TornTail{Segment: sc.s.name, Offset: e.Offset, Reason: reason, BytesDropped: e.Dirty - e.Offset}
 	l.recovery.TornTail = tt
+	l.recovery.Clean = false // whatever a sealed segment ended with: the log did not end with a mark
 	switch {
 	case l.opts.ReadOnly:
 		return nil
@@ -206,14 +251,14 @@ func (l *Log) judgeEnd(sc scanned, sealed bool) error {
 	// repair at this offset, or by an earlier tear at the same spot: replace
 	// it (Quarantine creates with O_EXCL), or the log could never open again.
 	if err := sysutil.Remove(segment.QuarantineName(sc.s.path, e.Offset)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
+		return l.openFlush(err)
 	}
 	q, err := sc.f.Quarantine(e.Offset, e.Dirty)
 	if err != nil {
-		return mapNoSpace(err)
+		return l.openFlush(mapNoSpace(err))
 	}
 	if err := sc.f.Zero(e.Offset, e.Dirty); err != nil {
-		return err
+		return l.openFlush(err)
 	}
 	if testHookSynced != nil {
 		testHookSynced(sc.s.path, e.Offset, e.Dirty)
@@ -225,101 +270,117 @@ func (l *Log) judgeEnd(sc scanned, sealed bool) error {
 }
 
 // laterActivated reports whether any of the later segments was ever
-// activated: then the earlier ones were sealed, hence fully durable.
-func (l *Log) laterActivated(nums []uint64) bool {
+// activated: then the earlier ones were sealed, hence fully durable. (None
+// was for the newest segment, which has no later one.)
+func (l *Log) laterActivated(nums []uint64) (bool, error) {
 	for _, num := range nums {
-		b := make([]byte, segment.HeaderSize+crcframe.HeaderSize)
-		f, err := os.Open(filepath.Join(l.dir, segment.Name(num)))
-		if err != nil {
-			return true
-		}
-		n, _ := f.ReadAt(b, 0)
-		f.Close()
-		if crcframe.IsZero(b[:n]) {
-			// A crash interrupted its creation before the header was
-			// written (empty or zero-filled): never activated, since
-			// activation rewrites a header that preparation synced.
+		st, err := segment.Probe(filepath.Join(l.dir, segment.Name(num)), num, l.meta.logID)
+		switch {
+		case err != nil:
+			return false, err
+		case st.State == segment.CreationInterrupted, st.State == segment.Prepared:
+			// Never activated: activation rewrites a header that the
+			// creation synced, and writes a frame after it.
 			continue
-		}
-		h, err := segment.DecodeHeader(b[:n])
-		if err != nil && l.creationInterrupted(num) {
-			continue
-		}
-		if err == nil && h.FirstSeq == 0 && l.zeroFrom(num, creationSector) {
+		case st.State == segment.PreparedDirty && st.Dirty <= segment.CreationSector:
 			// A prepared header whose sector a crash during the creation
 			// tore after it: never activated either.
 			continue
 		}
-		if err != nil || h.FirstSeq != 0 || !crcframe.IsZero(b[segment.HeaderSize:n]) {
-			return true
-		}
+		return true, nil
 	}
-	return false
+	return false, nil
 }
 
-// creationSector is the part of a segment file that its creation writes (the
-// header's sector): a power cut during the creation, before the file was
-// synced, may leave any bytes there, and only zeros after it.
-const creationSector = 512
-
-// creationInterrupted reports whether segment num, which did not open, is a
-// file whose creation a crash interrupted: nothing but zeros after its header
-// or, when the header does not check, after the header's sector. Such a file
-// never held a record: activation rewrites a header that the creation
-// synced, so a header that does not check was never synced.
-func (l *Log) creationInterrupted(num uint64) bool {
-	b, err := os.ReadFile(filepath.Join(l.dir, segment.Name(num)))
-	if err != nil {
-		return false
-	}
-	from := creationSector
-	if _, err := segment.DecodeHeader(b); err == nil {
-		from = segment.HeaderSize
-	}
-	if len(b) <= from {
-		// The creation preallocates the whole file before it writes the
-		// header, so a crash leaves it empty or full size, never short
-		// with bytes in it: a short file that is not all zeros was cut
-		// from outside, and may have held records.
-		return crcframe.IsZero(b)
-	}
-	return crcframe.IsZero(b[from:])
-}
-
-// zeroFrom reports whether every byte of segment num from off on is zero.
-func (l *Log) zeroFrom(num uint64, off int) bool {
-	b, err := os.ReadFile(filepath.Join(l.dir, segment.Name(num)))
-	return err == nil && (len(b) <= off || crcframe.IsZero(b[off:]))
-}
-
-// unusedNewest reports whether the newest segment, which did not open, is a
-// file whose creation was interrupted (creationInterrupted), and removes it.
-func (l *Log) unusedNewest(name string, openErr error) bool {
+// unusedNewest judges the newest segment, which did not open. A file whose
+// creation a crash interrupted (segment.CreationInterrupted: it never held
+// a frame) is removed, after its non-zero bytes were copied to a
+// quarantine file; it reports true then. Anything else — a header that
+// does not check in front of a valid frame of this segment, bytes a
+// creation never writes — is left to the caller to report as corruption.
+func (l *Log) unusedNewest(name string, openErr error) (bool, error) {
 	var se *segment.Error
 	if !errors.As(openErr, &se) || se.Reason == crcframe.UnsupportedVersion || se.Reason == crcframe.ForeignSegment {
-		return false
+		return false, nil
+	}
+	num, ok := segment.ParseName(name)
+	if !ok {
+		return false, nil
 	}
 	path := filepath.Join(l.dir, name)
-	if num, ok := segment.ParseName(name); !ok || !l.creationInterrupted(num) {
-		return false
+	st, err := segment.Probe(path, num, l.meta.logID)
+	if err != nil || st.State != segment.CreationInterrupted {
+		return false, err // nil: the open error says what is wrong
 	}
-	if !l.opts.ReadOnly {
-		sysutil.Remove(path)
-		sysutil.SyncDir(l.dir)
-		l.recovery.Removed = append(l.recovery.Removed, name)
+	if l.opts.ReadOnly {
+		return true, nil
 	}
-	return true
+	if err := l.openFlush(l.removeJudged(path, st.Dirty)); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
-func (l *Log) removeUnused(f *segment.File) {
+// removeJudged removes a file that recovery judged never to have held a
+// record, after copying its bytes [0, dirty) to a quarantine file when
+// dirty > 0, and syncs the directory.
+func (l *Log) removeJudged(path string, dirty int64) error {
+	if dirty > 0 {
+		q, err := segment.QuarantineFile(path, 0, dirty)
+		if err != nil {
+			return mapNoSpace(err)
+		}
+		l.recovery.Quarantined = append(l.recovery.Quarantined, q)
+		l.log.Warn("mmapwal: quarantined an unused segment before removing it", "segment", filepath.Base(path), "bytes", dirty, "quarantine", q)
+	}
+	if err := sysutil.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	l.recovery.Removed = append(l.recovery.Removed, filepath.Base(path))
+	return sysutil.SyncDir(l.dir)
+}
+
+// creationSector is the part of a segment file that its creation writes
+// (segment.CreationSector).
+const creationSector = segment.CreationSector
+
+// openFlush returns err, after marking the directory poisoned when it is not
+// nil: err is the failure of a step of Open that writes to the disk (a
+// flush, a zeroing, a quarantine, a directory sync, finishing a
+// TruncateBack), whose bytes may be in the page cache but not on the disk.
+// A retried Open in this process then evicts those pages instead of
+// trusting them.
+func (l *Log) openFlush(err error) error {
+	if err != nil {
+		markPoisoned(l.dir)
+	}
+	return err
+}
+
+// unusedPrepared reports whether the newest segment f, which opened, is one
+// prepared in the background and never used: a prepared header and only
+// zeros after it. A prepared header followed by other bytes is left to the
+// scan, which judges them (a torn tail is quarantined before it is cut).
+func unusedPrepared(f *segment.File) bool {
+	if f.Header().FirstSeq != 0 {
+		return false
+	}
+	end, err := f.DirtyEnd(segment.HeaderSize)
+	return err == nil && end == segment.HeaderSize // a fault is the scan's to report
+}
+
+// removeUnused removes the newest segment f, prepared and never used (it
+// holds nothing but its header), unless the log is ReadOnly.
+func (l *Log) removeUnused(f *segment.File) error {
 	if l.opts.ReadOnly {
-		f.Close()
-		return
+		return f.Close()
 	}
 	name := filepath.Base(f.Path())
-	f.Remove()
-	sysutil.SyncDir(l.dir)
+	if err := f.Remove(); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
 	l.recovery.Removed = append(l.recovery.Removed, name)
+	return l.openFlush(sysutil.SyncDir(l.dir))
 }
 
 // adopt publishes the scanned segments: it drops those wholly before the
@@ -349,6 +410,9 @@ func (l *Log) adopt(scs []scanned) error {
 	}
 	l.last.Store(lastSeq)
 	l.durable.Store(lastSeq)
+	if l.opts.ReadOnly {
+		l.durable.Store(min(lastSeq, provenDurable(scs, lastSeq)))
+	}
 	if len(segs) == 0 {
 		if l.opts.ReadOnly {
 			l.publishSegs(nil)
@@ -366,23 +430,67 @@ func (l *Log) adopt(scs []scanned) error {
 	l.nextNum = act.num + 1
 	if !l.opts.ReadOnly {
 		l.setActive(act, act.written)
-		// Bytes a crashed process left in the page cache may never have
-		// reached the disk: sync them before calling anything durable.
-		// After a clean Close (the log ends with its durable mark) they
-		// all did.
-		if !l.recovery.Clean {
-			if err := act.file.Sync(segment.HeaderSize, l.off); err != nil {
-				return fmt.Errorf("mmapwal: sync the tail at open: %w", err)
-			}
-		}
-		if testHookSynced != nil {
-			testHookSynced(act.path, segment.HeaderSize, l.off)
+		if err := l.syncTailAtOpen(act); err != nil {
+			return err
 		}
 	}
 	l.updateFirst()
 	l.recovery.FirstSeq, l.recovery.LastSeq = l.FirstSeq(), l.LastSeq()
 	l.trimMapped()
 	return nil
+}
+
+// syncTailAtOpen makes durable what the frames appended from now on will
+// claim durable (their durable watermark is the segment's synced end).
+// After a process crash the page cache survives: what the scan read is not
+// necessarily on disk. Without a clean Close, any of the tail may be
+// unsynced, so all of it is flushed. After a clean Close only the durable
+// mark may be: Close stores it after its flush of everything before it
+// succeeded, and a crash between that store and the mark's own flush leaves
+// it in the page cache alone. The mark is flushed again here (cheap when
+// its page is clean), or a power cut after more appends could lose the mark
+// while later frames claim its place durable.
+func (l *Log) syncTailAtOpen(act *seg) error {
+	from := int64(segment.HeaderSize)
+	if l.recovery.Clean {
+		from = l.off - crcframe.HeaderSize
+	}
+	if err := act.file.Sync(from, l.off); err != nil {
+		markPoisoned(l.dir)
+		return fmt.Errorf("mmapwal: sync the tail at open: %w", err)
+	}
+	if testHookSynced != nil {
+		testHookSynced(act.path, from, l.off)
+	}
+	return nil
+}
+
+// provenDurable is DurableSeq for a ReadOnly open, which cannot sync and
+// may sit beside a live writer whose newest records are not durable yet: it
+// counts only what the files prove. A durable mark proves everything; else
+// the segments before the newest are sealed (rotation synced them before
+// the newest took a record), and in the newest a record is durable when its
+// frame ends at or below the highest durable watermark of its frames.
+func provenDurable(scs []scanned, lastSeq uint64) uint64 {
+	if len(scs) == 0 || scs[len(scs)-1].end.Marked {
+		return lastSeq
+	}
+	sc := scs[len(scs)-1]
+	proven := uint64(0)
+	if len(scs) > 1 {
+		proven = scs[len(scs)-2].end.LastSeq
+	}
+	x, w := sc.s.idx, int64(sc.end.Durable)
+	for i := x.len() - 1; i >= 0; i-- {
+		end := sc.end.Offset
+		if i+1 < x.len() {
+			end = x.off(i + 1)
+		}
+		if end <= w {
+			return max(proven, x.seq(i))
+		}
+	}
+	return proven
 }
 
 func (l *Log) nextNumAfter(scs []scanned) uint64 {
@@ -416,17 +524,10 @@ func (l *Log) finishTruncateBack(nums []uint64) ([]uint64, error) {
 		if err != nil {
 			return nil, corruptionFromOpen(segment.Name(l.meta.backSeg), err)
 		}
-		from, to := int64(l.meta.backOff), f.DirtyEnd(int64(l.meta.backOff))
-		err = f.Zero(from, to)
-		if err == nil && testHookSynced != nil {
-			testHookSynced(f.Path(), from, to)
-		}
-		if prev, ok := frameEndingAt(f.Data(), int64(l.meta.backOff)); ok && err == nil {
-			err = closeBatchAt(f, f.Path(), prev, int64(l.meta.backOff))
-		}
+		err = l.finishCut(f, int64(l.meta.backOff))
 		f.Close()
 		if err != nil {
-			return nil, err
+			return nil, corruptionFromOpen(segment.Name(l.meta.backSeg), err)
 		}
 	}
 	l.meta.backSeg, l.meta.backOff = 0, 0
@@ -437,15 +538,83 @@ func (l *Log) finishTruncateBack(nums []uint64) ([]uint64, error) {
 	return keep, nil
 }
 
-// evictPageCache drops the cached pages of every segment, so that a reopen
-// after a failed write-back reads what really is on the disk.
-func (l *Log) evictPageCache(nums []uint64) {
+// pendingTruncateBack is finishTruncateBack for a ReadOnly open, which must
+// not write: it returns the segment numbers a writable open would keep, and
+// scanSegment hides the bytes it would zero.
+func (l *Log) pendingTruncateBack(nums []uint64) []uint64 {
+	keep := nums[:0:0]
 	for _, n := range nums {
-		if f, err := os.Open(filepath.Join(l.dir, segment.Name(n))); err == nil {
-			sysutil.FadviseDontNeed(f, 0, 0)
-			f.Close()
+		if n <= l.meta.backSeg {
+			keep = append(keep, n)
 		}
 	}
+	l.recovery.PendingTruncation = true
+	return keep
+}
+
+// scanSegment scans f. In a ReadOnly open with a pending TruncateBack, the
+// segment the truncation cuts is scanned as the truncation leaves it: up to
+// the redo offset, with a batch cut there closed (segment.File.ScanPrefix).
+func (l *Log) scanSegment(f *segment.File, prev uint64, maxPayload int, visit segment.Visit) segment.End {
+	if l.opts.ReadOnly && l.meta.backSeg != 0 && f.Header().Number == l.meta.backSeg {
+		return f.ScanPrefix(prev, maxPayload, int64(l.meta.backOff), visit)
+	}
+	return f.Scan(prev, maxPayload, visit)
+}
+
+// finishCut zeroes segment f from the redo offset off on and closes a batch
+// the cut went through, as TruncateBack's cutBack does, flushing with
+// recovery's own flush (the Log is not published yet). Reads of the
+// mapping are guarded: a fault is a segment.Error with IOFault.
+func (l *Log) finishCut(f *segment.File, off int64) error {
+	flush := func(from, to int64) error {
+		if err := f.Sync(from, to); err != nil {
+			return err
+		}
+		if testHookSynced != nil {
+			testHookSynced(f.Path(), from, to)
+		}
+		return nil
+	}
+	to, err := f.DirtyEnd(off)
+	if err != nil {
+		return err
+	}
+	if err := f.Clear(off, to); err != nil {
+		return err
+	}
+	if err := flush(off, to); err != nil {
+		return err
+	}
+	prev, ok, err := f.FrameEndingAt(off)
+	if err != nil || !ok {
+		return err
+	}
+	return closeBatchAt(f, prev, off, flush)
+}
+
+// closeBatchAt closes the batch a truncation at off cut through, the frame
+// at prev being the last one kept (segment.File.CloseBatchAt), and makes
+// the rewritten header durable with flush (the Log's serialised flush path;
+// recovery's own before the Log is published).
+func closeBatchAt(f *segment.File, prev, off int64, flush func(from, to int64) error) error {
+	closed, err := f.CloseBatchAt(prev, off)
+	if err != nil || !closed {
+		return err
+	}
+	return flush(prev, off)
+}
+
+// evictPageCache drops the cached pages of every segment, so that a reopen
+// after a failed write-back reads what really is on the disk. A failure
+// fails Open: the pages could not be kept from being trusted.
+func (l *Log) evictPageCache(nums []uint64) error {
+	for _, n := range nums {
+		if err := segment.DropCache(filepath.Join(l.dir, segment.Name(n))); err != nil {
+			return fmt.Errorf("mmapwal: evict the page cache: %w", err)
+		}
+	}
+	return nil
 }
 
 // updateFirst recomputes FirstSeq from the front truncation point and the

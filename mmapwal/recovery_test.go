@@ -859,11 +859,12 @@ func TestUnsupportedVersion(t *testing.T) {
 		name string
 		img  rcvImage
 	}{
-		{"first segment v2", img.with(first, rcvRewrite(img[first], 8, 2, 2))},
-		{"newest segment v2", img.with(newest, rcvRewrite(img[newest], 8, 2, 2))},
-		{"segment flags", img.with(first, rcvRewrite(img[first], 12, 1, 4))},
-		{"META v2", img.with(metaName, rcvRewrite(img[metaName], 8, 2, 2))},
-		{"prepared segment v2", r.img.with(r.prep, rcvRewrite(r.img[r.prep], 8, 2, 2))},
+		{"first segment v3", img.with(first, rcvRewrite(img[first], 8, 3, 2))},
+		{"newest segment v3", img.with(newest, rcvRewrite(img[newest], 8, 3, 2))},
+		{"segment reserved flag", img.with(first, rcvRewrite(img[first], 12, 2, 4))},
+		{"META v3", img.with(metaName, rcvRewrite(img[metaName], 8, 3, 2))},
+		{"META reserved feature", img.with(metaName, rcvRewrite(img[metaName], 56, 2, 4))},
+		{"prepared segment v3", r.img.with(r.prep, rcvRewrite(r.img[r.prep], 8, 3, 2))},
 	}
 	// The crafted headers are well formed apart from the version.
 	_, err := segment.DecodeHeader(cases[0].img[first])
@@ -1019,6 +1020,7 @@ func TestRecoveryInterruptedTruncateBack(t *testing.T) {
 	names := img.segNames()
 	m, err := decodeMeta(img[metaName])
 	require.NoError(t, err)
+	m.clean = cleanClose{} // the writer's Open removed it before TruncateBack
 
 	// Cut points: in the middle of the second segment, and in the newest.
 	var points []uint64
@@ -1104,6 +1106,7 @@ func TestRecoveryInterruptedTruncateFront(t *testing.T) {
 	front := in3[1]
 	m, err := decodeMeta(img[metaName])
 	require.NoError(t, err)
+	m.clean = cleanClose{} // the writer's Open removed it before TruncateFront
 	m.firstSeq = front
 	d := rcvWrite(t, "", img)
 	require.NoError(t, writeMeta(d, m))

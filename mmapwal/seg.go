@@ -24,6 +24,7 @@ type seg struct {
 	idx   *index
 
 	written int64        // end of the committed frames (writer only)
+	seal    int64        // offset of the seal frame that ends the segment, 0 = none (writer only)
 	synced  atomic.Int64 // end of the bytes known durable
 
 	mu     sync.Mutex // guards the fields below

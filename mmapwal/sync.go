@@ -10,13 +10,16 @@ import (
 // Sync makes every record appended so far durable. It returns nil only when
 // they are: a failure poisons the log (ErrPoisoned), and a failed flush is
 // never retried into a success. On a poisoned log it returns ErrPoisoned
-// even when nothing is left to flush.
+// even when nothing is left to flush; on a ReadOnly log ErrInvalidArgument.
 //
 // Concurrent callers share one flush (group commit): a flush covers
 // everything appended before it started.
 func (l *Log) Sync() error {
 	if l.closed.Load() {
 		return ErrClosed
+	}
+	if l.opts.ReadOnly {
+		return fmt.Errorf("%w: Sync of a log opened ReadOnly", ErrInvalidArgument)
 	}
 	if err := l.poisoned(); err != nil {
 		return err
@@ -26,8 +29,12 @@ func (l *Log) Sync() error {
 
 // WaitDurable returns once the record seq (and everything before it) is
 // durable, syncing if no one else is about to. It fails for a sequence above
-// LastSeq, when ctx is done first, or when the log is poisoned or closed.
+// LastSeq, when ctx is done first, or when the log is poisoned or closed;
+// on a ReadOnly log, which cannot sync, it fails with ErrInvalidArgument.
 func (l *Log) WaitDurable(ctx context.Context, seq uint64) error {
+	if l.opts.ReadOnly {
+		return fmt.Errorf("%w: WaitDurable on a log opened ReadOnly (it cannot sync; DurableSeq is what the files prove)", ErrInvalidArgument)
+	}
 	if last := l.last.Load(); seq > last {
 		return fmt.Errorf("%w: WaitDurable(%d) above LastSeq %d", ErrInvalidArgument, seq, last)
 	}
@@ -89,7 +96,8 @@ func (l *Log) syncTo(ctx context.Context, seq uint64) error {
 // syncRound flushes the active segment up to what is written now and
 // raises DurableSeq. Sealed segments are already durable (rotation synced
 // them). The flush itself runs without the writer lock, so appenders keep
-// going while it waits for the disk.
+// going while it waits for the disk; it goes through l.flush, so it never
+// overlaps another flush of the log.
 func (l *Log) syncRound() error {
 	l.wmu.Lock()
 	if l.closed.Load() {
@@ -106,17 +114,18 @@ func (l *Log) syncRound() error {
 	if err != nil {
 		return err
 	}
-	start := time.Now()
-	err = f.Sync(from, to)
+	err = l.flush(f, from, to, appends)
 	s.unpin()
 	if err != nil {
-		return l.setPoison(err)
-	}
-	l.st.observeSync(time.Since(start), appends)
-	if testHookSynced != nil {
-		testHookSynced(s.path, from, to)
+		return err
 	}
 	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	// A flush that failed after this one (rotation, Close, TruncateBack)
+	// may have reported the same lost pages: once poisoned, nothing rises.
+	if err := l.poisoned(); err != nil {
+		return err
+	}
 	if l.st.gen.Load() == gen { // no truncation moved the end meanwhile
 		if to > s.synced.Load() {
 			s.synced.Store(to)
@@ -125,27 +134,21 @@ func (l *Log) syncRound() error {
 			l.durable.Store(last)
 		}
 	}
-	l.wmu.Unlock()
 	return nil
 }
 
 // syncSegLocked makes everything written to s durable; with s the active
 // segment it raises DurableSeq to LastSeq. Writer only.
 func (l *Log) syncSegLocked(s *seg) error {
-	if err := l.poisoned(); err != nil {
+	from, to := s.synced.Load(), s.written
+	if err := l.flush(s.file, from, to, l.st.appends.Load()); err != nil {
 		return err
 	}
-	from, to := s.synced.Load(), s.written
-	if from < to {
-		start := time.Now()
-		if err := s.file.Sync(from, to); err != nil {
-			return l.setPoison(err)
-		}
-		l.st.observeSync(time.Since(start), l.st.appends.Load())
+	if err := l.poisoned(); err != nil {
+		return err // a later flush failed: nothing rises after it
+	}
+	if to > from {
 		s.synced.Store(to)
-		if testHookSynced != nil {
-			testHookSynced(s.path, from, to)
-		}
 	}
 	if s == l.active {
 		l.durable.Store(l.last.Load())
@@ -157,9 +160,9 @@ func (l *Log) syncSegLocked(s *seg) error {
 func (l *Log) syncActiveLocked() error { return l.syncSegLocked(l.active) }
 
 // testHookSynced, when set by a test, is called after every successful flush
-// of a segment's range [from, to): the crash-state generator records what
-// the disk is guaranteed to hold. Zeroing by truncation and recovery calls it
-// too. Nil in production (one predictable branch per flush).
+// of a segment's range [from, to), by l.flush (and by recovery's repairs
+// before the Log exists): the crash-state generator records what the disk is
+// guaranteed to hold. Nil in production (one predictable branch per flush).
 var testHookSynced func(path string, from, to int64)
 
 // testHookCreated, when set by a test, is called after segment.Create made a

@@ -1,14 +1,11 @@
 package mmapwal
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync/atomic"
 
-	"github.com/mmapwal/mmapwal/crcframe"
 	"github.com/mmapwal/mmapwal/internal/sysutil"
-	"github.com/mmapwal/mmapwal/segment"
 )
 
 // TruncateFront drops the records below seq, durably; FirstSeq() ≤ seq ≤
@@ -24,12 +21,17 @@ func (l *Log) TruncateFront(seq uint64) error {
 		return err
 	}
 	first, last := l.first.Load(), l.last.Load()
-	if seq < first || seq > last+1 {
+	if seq < first || (seq > last && seq-last > 1) { // seq ≤ last+1 without overflow
 		return fmt.Errorf("%w: TruncateFront(%d) outside [FirstSeq %d, LastSeq+1 %d]", ErrInvalidArgument, seq, first, last+1)
 	}
 	m := l.meta
 	m.firstSeq = seq
 	if err := writeMeta(l.dir, m); err != nil {
+		if errors.Is(err, errMetaInDoubt) {
+			// The new META may be on disk: a reopen may drop the records
+			// below seq though this call failed.
+			return l.setPoison(err)
+		}
 		return mapNoSpace(err)
 	}
 	l.meta = m
@@ -94,7 +96,7 @@ func (l *Log) TruncateBack(seq uint64) error {
 		return err
 	}
 	first, last := l.first.Load(), l.last.Load()
-	if seq+1 < first || seq > last {
+	if (first > 0 && seq < first-1) || seq > last { // seq ≥ first-1 without overflow
 		return fmt.Errorf("%w: TruncateBack(%d) outside [FirstSeq-1 %d, LastSeq %d]", ErrInvalidArgument, seq, first-min(first, 1), last)
 	}
 	if seq == last {
@@ -230,14 +232,18 @@ func (l *Log) cutBack(segs []*seg, j int, i, off int64, newLast uint64) error {
 	cut.idx.truncate(i)
 	end := cut.written
 	cut.written = off
-	if err := cut.file.Zero(off, end); err != nil {
+	if cut.seal >= off {
+		cut.seal = 0 // zeroed with the tail: sealed again at its next rotation
+	}
+	if err := cut.file.Clear(off, end); err != nil {
 		return err
 	}
-	if testHookSynced != nil {
-		testHookSynced(cut.path, off, end)
+	if err := l.flush(cut.file, off, end, l.st.appends.Load()); err != nil {
+		return err
 	}
 	if i > 0 {
-		if err := closeBatchAt(cut.file, cut.path, cut.idx.off(i-1), off); err != nil {
+		flush := func(from, to int64) error { return l.flush(cut.file, from, to, l.st.appends.Load()) }
+		if err := closeBatchAt(cut.file, cut.idx.off(i-1), off, flush); err != nil {
 			return err
 		}
 	}
@@ -249,82 +255,4 @@ func (l *Log) cutBack(segs []*seg, j int, i, off int64, newLast uint64) error {
 	l.nextNum = cut.num + 1
 	l.prep.start(l.nextNum)
 	return nil
-}
-
-// closeBatchAt closes the batch that a truncation at off cut through: when
-// the frame at prev, which ends at off, is the First or a Middle frame of a
-// batch, it becomes a Full or Last frame (only its type byte and CRC change;
-// both versions of its header are valid frames), and is synced. Without it
-// the kept records of the batch would end in an unfinished batch, which
-// recovery drops whole, and a later frame would not follow it.
-//
-// Recovery calls it again for an interrupted TruncateBack (finishTruncateBack),
-// so it also completes a retype that a crash tore: it rewrites the header
-// when the stored CRC matches either the old or the new type, and leaves the
-// frame alone (for the scan to report) when it matches neither.
-func closeBatchAt(f *segment.File, path string, prev, off int64) error {
-	data := f.Data()
-	if prev < segment.HeaderSize || prev+crcframe.HeaderSize > off || off > int64(len(data)) {
-		return nil
-	}
-	n := int(binary.LittleEndian.Uint32(data[prev+4:]))
-	if prev+int64(crcframe.Size(n)) != off {
-		return nil
-	}
-	var from, to crcframe.Type
-	switch t := crcframe.Type(data[prev+20]); t {
-	case crcframe.First, crcframe.Full:
-		from, to = crcframe.First, crcframe.Full
-	case crcframe.Middle, crcframe.Last:
-		from, to = crcframe.Middle, crcframe.Last
-	default:
-		return nil
-	}
-	frame := data[prev:off]
-	h := crcframe.Header{Seq: binary.LittleEndian.Uint64(frame[8:]), Durable: binary.LittleEndian.Uint32(frame[16:])}
-	crcWith := func(t crcframe.Type) uint32 {
-		var hb [crcframe.HeaderSize]byte
-		copy(hb[:], frame[:crcframe.HeaderSize])
-		hb[20] = byte(t)
-		c := crcframe.Checksum(f.Seed(), hb[4:])
-		return crcframe.Checksum(c, frame[crcframe.HeaderSize:])
-	}
-	stored := binary.LittleEndian.Uint32(frame)
-	switch {
-	case crcframe.Type(frame[20]) == to && stored == crcWith(to):
-		return nil // not in a batch, or already closed
-	case stored != crcWith(from) && stored != crcWith(to):
-		return nil // damaged: not ours to touch
-	}
-	h.Type = to
-	if _, err := crcframe.EncodeHeader(frame, f.Seed(), h, n); err != nil {
-		return err
-	}
-	if err := f.Sync(prev, off); err != nil {
-		return err
-	}
-	if testHookSynced != nil {
-		testHookSynced(path, prev, off)
-	}
-	return nil
-}
-
-// frameEndingAt returns the offset of the frame of data that ends at off,
-// walking the frames' length fields from the segment header.
-func frameEndingAt(data []byte, off int64) (int64, bool) {
-	if off > int64(len(data)) {
-		return 0, false
-	}
-	for p := int64(segment.HeaderSize); p+crcframe.HeaderSize <= off; {
-		n := binary.LittleEndian.Uint32(data[p+4:])
-		if n > crcframe.MaxPayload || crcframe.IsZero(data[p:p+crcframe.HeaderSize]) {
-			return 0, false
-		}
-		next := p + int64(crcframe.Size(int(n)))
-		if next == off {
-			return p, true
-		}
-		p = next
-	}
-	return 0, false
 }

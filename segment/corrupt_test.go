@@ -91,8 +91,17 @@ func corruptCases() []corruptCase {
 		// Open: the segment header.
 		{file: "open-bad-magic.wal", what: `magic "Mmapwal\0" (header CRC recomputed)`,
 			build: mutated(base3(), func(b []byte) { b[0] = 'M'; resealHeader(b) }), openErr: crcframe.BadMagic},
-		{file: "open-unsupported-version.wal", what: "version 2 in a header with a valid CRC",
-			build: mutated(base3(), func(b []byte) { b[8] = 2; resealHeader(b) }), openErr: crcframe.UnsupportedVersion},
+		// Refused as unsupported by format version 1, a valid header of
+		// version 2 (no flags) since: the file is kept, its verdict moved.
+		{file: "open-unsupported-version.wal", what: "version 2 in a header with a valid CRC (unsupported in version 1; a valid version 2 header without flags since)",
+			build: mutated(base3(), func(b []byte) { b[8] = 2; resealHeader(b) }), maxPayload: corpusSize,
+			end: segment.End{Offset: 208, Records: 3, LastSeq: 12, Durable: 160, Reason: crcframe.CleanEnd, Bad: 208, Dirty: 208}},
+		{file: "open-unsupported-version-3.wal", what: "version 3 in a header with a valid CRC",
+			build: mutated(base3(), func(b []byte) { b[8] = 3; resealHeader(b) }), openErr: crcframe.UnsupportedVersion},
+		{file: "open-unsupported-v2-reserved-flag.wal", what: "version 2 with the reserved flag bit 1 (recycled) set, valid CRC",
+			build: mutated(base3(), func(b []byte) { b[8], b[12] = 2, 2; resealHeader(b) }), openErr: crcframe.UnsupportedVersion},
+		{file: "open-unsupported-v2-seal-offset.wal", what: "version 2, flag prev sealed, prev seal offset 12 (inside the header), valid CRC",
+			build: mutated(base3(), func(b []byte) { b[8], b[12], b[56] = 2, 1, 12; resealHeader(b) }), openErr: crcframe.UnsupportedVersion},
 		{file: "open-unsupported-flags.wal", what: "flags 1 in a header with a valid CRC (v1 refuses unknown flags)",
 			build: mutated(base3(), func(b []byte) { b[12] = 1; resealHeader(b) }), openErr: crcframe.UnsupportedVersion},
 		{file: "open-header-checksum.wal", what: "bit 0 of byte 40 (first seq) flipped, CRC not updated",
@@ -132,9 +141,21 @@ func corruptCases() []corruptCase {
 				rec(crcframe.Middle, 13, 112, "record 13 payload"),
 			}, func([]byte) {}), maxPayload: corpusSize,
 			end: segment.End{Offset: 112, Records: 1, LastSeq: 10, OpenBatch: 112, Reason: crcframe.SequenceViolation, Bad: 160, Dirty: 208}},
-		{file: "scan-unknown-type.wal", what: "records 10, 11, then a valid frame of type 7 (at 160)",
+		{file: "scan-unknown-type.wal", what: "records 10, 11, then a valid frame of type 7 (at 160) with a payload (unknown in version 1; a seal of a shape no writer produces since version 2)",
 			build: mutated(last(rec(7, 12, 160, "record 12 payload")), func([]byte) {}), maxPayload: corpusSize,
 			end: segment.End{Offset: 160, Records: 2, LastSeq: 11, Durable: 112, Reason: crcframe.UnknownType, Bad: 160, Dirty: 208}},
+		{file: "scan-unknown-type-8.wal", what: "records 10, 11, then a valid frame of type 8 (at 160)",
+			build: mutated(last(rec(8, 12, 160, "record 12 payload")), func([]byte) {}), maxPayload: corpusSize,
+			end: segment.End{Offset: 160, Records: 2, LastSeq: 11, Durable: 112, Reason: crcframe.UnknownType, Bad: 160, Dirty: 208}},
+		{file: "scan-sealed.wal", what: "records 10, 11, then a seal (seq 11, durable 160, at 160) and zeros: a sealed segment",
+			build: mutated(last(rec(crcframe.Seal, 11, 160, "")), func([]byte) {}), maxPayload: corpusSize,
+			end: segment.End{Offset: 184, Records: 2, LastSeq: 11, Durable: 160, Sealed: true, Reason: crcframe.CleanEnd, Bad: 184, Dirty: 184}},
+		{file: "scan-frame-after-seal.wal", what: "records 10, 11, a seal (at 160), then record 12 (at 184): nothing may follow a seal",
+			build: mutated(append(last(rec(crcframe.Seal, 11, 160, "")), rec(crcframe.Full, 12, 184, "record 12 payload")), func([]byte) {}), maxPayload: corpusSize,
+			end: segment.End{Offset: 184, Records: 2, LastSeq: 11, Durable: 160, Sealed: true, Reason: crcframe.SequenceViolation, Bad: 184, Dirty: 232}},
+		{file: "scan-seal-payload.wal", what: "records 10, 11, then a seal at 160 with a 5-byte payload",
+			build: mutated(last(rec(crcframe.Seal, 11, 112, "seal!")), func([]byte) {}), maxPayload: corpusSize,
+			end: segment.End{Offset: 160, Records: 2, LastSeq: 11, Durable: 112, Reason: crcframe.UnknownType, Bad: 160, Dirty: 192}},
 		{file: "scan-garbage-after-end.wal", what: "records 10, 11, 12, zeros, and byte 4000 = 0x5a",
 			build: mutated(base3(), func(b []byte) { b[4000] = 0x5a }), maxPayload: corpusSize,
 			end: segment.End{Offset: 208, Records: 3, LastSeq: 12, Durable: 160, Reason: crcframe.GarbageAfterEnd, Bad: 208, Dirty: 4008}},
@@ -192,7 +213,7 @@ func reasonIdent(r crcframe.Reason) string {
 
 func corpusReadme(cases []corruptCase) []byte {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Crafted segment files, one per reason the segment package reports (format version 1).\n"+
+	fmt.Fprintf(&b, "Crafted segment files, one per reason the segment package reports (format versions 1 and 2).\n"+
 		"Generated by `go test ./segment -run TestCorruptCorpus -update`; TestCorruptCorpus checks them byte for byte.\n"+
 		"Each is a segment of log 01…10, number %d, first seq %d, %d bytes (unless said otherwise), opened as\n"+
 		"segment %d of that log; offsets are decimal. The base is records 10, 11, 12: 48-byte full frames at 64, 112\n"+

@@ -163,6 +163,24 @@ func (s *File) Activate(firstSeq uint64) {
 	EncodeHeader(s.data[:HeaderSize], s.hdr)
 }
 
+// ActivateAfterSeal is Activate for a segment that follows a sealed one
+// (format version 2): it rewrites the header as version 2 with first seq
+// firstSeq and, when seal is not 0, FlagPrevSealed and the offset of the
+// previous segment's seal frame. The caller syncs the header
+// before any frame enters the segment (Sync(0, HeaderSize)), so that the record that the
+// previous segment must end with its seal is durable before this segment
+// holds a byte.
+func (s *File) ActivateAfterSeal(firstSeq uint64, seal int64) {
+	s.hdr.Version, s.hdr.FirstSeq = 2, firstSeq
+	s.hdr.Flags &^= FlagPrevSealed
+	s.hdr.PrevSeal = 0
+	if seal != 0 {
+		s.hdr.Flags |= FlagPrevSealed
+		s.hdr.PrevSeal = uint32(seal)
+	}
+	EncodeHeader(s.data[:HeaderSize], s.hdr)
+}
+
 // WriteFrame encodes a frame at offset off and returns its size. It fails
 // with crcframe.LengthOutOfBounds when the frame does not fit before the end
 // of the segment.
@@ -171,6 +189,26 @@ func (s *File) WriteFrame(off int64, h crcframe.Header, payload []byte) (int, er
 		return 0, crcframe.LengthOutOfBounds
 	}
 	return crcframe.Encode(s.data[off:], s.seed, h, payload)
+}
+
+// Payload returns the n bytes of the mapping where the payload of a frame
+// at off goes, for a writer that fills it in place before [File.CommitFrame]
+// (a reservation). It returns nil when the frame does not fit.
+func (s *File) Payload(off int64, n int) []byte {
+	if off < HeaderSize || !s.Fits(off, n) {
+		return nil
+	}
+	start := off + crcframe.HeaderSize
+	return s.data[start : start+int64(n) : start+int64(n)]
+}
+
+// CommitFrame writes the header of the frame at off whose n-byte payload is
+// already in place (see [File.Payload]) and returns the frame's size.
+func (s *File) CommitFrame(off int64, h crcframe.Header, n int) (int, error) {
+	if off < HeaderSize || !s.Fits(off, n) {
+		return 0, crcframe.LengthOutOfBounds
+	}
+	return crcframe.EncodeHeader(s.data[off:], s.seed, h, n)
 }
 
 // Fits reports whether a frame with an n-byte payload fits at offset off.
@@ -196,6 +234,63 @@ func (s *File) Sync(from, to int64) error {
 	return nil
 }
 
+// Detach ends the file's share of [from, to) of the mapping: the pages
+// under it (whole pages) become private copies, so that stores into them —
+// by a writer that still holds a slice of them, such as a reservation left
+// open when its log closed — never reach the file. They read the file's
+// bytes until they are stored to. The file's bytes there can then be changed
+// only with [File.WriteFrameThrough], and made durable with [File.SyncFile].
+func (s *File) Detach(from, to int64) error {
+	if from < HeaderSize || to > s.hdr.Size || from > to {
+		return fmt.Errorf("segment: detach [%d, %d) out of range", from, to)
+	}
+	if err := sysutil.Privatize(s.f, s.data[from:to], from); err != nil {
+		return fmt.Errorf("segment: detach %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// WriteFrameThrough encodes the frame (h, payload) at off and zeros the
+// bytes after it up to clearTo, writing through the file descriptor rather
+// than the mapping (for pages [File.Detach] made private). It does not make
+// them durable: [File.SyncFile] does.
+func (s *File) WriteFrameThrough(off int64, h crcframe.Header, payload []byte, clearTo int64) error {
+	n := int64(crcframe.Size(len(payload)))
+	if off < HeaderSize || clearTo < off+n || clearTo > s.hdr.Size {
+		return fmt.Errorf("segment: write [%d, %d) out of range", off, clearTo)
+	}
+	b := make([]byte, clearTo-off)
+	if _, err := crcframe.Encode(b, s.seed, h, payload); err != nil {
+		return err
+	}
+	if _, err := s.f.WriteAt(b, off); err != nil {
+		return fmt.Errorf("segment: write %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// ClearThrough zeros [from, to) through the file descriptor (see
+// [File.WriteFrameThrough]).
+func (s *File) ClearThrough(from, to int64) error {
+	if from < HeaderSize || to > s.hdr.Size || from > to {
+		return fmt.Errorf("segment: clear [%d, %d) out of range", from, to)
+	}
+	if _, err := s.f.WriteAt(make([]byte, to-from), from); err != nil {
+		return fmt.Errorf("segment: write %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// SyncFile makes every byte written to the file durable (fdatasync), those
+// written through the descriptor included, which an msync of the mapping
+// does not reach once [File.Detach] made their pages private.
+func (s *File) SyncFile() error {
+	if err := sysutil.Fdatasync(s.f); err != nil {
+		return fmt.Errorf("segment: fdatasync %s: %w", s.path, err)
+	}
+	return nil
+}
+
 // StartWriteback asks the kernel to start writing [from, to) back without
 // waiting, so that a later Sync has less to do. It promises nothing.
 func (s *File) StartWriteback(from, to int64) error {
@@ -205,11 +300,20 @@ func (s *File) StartWriteback(from, to int64) error {
 // Zero clears [from, to) of the mapping and makes it durable: the durable
 // way to cut frames off the end.
 func (s *File) Zero(from, to int64) error {
+	if err := s.Clear(from, to); err != nil {
+		return err
+	}
+	return s.Sync(from, to)
+}
+
+// Clear zeroes [from, to) of the frame area in the mapping, without making
+// it durable (the caller flushes it).
+func (s *File) Clear(from, to int64) error {
 	if from < HeaderSize || to > s.hdr.Size || from > to {
 		return fmt.Errorf("segment: zero [%d, %d) out of range", from, to)
 	}
 	clear(s.data[from:to])
-	return s.Sync(from, to)
+	return nil
 }
 
 // Prefault populates the page tables of [from, to) for writing
@@ -298,20 +402,27 @@ func (s *File) Remove() error {
 
 // DirtyEnd returns the end of the last non-zero 8-byte word at or after
 // from, or from when every byte from there on is zero: the extent a
-// truncation must zero.
-func (s *File) DirtyEnd(from int64) int64 {
-	end := s.hdr.Size
+// truncation must zero. A fault while reading the mapping (a file truncated
+// under it, an I/O error) is an *Error with Reason crcframe.IOFault.
+func (s *File) DirtyEnd(from int64) (end int64, err error) {
+	defer guard(func() { end, err = from, s.fault(from) })()
+	end = s.hdr.Size
 	for end > from {
 		lo := max(from, end-4096)
 		if !crcframe.IsZero(s.data[lo:end]) {
 			for end > lo && crcframe.IsZero(s.data[end-8:end]) {
 				end -= 8
 			}
-			return end
+			return end, nil
 		}
 		end = lo
 	}
-	return from
+	return from, nil
+}
+
+// fault is the error of a memory fault while reading the mapping near off.
+func (s *File) fault(off int64) error {
+	return &Error{Path: s.path, Offset: off, Reason: crcframe.IOFault}
 }
 
 // Linked reports whether the segment's file still has its name: false once

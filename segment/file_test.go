@@ -225,11 +225,11 @@ func TestZero(t *testing.T) {
 	}
 
 	cut := offs[1]
-	if got := f.DirtyEnd(cut); got != 7008 {
+	if got, _ := f.DirtyEnd(cut); got != 7008 {
 		t.Fatalf("DirtyEnd before Zero = %d, want 7008", got)
 	}
 	requireNoErr(t, f.Zero(cut, f.Size()), "Zero")
-	if got := f.DirtyEnd(cut); got != cut {
+	if got, _ := f.DirtyEnd(cut); got != cut {
 		t.Fatalf("DirtyEnd after Zero = %d, want %d", got, cut)
 	}
 	disk, err := os.ReadFile(f.Path())
@@ -275,8 +275,8 @@ func TestDirtyEnd(t *testing.T) {
 					break
 				}
 			}
-			if got := f.DirtyEnd(from); got != want {
-				t.Fatalf("%s: DirtyEnd(%d) = %d, want %d", c.name, from, got, want)
+			if got, err := f.DirtyEnd(from); got != want || err != nil {
+				t.Fatalf("%s: DirtyEnd(%d) = %d, %v, want %d", c.name, from, got, err, want)
 			}
 		}
 	}

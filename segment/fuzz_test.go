@@ -52,6 +52,8 @@ func FuzzScan(f *testing.F) {
 		{r(crcframe.Full, 10, 0, 100), r(crcframe.First, 11, 64, 100)},
 		{r(crcframe.Pad, 9, 0, 40), r(crcframe.Full, 10, 0, 1), r(crcframe.Mark, 12, 0, 0), r(crcframe.Full, 13, 0, 2000)},
 		{r(crcframe.Full, 10, 0, fuzzMaxPayload)},
+		{r(crcframe.Full, 10, 0, 3), r(crcframe.Seal, 10, 96, 0)},
+		{r(crcframe.Full, 10, 0, 3), r(crcframe.Seal, 10, 96, 0), r(crcframe.Full, 11, 0, 3)},
 		{r(crcframe.Full, 10, 0, 8), r(crcframe.Full, 11, 0, fuzzMaxPayload+1)},
 	} {
 		img, _, _ := segImage(f, testHeader(fuzzSize), frames)
@@ -105,7 +107,7 @@ func checkScan(t *testing.T, data []byte, seed uint32, e segment.End, seen []vis
 			prefix = m
 		}
 		h, p, n, err := crcframe.Decode(data[off:], seed, fuzzMaxPayload)
-		if err != nil || !m.follows(h) {
+		if err != nil || !m.follows(h) || badSeal(h, p) {
 			t.Fatalf("frame at %d, before Bad %d: %+v, %v", off, e.Bad, h, err)
 		}
 		switch {
@@ -127,9 +129,9 @@ func checkScan(t *testing.T, data []byte, seed uint32, e segment.End, seen []vis
 		t.Fatalf("the prefix ends at %d inside a batch", e.Offset)
 	}
 	want := segment.End{Offset: e.Offset, Records: len(records), LastSeq: prefix.lastSeq, Durable: prefix.durable,
-		Marked: prefix.marked && e.OpenBatch == 0, OpenBatch: e.OpenBatch, Bad: e.Bad}
+		Marked: prefix.marked && e.OpenBatch == 0, Sealed: prefix.sealed && e.OpenBatch == 0, OpenBatch: e.OpenBatch, Bad: e.Bad}
 	if got := (segment.End{Offset: e.Offset, Records: e.Records, LastSeq: e.LastSeq, Durable: e.Durable, Marked: e.Marked,
-		OpenBatch: e.OpenBatch, Bad: e.Bad}); got != want {
+		Sealed: e.Sealed, OpenBatch: e.OpenBatch, Bad: e.Bad}); got != want {
 		t.Fatalf("prefix summary %+v, want %+v", got, want)
 	}
 	if len(seen) != len(records) {
@@ -142,13 +144,15 @@ func checkScan(t *testing.T, data []byte, seed uint32, e segment.End, seen []vis
 	}
 
 	// The stopping point: m is the state after the last frame before Bad.
-	h, _, _, err := crcframe.Decode(data[e.Bad:], seed, fuzzMaxPayload)
+	h, p, _, err := crcframe.Decode(data[e.Bad:], seed, fuzzMaxPayload)
 	var reason crcframe.Reason
 	switch {
-	case err == nil:
-		if m.follows(h) {
+	case err == nil && m.follows(h):
+		if !badSeal(h, p) {
 			t.Fatalf("the frame at Bad %d decodes and follows: %+v", e.Bad, h)
 		}
+		reason = crcframe.UnknownType
+	case err == nil:
 		reason = crcframe.SequenceViolation
 	case errors.Is(err, crcframe.IncompletePayload):
 		reason = crcframe.LengthOutOfBounds
@@ -187,19 +191,26 @@ type seqModel struct {
 	lastSeq uint64 // of the prefix's last record or mark
 	durable uint32
 	marked  bool
+	sealed  bool // the last frame was a seal: nothing may follow
+}
+
+// badSeal reports whether h, with payload p, is a seal frame of a shape no
+// writer produces (one with a payload).
+func badSeal(h crcframe.Header, p []byte) bool {
+	return h.Type == crcframe.Seal && len(p) != 0
 }
 
 // follows reports whether h may come next.
 func (m *seqModel) follows(h crcframe.Header) bool {
 	switch h.Type {
 	case crcframe.Full, crcframe.First:
-		return !m.inBatch && h.Seq > m.prev
+		return !m.inBatch && !m.sealed && h.Seq > m.prev
 	case crcframe.Middle, crcframe.Last:
 		return m.inBatch && h.Seq == m.prev+1
 	case crcframe.Pad:
-		return !m.inBatch && h.Seq == m.prev
-	case crcframe.Mark:
-		return !m.inBatch && h.Seq >= m.prev
+		return !m.inBatch && !m.sealed && h.Seq == m.prev
+	case crcframe.Mark, crcframe.Seal:
+		return !m.inBatch && !m.sealed && h.Seq >= m.prev
 	}
 	return false
 }
@@ -208,5 +219,6 @@ func (m *seqModel) follows(h crcframe.Header) bool {
 func (m *seqModel) take(h crcframe.Header) {
 	m.inBatch = h.Type == crcframe.First || h.Type == crcframe.Middle
 	m.prev, m.lastSeq, m.marked = h.Seq, h.Seq, h.Type == crcframe.Mark
+	m.sealed = h.Type == crcframe.Seal
 	m.durable = max(m.durable, h.Durable)
 }

@@ -14,7 +14,7 @@ import (
 // TestEncodeHeaderLayout pins every field of the version 1 header to the
 // offsets FORMAT.md §2 gives.
 func TestEncodeHeaderLayout(t *testing.T) {
-	h := segment.Header{LogID: testLogID, Number: 0x0102030405060708, FirstSeq: 0x1112131415161718, Size: 1 << 20}
+	h := segment.Header{Version: 1, LogID: testLogID, Number: 0x0102030405060708, FirstSeq: 0x1112131415161718, Size: 1 << 20}
 	b := bytes.Repeat([]byte{0xee}, segment.HeaderSize+8)
 	segment.EncodeHeader(b, h)
 	want := make([]byte, segment.HeaderSize)
@@ -69,7 +69,8 @@ func TestDecodeHeaderTable(t *testing.T) {
 		{"flip-number", func(b []byte) { b[32] ^= 1 }, false, crcframe.HeaderChecksumMismatch},
 		{"flip-size", func(b []byte) { b[49] ^= 1 }, false, crcframe.HeaderChecksumMismatch},
 		{"flip-crc", func(b []byte) { b[63] ^= 0x80 }, false, crcframe.HeaderChecksumMismatch},
-		{"version-2", u16(8, 2), true, crcframe.UnsupportedVersion},
+		{"version-2", u16(8, 2), true, 0},
+		{"version-3", u16(8, 3), true, crcframe.UnsupportedVersion},
 		{"version-0", u16(8, 0), true, crcframe.UnsupportedVersion},
 		{"hdrsize-128", u16(10, 128), true, crcframe.UnsupportedVersion},
 		{"flags", u32(12, 1<<31), true, crcframe.UnsupportedVersion},

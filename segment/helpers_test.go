@@ -27,7 +27,7 @@ const (
 
 // testHeader is the header of a test segment of size bytes.
 func testHeader(size int64) segment.Header {
-	return segment.Header{LogID: testLogID, Number: testNumber, FirstSeq: testFirstSeq, Size: size}
+	return segment.Header{Version: 1, LogID: testLogID, Number: testNumber, FirstSeq: testFirstSeq, Size: size}
 }
 
 // frame is one frame of a test image.

@@ -23,6 +23,9 @@ type End struct {
 	Durable uint32
 	// Marked reports whether the prefix ends with a durable mark.
 	Marked bool
+	// Sealed reports whether the prefix ends with a seal frame (format
+	// version 2), at Offset - crcframe.HeaderSize.
+	Sealed bool
 	// OpenBatch is the offset of the first frame of a batch that was not
 	// finished when the frames ended (0 if none). Offset equals it.
 	OpenBatch int64
@@ -98,8 +101,12 @@ func (s *File) scanFrames(end *End, maxPayload int, visit Visit) {
 			}
 			break
 		}
-		if !follows(h, prev, batch != 0) {
-			end.Reason = crcframe.SequenceViolation
+		if !follows(h, prev, batch != 0) || end.Sealed {
+			end.Reason = crcframe.SequenceViolation // nothing follows a seal
+			break
+		}
+		if h.Type == crcframe.Seal && len(payload) != 0 {
+			end.Reason = crcframe.UnknownType // not a seal this format writes
 			break
 		}
 		switch h.Type {
@@ -120,6 +127,7 @@ func (s *File) scanFrames(end *End, maxPayload int, visit Visit) {
 			end.Records += len(pending)
 			pending = pending[:0]
 			end.Offset, end.LastSeq, end.Durable, end.Marked = off, prev, durable, h.Type == crcframe.Mark
+			end.Sealed = h.Type == crcframe.Seal
 		}
 	}
 	end.Bad = off
@@ -137,7 +145,7 @@ func follows(h crcframe.Header, prev uint64, inBatch bool) bool {
 		return inBatch && h.Seq == prev+1
 	case crcframe.Pad: // no sequence of its own
 		return !inBatch && h.Seq == prev
-	default: // Mark: the log's last sequence, which truncations may have raised
+	default: // Mark, Seal: the log's last sequence, which truncations may have raised
 		return !inBatch && h.Seq >= prev
 	}
 }
@@ -171,7 +179,7 @@ func (s *File) readAhead(end *End, maxPayload int) {
 	}
 }
 
-// plausible reports whether b starts like a version 1 frame header: a known
+// plausible reports whether b starts like a frame header: a known
 // type and zero reserved bytes (bytes 20–23). Decode checks the same after
 // the checksum; checking first keeps the read-ahead from computing a
 // checksum over up to maxPayload bytes at nearly every offset of random
@@ -179,7 +187,7 @@ func (s *File) readAhead(end *End, maxPayload int) {
 // to scan, and a 64 MiB one minutes.
 func plausible(b []byte) bool {
 	t := crcframe.Type(b[20])
-	return (t.IsRecord() || t == crcframe.Pad || t == crcframe.Mark) && b[21]|b[22]|b[23] == 0
+	return (t.IsRecord() || t == crcframe.Pad || t == crcframe.Mark || t == crcframe.Seal) && b[21]|b[22]|b[23] == 0
 }
 
 // guard turns a memory fault while touching the mapping (SIGBUS on a file

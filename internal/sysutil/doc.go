@@ -2,7 +2,8 @@
 // flushing mappings and files to stable storage, preallocating segments,
 // paging advice, the directory lock, directory fsync, and the few file
 // operations (create, open, rename, remove) that recovery tests need to fail on
-// demand. Other packages of mmapwal reach the OS only through it.
+// demand, and what copy-on-write filesystems need checked: the filesystem's
+// type, the NOCOW attribute, and extents shared with another file. Other packages of mmapwal reach the OS only through it.
 //
 // Each capability has a portable file holding the exported function, its
 // documentation and its argument checks, and one file per OS holding an

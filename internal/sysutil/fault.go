@@ -26,6 +26,11 @@ const (
 	OpOpen                     // OpenFile; path is the file
 	OpRename                   // Rename; path is the old path
 	OpRemove                   // Remove; path is the removed path
+	OpStatfs                   // FSType; path is the directory
+	OpGetFlags                 // HasNoCOW; path is the file or directory
+	OpSetFlags                 // SetNoCOW; path is the file or directory
+	OpFiemap                   // SharedExtents; path is the file's name
+	OpUnshare                  // Unshare; path is the file's name
 )
 
 var opNames = [...]string{
@@ -42,6 +47,11 @@ var opNames = [...]string{
 	OpOpen:       "open",
 	OpRename:     "rename",
 	OpRemove:     "remove",
+	OpStatfs:     "statfs",
+	OpGetFlags:   "getflags",
+	OpSetFlags:   "setflags",
+	OpFiemap:     "fiemap",
+	OpUnshare:    "unshare",
 }
 
 // String returns the lower-case name of the call, such as "msync", or "Op(N)"

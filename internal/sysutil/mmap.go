@@ -55,3 +55,21 @@ func Msync(b []byte, async bool) error {
 	}
 	return msync(pageAlign(b), async)
 }
+
+// Privatize remaps the whole pages under b, a sub-slice of a mapping of f
+// from [Mmap] whose first byte b[0] is byte off of f, as private copy-on-write pages of f (MAP_PRIVATE|MAP_FIXED):
+// reads still see f's page cache until the page is stored to, and stores no
+// longer reach f. b stays valid memory (a writer still holding it may go on
+// storing) until the original mapping is unmapped with [Munmap], which also
+// unmaps these pages. The pages around b's ends are remapped whole: they
+// read the same bytes, but stores there no longer reach f either.
+func Privatize(f *os.File, b []byte, off int64) error {
+	if err := fault(OpMmap, f.Name()); err != nil {
+		return err
+	}
+	if len(b) == 0 {
+		return nil
+	}
+	err := control(f, func(fd int) error { return privatize(fd, b, off) })
+	return pathError("mmap", f, err)
+}

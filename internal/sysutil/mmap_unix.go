@@ -28,3 +28,9 @@ func msync(b []byte, async bool) error {
 	}
 	return os.NewSyscallError("msync", unix.Msync(b, flags))
 }
+
+func privatize(fd int, b []byte, off int64) error {
+	addr, n, pageOff := pageSpan(b, off)
+	_, err := unix.MmapPtr(fd, pageOff, addr, n, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_FIXED)
+	return os.NewSyscallError("mmap", err)
+}

@@ -2,6 +2,15 @@ package sysutil
 
 import "unsafe"
 
+// pageSpan returns the address and length of the whole pages under b, and
+// the file offset of the first of them when b[0] is byte off of its file.
+func pageSpan(b []byte, off int64) (addr unsafe.Pointer, length uintptr, pageOff int64) {
+	a := pageAlign(b)
+	back := len(a) - len(b)
+	n := (len(a) + PageSize() - 1) &^ (PageSize() - 1)
+	return unsafe.Pointer(unsafe.SliceData(a)), uintptr(n), off - int64(back)
+}
+
 // pageAlign returns b extended backwards to start on a page boundary.
 //
 // msync(2) and madvise(2) reject addresses that are not page-aligned, but

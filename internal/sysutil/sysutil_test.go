@@ -45,7 +45,9 @@ func TestOpString(t *testing.T) {
 		sysutil.OpWriteZeros: "writezeros", sysutil.OpMadvise: "madvise",
 		sysutil.OpLock: "lock", sysutil.OpSyncDir: "syncdir", sysutil.OpCreate: "create",
 		sysutil.OpOpen: "open", sysutil.OpRename: "rename", sysutil.OpRemove: "remove",
-		0: "Op(0)", sysutil.OpRemove + 1: "Op(14)", -1: "Op(-1)",
+		sysutil.OpStatfs: "statfs", sysutil.OpGetFlags: "getflags", sysutil.OpSetFlags: "setflags",
+		sysutil.OpFiemap: "fiemap", sysutil.OpUnshare: "unshare",
+		0: "Op(0)", sysutil.OpUnshare + 1: "Op(19)", -1: "Op(-1)",
 	}
 	for op, name := range want {
 		require.Equal(t, name, op.String())
@@ -80,6 +82,11 @@ func TestFaultEveryOp(t *testing.T) {
 		{sysutil.OpOpen, existing, func() error { _, err := sysutil.OpenFile(existing, true); return err }},
 		{sysutil.OpRename, existing, func() error { return sysutil.Rename(existing, missing) }},
 		{sysutil.OpRemove, existing, func() error { return sysutil.Remove(existing) }},
+		{sysutil.OpStatfs, dir, func() error { _, err := sysutil.FSType(dir); return err }},
+		{sysutil.OpGetFlags, existing, func() error { _, err := sysutil.HasNoCOW(existing); return err }},
+		{sysutil.OpSetFlags, existing, func() error { return sysutil.SetNoCOW(existing) }},
+		{sysutil.OpFiemap, existing, func() error { _, err := sysutil.SharedExtents(f); return err }},
+		{sysutil.OpUnshare, existing, func() error { return sysutil.Unshare(f, 4) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.op.String(), func(t *testing.T) {
