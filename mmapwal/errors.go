@@ -24,6 +24,12 @@ var (
 	// ErrNotFound: no record has the sequence (never written, truncated, or
 	// in a gap left by AppendSeq).
 	ErrNotFound = errors.New("mmapwal: record not found")
+	// ErrTruncated: the records a reader was positioned at were truncated
+	// away under it: an iterator returned records that a TruncateBack
+	// dropped since, or a ReadOnly log found that the writer truncated or
+	// rewrote the record it was reading. The error value is a
+	// *TruncatedError; it also matches ErrNotFound.
+	ErrTruncated = errors.New("mmapwal: records truncated under the reader")
 	// ErrRecordTooLarge: the record (or batch) exceeds Options.MaxRecordSize
 	// or what one segment can hold. Nothing was written.
 	ErrRecordTooLarge = errors.New("mmapwal: record too large")
@@ -58,6 +64,23 @@ func (e *SequenceError) Error() string {
 
 // Is makes errors.Is(err, ErrSequence) hold.
 func (e *SequenceError) Is(target error) bool { return target == ErrSequence }
+
+// TruncatedError says which records were truncated away under a reader.
+// It matches ErrTruncated and ErrNotFound.
+type TruncatedError struct {
+	Seq     uint64 // the first sequence the reader had reached (or returned) that no longer exists
+	LastSeq uint64 // the log's LastSeq() after the truncation
+}
+
+func (e *TruncatedError) Error() string {
+	return fmt.Sprintf("mmapwal: records truncated under the reader: record %d no longer exists (LastSeq %d)", e.Seq, e.LastSeq)
+}
+
+// Is makes errors.Is(err, ErrTruncated) and errors.Is(err, ErrNotFound)
+// hold.
+func (e *TruncatedError) Is(target error) bool {
+	return target == ErrTruncated || target == ErrNotFound
+}
 
 // Reason says why bytes of the log were judged damaged. Its String tells,
 // among others, a torn tail (ReasonTornTail: the residue of a crash while

@@ -1,6 +1,7 @@
 package mmapwal
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 
@@ -22,18 +23,31 @@ import (
 // segment mapped until it moves on or is closed. An Iterator is not safe for
 // concurrent use; several iterators may run concurrently with each other and
 // with writers.
+//
+// Under truncations it returns strictly increasing sequences ≥ from, each
+// the record at that sequence when Next returned it, or stops with an error:
+// once a TruncateBack dropped a record it returned, Next fails with a
+// *TruncatedError (ErrTruncated, also ErrNotFound) before returning any
+// record appended since; once a TruncateFront dropped a record it had still
+// to return, with ErrNotFound. A TruncateFront that drops nothing it had
+// still to return (a cut into a gap after its position) does not stop it.
 type Iterator struct {
-	l      *Log
-	s      *seg          // pinned segment, or nil
-	f      *segment.File // its mapping
-	i      int64         // next index position in s
-	next   uint64        // lowest sequence still to return
-	seq    uint64
-	val    []byte
-	gen    uint64
-	cut    *backCut // the newest TruncateBack seen
-	err    error
-	closed bool
+	l    *Log
+	s    *seg          // pinned segment, or nil
+	f    *segment.File // its mapping
+	i    int64         // next index position in s
+	next uint64        // lowest sequence still to return
+	seq  uint64        // the last sequence returned, 0 before the first
+	val  []byte
+	// cut is the newest TruncateBack accounted for; cutPending says it
+	// was under way then, so nothing above cut.last may be read until it
+	// is done (and the iterator re-locates).
+	cut        *backCut
+	cutPending bool
+	buf        []byte // ReadOnly logs: the checked copy Value returns
+	prev       roPrev // ReadOnly logs: where the last returned record is
+	err        error
+	closed     bool
 }
 
 // NewIterator returns an iterator positioned before the first record whose
@@ -43,7 +57,8 @@ func (l *Log) NewIterator(from uint64) (*Iterator, error) {
 	if l.closed.Load() {
 		return nil, ErrClosed
 	}
-	return &Iterator{l: l, next: max(from, 1), gen: l.st.gen.Load(), cut: l.cuts.Load()}, nil
+	c := l.cuts.Load()
+	return &Iterator{l: l, next: max(from, 1), cut: c, cutPending: c.pending.Load()}, nil
 }
 
 // Next advances to the next record and reports whether there is one. It
@@ -53,66 +68,177 @@ func (it *Iterator) Next() bool {
 	if it.err != nil || it.closed {
 		return false
 	}
-	l := it.l
-	if l.closed.Load() {
-		return it.fail(ErrClosed)
-	}
-	if g := l.st.gen.Load(); g != it.gen {
-		it.gen = g
-		var low uint64
-		it.cut, low = lowestCut(it.cut)
-		if it.seq > low { // even if appends raised LastSeq again since
-			return it.fail(fmt.Errorf("%w: record %d was truncated away under the iterator", ErrNotFound, it.seq))
-		}
-		it.drop() // re-locate: the end of the log moved
-	}
-	if front := l.front.Load(); it.next < front && it.seq != 0 {
-		return it.fail(fmt.Errorf("%w: records before %d were truncated away under the iterator", ErrNotFound, front))
-	} else if it.next < front {
-		it.next = front
-		it.drop() // the pinned position may be below front: re-locate
-	}
 	for {
-		if it.s == nil && !it.seek() {
+		if it.l.closed.Load() {
+			return it.fail(ErrClosed)
+		}
+		if !it.followCuts() || !it.followFront() {
 			return false
 		}
-		if it.i < it.s.idx.len() {
-			if it.s.idx.seq(it.i) < it.next {
-				// Appended after a TruncateBack lowered the end below
-				// where the iterator starts: not for this iterator.
-				it.i++
-				continue
-			}
-			return it.load()
+		if ok, again := it.advance(); !again {
+			return ok
 		}
-		segs := l.segments()
-		if len(segs) == 0 || segs[len(segs)-1] == it.s {
-			return false // at the end for now
-		}
-		it.drop()
 	}
 }
 
-// load makes the record at it.i current.
-func (it *Iterator) load() bool {
-	s := it.s
-	seq := s.idx.seq(it.i)
-	if seq > it.next && it.seq != 0 && it.next < it.l.front.Load() {
-		// A TruncateFront after the check in Next dropped the records
-		// between: seek landed past them.
-		return it.fail(fmt.Errorf("%w: records before %d were truncated away under the iterator", ErrNotFound, it.l.front.Load()))
+// followCuts accounts for the TruncateBacks since the iterator last looked:
+// it fails if one dropped a record the iterator returned, and re-locates
+// when one moved the end of the log (or finished moving it).
+func (it *Iterator) followCuts() bool {
+	c := it.l.cuts.Load()
+	if c == it.cut && (!it.cutPending || c.pending.Load()) {
+		return true
 	}
-	payload, err := framePayload(it.f.Data(), s.idx.off(it.i), s.name)
-	if err != nil {
-		return it.fail(err)
+	newest, low := lowestCut(it.cut)
+	if it.seq > low { // even if appends raised LastSeq again since
+		return it.fail(&TruncatedError{Seq: low + 1, LastSeq: it.l.last.Load()})
 	}
-	it.i++
-	it.seq, it.val, it.next = seq, payload, seq+1
+	it.cut, it.cutPending = newest, newest.pending.Load()
+	it.drop() // re-locate: the end of the log moved
 	return true
 }
 
-// seek pins the segment that holds the first record ≥ it.next.
-func (it *Iterator) seek() bool {
+// followFront accounts for TruncateFront: records below front are gone. An
+// iterator that returned records fails only if one it had still to return
+// was removed (frontGone, stored before front, is the highest removed).
+func (it *Iterator) followFront() bool {
+	front := it.l.front.Load()
+	if it.next >= front {
+		return true
+	}
+	if it.seq != 0 && it.l.frontGone.Load() >= it.next {
+		return it.fail(fmt.Errorf("%w: records before %d were truncated away under the iterator", ErrNotFound, front))
+	}
+	it.next = front
+	it.drop() // the pinned position may be below front: re-locate
+	return true
+}
+
+// advance makes the next record current. again asks Next to look at the
+// truncations again: one began while the record was read.
+func (it *Iterator) advance() (ok, again bool) {
+	limit := ^uint64(0)
+	if it.cutPending {
+		limit = it.cut.last // the records above are being dropped
+	}
+	for {
+		if it.next > limit {
+			return false, false // not even a seek: the segments there are being removed
+		}
+		if it.s == nil {
+			if ok, again := it.seek(); !ok || again {
+				return false, again
+			}
+		}
+		if it.i >= it.s.idx.len() {
+			segs := it.l.segments()
+			if len(segs) == 0 || segs[len(segs)-1] == it.s {
+				return false, false // at the end for now
+			}
+			it.drop()
+			continue
+		}
+		seq := it.s.idx.seq(it.i)
+		if seq < it.next {
+			// Appended after a TruncateBack lowered the end below
+			// where the iterator starts: not for this iterator.
+			it.i++
+			continue
+		}
+		if seq > limit {
+			return false, false
+		}
+		return it.load(seq)
+	}
+}
+
+// load reads the record seq at it.i and makes it current, unless a
+// truncation that began meanwhile may have changed it (again).
+func (it *Iterator) load(seq uint64) (ok, again bool) {
+	l, s := it.l, it.s
+	var val []byte
+	var err error
+	if l.opts.ReadOnly {
+		it.buf, err = l.readVerified(it.buf[:0], s, it.f, it.i, seq)
+		val = it.buf
+		if err == nil && !it.prev.intact(it.f) {
+			// The writer dropped the record returned last: going on would
+			// mix records from before and after its truncation.
+			err = &TruncatedError{Seq: it.seq, LastSeq: l.last.Load()}
+		}
+	} else {
+		val, err = framePayload(it.f.Data(), s.idx.off(it.i), seq, s.name)
+	}
+	if !l.settled(it.cut, seq) {
+		return false, true
+	}
+	if front := l.front.Load(); front > it.next && it.seq != 0 && l.frontGone.Load() >= it.next {
+		// A TruncateFront meanwhile removed records the iterator had
+		// still to return; seek may have skipped them.
+		return it.fail(fmt.Errorf("%w: records before %d were truncated away under the iterator", ErrNotFound, front)), false
+	}
+	if err != nil {
+		return it.fail(err), false
+	}
+	if l.opts.ReadOnly {
+		it.prev.set(s, it.f, s.idx.off(it.i))
+	}
+	it.i++
+	it.seq, it.val, it.next = seq, val, seq+1
+	return true, false
+}
+
+// roPrev remembers, on a ReadOnly log, the frame of the record an iterator
+// returned last, with a pin on its segment: before returning the next one,
+// the iterator checks that the writer has not dropped it meanwhile (its
+// checksum field changed, or its file was removed).
+type roPrev struct {
+	s   *seg
+	f   *segment.File
+	off int64
+	crc uint32
+}
+
+// set makes the frame at off of s (mapped as f) the one to check.
+func (p *roPrev) set(s *seg, f *segment.File, off int64) {
+	if p.s != s {
+		p.release()
+		if _, err := s.pin(); err != nil {
+			return // closed meanwhile: nothing to check against
+		}
+		p.s, p.f = s, f
+	}
+	p.off = off
+	p.crc, _ = frameCRC(f.Data(), off, s.name)
+}
+
+// intact reports whether the remembered frame is still in place. cur is the
+// file of the record about to be returned, whose link was just checked.
+func (p *roPrev) intact(cur *segment.File) bool {
+	if p.s == nil {
+		return true
+	}
+	if crc, err := frameCRC(p.f.Data(), p.off, p.s.name); err != nil || crc != p.crc {
+		return false
+	}
+	if p.f == cur {
+		return true
+	}
+	linked, err := p.f.Linked()
+	return err == nil && linked
+}
+
+func (p *roPrev) release() {
+	if p.s != nil {
+		p.s.unpin()
+		p.s, p.f = nil, nil
+	}
+}
+
+// seek pins the segment that holds the first record ≥ it.next. again says
+// that the segment was removed meanwhile (by a truncation Next has to look
+// at).
+func (it *Iterator) seek() (ok, again bool) {
 	segs := it.l.segments()
 	k := sort.Search(len(segs), func(k int) bool { return segs[k].first > it.next }) - 1
 	for k = max(k, 0); k < len(segs); k++ {
@@ -122,14 +248,16 @@ func (it *Iterator) seek() bool {
 			continue
 		}
 		f, err := s.pin()
+		if errors.Is(err, errSegGone) {
+			return false, true
+		}
 		if err != nil {
-			it.fail(it.l.readErr(err, it.next))
-			return false
+			return it.fail(it.l.readErr(err, it.next)), false
 		}
 		it.s, it.f, it.i = s, f, i
-		return true
+		return true, false
 	}
-	return false
+	return false, false
 }
 
 // drop unpins the current segment.
@@ -143,6 +271,7 @@ func (it *Iterator) drop() {
 func (it *Iterator) fail(err error) bool {
 	it.err, it.val = err, nil
 	it.drop()
+	it.prev.release()
 	return false
 }
 
@@ -160,6 +289,7 @@ func (it *Iterator) Err() error { return it.err }
 // Close does nothing.
 func (it *Iterator) Close() error {
 	it.drop()
+	it.prev.release()
 	it.closed, it.val = true, nil
 	return nil
 }

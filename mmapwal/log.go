@@ -51,6 +51,11 @@ type Log struct {
 	closed  atomic.Bool
 	poison  atomic.Pointer[error]   // the failure that poisoned the log
 	cuts    atomic.Pointer[backCut] // the newest TruncateBack (a sentinel before any)
+	// frontGone is the highest record a TruncateFront removed, stored
+	// before front: an iterator behind front lost records only if it is
+	// at or below it.
+	frontGone atomic.Uint64
+	maps      mapSet // bounds the mapped segments (Options.MaxMappedSegments)
 
 	// fmu serialises every flush of segment bytes (see flush): taken after
 	// wmu when both are held, never before it.
@@ -84,6 +89,7 @@ func Open(dir string, opts *Options) (*Log, error) {
 	}
 	l := &Log{dir: dir, opts: o, log: o.Logger, syncDone: make(chan struct{})}
 	l.cuts.Store(new(backCut))
+	l.maps.l = l
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)
 	}
@@ -227,7 +233,7 @@ func (l *Log) segFromFile(f *segment.File) *seg {
 	s := &seg{
 		num: h.Number, path: f.Path(), name: filepath.Base(f.Path()), size: h.Size,
 		first: h.FirstSeq, idx: newIndex(maxRecords(h.Size)),
-		file: f, logID: h.LogID, write: !l.opts.ReadOnly,
+		file: f, logID: h.LogID, write: !l.opts.ReadOnly, maps: &l.maps,
 	}
 	s.written = segment.HeaderSize
 	s.synced.Store(segment.HeaderSize)

@@ -35,12 +35,13 @@ type modelRun struct {
 	seed       uint64
 	steps      int
 	durability mmapwal.Durability
+	readers    bool // run concurrent readers (model_readers_test.go)
 }
 
 // newModelRun returns the run of a seed: its durability mode is a function of
 // the seed, so that a replayed seed runs exactly as it did.
 func newModelRun(seed uint64) modelRun {
-	return modelRun{seed: seed, steps: 3000, durability: durabilityForSeed(seed)}
+	return modelRun{seed: seed, steps: 3000, durability: durabilityForSeed(seed), readers: seed%2 == 0}
 }
 
 // TestModel runs fixed seeds (1, 2, 5, 6 under SyncManual, 3 and 7
@@ -128,6 +129,7 @@ type model struct {
 	// acked is the highest sequence acknowledged durable (by Sync, a
 	// SyncAlways append, Close) with no TruncateBack below it since.
 	acked uint64
+	hist  *modelHistory // the versions concurrent readers check against, or nil
 }
 
 func (m *model) first() uint64 {
@@ -147,6 +149,7 @@ func (m *model) add(seq uint64, data []byte) {
 	m.recs[seq] = slices.Clone(data)
 	m.seqs = append(m.seqs, seq)
 	m.last = seq
+	m.hist.added(seq, data)
 }
 
 // truncateFront drops the records below seq and reports how many it dropped
@@ -158,6 +161,7 @@ func (m *model) truncateFront(seq, from uint64) (dropped int) {
 			dropped++
 		}
 		delete(m.recs, s)
+		m.hist.removed(s, false)
 	}
 	m.seqs = append(m.seqs[:0:0], m.seqs[k:]...)
 	return dropped
@@ -167,6 +171,7 @@ func (m *model) truncateBack(seq uint64) {
 	k := sort.Search(len(m.seqs), func(i int) bool { return m.seqs[i] > seq })
 	for _, s := range m.seqs[k:] {
 		delete(m.recs, s)
+		m.hist.removed(s, true)
 	}
 	m.seqs = m.seqs[:k]
 	if k > 0 {
@@ -192,9 +197,9 @@ type liveIter struct {
 	cursor  uint64 // the lowest sequence it may return next
 	lastRet uint64 // the last sequence it returned, 0 if none
 	// mustFail: records it returned, or records it had still to return,
-	// were truncated away; mayFail: a TruncateFront jumped over its position
-	// without dropping a record it had to return (it may fail or go on).
-	mustFail, mayFail bool
+	// were truncated away. A TruncateFront that jumped over its position
+	// without dropping a record it had to return does not stop it.
+	mustFail bool
 }
 
 type modelRunner struct {
@@ -346,9 +351,18 @@ func (r *modelRunner) wantErr(err, target error, what string) {
 }
 
 func (r *modelRunner) run() {
+	stop := r.startReaders()
 	for r.step = 1; r.step <= r.cfg.steps; r.step++ {
 		r.doStep()
 		r.checkSeqs()
+		if err := r.m.hist.failure(); err != "" {
+			stop()
+			r.failf("concurrent reader: %s", err)
+		}
+	}
+	stop()
+	if err := r.m.hist.failure(); err != "" {
+		r.failf("concurrent reader: %s", err)
 	}
 	r.op = "final"
 	r.fullPass(0)
@@ -393,7 +407,9 @@ func (r *modelRunner) doStep() {
 	for _, o := range modelOps {
 		if x < o.weight {
 			r.op = o.name
+			r.m.hist.begin()
 			o.fn(r)
+			r.m.hist.end()
 			return
 		}
 		x -= o.weight
@@ -665,11 +681,8 @@ func (r *modelRunner) opTruncateFront() {
 	r.note("TruncateFront(%d) in [%d, %d]", seq, first, last+1)
 	if li := r.li; li != nil {
 		dropped := r.m.truncateFront(seq, li.cursor)
-		switch {
-		case li.lastRet != 0 && dropped > 0:
+		if li.lastRet != 0 && dropped > 0 {
 			li.mustFail = true
-		case li.lastRet != 0 && seq > li.cursor:
-			li.mayFail = true
 		}
 		li.cursor = max(li.cursor, seq)
 	} else {
@@ -734,6 +747,7 @@ func (r *modelRunner) reopen(newOptions bool) {
 	r.noErr(err, "reopen")
 	r.note("reopened: %+v", r.opts)
 	r.l = l
+	r.m.hist.setLog(l)
 	rep := l.Recovery()
 	if rep.TornTail != nil || rep.Corruption != nil {
 		r.failf("reopen after a clean Close found damage: %+v", rep)
@@ -874,12 +888,12 @@ func (r *modelRunner) opLiveIter() {
 				r.failf("live iterator at cursor %d (last returned %d): got %d (%d bytes), want %d (present %v)",
 					li.cursor, li.lastRet, li.it.Seq(), len(li.it.Value()), want, ok)
 			}
-			li.lastRet, li.cursor, li.mayFail = want, want+1, false
+			li.lastRet, li.cursor = want, want+1
 			r.note("live iterator: %d", want)
 			continue
 		}
 		if err := li.it.Err(); err != nil {
-			if !li.mustFail && !li.mayFail {
+			if !li.mustFail {
 				r.failf("live iterator failed (last returned %d): %v", li.lastRet, err)
 			}
 			r.wantErr(err, mmapwal.ErrNotFound, "live iterator over truncated records")
@@ -896,7 +910,6 @@ func (r *modelRunner) opLiveIter() {
 		if want, ok := r.m.next(li.cursor); ok {
 			r.failf("live iterator ended at cursor %d (last returned %d) before record %d", li.cursor, li.lastRet, want)
 		}
-		li.mayFail = false
 		return
 	}
 }

@@ -73,10 +73,21 @@ type Options struct {
 	// it serves the valid prefix even of a corrupt log (salvage), and
 	// Recovery reports what is wrong. Writes, Sync and WaitDurable fail
 	// with ErrInvalidArgument; DurableSeq is what the files prove.
+	//
+	// A writer may go on beside it (in this or another process). The
+	// ReadOnly Log serves the records Open found and does not follow the
+	// writer, but never returns bytes that are not the record at that
+	// sequence: each read copies the frame, checks the copy (checksum,
+	// sequence, length) and that the segment file is still linked. A
+	// record the writer truncated or replaced elsewhere since is
+	// ErrTruncated (a *TruncatedError, also ErrNotFound); reopen to see
+	// the log as it is now. View and Iterator.Value get checked copies.
 	ReadOnly bool
 	// MaxMappedSegments bounds how many sealed segments stay mapped at once
 	// (the active and the prepared one are not counted); idle ones beyond it
-	// are unmapped and mapped again on demand. Default 8.
+	// are unmapped, least recently used first, and mapped again on demand
+	// (by readers too). Segments in use by a reader (an iterator's current
+	// segment, a View) stay mapped. Default 8.
 	MaxMappedSegments int
 	// BytesPerSync starts write-back (sync_file_range on Linux) each time
 	// that many bytes were appended since the last, so that a later Sync or

@@ -4,8 +4,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"runtime/debug"
 	"sort"
+	"sync"
 
 	"github.com/mmapwal/mmapwal/crcframe"
 	"github.com/mmapwal/mmapwal/segment"
@@ -16,6 +18,12 @@ import (
 // Every record's checksum was verified before it is first returned: the
 // records found at Open are verified by its scan, and later ones were
 // written by this process.
+//
+// Readers take no lock against truncations: they check the chain of
+// TruncateBacks after reading (see backCut) and look again when a cut that
+// began meanwhile may have dropped or moved what they read. A ReadOnly log
+// has no writer of its own to follow, so it checks each frame instead (see
+// readVerified).
 
 // Read returns a copy of the record seq, or ErrNotFound.
 func (l *Log) Read(seq uint64) ([]byte, error) {
@@ -23,18 +31,36 @@ func (l *Log) Read(seq uint64) ([]byte, error) {
 }
 
 // ReadInto appends the record seq to dst and returns the extended slice. It
-// does not allocate when dst has room.
+// does not allocate when dst has room (on a ReadOnly log: room for the
+// record's frame, up to 31 bytes more).
 func (l *Log) ReadInto(dst []byte, seq uint64) ([]byte, error) {
-	s, f, i, err := l.pinRecord(seq)
+	n0 := len(dst)
+	for {
+		c := l.cuts.Load()
+		out, err := l.readOnce(dst[:n0], seq, c)
+		if l.settled(c, seq) {
+			return out, err
+		}
+		dst = out // keep what it grew to
+	}
+}
+
+// readOnce is one attempt of ReadInto, c the newest cut before it.
+func (l *Log) readOnce(dst []byte, seq uint64, c *backCut) ([]byte, error) {
+	s, f, i, err := l.pinRecord(seq, c)
 	if err != nil {
 		return dst, err
 	}
 	defer s.unpin()
-	payload, err := framePayload(f.Data(), s.idx.off(i), s.name)
+	if l.opts.ReadOnly {
+		return l.readVerified(dst, s, f, i, seq)
+	}
+	off := s.idx.off(i)
+	payload, err := framePayload(f.Data(), off, seq, s.name)
 	if err != nil {
 		return dst, err
 	}
-	return appendGuarded(dst, payload, s.name, s.idx.off(i))
+	return appendGuarded(dst, payload, s.name, off)
 }
 
 // Reads that race with a TruncateBack of the same record may see its bytes
@@ -46,22 +72,58 @@ func (l *Log) ReadInto(dst []byte, seq uint64) ([]byte, error) {
 // after fn returns, a truncation or Close may unmap it, and a later access
 // faults (a crash, not a recoverable panic). View returns fn's error, or
 // ErrNotFound.
+//
+// On a ReadOnly log View passes fn a checked copy (see Options.ReadOnly):
+// another process may change the mapped bytes at any time.
 func (l *Log) View(seq uint64, fn func([]byte) error) error {
-	s, f, i, err := l.pinRecord(seq)
+	if l.opts.ReadOnly {
+		return l.viewCopy(seq, fn)
+	}
+	for {
+		c := l.cuts.Load()
+		if done, err := l.viewOnce(seq, c, fn); done {
+			return err
+		}
+	}
+}
+
+// viewOnce is one attempt of View; done is false when a cut that began
+// meanwhile may have dropped the record (fn was not called).
+func (l *Log) viewOnce(seq uint64, c *backCut, fn func([]byte) error) (done bool, _ error) {
+	s, f, i, err := l.pinRecord(seq, c)
 	if err != nil {
-		return err
+		return l.settled(c, seq), err
 	}
 	defer s.unpin()
-	payload, err := framePayload(f.Data(), s.idx.off(i), s.name)
+	payload, err := framePayload(f.Data(), s.idx.off(i), seq, s.name)
+	if !l.settled(c, seq) {
+		return false, nil
+	}
+	if err != nil {
+		return true, err
+	}
+	return true, fn(payload)
+}
+
+// roBufs holds the buffers of View on ReadOnly logs.
+var roBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// viewCopy is View on a ReadOnly log: fn gets a checked copy.
+func (l *Log) viewCopy(seq uint64, fn func([]byte) error) error {
+	bp := roBufs.Get().(*[]byte)
+	defer roBufs.Put(bp)
+	b, err := l.ReadInto((*bp)[:0], seq)
+	*bp = b[:0]
 	if err != nil {
 		return err
 	}
-	return fn(payload)
+	return fn(b)
 }
 
 // pinRecord finds the record seq and pins its segment; the caller unpins.
-func (l *Log) pinRecord(seq uint64) (*seg, *segment.File, int64, error) {
-	s, i, err := l.locate(seq)
+// c is the newest cut when the read began.
+func (l *Log) pinRecord(seq uint64, c *backCut) (*seg, *segment.File, int64, error) {
+	s, i, err := l.locate(seq, c)
 	if err != nil {
 		return nil, nil, 0, err
 	}
@@ -72,12 +134,13 @@ func (l *Log) pinRecord(seq uint64) (*seg, *segment.File, int64, error) {
 	return s, f, i, nil
 }
 
-// locate finds the segment and index position of seq.
-func (l *Log) locate(seq uint64) (*seg, int64, error) {
+// locate finds the segment and index position of seq. While the cut c is
+// pending, records above its last are being dropped: not found.
+func (l *Log) locate(seq uint64, c *backCut) (*seg, int64, error) {
 	if l.closed.Load() {
 		return nil, 0, ErrClosed
 	}
-	if seq == 0 || seq < l.front.Load() || seq > l.last.Load() {
+	if seq == 0 || seq < l.front.Load() || seq > l.last.Load() || (seq > c.last && c.pending.Load()) {
 		return nil, 0, l.notFound(seq)
 	}
 	segs := l.segments()
@@ -97,27 +160,104 @@ func (l *Log) notFound(seq uint64) error {
 	return fmt.Errorf("%w: sequence %d (log holds %d..%d)", ErrNotFound, seq, l.first.Load(), l.last.Load())
 }
 
-// readErr turns a failure to pin a segment into the reader's error.
+// readErr turns a failure to pin a segment into the reader's error. On a
+// ReadOnly log a segment that no longer opens as the log's (the writer
+// removed it, or is creating it again) changed under the view; other
+// failures (too many open files, say) are returned as they are.
 func (l *Log) readErr(err error, seq uint64) error {
-	if errors.Is(err, errSegGone) {
+	var ce *CorruptionError
+	switch {
+	case errors.Is(err, errSegGone):
 		return l.notFound(seq)
+	case l.opts.ReadOnly && (errors.Is(err, fs.ErrNotExist) || errors.As(err, &ce)):
+		return l.changed(seq)
 	}
 	return err
 }
 
-// framePayload returns the payload of the frame at off. The frame was
-// verified when it was scanned or written; reading its length goes through
-// the mapping, so a fault (a file truncated under us, an I/O error) becomes
-// a CorruptionError instead of a crash.
-func framePayload(data []byte, off int64, name string) (payload []byte, err error) {
+// changed is the error of a ReadOnly read whose record the writer truncated
+// or replaced since Open.
+func (l *Log) changed(seq uint64) error {
+	return &TruncatedError{Seq: seq, LastSeq: l.last.Load()}
+}
+
+// framePayload returns the payload of the frame at off, which the index says
+// holds seq. The frame was verified when it was scanned or written; its
+// header is read through the mapping, so a fault (a file truncated under
+// us, an I/O error) becomes a CorruptionError instead of a crash, and a
+// header that does not hold seq or whose length runs out of the segment is
+// one too. Callers check the cut chain before trusting an error: a racing
+// TruncateBack explains it.
+func framePayload(data []byte, off int64, seq uint64, name string) (payload []byte, err error) {
 	old := debug.SetPanicOnFault(true)
 	defer recoverFault(old, &err, name, off)
-	n := int64(binary.LittleEndian.Uint32(data[off+4:]))
-	start := off + crcframe.HeaderSize
-	if start+n > int64(len(data)) {
+	if off < 0 || off+crcframe.HeaderSize > int64(len(data)) {
 		return nil, &CorruptionError{Segment: name, Offset: off, Reason: ReasonLengthOutOfBounds, Durable: true}
 	}
+	h := data[off : off+16 : off+16] // CRC, length, sequence: one bounds check
+	n, start := int64(binary.LittleEndian.Uint32(h[4:])), off+crcframe.HeaderSize
+	switch {
+	case start+n > int64(len(data)):
+		return nil, &CorruptionError{Segment: name, Offset: off, Reason: ReasonLengthOutOfBounds, Durable: true}
+	case binary.LittleEndian.Uint64(h[8:]) != seq:
+		return nil, &CorruptionError{Segment: name, Offset: off, Reason: ReasonSequenceViolation, Durable: true}
+	}
 	return data[start : start+n], nil
+}
+
+// readVerified appends the record seq, at index position i of s (mapped as
+// f), to dst on a ReadOnly log. Another process may have truncated the
+// record, written another one in its place or removed the file since Open,
+// so it copies the whole frame, checks the copy (checksum, sequence, type,
+// length) and then that the file still is the segment; any mismatch means
+// the log changed under the view: ErrTruncated (and ErrNotFound).
+func (l *Log) readVerified(dst []byte, s *seg, f *segment.File, i int64, seq uint64) ([]byte, error) {
+	n0 := len(dst)
+	off := s.idx.off(i)
+	out, ok, err := copyFrame(dst, f.Data(), off, s.name)
+	if err != nil {
+		return dst, err
+	}
+	if !ok {
+		return dst, l.changed(seq)
+	}
+	h, payload, _, derr := crcframe.Decode(out[n0:], f.Seed(), maxPayloadIn(s.size))
+	if derr != nil || h.Seq != seq || !h.Type.IsRecord() {
+		return dst, l.changed(seq)
+	}
+	if linked, lerr := f.Linked(); lerr != nil || !linked {
+		return dst, l.changed(seq)
+	}
+	n := copy(out[n0:], payload)
+	return out[:n0+n], nil
+}
+
+// copyFrame appends the frame at off (header, payload and padding, as its
+// length field says when copied) to dst under the fault guard; ok is false
+// when that length runs out of the segment.
+func copyFrame(dst, data []byte, off int64, name string) (out []byte, ok bool, err error) {
+	old := debug.SetPanicOnFault(true)
+	defer recoverFault(old, &err, name, off)
+	if off < 0 || off+crcframe.HeaderSize > int64(len(data)) {
+		return dst, false, nil
+	}
+	n := int64(binary.LittleEndian.Uint32(data[off+4:]))
+	end := off + int64(crcframe.Size(int(min(n, crcframe.MaxPayload))))
+	if n > crcframe.MaxPayload || end > int64(len(data)) {
+		return dst, false, nil
+	}
+	return append(dst, data[off:end]...), true, nil
+}
+
+// frameCRC reads the checksum field of the frame at off under the fault
+// guard.
+func frameCRC(data []byte, off int64, name string) (crc uint32, err error) {
+	old := debug.SetPanicOnFault(true)
+	defer recoverFault(old, &err, name, off)
+	if off < 0 || off+4 > int64(len(data)) {
+		return 0, &CorruptionError{Segment: name, Offset: off, Reason: ReasonLengthOutOfBounds, Durable: true}
+	}
+	return binary.LittleEndian.Uint32(data[off:]), nil
 }
 
 // appendGuarded copies a payload out of the mapping under the fault guard.

@@ -33,7 +33,9 @@ type seg struct {
 	dead   bool // removed from the log: close the mapping at the last unpin
 	closed bool // the Log was closed
 	logID  [16]byte
-	write  bool // map writable
+	write  bool    // map writable
+	maps   *mapSet // the Log's bound on mapped segments (nil: none)
+	used   uint64  // maps' clock at the last pin
 }
 
 var errSegGone = errors.New("mmapwal: segment no longer in the log")
@@ -41,35 +43,56 @@ var errSegGone = errors.New("mmapwal: segment no longer in the log")
 // pin maps the segment if needed and returns its mapping; the caller must
 // unpin. It fails once the segment was removed or the Log closed.
 func (s *seg) pin() (*segment.File, error) {
+	f, mapping, err := s.pinLocked()
+	if mapping {
+		s.maps.afterMap() // outside s.mu: see mapSet
+	}
+	return f, err
+}
+
+func (s *seg) pinLocked() (_ *segment.File, mapping bool, _ error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return nil, ErrClosed
+		return nil, false, ErrClosed
 	}
 	if s.dead {
-		return nil, errSegGone
+		return nil, false, errSegGone
 	}
 	if s.file == nil {
 		f, err := segment.Open(s.path, s.num, s.logID, s.write)
 		if err != nil {
-			return nil, corruptionFromOpen(s.name, err)
+			return nil, false, corruptionFromOpen(s.name, err)
 		}
-		s.file = f
+		s.file, mapping = f, true
 	}
 	s.refs++
-	return s.file, nil
+	s.used = s.maps.stamp(mapping)
+	return s.file, mapping, nil
 }
 
 // unpin releases a pin; the last one of a removed or closed segment closes
 // its mapping.
 func (s *seg) unpin() {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.refs--
-	if s.refs == 0 && (s.dead || s.closed) && s.file != nil {
+	idle := s.refs == 0
+	if idle && (s.dead || s.closed) && s.file != nil {
 		s.file.Close()
 		s.file = nil
 	}
+	s.mu.Unlock()
+	if idle {
+		s.maps.afterIdle()
+	}
+}
+
+// idleSince returns the clock of the segment's last pin and whether it is
+// mapped and unpinned.
+func (s *seg) idleSince() (uint64, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.used, s.file != nil && s.refs == 0 && !s.dead && !s.closed
 }
 
 // release closes the mapping if nobody uses it (idle unmapping) and reports

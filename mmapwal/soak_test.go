@@ -2,8 +2,9 @@ package mmapwal
 
 // The soak (issue 5 §5): goroutines appending (Append, AppendBatch,
 // Reserve/Commit and Abort), syncing, reading random records (Read,
-// ReadInto, View), iterating, truncating both ends, and now and then closing
-// and reopening the log, all checked against a model.
+// ReadInto, View), iterating, reading through ReadOnly Logs beside the
+// writer (issue 13), truncating both ends, and now and then closing and
+// reopening the log, all checked against a model.
 //
 // Every record names itself: its first 16 bytes are its sequence and a tag
 // unique to the append, and the rest is a function of the tag, so a reader
@@ -215,6 +216,7 @@ func (s *soak) reader(rng *rand.Rand) {
 			cuts := s.m.cuts.Load()
 			var b []byte
 			var err error
+			view := false
 			switch rng.IntN(3) {
 			case 0:
 				b, err = l.Read(seq)
@@ -222,6 +224,7 @@ func (s *soak) reader(rng *rand.Rand) {
 				buf, err = l.ReadInto(buf[:0], seq)
 				b = buf
 			default:
+				view = true
 				err = l.View(seq, func(v []byte) error { b = bytes.Clone(v); return nil })
 			}
 			if errors.Is(err, ErrNotFound) {
@@ -232,14 +235,16 @@ func (s *soak) reader(rng *rand.Rand) {
 				return
 			}
 			tag, err := soakCheck(seq, b)
-			if err != nil && cuts%2 == 0 && s.m.cuts.Load() == cuts {
+			if err != nil && (!view || cuts%2 == 0 && s.m.cuts.Load() == cuts) {
+				// Read and ReadInto are copies checked against the
+				// truncations: never torn, never another record's.
 				s.failf("read: %v", err)
 				return
 			} else if err != nil {
-				// A TruncateBack dropped the record while it was read:
-				// its bytes were being zeroed, then reused (documented:
-				// the caller orders reads and truncations of the same
-				// records).
+				// A TruncateBack dropped the record while View's fn
+				// read it: its bytes were being zeroed, then reused
+				// (documented: the caller orders reads and
+				// truncations of the same records).
 				return
 			}
 			s.m.mu.Lock()
@@ -289,6 +294,55 @@ func (s *soak) iterator(rng *rand.Rand) {
 				s.failf("iterator: %v", err)
 			}
 		})
+	}
+}
+
+// readOnly opens ReadOnly Logs beside the writer and reads and iterates
+// them: every record they return is intact and is the one of its sequence
+// (the tag in it is checked by soakCheck); errors only say not found or
+// truncated.
+func (s *soak) readOnly(rng *rand.Rand) {
+	var buf []byte
+	for !s.stop.Load() {
+		ro, err := Open(s.dir, &Options{ReadOnly: true, MaxMappedSegments: 2})
+		if err != nil {
+			time.Sleep(time.Millisecond) // Open of a log changing under it may fail; it must not lie
+			continue
+		}
+		for n := 0; n < 300 && !s.stop.Load(); n++ {
+			first, last := ro.FirstSeq(), ro.LastSeq()
+			seq := first + rng.Uint64N(last-first+2)
+			if rng.IntN(3) != 0 {
+				buf, err = ro.ReadInto(buf[:0], seq)
+				if err == nil {
+					_, err = soakCheck(seq, buf)
+				}
+				if err != nil && !errors.Is(err, ErrNotFound) {
+					s.failf("ReadOnly read %d: %v", seq, err)
+				}
+				continue
+			}
+			it, err := ro.NewIterator(seq)
+			if err != nil {
+				s.failf("ReadOnly NewIterator: %v", err)
+				break
+			}
+			prev := uint64(0)
+			for k := 0; k < 200 && it.Next(); k++ {
+				if it.Seq() <= prev || it.Seq() < seq {
+					s.failf("ReadOnly iterator from %d: %d after %d", seq, it.Seq(), prev)
+				}
+				if _, err := soakCheck(it.Seq(), it.Value()); err != nil {
+					s.failf("ReadOnly iterator: %v", err)
+				}
+				prev = it.Seq()
+			}
+			if err := it.Err(); err != nil && !errors.Is(err, ErrNotFound) {
+				s.failf("ReadOnly iterator: %v", err)
+			}
+			it.Close()
+		}
+		ro.Close()
 	}
 }
 
@@ -371,7 +425,7 @@ func TestSoak(t *testing.T) {
 	s.l = l
 	start := time.Now()
 	var wg sync.WaitGroup
-	workers := []func(*rand.Rand){s.writer, s.writer, s.reader, s.reader, s.iterator, func(*rand.Rand) { s.syncer() }}
+	workers := []func(*rand.Rand){s.writer, s.writer, s.reader, s.reader, s.iterator, s.readOnly, func(*rand.Rand) { s.syncer() }}
 	for i, w := range workers {
 		rng := rand.New(rand.NewPCG(seed, uint64(i)))
 		wg.Go(func() { w(rng) })

@@ -11,8 +11,9 @@ import (
 // TruncateFront drops the records below seq, durably; FirstSeq() ≤ seq ≤
 // LastSeq()+1. After TruncateFront(LastSeq()+1) the log holds no record,
 // LastSeq keeps its value and the next Append continues after it (the way
-// Raft compacts). Segments that hold only dropped records are deleted;
-// iterators still reading them finish their segment and then fail.
+// Raft compacts). Segments that hold only dropped records are deleted.
+// Iterators that had still to return a dropped record fail with
+// ErrNotFound; the others go on.
 func (l *Log) TruncateFront(seq uint64) error {
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
@@ -34,9 +35,21 @@ func (l *Log) TruncateFront(seq uint64) error {
 		return mapNoSpace(err)
 	}
 	l.meta = m
+	l.frontGone.Store(max(l.frontGone.Load(), l.lastBelow(seq))) // before front: see Iterator.followFront
 	l.front.Store(seq)
 	l.updateFirst()
 	return l.dropFrontSegments(seq)
+}
+
+// lastBelow returns the highest record below seq, or 0. Writer only.
+func (l *Log) lastBelow(seq uint64) uint64 {
+	segs := l.segments()
+	for k := len(segs) - 1; k >= 0; k-- {
+		if i, _ := segs[k].idx.find(seq); i > 0 {
+			return segs[k].idx.seq(i - 1)
+		}
+	}
+	return 0
 }
 
 // dropFrontSegments deletes the sealed segments whose records are all below
@@ -70,7 +83,9 @@ func (l *Log) dropFrontSegments(seq uint64) error {
 // TruncateBack drops the records above seq, durably; FirstSeq()-1 ≤ seq ≤
 // LastSeq(). Afterwards LastSeq is the highest remaining record (seq when
 // it exists; seq when no record remains) and the next Append continues
-// after it. Iterators that already returned a dropped record fail.
+// after it. Iterators that already returned a dropped record fail with a
+// *TruncatedError (ErrTruncated) before they return any record appended
+// since.
 //
 // It is crash safe: a redo record in META makes recovery finish a
 // truncation that a crash interrupted.
@@ -110,11 +125,12 @@ func (l *Log) TruncateBack(seq uint64) error {
 		return mapNoSpace(err)
 	}
 	l.meta = m
-	l.addCut(newLast) // before gen: an iterator that sees the new gen sees the cut
-	l.st.gen.Add(1)   // sync rounds in flight must not raise DurableSeq
+	c := l.addCut(newLast) // before anything changes: readers check it after reading
+	l.st.gen.Add(1)        // sync rounds in flight must not raise DurableSeq
 	if err := l.cutBack(segs, j, i, off, newLast); err != nil {
-		return l.setPoison(err)
+		return l.setPoison(err) // c stays pending: readers never look above newLast
 	}
+	c.pending.Store(false)
 	// 2. The truncation is done: clear the redo record.
 	m.backSeg, m.backOff = 0, 0
 	if err := writeMeta(l.dir, m); err != nil {
@@ -124,21 +140,38 @@ func (l *Log) TruncateBack(seq uint64) error {
 	return nil
 }
 
-// backCut is one TruncateBack in a chain that iterators follow: each
-// iterator holds the newest cut it has seen and, when the end of the log
-// moved, walks the later ones to learn how low the log was cut meanwhile
-// (LastSeq alone cannot tell: appends after the cut may have raised it
-// again). Cuts point forward only, so the ones no iterator holds are freed.
+// backCut is one TruncateBack in a chain that readers follow. It is
+// published (addCut) before the cut changes anything and marked done
+// (pending false) once the index is unpublished, the bytes zeroed and the
+// segment list and LastSeq updated.
+//
+// Readers use the chain as a sequence lock: they load the newest cut, read
+// an index entry and its frame, and load the newest cut again. When a cut
+// began meanwhile whose last is below the record, the record may be dropped
+// or its slot reused by a re-append, so they look again; a record at or
+// below every such last was kept, and its entry and bytes did not change.
+// While a cut is pending nothing above its last is read: those records are
+// being dropped.
+//
+// Iterators also hold the newest cut they accounted for and, when the end of
+// the log moved, walk the later ones to learn how low the log was cut
+// meanwhile (LastSeq alone cannot tell: appends after the cut may have
+// raised it again); one that returned a record above that fails. Cuts point
+// forward only, so the ones no reader holds are freed.
 type backCut struct {
-	last uint64                  // LastSeq right after the cut
-	next atomic.Pointer[backCut] // the next cut, nil for the newest
+	last    uint64                  // LastSeq right after the cut
+	pending atomic.Bool             // the cut is under way (or failed, poisoning the log)
+	next    atomic.Pointer[backCut] // the next cut, nil for the newest
 }
 
-// addCut appends a cut to LastSeq last to the chain. Writer only.
-func (l *Log) addCut(last uint64) {
+// addCut appends a pending cut to LastSeq last to the chain and returns it.
+// Writer only.
+func (l *Log) addCut(last uint64) *backCut {
 	c := &backCut{last: last}
+	c.pending.Store(true)
 	l.cuts.Load().next.Store(c)
 	l.cuts.Store(c)
+	return c
 }
 
 // lowestCut follows the cuts after c and returns the newest one and the
@@ -149,6 +182,17 @@ func lowestCut(c *backCut) (*backCut, uint64) {
 		c, low = n, min(low, n.last)
 	}
 	return c, low
+}
+
+// settled reports whether what a reader found for seq, having loaded the
+// newest cut c before it started, still holds: no TruncateBack began since
+// that could drop seq or reuse its slot.
+func (l *Log) settled(c *backCut, seq uint64) bool {
+	if l.cuts.Load() == c {
+		return true
+	}
+	_, low := lowestCut(c)
+	return seq <= low
 }
 
 // cutPoint finds the segment j and index position i of the first record

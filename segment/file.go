@@ -424,3 +424,12 @@ func (s *File) DirtyEnd(from int64) (end int64, err error) {
 func (s *File) fault(off int64) error {
 	return &Error{Path: s.path, Offset: off, Reason: crcframe.IOFault}
 }
+
+// Linked reports whether the segment's file still has its name: false once
+// it was removed, even if a new file was created under the same name since.
+// A reader that must not trust a mapping another process may have replaced
+// (a ReadOnly log beside a live writer) checks it after reading. The File
+// must stay open for the call.
+func (s *File) Linked() (bool, error) {
+	return sysutil.Linked(s.f)
+}
