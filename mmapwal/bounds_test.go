@@ -206,13 +206,13 @@ func boundsPayload(k, n int) []byte {
 // TestBoundsRecordSize: records of MaxRecordSize−1, MaxRecordSize and
 // MaxRecordSize+1, through every write call, with small records between so
 // that the big ones rotate out of a partly filled segment — with
-// MaxRecordSize the largest a segment can hold (each such record fills a
-// segment exactly) and with the default 16 MiB. The first two go in whole;
+// MaxRecordSize the largest a segment can hold (each such record, with the
+// room format v2 keeps for a mark and a seal, fills a segment exactly) and with the default 16 MiB. The first two go in whole;
 // the third is ErrRecordTooLarge and writes nothing; after a clean Close the
 // log reopens under Strict with every record intact.
 func TestBoundsRecordSize(t *testing.T) {
 	fit := maxPayloadIn(bbSegSize)
-	require.Equal(t, int64(bbSegSize-segment.HeaderSize), int64(crcframe.Size(fit)), "a record of the largest size fills a segment")
+	require.Equal(t, int64(bbSegSize-segment.HeaderSize), int64(crcframe.Size(fit))+recordRoom, "a record of the largest size, with the room for a mark and a seal, fills a segment")
 	cases := []struct {
 		name   string
 		o      Options
