@@ -48,7 +48,10 @@ const (
 // Middle, Last).
 func (t Type) IsRecord() bool { return t >= Full && t <= Last }
 
-func (t Type) valid() bool { return t >= Full && t <= Seal }
+// Known reports whether t is a frame type this format version defines
+// (Full through Seal): only such a type, with zero reserved bytes, can start
+// a valid frame.
+func (t Type) Known() bool { return t >= Full && t <= Seal }
 
 // Header is a frame header without its CRC and length.
 type Header struct {
@@ -169,7 +172,7 @@ func Decode(src []byte, seed uint32, maxPayload int) (Header, []byte, int, error
 		Durable: binary.LittleEndian.Uint32(src[16:]),
 		Type:    Type(src[20]),
 	}
-	if !h.Type.valid() || src[21]|src[22]|src[23] != 0 || !IsZero(src[HeaderSize+int(n):size]) {
+	if !h.Type.Known() || src[21]|src[22]|src[23] != 0 || !IsZero(src[HeaderSize+int(n):size]) {
 		return Header{}, nil, 0, UnknownType
 	}
 	if h.Seq == 0 {

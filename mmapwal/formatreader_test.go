@@ -1592,3 +1592,66 @@ func TestFormatReaderQuarantineFiles(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, recs, frStrings(rd.records))
 }
+
+// TestFormatReaderSealInTornSector: FORMAT §2 says an interrupted creation
+// holds no valid frame anywhere in the header's sector, and a seal (type 7)
+// is a valid frame. segment.Probe once looked only for types 1–6 there, so a
+// newest segment whose header and first frame were damaged, with a seal
+// intact further in the sector, was removed as an interrupted creation
+// instead of reported as corruption.
+func TestFormatReaderSealInTornSector(t *testing.T) {
+	seed1, seed2 := frSeed(frGoldenID, 1), frSeed(frGoldenID, 2)
+	seg1 := frCraftSegment(1, 1, frFrameBytes(seed1, frFull, 1, 0, []byte("one")))
+	seg2 := make([]byte, 4096)
+	copy(seg2, frHeaderBytes(frHeader{logID: frGoldenID, number: 2, firstSeq: 2, size: 4096})[:40])
+	rec := frFrameBytes(seed2, frFull, 2, 64, []byte("two"))
+	rec[30] ^= 1 // torn: checksum mismatch
+	copy(seg2[64:], rec)
+	copy(seg2[64+len(rec):], frFrameBytes(seed2, frSeal, 2, 64, nil))
+	dir := frCraftLog(t, seg1, seg2)
+
+	want := "0000000000000002.wal at 0: segment header checksum mismatch"
+	_, err := frRead(dir)
+	require.EqualError(t, err, want, "the reader follows FORMAT §2")
+
+	_, err = frAgree(t, dir, true)
+	require.Error(t, err)
+}
+
+// TestFormatReaderActivatedWithinSegmentSize: FORMAT §2 says only the first
+// `segment size` bytes of a file are read, and a later file whose prepared
+// header is followed by zeros up to its segment size is not activated.
+// segment.Probe once read to the end of the file, so bytes past the segment
+// size made the file activated and an unproven torn tail before it was
+// reported as corruption. The bytes past the size are no segment's, but the
+// removal of the unused file quarantines them.
+func TestFormatReaderActivatedWithinSegmentSize(t *testing.T) {
+	seed1 := frSeed(frGoldenID, 1)
+	torn := frFrameBytes(seed1, frFull, 2, 0, []byte("torn"))
+	torn[30] ^= 1
+	seg1 := frCraftSegment(1, 1, frFrameBytes(seed1, frFull, 1, 0, []byte("one")), torn)
+	seg2 := append(frCraftSegment(2, 0), make([]byte, 4096)...)
+	seg2[5000] = 1 // past segment 2's size (4096)
+	dir := frCraftLog(t, seg1, seg2)
+
+	lg, err := frRead(dir)
+	require.NoError(t, err)
+	require.Equal(t, "0000000000000001.wal@96", lg.tornTail, "the reader follows FORMAT §2")
+
+	_, err = frAgree(t, dir, true)
+	require.NoError(t, err)
+	_, err = frAgree(t, dir, false) // cuts the tail, removes segment 2 as unused prepared
+	require.NoError(t, err)
+	l, err := mmapwal.Open(dir, &mmapwal.Options{Durability: mmapwal.SyncManual})
+	require.NoError(t, err)
+	defer l.Close()
+	rec := l.Recovery()
+	require.Contains(t, rec.Removed, "0000000000000002.wal")
+	var past bool
+	for _, name := range rec.Quarantined {
+		b, err := os.ReadFile(name)
+		require.NoError(t, err)
+		past = past || (len(b) > 5000 && b[5000] == 1)
+	}
+	require.True(t, past, "the byte past segment 2's size is kept in a quarantine file: %v", rec.Quarantined)
+}

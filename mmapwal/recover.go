@@ -315,7 +315,7 @@ func (l *Log) unusedNewest(name string, openErr error) (bool, error) {
 	if l.opts.ReadOnly {
 		return true, nil
 	}
-	if err := l.openFlush(l.removeJudged(path, st.Dirty)); err != nil {
+	if err := l.openFlush(l.removeJudged(path, st.FileDirty)); err != nil {
 		return false, err
 	}
 	return true, nil
@@ -374,6 +374,19 @@ func unusedPrepared(f *segment.File) bool {
 func (l *Log) removeUnused(f *segment.File) error {
 	if l.opts.ReadOnly {
 		return f.Close()
+	}
+	if f.FileSize() > f.Size() {
+		// Bytes past the segment size are no segment's, but they are not
+		// ours to delete unseen: quarantine them with the file.
+		path, num := f.Path(), f.Header().Number
+		if err := f.Close(); err != nil {
+			return err
+		}
+		st, err := segment.Probe(path, num, l.meta.logID)
+		if err != nil {
+			return err
+		}
+		return l.openFlush(l.removeJudged(path, st.FileDirty))
 	}
 	name := filepath.Base(f.Path())
 	if err := f.Remove(); err != nil && !errors.Is(err, os.ErrNotExist) {

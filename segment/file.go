@@ -21,6 +21,10 @@ type File struct {
 	hdr      Header
 	seed     uint32
 	writable bool
+	// fileSize is the file's size when it was opened: more than hdr.Size
+	// when something extended the file past its segment (those bytes are
+	// no segment's; a removal must quarantine them).
+	fileSize int64
 }
 
 // Create makes a new segment file at path, ready to take frames: it creates
@@ -100,7 +104,11 @@ func Open(path string, number uint64, logID [16]byte, writable bool) (_ *File, e
 	if st.Size() < h.Size {
 		return nil, &Error{Path: path, Offset: st.Size(), Reason: crcframe.SegmentShort}
 	}
-	return mapFile(path, f, h, writable)
+	s, err := mapFile(path, f, h, writable)
+	if s != nil {
+		s.fileSize = st.Size()
+	}
+	return s, err
 }
 
 func mapFile(path string, f *os.File, h Header, writable bool) (*File, error) {
@@ -115,6 +123,7 @@ func mapFile(path string, f *os.File, h Header, writable bool) (*File, error) {
 		hdr:      h,
 		seed:     crcframe.Seed(h.LogID, h.Number),
 		writable: writable,
+		fileSize: h.Size,
 	}, nil
 }
 
@@ -151,6 +160,10 @@ func (s *File) Seed() uint32 { return s.seed }
 
 // Size returns the segment's size in bytes.
 func (s *File) Size() int64 { return s.hdr.Size }
+
+// FileSize returns the file's size when it was opened or created: more than
+// Size when the file was extended past its segment.
+func (s *File) FileSize() int64 { return s.fileSize }
 
 // Data returns the whole mapping. It is valid until Close; writes to it go
 // to the file (MAP_SHARED) and are durable after Sync.

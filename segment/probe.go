@@ -31,7 +31,7 @@ const (
 	// holds non-zero bytes, which a removal must quarantine.
 	CreationInterrupted
 	// Prepared: the header checks, its first sequence is 0 (prepared, never
-	// activated) and every byte after it is zero.
+	// activated) and every byte after it, up to the segment size, is zero.
 	Prepared
 	// PreparedDirty: a prepared header (first sequence 0), no valid frame
 	// at HeaderSize, and non-zero bytes after the header. Whether they are
@@ -96,12 +96,15 @@ type Status struct {
 	// HeaderSize. It is checked only where it decides the state: when the
 	// header does not check or is a prepared one (false otherwise).
 	Frame bool
-	// Dirty is the end of the last non-zero byte of the file, rounded up to
-	// 8 bytes (0 when every byte is zero): [0, Dirty) is what a removal
-	// must quarantine. It is computed for CreationInterrupted, Prepared,
-	// PreparedDirty and Damaged only (0 otherwise), since it reads the
+	// Dirty is the end of the last non-zero byte of the segment (the file
+	// up to the header's segment size when the header checks), rounded up
+	// to 8 bytes (0 when every byte is zero); the state is judged on it.
+	// FileDirty is the same over the whole file: bytes past the segment
+	// size belong to no segment, but [0, FileDirty) is what a removal must
+	// quarantine. Both are computed for CreationInterrupted, Prepared,
+	// PreparedDirty and Damaged only (0 otherwise), since they read the
 	// whole file.
-	Dirty int64
+	Dirty, FileDirty int64
 	// Size is the file's size.
 	Size int64
 }
@@ -127,15 +130,19 @@ func Probe(path string, number uint64, logID [16]byte) (Status, error) {
 	if !st.Mode().IsRegular() {
 		return Status{}, &Error{Path: path, Reason: crcframe.BadMagic}
 	}
-	p := prober{f: f, size: st.Size(), seed: crcframe.Seed(logID, number)}
+	p := prober{f: f, size: st.Size(), limit: st.Size(), seed: crcframe.Seed(logID, number)}
 	return p.classify(number, logID)
 }
 
 // prober reads one open segment file.
 type prober struct {
 	f    *os.File
-	size int64
-	seed uint32
+	size int64 // the file's size
+	// limit is where the segment ends: the header's segment size when the
+	// header checks (FORMAT.md §2: bytes past it are not the segment's),
+	// else the file's size. Frames and the state are judged below it.
+	limit int64
+	seed  uint32
 }
 
 func (p *prober) classify(number uint64, logID [16]byte) (Status, error) {
@@ -159,6 +166,8 @@ func (p *prober) classify(number uint64, logID [16]byte) (Status, error) {
 	case herr == nil && h.FirstSeq != 0:
 		s.State, s.Header = Active, h
 		return s, nil
+	case herr == nil:
+		p.limit = min(p.size, h.Size)
 	}
 	if s.Frame, err = p.frameAt(HeaderSize); err != nil {
 		return s, err
@@ -167,8 +176,15 @@ func (p *prober) classify(number uint64, logID [16]byte) (Status, error) {
 		s.State, s.Header = Active, h
 		return s, nil
 	}
-	if s.Dirty, err = p.dirtyEnd(); err != nil {
+	if s.Dirty, err = p.dirtyEnd(p.limit); err != nil {
 		return s, err
+	}
+	s.FileDirty = s.Dirty
+	if p.limit < p.size {
+		if s.FileDirty, err = p.dirtyEnd(p.size); err != nil {
+			return s, err
+		}
+		s.FileDirty = max(s.FileDirty, s.Dirty)
 	}
 	if herr == nil {
 		s.State, s.Header = PreparedDirty, h
@@ -209,7 +225,7 @@ func (p *prober) frameIn(from, to int64) (bool, error) {
 		}
 		// Only a known type with zero reserved bytes can start a frame:
 		// checking first spares reading the claimed payload.
-		if t := crcframe.Type(hb[20]); !(t.IsRecord() || t == crcframe.Pad || t == crcframe.Mark) || hb[21]|hb[22]|hb[23] != 0 {
+		if !crcframe.Type(hb[20]).Known() || hb[21]|hb[22]|hb[23] != 0 {
 			continue
 		}
 		if ok, err := p.frameAt(off); ok || err != nil {
@@ -240,7 +256,7 @@ func (p *prober) frameAt(off int64) (bool, error) {
 	}
 	n := int64(binary.LittleEndian.Uint32(hb[4:]))
 	size := int64(crcframe.Size(int(n)))
-	if crcframe.IsZero(hb[:]) || n > crcframe.MaxPayload || off+size > p.size {
+	if crcframe.IsZero(hb[:]) || n > crcframe.MaxPayload || off+size > p.limit {
 		return false, nil
 	}
 	if size <= probeChunk {
@@ -253,8 +269,7 @@ func (p *prober) frameAt(off int64) (bool, error) {
 	}
 	// A large frame: the CRC is computed chunk by chunk, and the header
 	// fields Decode checks after it are checked here.
-	t := crcframe.Type(hb[20])
-	if !(t.IsRecord() || t == crcframe.Pad || t == crcframe.Mark) || hb[21]|hb[22]|hb[23] != 0 || binary.LittleEndian.Uint64(hb[8:]) == 0 {
+	if !crcframe.Type(hb[20]).Known() || hb[21]|hb[22]|hb[23] != 0 || binary.LittleEndian.Uint64(hb[8:]) == 0 {
 		return false, nil
 	}
 	crc := crcframe.Checksum(p.seed, hb[4:])
@@ -274,11 +289,11 @@ func (p *prober) frameAt(off int64) (bool, error) {
 	return crc == binary.LittleEndian.Uint32(hb[:4]), nil
 }
 
-// dirtyEnd returns the end of the last non-zero byte of the file, rounded up
+// dirtyEnd returns the end of the last non-zero byte before to, rounded up
 // to 8 (0 when all are zero), reading backwards in chunks.
-func (p *prober) dirtyEnd() (int64, error) {
+func (p *prober) dirtyEnd(to int64) (int64, error) {
 	buf := make([]byte, probeChunk)
-	for end := p.size; end > 0; {
+	for end := to; end > 0; {
 		lo := max(0, end-probeChunk)
 		b := buf[:end-lo]
 		if _, err := p.readAt(b, lo); err != nil {
@@ -289,7 +304,7 @@ func (p *prober) dirtyEnd() (int64, error) {
 			for last > 0 && b[last-1] == 0 {
 				last--
 			}
-			return min(p.size, (lo+int64(last)+7)&^7), nil
+			return min(to, (lo+int64(last)+7)&^7), nil
 		}
 		end = lo
 	}
