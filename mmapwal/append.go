@@ -30,7 +30,7 @@ func (l *Log) Append(data []byte) (uint64, error) {
 // *SequenceError (ErrSequence).
 func (l *Log) AppendSeq(seq uint64, data []byte) error {
 	if seq == 0 {
-		return &SequenceError{Expected: l.LastSeq() + 1, Provided: 0}
+		return seqError(l.LastSeq(), 0)
 	}
 	l.wmu.Lock()
 	_, err := l.appendLocked(seq, data)
@@ -59,7 +59,7 @@ func (l *Log) AppendBatch(records [][]byte) (uint64, error) {
 // first must be above LastSeq().
 func (l *Log) AppendBatchSeq(first uint64, records [][]byte) error {
 	if first == 0 {
-		return &SequenceError{Expected: l.LastSeq() + 1, Provided: 0}
+		return seqError(l.LastSeq(), 0)
 	}
 	l.wmu.Lock()
 	_, err := l.appendBatchLocked(first, records)
@@ -89,7 +89,7 @@ func (l *Log) checkSeq(seq uint64, n int) (uint64, error) {
 		}
 		seq = last + 1
 	} else if seq <= last {
-		return 0, &SequenceError{Expected: last + 1, Provided: seq}
+		return 0, seqError(last, seq)
 	}
 	if uint64(n-1) > math.MaxUint64-seq {
 		return 0, errSeqExhausted

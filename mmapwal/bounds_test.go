@@ -98,8 +98,17 @@ func TestBoundsSequenceTop(t *testing.T) {
 				copy(r.Bytes(), "x")
 				_, err = r.Commit()
 				requireExhausted(t, err, "Commit")
-				require.ErrorIs(t, l.AppendSeq(top, []byte("x")), ErrSequence)
-				require.ErrorIs(t, l.AppendBatchSeq(top, [][]byte{[]byte("x")}), ErrSequence)
+				for _, err := range []error{
+					l.AppendSeq(top, []byte("x")),
+					l.AppendSeq(0, []byte("x")),
+					l.AppendBatchSeq(top, [][]byte{[]byte("x")}),
+					l.AppendBatchSeq(0, [][]byte{[]byte("x")}),
+				} {
+					var se *SequenceError
+					require.ErrorAs(t, err, &se)
+					require.Zero(t, se.Expected, "no sequence is allowed above MaxUint64: Expected is 0, never LastSeq()+1 wrapped")
+					require.Contains(t, err.Error(), "exhausted")
+				}
 				require.Equal(t, top, l.LastSeq())
 				_, err = l.Read(top)
 				require.NoError(t, err)

@@ -3,6 +3,7 @@ package mmapwal
 import (
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/mmapwal/mmapwal/crcframe"
 )
@@ -54,11 +55,25 @@ var (
 // SequenceError is returned when a caller-chosen sequence is not above
 // LastSeq. It matches ErrSequence.
 type SequenceError struct {
-	Expected uint64 // LastSeq()+1: the lowest sequence that was allowed
+	// Expected is LastSeq()+1, the lowest sequence that was allowed, or 0
+	// when none was: LastSeq() is math.MaxUint64 and sequences never wrap.
+	Expected uint64
 	Provided uint64 // the sequence the caller gave
 }
 
+// seqError is the *SequenceError for a sequence not above last.
+func seqError(last, provided uint64) *SequenceError {
+	e := &SequenceError{Provided: provided}
+	if last < math.MaxUint64 {
+		e.Expected = last + 1
+	}
+	return e
+}
+
 func (e *SequenceError) Error() string {
+	if e.Expected == 0 {
+		return fmt.Sprintf("mmapwal: sequence %d not above the last sequence %d: the sequence space is exhausted", e.Provided, uint64(math.MaxUint64))
+	}
 	return fmt.Sprintf("mmapwal: sequence %d not above the last sequence (expected ≥ %d)", e.Provided, e.Expected)
 }
 
