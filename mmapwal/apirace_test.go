@@ -20,10 +20,12 @@ package mmapwal_test
 //     record acknowledged durable (a nil SyncAlways write, or covered by a
 //     nil Sync, WaitDurable or Close) that no truncation may have dropped.
 //
-// Half of the runs leave TruncateBack out: a read racing a TruncateBack of
-// its own record may return other bytes or a false ErrCorrupt
-// (TestKnownBugReadRacingTruncateBack), so with TruncateBack in the mix
-// such a read is counted, not failed, when a TruncateBack ran meanwhile.
+// Half of the runs leave TruncateBack out. With it, the zero-copy readers
+// (View's fn, an iterator's Value) may see a record's bytes zeroed by a
+// TruncateBack that drops it meanwhile: that is allowed only when the read
+// then says so (View returns a *TruncatedError, the iterator's next Next
+// fails with one at or below the record), and counted. Read and ReadInto
+// copy and are never wrong.
 // MMAPWAL_TORTURE=1 (make torture) runs 20 times as many rounds.
 
 import (
@@ -71,9 +73,6 @@ type arRun struct {
 	clock  atomic.Uint64
 	tags   atomic.Uint64
 	closed atomic.Bool // Close was called
-
-	tbActive atomic.Int32  // TruncateBacks in flight
-	tbDone   atomic.Uint64 // TruncateBacks finished
 
 	mu      sync.Mutex
 	writes  []arWrite
@@ -169,10 +168,9 @@ func tagOf(p []byte) uint64 {
 	return tag
 }
 
-// checkRecord checks bytes a read returned for seq. Reads racing a
-// TruncateBack (tb is tbDone at the start of the read, active whether one
-// was in flight) are counted, not failed, when wrong.
-func (r *arRun) checkRecord(name string, seq uint64, b []byte, tb uint64, active bool) {
+// recordErr says what is wrong with the bytes a read returned for seq, or
+// nil when they are the record appended there.
+func (r *arRun) recordErr(seq uint64, b []byte) error {
 	err := checkPayload(b)
 	if err == nil {
 		r.mu.Lock()
@@ -182,16 +180,30 @@ func (r *arRun) checkRecord(name string, seq uint64, b []byte, tb uint64, active
 			err = fmt.Errorf("tag %x was appended at %d", tagOf(b), want)
 		}
 	}
-	if err == nil {
-		return
+	return err
+}
+
+// checkRecord fails bytes a copying read returned for seq that are not the
+// record appended there.
+func (r *arRun) checkRecord(name string, seq uint64, b []byte) {
+	if err := r.recordErr(seq, b); err != nil {
+		r.errorf("%s(%d): %v", name, seq, err)
 	}
-	if r.racingTB(tb, active) {
+}
+
+// zeroCopyWrong judges a zero-copy read whose bytes were wrong (bad): it is
+// allowed when the reader then reported the truncation of the record (te,
+// from View or from the iterator's next Next, at or below seq) while
+// TruncateBack is in the mix; it is counted then.
+func (r *arRun) zeroCopyWrong(name string, seq uint64, bad, next error) {
+	var te *mmapwal.TruncatedError
+	if r.back && errors.As(next, &te) && te.Seq <= seq {
 		r.mu.Lock()
 		r.racing++
 		r.mu.Unlock()
 		return
 	}
-	r.errorf("%s(%d): %v", name, seq, err)
+	r.errorf("%s(%d): %v, and then %v", name, seq, bad, next)
 }
 
 // keepGoing reports whether a goroutine makes another call: until a few
@@ -203,12 +215,6 @@ func (r *arRun) keepGoing(after, budget *int) bool {
 		return *after <= 3 && *budget >= 0
 	}
 	return *budget >= 0
-}
-
-// racingTB reports whether a TruncateBack ran during a read that started
-// with tbDone at tb and one in flight when active.
-func (r *arRun) racingTB(tb uint64, active bool) bool {
-	return r.back && (active || r.tbActive.Load() > 0 || r.tbDone.Load() != tb)
 }
 
 // pick returns a sequence in the log's range, or 0.
@@ -309,34 +315,29 @@ func (r *arRun) reader(name string, budget int, rng *rand.Rand) {
 		if seq == 0 {
 			seq = 1
 		}
-		tb, active := r.tbDone.Load(), r.tbActive.Load() > 0
 		var err error
 		switch name {
 		case "Read":
 			var b []byte
 			if b, err = l.Read(seq); err == nil {
-				r.checkRecord(name, seq, b, tb, active)
+				r.checkRecord(name, seq, b)
 			}
 		case "ReadInto":
 			if buf, err = l.ReadInto(buf[:0], seq); err == nil {
-				r.checkRecord(name, seq, buf, tb, active)
+				r.checkRecord(name, seq, buf)
 			}
 		case "View":
+			var bad error
 			err = l.View(seq, func(b []byte) error {
-				r.checkRecord(name, seq, b, tb, active)
+				bad = r.recordErr(seq, b)
 				return nil
 			})
+			if bad != nil {
+				r.zeroCopyWrong(name, seq, bad, err)
+				continue
+			}
 		case "Iterator":
 			err = r.iterate(seq, rng)
-		}
-		if errors.Is(err, mmapwal.ErrCorrupt) && r.racingTB(tb, active) {
-			// A read racing a TruncateBack can follow a stale index entry
-			// into a frame appended after the cut: a false ErrCorrupt
-			// (TestKnownBugReadRacingTruncateBack).
-			r.mu.Lock()
-			r.racing++
-			r.mu.Unlock()
-			continue
 		}
 		r.check(name, err)
 		if errors.Is(err, mmapwal.ErrClosed) {
@@ -352,12 +353,23 @@ func (r *arRun) iterate(from uint64, rng *rand.Rand) error {
 		return err
 	}
 	defer it.Close()
+	var bad error // the current record's bytes are wrong
+	var badSeq uint64
 	for k := rng.IntN(40); k > 0; k-- {
-		tb, active := r.tbDone.Load(), r.tbActive.Load() > 0
 		if !it.Next() {
 			break
 		}
-		r.checkRecord("Iterator", it.Seq(), it.Value(), tb, active)
+		if bad != nil {
+			r.errorf("Iterator(%d): %v, yet Next went on to %d", badSeq, bad, it.Seq())
+		}
+		if bad = r.recordErr(it.Seq(), it.Value()); bad != nil {
+			badSeq = it.Seq()
+		}
+	}
+	if bad != nil {
+		it.Next() // must fail: the record was dropped under Value
+		r.zeroCopyWrong("Iterator", badSeq, bad, it.Err())
+		return nil
 	}
 	if err := it.Err(); err != nil {
 		return err
@@ -408,10 +420,7 @@ func (r *arRun) truncator(back bool, budget int, rng *rand.Rand) {
 		if back {
 			name = "TruncateBack"
 			seq = l.LastSeq() - min(l.LastSeq(), uint64(rng.IntN(4)))
-			r.tbActive.Add(1)
 			err = l.TruncateBack(seq)
-			r.tbActive.Add(-1)
-			r.tbDone.Add(1)
 		} else {
 			seq = min(l.FirstSeq()+uint64(rng.IntN(6)), l.LastSeq()+1)
 			err = l.TruncateFront(seq)

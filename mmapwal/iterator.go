@@ -69,10 +69,15 @@ func (it *Iterator) Next() bool {
 		return false
 	}
 	for {
+		// The cuts first: a record returned before a Close may have been
+		// dropped before it, and the caller must learn that (see Value).
+		if !it.followCuts() {
+			return false
+		}
 		if it.l.closed.Load() {
 			return it.fail(ErrClosed)
 		}
-		if !it.followCuts() || !it.followFront() {
+		if !it.followFront() {
 			return false
 		}
 		if ok, again := it.advance(); !again {
@@ -279,7 +284,12 @@ func (it *Iterator) fail(err error) bool {
 func (it *Iterator) Seq() uint64 { return it.seq }
 
 // Value returns the current record as a slice of the log's mapping: valid
-// until the next call of Next or Close, read-only.
+// until the next call of Next or Close, read-only. A TruncateBack that drops
+// the record meanwhile zeroes the bytes under the slice; the next Next then
+// returns false with a *TruncatedError (ErrTruncated) whose Seq is at or
+// below this record's — so a caller that must never act on a dropped record
+// acts on a record only after the following Next (or checks Err after its
+// loop). On a ReadOnly log Value is a checked copy.
 func (it *Iterator) Value() []byte { return it.val }
 
 // Err returns the error that stopped the iterator, or nil.

@@ -63,15 +63,17 @@ func (l *Log) readOnce(dst []byte, seq uint64, c *backCut) ([]byte, error) {
 	return appendGuarded(dst, payload, s.name, off)
 }
 
-// Reads that race with a TruncateBack of the same record may see its bytes
-// being zeroed; a caller that truncates what others are reading must order
-// the two itself.
-
 // View calls fn with the record seq as a slice of the log's mapping: no
 // copy. The slice is valid only inside fn and must not be modified or kept;
 // after fn returns, a truncation or Close may unmap it, and a later access
 // faults (a crash, not a recoverable panic). View returns fn's error, or
 // ErrNotFound.
+//
+// A TruncateBack that drops seq while fn runs zeroes the bytes under it:
+// then View returns a *TruncatedError (ErrTruncated) after fn, whatever fn
+// returned, and what fn saw may not be the record — undo what it did with
+// them. Read and ReadInto copy and check after the copy: they never return
+// such bytes.
 //
 // On a ReadOnly log View passes fn a checked copy (see Options.ReadOnly):
 // another process may change the mapped bytes at any time.
@@ -102,7 +104,11 @@ func (l *Log) viewOnce(seq uint64, c *backCut, fn func([]byte) error) (done bool
 	if err != nil {
 		return true, err
 	}
-	return true, fn(payload)
+	err = fn(payload)
+	if !l.settled(c, seq) {
+		return true, &TruncatedError{Seq: seq, LastSeq: l.last.Load()}
+	}
+	return true, err
 }
 
 // roBufs holds the buffers of View on ReadOnly logs.

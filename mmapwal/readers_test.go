@@ -750,3 +750,42 @@ func TestReadersReadRacingTruncateBack(t *testing.T) {
 		t.Errorf("%d reads returned nil with bytes never appended at 3, %d reported corruption that is not there", wrong.Load(), corrupt.Load())
 	}
 }
+
+// TestReadersViewDroppedUnderFn: a TruncateBack that drops the record while
+// View's fn runs zeroes the bytes under fn; View then says so with a
+// *TruncatedError instead of returning fn's nil, and an iterator whose
+// current record was dropped fails at the next Next.
+func TestReadersViewDroppedUnderFn(t *testing.T) {
+	l, err := Open(t.TempDir(), &Options{SegmentSize: 1 << 20, Durability: SyncManual})
+	require.NoError(t, err)
+	defer l.Close()
+	for range 3 {
+		_, err := l.Append([]byte("record"))
+		require.NoError(t, err)
+	}
+	var saw []byte
+	err = l.View(3, func(b []byte) error {
+		require.NoError(t, l.TruncateBack(1)) // another goroutine's, in effect: View holds no lock
+		saw = append(saw, b...)
+		return nil
+	})
+	var te *TruncatedError
+	require.ErrorAs(t, err, &te)
+	require.ErrorIs(t, err, ErrTruncated)
+	require.Equal(t, uint64(3), te.Seq)
+	require.NotEqual(t, []byte("record"), saw, "fn saw the bytes being zeroed: the case View reports")
+	require.NoError(t, l.View(1, func([]byte) error { return nil }), "a record the cut kept")
+
+	_, err = l.Append([]byte("again"))
+	require.NoError(t, err)
+	it, err := l.NewIterator(2)
+	require.NoError(t, err)
+	defer it.Close()
+	require.True(t, it.Next())
+	require.Equal(t, []byte("again"), it.Value())
+	require.NoError(t, l.TruncateBack(1))
+	require.NoError(t, l.Close())
+	require.False(t, it.Next())
+	require.ErrorAs(t, it.Err(), &te, "the drop comes before the Close: the caller must learn of it")
+	require.Equal(t, uint64(2), te.Seq)
+}

@@ -235,16 +235,12 @@ func (s *soak) reader(rng *rand.Rand) {
 				return
 			}
 			tag, err := soakCheck(seq, b)
-			if err != nil && (!view || cuts%2 == 0 && s.m.cuts.Load() == cuts) {
+			if err != nil {
 				// Read and ReadInto are copies checked against the
-				// truncations: never torn, never another record's.
-				s.failf("read: %v", err)
-				return
-			} else if err != nil {
-				// A TruncateBack dropped the record while View's fn
-				// read it: its bytes were being zeroed, then reused
-				// (documented: the caller orders reads and
-				// truncations of the same records).
+				// truncations; View reports a truncation that zeroed
+				// the record under fn (ErrTruncated, matched above):
+				// never torn, never another record's.
+				s.failf("read (view %v): %v", view, err)
 				return
 			}
 			s.m.mu.Lock()
