@@ -200,6 +200,9 @@ type liveIter struct {
 	// were truncated away. A TruncateFront that jumped over its position
 	// without dropping a record it had to return does not stop it.
 	mustFail bool
+	// cutBack: a TruncateBack dropped a record it returned; its next Next
+	// reports that before a Close.
+	cutBack bool
 }
 
 type modelRunner struct {
@@ -713,7 +716,7 @@ func (r *modelRunner) opTruncateBack() {
 	r.m.truncateBack(seq)
 	r.note("TruncateBack(%d) in [%d, %d]: last %d", seq, lo, last, r.m.last)
 	if li := r.li; li != nil && li.lastRet > seq {
-		li.mustFail = true
+		li.mustFail, li.cutBack = true, true
 	}
 }
 
@@ -733,7 +736,13 @@ func (r *modelRunner) reopen(newOptions bool) {
 		if li.it.Next() {
 			r.failf("an iterator went on after Close")
 		}
-		r.wantErr(li.it.Err(), mmapwal.ErrClosed, "iterator after Close")
+		if li.cutBack {
+			// A TruncateBack before the Close dropped a record it
+			// returned: Next reports that first.
+			r.wantErr(li.it.Err(), mmapwal.ErrTruncated, "iterator after a cut and Close")
+		} else {
+			r.wantErr(li.it.Err(), mmapwal.ErrClosed, "iterator after Close")
+		}
 		li.it.Close()
 		r.li = nil
 	}
