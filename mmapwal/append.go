@@ -239,7 +239,7 @@ func (l *Log) ensureRoom(n int) error { return l.ensureRoomFor(n, recordRoom) }
 // bytes free after them, and that it is not sealed, rotating if not.
 // Writer only.
 func (l *Log) ensureRoomFor(n int, room int64) error {
-	if l.active.seal == 0 && int64(n)+room <= l.active.size-l.off {
+	if l.active.fitsFor(l.off, n, room) {
 		return nil
 	}
 	return l.rotate()

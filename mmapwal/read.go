@@ -78,6 +78,9 @@ func (l *Log) readOnce(dst []byte, seq uint64, c *backCut) ([]byte, error) {
 // On a ReadOnly log View passes fn a checked copy (see Options.ReadOnly):
 // another process may change the mapped bytes at any time.
 func (l *Log) View(seq uint64, fn func([]byte) error) error {
+	if fn == nil {
+		return fmt.Errorf("%w: View(%d) with a nil function", ErrInvalidArgument, seq)
+	}
 	if l.opts.ReadOnly {
 		return l.viewCopy(seq, fn)
 	}
@@ -227,7 +230,7 @@ func (l *Log) readVerified(dst []byte, s *seg, f *segment.File, i int64, seq uin
 	if !ok {
 		return dst, l.changed(seq)
 	}
-	h, payload, _, derr := crcframe.Decode(out[n0:], f.Seed(), maxPayloadIn(s.size))
+	h, payload, _, derr := crcframe.Decode(out[n0:], f.Seed(), framePayloadIn(s.size))
 	if derr != nil || h.Seq != seq || !h.Type.IsRecord() {
 		return dst, l.changed(seq)
 	}

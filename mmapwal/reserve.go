@@ -2,6 +2,7 @@ package mmapwal
 
 import (
 	"fmt"
+	"math"
 	"sync/atomic"
 
 	"github.com/mmapwal/mmapwal/crcframe"
@@ -43,6 +44,11 @@ func (l *Log) Reserve(n int) (*Reservation, error) {
 	}
 	if n > l.opts.MaxRecordSize {
 		return nil, fmt.Errorf("%w: Reserve(%d), MaxRecordSize is %d", ErrRecordTooLarge, n, l.opts.MaxRecordSize)
+	}
+	if l.last.Load() == math.MaxUint64 && !l.active.fits(l.off, crcframe.Size(n)) {
+		// Its Commit could only fail (no sequence is left), and a
+		// rotation would activate a segment at first sequence 0.
+		return nil, errSeqExhausted
 	}
 	if err := l.ensureRoom(crcframe.Size(n)); err != nil {
 		return nil, err

@@ -156,3 +156,12 @@ func (e *unsupportedError) Error() string {
 	return "mmapwal: segment " + e.name + " was written by a newer format version"
 }
 func (e *unsupportedError) Unwrap() error { return ErrUnsupportedVersion }
+
+// fitsFor reports whether n bytes of frames at off, with room bytes free
+// after them, fit in the segment, and it is not sealed. Writer only.
+func (s *seg) fitsFor(off int64, n int, room int64) bool {
+	return s.seal == 0 && int64(n)+room <= s.size-off
+}
+
+// fits is fitsFor with the room a record leaves (recordRoom).
+func (s *seg) fits(off int64, n int) bool { return s.fitsFor(off, n, recordRoom) }

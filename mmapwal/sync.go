@@ -2,6 +2,7 @@ package mmapwal
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"time"
@@ -96,6 +97,12 @@ func (l *Log) syncTo(ctx context.Context, seq uint64) error {
 		l.syncDone = make(chan struct{})
 		l.smu.Unlock()
 		close(done)
+		if errors.Is(err, ErrClosed) && l.durable.Load() >= seq {
+			// Close flushed the record (under the writer lock, after it
+			// was written) before this round could: it is durable, and
+			// an ErrClosed would make a caller append it again.
+			return nil
+		}
 		if err != nil {
 			return err
 		}

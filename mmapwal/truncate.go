@@ -64,12 +64,16 @@ func (l *Log) dropFrontSegments(seq uint64) error {
 		return nil
 	}
 	l.publishSegs(append([]*seg(nil), segs[k:]...))
+	// All are out of the list now: retire them before a removal can fail,
+	// or the rest would stay mapped and open with nothing to release them.
+	for _, s := range segs[:k] {
+		s.retire(true)
+	}
 	// Oldest first, the directory synced after each removal: removals that
 	// one fsync covers may persist in any order after a power cut, and a
 	// hole in the middle of the remaining segments would read as a missing
 	// segment.
 	for _, s := range segs[:k] {
-		s.retire(true)
 		if err := sysutil.Remove(s.path); err != nil {
 			return err
 		}
