@@ -323,7 +323,7 @@ func fzSeedImages(t testing.TB) []bbImage {
 			}
 		}
 	}
-	fzWaitPrep(l)
+	waitPrepared(l)
 	crash := bbSnapshot(t, dir)
 	l.Close()
 	imgs = append(imgs, crash)
@@ -338,17 +338,6 @@ func fzSeedImages(t testing.TB) []bbImage {
 	}
 	imgs = append(imgs, torn)
 	return imgs
-}
-
-// fzWaitPrep waits until the background preparation of the next segment is
-// done, so that a snapshot holds it.
-func fzWaitPrep(l *Log) {
-	l.prep.mu.Lock()
-	done := l.prep.done
-	l.prep.mu.Unlock()
-	if done != nil {
-		<-done
-	}
 }
 
 // fzQuickMinimize caps the minimization of each new input at 3 s, unless
@@ -425,7 +414,7 @@ func FuzzRecover(f *testing.F) {
 			}
 		}
 	}
-	fzWaitPrep(l)
+	waitPrepared(l)
 	crash := bbSnapshot(f, dir)
 	l.Close()
 	bases := []fzBase{{img: closed.img, recs: closed.recs}, {img: crash, recs: crashRecs}}

@@ -163,7 +163,7 @@ func TestPoisonMsyncManualSync(t *testing.T) {
 			l, err := Open(dir, psnOpts(SyncManual))
 			require.NoError(t, err)
 			defer l.Close()
-			rcvWaitPrep(l)
+			waitPrepared(l)
 			acked, appended := map[uint64][]byte{}, map[uint64][]byte{}
 			remove := psnSetFault(t, sysutil.FailNth(sysutil.OpMsync, tc.n, syscall.EIO, tc.forever))
 			var failed error
@@ -214,7 +214,7 @@ func TestPoisonMsyncAtRotation(t *testing.T) {
 		require.NoError(t, err)
 		appended[seq] = p
 	}
-	rcvWaitPrep(l)
+	waitPrepared(l)
 	segs, last := len(l.segments()), l.LastSeq()
 	remove := psnSetFault(t, sysutil.FailNth(sysutil.OpMsync, 1, syscall.EIO, false))
 	_, err = l.Append(make([]byte, 1000)) // does not fit: rotates
@@ -293,7 +293,7 @@ func TestPoisonTruncateBackFailure(t *testing.T) {
 	require.Greater(t, len(segs), 2)
 	newest := segs[len(segs)-1].path
 	keep := segs[0].lastSeq() - 3
-	rcvWaitPrep(l)
+	waitPrepared(l)
 	remove := psnSetFault(t, func(op sysutil.Op, path string) error {
 		if op == sysutil.OpRemove && path == newest {
 			return syscall.EIO
@@ -338,7 +338,7 @@ func TestPoisonNotOnNoSpace(t *testing.T) {
 	l, err = Open(dir, psnOpts(SyncManual)) // the background preparation fails
 	require.NoError(t, err)
 	defer l.Close()
-	rcvWaitPrep(l)
+	waitPrepared(l)
 	p := make([]byte, 500)
 	for rcvRoom(l) >= int64(2*len(p)) {
 		_, err := l.Append(p)
@@ -387,7 +387,7 @@ func TestPoisonNotOnNoSpaceRetry(t *testing.T) {
 	l, err = Open(dir, psnOpts(SyncManual))
 	require.NoError(t, err)
 	defer l.Close()
-	rcvWaitPrep(l)
+	waitPrepared(l)
 	n := uint64(0)
 	for len(l.segments()) < 3 {
 		_, err := l.Append(make([]byte, 700))
@@ -436,7 +436,7 @@ func TestPoisonNotOnMetaFailure(t *testing.T) {
 			segs := l.segments()
 			require.Greater(t, len(segs), 2)
 			front := segs[1].first + 1
-			rcvWaitPrep(l) // the background preparation syncs the directory too
+			waitPrepared(l) // the background preparation syncs the directory too
 			metaTmp := filepath.Join(dir, metaTmpName)
 			remove := psnSetFault(t, func(o sysutil.Op, path string) error {
 				if o == op && (path == metaTmp || path == dir) {

@@ -616,15 +616,6 @@ func (w *plWorkload) quiet(what string) {
 	}
 }
 
-func waitPrepared(l *Log) {
-	l.prep.mu.Lock()
-	done := l.prep.done
-	l.prep.mu.Unlock()
-	if done != nil {
-		<-done
-	}
-}
-
 // do runs one call whose effect on the model is op: during the call the
 // log may be before or after it; once it returns, after it (and, with acks,
 // everything is durable).

@@ -420,7 +420,7 @@ func TestTruncateFrontMetaInDoubt(t *testing.T) {
 		recs[seq] = p
 	}
 	require.NoError(t, l.Sync())
-	rcvWaitPrep(l)
+	waitPrepared(l)
 	remove := psnSetFault(t, func(o sysutil.Op, path string) error {
 		if o == sysutil.OpSyncDir && path == dir {
 			return syscall.EIO
@@ -547,7 +547,7 @@ func TestRecoveryCleanSealedMark(t *testing.T) {
 	require.Len(t, l.segments(), 2)
 	require.NoError(t, l.Sync())
 	name, end := rcvActive(l)
-	rcvWaitPrep(l)
+	waitPrepared(l)
 	img := rcvSnapshot(t, dir)
 	seg := bytes.Clone(img[name])
 	copy(seg[end:], []byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12})

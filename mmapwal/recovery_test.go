@@ -102,17 +102,6 @@ func rcvLocs(l *Log) map[uint64]rcvLoc {
 	return locs
 }
 
-// rcvWaitPrep waits until the background preparation of the next segment is
-// over, so that a copy of the directory is deterministic.
-func rcvWaitPrep(l *Log) {
-	l.prep.mu.Lock()
-	done := l.prep.done
-	l.prep.mu.Unlock()
-	if done != nil {
-		<-done
-	}
-}
-
 // rcvRoom is the space left in the active segment.
 func rcvRoom(l *Log) int64 {
 	l.wmu.Lock()
@@ -364,7 +353,7 @@ func rcvBuildResidue(t *testing.T, rng *rand.Rand, tailN, tailMax int, rotate bo
 	name, r.tailEnd = rcvActive(l)
 	require.Equal(t, r.active, name, "the unsynced tail must stay in one segment")
 	require.Equal(t, r.synced, l.DurableSeq())
-	rcvWaitPrep(l)
+	waitPrepared(l)
 	r.img = rcvSnapshot(t, dir)
 	r.locs = rcvLocs(l)
 	names := r.img.segNames()
@@ -451,7 +440,7 @@ func (r *rcvResidue) check(t *testing.T, base string, dmg []byte, label string) 
 	}
 	// Idempotent: the repaired log, crashed again at once, recovers the same
 	// state with nothing left to cut.
-	rcvWaitPrep(l)
+	waitPrepared(l)
 	again := rcvSnapshot(t, d)
 	require.NoError(t, l.Close())
 	require.NoError(t, os.RemoveAll(d))
@@ -718,7 +707,7 @@ func TestRecoveryUndetectableLastSynced(t *testing.T) {
 		require.NoError(t, err) // acknowledged: SyncAlways
 		recs = append(recs, p)
 	}
-	rcvWaitPrep(l)
+	waitPrepared(l)
 	img := rcvSnapshot(t, dir)
 	locs := rcvLocs(l)
 	require.NoError(t, l.Close())
@@ -1156,7 +1145,7 @@ func TestRecoveryUnfinishedBatch(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, synced+1, first)
 	recs = append(recs, batch...)
-	rcvWaitPrep(l)
+	waitPrepared(l)
 	img := rcvSnapshot(t, dir)
 	locs := rcvLocs(l)
 	for _, lost := range []uint64{first + 4, first + 2} {
@@ -1194,7 +1183,7 @@ func TestRecoveryCleanFlag(t *testing.T) {
 		require.NoError(t, err)
 	}
 	require.NoError(t, l.Sync())
-	rcvWaitPrep(l)
+	waitPrepared(l)
 	crashed := rcvSnapshot(t, dir)
 	require.NoError(t, l.Close())
 	require.NoError(t, l.Close(), "a second Close returns nil")
