@@ -65,13 +65,6 @@ func fdGuard(fn func() error) (err error) {
 // fdPayload is the content of record seq in these tests.
 func fdPayload(seq uint64, n int) []byte { return bbPayloadN(seq, n) }
 
-// fdRoom returns the bytes left in the active segment.
-func fdRoom(l *Log) int64 {
-	l.wmu.Lock()
-	defer l.wmu.Unlock()
-	return l.active.size - l.off
-}
-
 // fdCheckAll checks that l holds every record of acked, byte for byte, and
 // nothing else.
 func fdCheckAll(t *testing.T, l *Log, acked map[uint64][]byte, what string) {
@@ -103,7 +96,7 @@ func fdFill(t *testing.T, dir, ballast string, segSize int64) {
 	var failed error
 	for seq := uint64(1); seq < 100000; seq++ {
 		p := fdPayload(seq, size)
-		room := fdRoom(l)
+		room := activeRoom(l)
 		err := fdGuard(func() error { _, err := l.Append(p); return err })
 		if err == nil {
 			acked[seq] = p

@@ -15,3 +15,10 @@ func waitPrepared(l *Log) {
 		<-done
 	}
 }
+
+// activeRoom returns the bytes left in the active segment, after l.off.
+func activeRoom(l *Log) int64 {
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	return l.active.size - l.off
+}

@@ -209,7 +209,7 @@ func TestPoisonMsyncAtRotation(t *testing.T) {
 	}
 	require.NoError(t, l.Sync())
 	p := make([]byte, 300)
-	for rcvRoom(l) >= int64(2*len(p)) { // unsynced records up to the end of the segment
+	for activeRoom(l) >= int64(2*len(p)) { // unsynced records up to the end of the segment
 		seq, err := l.Append(p)
 		require.NoError(t, err)
 		appended[seq] = p
@@ -340,7 +340,7 @@ func TestPoisonNotOnNoSpace(t *testing.T) {
 	defer l.Close()
 	waitPrepared(l)
 	p := make([]byte, 500)
-	for rcvRoom(l) >= int64(2*len(p)) {
+	for activeRoom(l) >= int64(2*len(p)) {
 		_, err := l.Append(p)
 		require.NoError(t, err)
 	}

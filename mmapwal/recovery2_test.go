@@ -536,7 +536,7 @@ func TestRecoveryCleanSealedMark(t *testing.T) {
 		require.NoError(t, err)
 		recs = append(recs, p)
 	}
-	for rcvRoom(l) > 400 {
+	for activeRoom(l) > 400 {
 		add(l, bytes.Repeat([]byte{'a'}, 100))
 	}
 	require.NoError(t, l.Close()) // the mark ends segment 1

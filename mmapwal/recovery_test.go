@@ -102,13 +102,6 @@ func rcvLocs(l *Log) map[uint64]rcvLoc {
 	return locs
 }
 
-// rcvRoom is the space left in the active segment.
-func rcvRoom(l *Log) int64 {
-	l.wmu.Lock()
-	defer l.wmu.Unlock()
-	return l.active.size - l.off
-}
-
 func rcvActive(l *Log) (name string, off int64) {
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
@@ -325,7 +318,7 @@ func rcvBuildResidue(t *testing.T, rng *rand.Rand, tailN, tailMax int, rotate bo
 		tail[i] = rcvPayload(rng, tailMax)
 		need += int64(crcframe.Size(len(tail[i])))
 	}
-	for len(l.segments()) < 3 || !rotate && rcvRoom(l) < need {
+	for len(l.segments()) < 3 || !rotate && activeRoom(l) < need {
 		add(rcvPayload(rng, 200))
 	}
 	for range 5 { // synced records in the newest segment
