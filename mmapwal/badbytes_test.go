@@ -24,7 +24,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -138,19 +137,6 @@ func bbSnapshot(t testing.TB, dir string) bbImage {
 	return img
 }
 
-// bbTempDir returns a fresh directory, on tmpfs (/dev/shm) when there is
-// one: the generators open thousands of logs.
-func bbTempDir(t testing.TB) string {
-	t.Helper()
-	if runtime.GOOS == "linux" {
-		if d, err := os.MkdirTemp("/dev/shm", "mmapwal-bb-"); err == nil {
-			t.Cleanup(func() { os.RemoveAll(d) })
-			return d
-		}
-	}
-	return t.TempDir()
-}
-
 // bbWriteImage writes img into a new directory under base and returns it.
 func bbWriteImage(t testing.TB, base string, img bbImage) string {
 	t.Helper()
@@ -213,7 +199,7 @@ func bbBuild(t testing.TB, c bbCfg) *bbLog {
 	if c.segSize == 0 {
 		c.segSize = bbSegSize
 	}
-	dir := bbTempDir(t)
+	dir := fastTempDir(t)
 	l, err := Open(dir, &Options{SegmentSize: c.segSize, Durability: SyncManual})
 	if err != nil {
 		t.Fatal(err)
@@ -565,7 +551,7 @@ func bbCheck(t testing.TB, dir string, img bbImage, recs map[uint64][]byte, want
 // their bits one by one stays cheap.
 func bbBuildFlips(t testing.TB) *bbLog {
 	t.Helper()
-	dir := bbTempDir(t)
+	dir := fastTempDir(t)
 	l, err := Open(dir, bbOpts(TruncatePartial))
 	if err != nil {
 		t.Fatal(err)
@@ -654,7 +640,7 @@ func TestBadBytesBitFlips(t *testing.T) {
 			}
 		}
 	}
-	base := bbTempDir(t)
+	base := fastTempDir(t)
 	const workers = 2
 	errs := make(chan error, workers)
 	for w := range workers {
@@ -1133,7 +1119,7 @@ func bbCases() []bbCase {
 
 // TestBadBytesGenerators builds a fresh log for every kind of damage,
 // damages it and checks the verdict (bbCheck).
-func TestBadBytesGenerators(t *testing.T) { runBadBytesGenerators(t, bbTempDir(t)) }
+func TestBadBytesGenerators(t *testing.T) { runBadBytesGenerators(t, fastTempDir(t)) }
 
 // TestBadBytesXFS checks the generated damage and the corpus on a
 // loop-mounted xfs: the damaged images are written, opened and recovered
@@ -1287,7 +1273,7 @@ func bbWriteCorpus(t testing.TB, dir string, c bbCase, img bbImage, b *bbLog, wa
 
 // TestBadBytesCorpus checks the checked-in damaged logs of testdata/corrupt
 // (or, with -update, writes them from the generators first).
-func TestBadBytesCorpus(t *testing.T) { runBadBytesCorpus(t, bbTempDir(t)) }
+func TestBadBytesCorpus(t *testing.T) { runBadBytesCorpus(t, fastTempDir(t)) }
 
 // runBadBytesCorpus runs TestBadBytesCorpus with the images under base.
 func runBadBytesCorpus(t *testing.T, base string) {

@@ -15,7 +15,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"testing"
 	"time"
@@ -239,19 +238,6 @@ func emptyDir(dir string) error {
 		}
 	}
 	return nil
-}
-
-// fastTempDir returns a fresh directory on a tmpfs (/dev/shm) when there is
-// one, else t.TempDir(); it is removed when the test ends.
-func fastTempDir(t testing.TB) string {
-	t.Helper()
-	if runtime.GOOS == "linux" {
-		if d, err := os.MkdirTemp("/dev/shm", "mmapwal-test-"); err == nil {
-			t.Cleanup(func() { os.RemoveAll(d) })
-			return d
-		}
-	}
-	return t.TempDir()
 }
 
 // describeDir lists a directory's files and sizes, for failure messages.

@@ -57,7 +57,7 @@ func (c ebCfg) String() string {
 // ebBuild writes a log shaped by c in a fresh directory.
 func ebBuild(t testing.TB, c ebCfg) *ebLog {
 	t.Helper()
-	dir := bbTempDir(t)
+	dir := fastTempDir(t)
 	o := &Options{SegmentSize: bbSegSize, Durability: SyncManual}
 	l, err := Open(dir, o)
 	if err != nil {
@@ -321,7 +321,7 @@ func ebZeroTails(t testing.TB, img bbImage, name string) []ebCase {
 // ebRun checks every case and fails the test with the first few failures.
 func ebRun(t *testing.T, e *ebLog, cases []ebCase) {
 	t.Helper()
-	base := bbTempDir(t)
+	base := fastTempDir(t)
 	var fails []string
 	for _, c := range cases {
 		if err := ebCheck(t, base, c.img, e); err != nil {

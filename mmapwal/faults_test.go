@@ -500,23 +500,10 @@ func (r *fltRun) verify() {
 	}
 }
 
-func fltDir(t *testing.T) string {
-	base := "/dev/shm"
-	if _, err := os.Stat(base); err != nil {
-		base = ""
-	}
-	d, err := os.MkdirTemp(base, "mmapwal-flt-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(d) })
-	return d
-}
-
 // fltLoop runs the workload with the n-th call of op failing, for n = 1, 2,
 // … until a run in which the fault never fired; it returns the runs done.
 func fltLoop(t *testing.T, op sysutil.Op, errno syscall.Errno, forever bool, dur Durability) int {
-	base := fltDir(t)
+	base := fastTempDir(t)
 	for n := 1; n <= fltMaxN; n++ {
 		dir, err := os.MkdirTemp(base, "run-")
 		if err != nil {

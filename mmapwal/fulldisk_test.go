@@ -391,7 +391,7 @@ func TestFullDiskTruncatedUnderMapping(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("relies on SIGBUS past the end of a mapped file (Linux)")
 	}
-	dir := bbTempDir(t)
+	dir := fastTempDir(t)
 	l, err := Open(dir, &Options{SegmentSize: 16 << 10, Durability: SyncManual})
 	if err != nil {
 		t.Fatal(err)

@@ -308,7 +308,7 @@ func fzSeedImages(t testing.TB) []bbImage {
 		imgs = append(imgs, img)
 	}
 	// A torn tail and a prepared segment: a crash image.
-	dir := bbTempDir(t)
+	dir := fastTempDir(t)
 	l, err := Open(dir, &Options{SegmentSize: bbSegSize, Durability: SyncManual})
 	if err != nil {
 		t.Fatal(err)
@@ -370,7 +370,7 @@ func FuzzOpen(f *testing.F) {
 	}
 	f.Add([]byte{})
 	f.Add(fzEncode(map[string][]byte{metaName: make([]byte, metaSize)}))
-	base := bbTempDir(f)
+	base := fastTempDir(f)
 	f.Fuzz(func(t *testing.T, in []byte) {
 		dir, err := fzWrite(base, fzDecode(in))
 		defer os.RemoveAll(dir)
@@ -396,7 +396,7 @@ func FuzzRecover(f *testing.F) {
 	// reservation). Base 1: the same kind of log as a crash left it: an
 	// unsynced tail and the prepared next segment.
 	closed := bbBuild(f, bbCfg{nsegs: 3, extra: 2})
-	dir := bbTempDir(f)
+	dir := fastTempDir(f)
 	l, err := Open(dir, &Options{SegmentSize: bbSegSize, Durability: SyncManual})
 	if err != nil {
 		f.Fatal(err)
@@ -438,7 +438,7 @@ func FuzzRecover(f *testing.F) {
 			f.Add([]byte{byte(b) | 2, 0x80 | byte(file), 0x00, 0x08, 0})
 		}
 	}
-	work := bbTempDir(f)
+	work := fastTempDir(f)
 	f.Fuzz(func(t *testing.T, in []byte) {
 		if len(in) == 0 {
 			return

@@ -106,7 +106,7 @@ func TestPoisonMsyncSyncAlways(t *testing.T) {
 		forever bool
 	}{{1, false}, {1, true}, {3, false}, {10, true}} {
 		t.Run(fmt.Sprintf("n=%d,forever=%v", tc.n, tc.forever), func(t *testing.T) {
-			dir := rcvScratch(t)
+			dir := fastTempDir(t)
 			l, err := Open(dir, psnOpts(SyncAlways))
 			require.NoError(t, err)
 			defer l.Close()
@@ -159,7 +159,7 @@ func TestPoisonMsyncManualSync(t *testing.T) {
 		forever bool
 	}{{1, false}, {2, true}, {4, false}} {
 		t.Run(fmt.Sprintf("n=%d,forever=%v", tc.n, tc.forever), func(t *testing.T) {
-			dir := rcvScratch(t)
+			dir := fastTempDir(t)
 			l, err := Open(dir, psnOpts(SyncManual))
 			require.NoError(t, err)
 			defer l.Close()
@@ -196,7 +196,7 @@ func TestPoisonMsyncManualSync(t *testing.T) {
 // TestPoisonMsyncAtRotation: the sealing sync of a rotation fails; the append
 // that needed the rotation fails with ErrPoisoned and writes nothing.
 func TestPoisonMsyncAtRotation(t *testing.T) {
-	dir := rcvScratch(t)
+	dir := fastTempDir(t)
 	l, err := Open(dir, psnOpts(SyncManual))
 	require.NoError(t, err)
 	defer l.Close()
@@ -232,7 +232,7 @@ func TestPoisonMsyncAtRotation(t *testing.T) {
 // one fails, every appender waiting on it gets ErrPoisoned, and every append
 // that returned nil is recovered.
 func TestPoisonGroupCommit(t *testing.T) {
-	dir := rcvScratch(t)
+	dir := fastTempDir(t)
 	l, err := Open(dir, psnOpts(SyncAlways))
 	require.NoError(t, err)
 	defer l.Close()
@@ -278,7 +278,7 @@ func TestPoisonGroupCommit(t *testing.T) {
 // segment cannot be removed) poisons the log — Sync included, although
 // nothing is left to flush — and its redo record makes the reopen finish it.
 func TestPoisonTruncateBackFailure(t *testing.T) {
-	dir := rcvScratch(t)
+	dir := fastTempDir(t)
 	l, err := Open(dir, psnOpts(SyncAlways))
 	require.NoError(t, err)
 	defer l.Close()
@@ -325,7 +325,7 @@ func TestPoisonTruncateBackFailure(t *testing.T) {
 // the append that needs the rotation with ErrNoSpace, writes nothing and
 // does not poison the log; once space is back, appends succeed.
 func TestPoisonNotOnNoSpace(t *testing.T) {
-	dir := rcvScratch(t)
+	dir := fastTempDir(t)
 	l, err := Open(dir, psnOpts(SyncManual))
 	require.NoError(t, err)
 	for i := range 10 {
@@ -379,7 +379,7 @@ func TestPoisonNotOnNoSpace(t *testing.T) {
 // TestPoisonNotOnNoSpaceRetry: the background preparation failed but the
 // synchronous retry at rotation finds space: the append succeeds.
 func TestPoisonNotOnNoSpaceRetry(t *testing.T) {
-	dir := rcvScratch(t)
+	dir := fastTempDir(t)
 	l, err := Open(dir, psnOpts(SyncManual))
 	require.NoError(t, err)
 	require.NoError(t, l.Close())
@@ -401,7 +401,7 @@ func TestPoisonNotOnNoSpaceRetry(t *testing.T) {
 // TestPoisonNotOnNoSpaceAtCreate: a new log that cannot create its first
 // segment fails Open with ErrNoSpace; a later Open succeeds.
 func TestPoisonNotOnNoSpaceAtCreate(t *testing.T) {
-	dir := filepath.Join(rcvScratch(t), "log")
+	dir := filepath.Join(fastTempDir(t), "log")
 	remove := psnSetFault(t, sysutil.FailNth(sysutil.OpFallocate, 1, syscall.ENOSPC, true))
 	_, err := Open(dir, psnOpts(SyncManual))
 	require.ErrorIs(t, err, ErrNoSpace)
@@ -421,7 +421,7 @@ func TestPoisonNotOnNoSpaceAtCreate(t *testing.T) {
 func TestPoisonNotOnMetaFailure(t *testing.T) {
 	for _, op := range []sysutil.Op{sysutil.OpRename, sysutil.OpFdatasync, sysutil.OpCreate} {
 		t.Run(op.String(), func(t *testing.T) {
-			dir := rcvScratch(t)
+			dir := fastTempDir(t)
 			l, err := Open(dir, psnOpts(SyncManual))
 			require.NoError(t, err)
 			defer l.Close()

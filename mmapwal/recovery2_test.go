@@ -28,7 +28,7 @@ import (
 // segment's name and the number of records before it.
 func rc2Closed(t *testing.T, rotate bool) (rcvImage, [][]byte, string, uint64) {
 	t.Helper()
-	dir := rcvScratch(t)
+	dir := fastTempDir(t)
 	l, err := Open(dir, rcvOpts(TruncatePartial))
 	require.NoError(t, err)
 	var recs [][]byte
@@ -58,7 +58,7 @@ func rc2Closed(t *testing.T, rotate bool) (rcvImage, [][]byte, string, uint64) {
 func TestRecoveryNewestHeaderFlip(t *testing.T) {
 	for _, rotate := range []bool{false, true} {
 		img, recs, newest, before := rc2Closed(t, rotate)
-		base := rcvScratch(t)
+		base := fastTempDir(t)
 		for bit := int64(0); bit < segment.HeaderSize*8; bit += rcvStride(5, 37) {
 			dmg := img.with(newest, rcvFlip(img[newest], bit/8, int(bit%8)))
 			label := fmt.Sprintf("rotate %v, header bit %d", rotate, bit)
@@ -248,7 +248,7 @@ func TestRecoveryIrregularSegment(t *testing.T) {
 			before = seq
 		}
 	}
-	elsewhere := filepath.Join(rcvScratch(t), newest)
+	elsewhere := filepath.Join(fastTempDir(t), newest)
 	require.NoError(t, os.WriteFile(elsewhere, img[newest], 0o644))
 	for _, c := range []struct {
 		name  string
@@ -328,7 +328,7 @@ func TestReadOnlyPendingTruncateBack(t *testing.T) {
 	}
 
 	// A log whose newest records are a batch of 6, cut after its third.
-	dir := rcvScratch(t)
+	dir := fastTempDir(t)
 	l, err := Open(dir, rcvOpts(TruncatePartial))
 	require.NoError(t, err)
 	var brecs [][]byte
@@ -408,7 +408,7 @@ func TestRedoFaultIsIOFault(t *testing.T) {
 // be on disk, so the log is poisoned, as TruncateBack's is; a reopen
 // recovers every record at or above the new front.
 func TestTruncateFrontMetaInDoubt(t *testing.T) {
-	dir := rcvScratch(t)
+	dir := fastTempDir(t)
 	l, err := Open(dir, psnOpts(SyncManual))
 	require.NoError(t, err)
 	defer l.Close()
@@ -444,7 +444,7 @@ func TestTruncateFrontMetaInDoubt(t *testing.T) {
 // in directories it creates fsyncs the parent of each one, so the new
 // names survive a power cut; a failing sync fails Open.
 func TestOpenSyncsNewDirectoryParents(t *testing.T) {
-	base := rcvScratch(t)
+	base := fastTempDir(t)
 	dir := filepath.Join(base, "a", "b")
 	var mu sync.Mutex
 	var synced []string
@@ -527,7 +527,7 @@ func TestOpenProbeErrors(t *testing.T) {
 // not make a log Clean whose newest segment has a torn tail, ReadOnly
 // included.
 func TestRecoveryCleanSealedMark(t *testing.T) {
-	dir := rcvScratch(t)
+	dir := fastTempDir(t)
 	l, err := Open(dir, rcvOpts(TruncatePartial))
 	require.NoError(t, err)
 	var recs [][]byte

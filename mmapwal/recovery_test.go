@@ -157,32 +157,10 @@ func (img rcvImage) segNames() []string {
 	return names
 }
 
-// rcvScratch returns a new directory removed when the test ends: on tmpfs
-// (/dev/shm) when there is one, because these tests open thousands of
-// images and every Open syncs several times; the logic under test does not
-// depend on the filesystem. Elsewhere it is t.TempDir().
-func rcvScratch(t *testing.T) string {
-	t.Helper()
-	// The images are removed as soon as they are checked: a few MiB at a
-	// time, which even a container's small /dev/shm holds.
-	if rcvTmpfs() {
-		if dir, err := os.MkdirTemp("/dev/shm", "mmapwal-test-"); err == nil {
-			t.Cleanup(func() { os.RemoveAll(dir) })
-			return dir
-		}
-	}
-	return t.TempDir()
-}
-
-func rcvTmpfs() bool {
-	st, err := os.Stat("/dev/shm")
-	return err == nil && st.IsDir()
-}
-
 // rcvStride returns the stride of an exhaustive loop: fine on tmpfs, coarse
 // with -short or where every Open syncs to a disk.
 func rcvStride(fine, coarse int64) int64 {
-	if testing.Short() || !rcvTmpfs() {
+	if testing.Short() || !haveShm() {
 		return coarse
 	}
 	return fine
@@ -193,7 +171,7 @@ func rcvStride(fine, coarse int64) int64 {
 func rcvWrite(t *testing.T, base string, img rcvImage) string {
 	t.Helper()
 	if base == "" {
-		base = rcvScratch(t)
+		base = fastTempDir(t)
 	}
 	dir, err := os.MkdirTemp(base, "img")
 	require.NoError(t, err)
@@ -301,7 +279,7 @@ type rcvResidue struct {
 // the start of the new segment.
 func rcvBuildResidue(t *testing.T, rng *rand.Rand, tailN, tailMax int, rotate bool) *rcvResidue {
 	t.Helper()
-	dir := rcvScratch(t)
+	dir := fastTempDir(t)
 	l, err := Open(dir, rcvOpts(TruncatePartial))
 	require.NoError(t, err)
 	t.Cleanup(func() { l.Close() })
@@ -453,7 +431,7 @@ func (r *rcvResidue) check(t *testing.T, base string, dmg []byte, label string) 
 func TestResidueCutEveryOffset(t *testing.T) {
 	rng := rcvRand(t)
 	r := rcvBuildResidue(t, rng, 3, 60, false)
-	base := rcvScratch(t)
+	base := fastTempDir(t)
 	orig := r.img[r.active]
 	torn := 0
 	for c := r.syncOff; c <= r.tailEnd; c++ {
@@ -475,7 +453,7 @@ func TestResidueCutEveryOffset(t *testing.T) {
 func TestResidueLargeTail(t *testing.T) {
 	rng := rcvRand(t)
 	r := rcvBuildResidue(t, rng, 60, 190, false)
-	base := rcvScratch(t)
+	base := fastTempDir(t)
 	orig := r.img[r.active]
 	const page = 4096
 	require.Greater(t, r.tailEnd-r.syncOff, int64(page), "the tail spans pages")
@@ -527,7 +505,7 @@ func TestResidueLargeTail(t *testing.T) {
 func TestResidueAfterRotation(t *testing.T) {
 	rng := rcvRand(t)
 	r := rcvBuildResidue(t, rng, 8, 150, true)
-	base := rcvScratch(t)
+	base := fastTempDir(t)
 	orig := r.img[r.active]
 	h, err := segment.DecodeHeader(orig)
 	require.NoError(t, err)
@@ -579,7 +557,7 @@ func TestResidueAfterRotation(t *testing.T) {
 func TestRecoveryDurableBitFlip(t *testing.T) {
 	rng := rcvRand(t)
 	r := rcvBuildResidue(t, rng, 3, 60, false)
-	base := rcvScratch(t)
+	base := fastTempDir(t)
 	names := r.img.segNames()
 	var newest, sealed []uint64
 	for seq := uint64(1); seq <= r.synced; seq++ {
@@ -628,7 +606,7 @@ func TestRecoveryDurableBitFlip(t *testing.T) {
 // cleanly; it returns the directory's image, the records and their frames.
 func rcvBuildClosed(t *testing.T, rng *rand.Rand, nsegs int) (rcvImage, [][]byte, map[uint64]rcvLoc) {
 	t.Helper()
-	dir := rcvScratch(t)
+	dir := fastTempDir(t)
 	l, err := Open(dir, rcvOpts(TruncatePartial))
 	require.NoError(t, err)
 	var recs [][]byte
@@ -654,7 +632,7 @@ func rcvBuildClosed(t *testing.T, rng *rand.Rand, nsegs int) (rcvImage, [][]byte
 func TestRecoveryCloseProvesLastRecord(t *testing.T) {
 	rng := rcvRand(t)
 	img, recs, locs := rcvBuildClosed(t, rng, 3)
-	base := rcvScratch(t)
+	base := fastTempDir(t)
 	d := rcvWrite(t, base, img)
 	require.NoError(t, rcvOpenClose(t, d, rcvOpts(Strict), func(l *Log) {
 		require.True(t, l.Recovery().Clean, "a cleanly closed log reopens Clean")
@@ -687,7 +665,7 @@ func TestRecoveryCloseProvesLastRecord(t *testing.T) {
 // by the last record's watermark, so its damage is ErrCorrupt.
 func TestRecoveryUndetectableLastSynced(t *testing.T) {
 	rng := rcvRand(t)
-	dir := rcvScratch(t)
+	dir := fastTempDir(t)
 	l, err := Open(dir, &Options{SegmentSize: rcvSegSize, Durability: SyncAlways})
 	require.NoError(t, err)
 	var recs [][]byte
@@ -1117,7 +1095,7 @@ func TestRecoveryInterruptedTruncateFront(t *testing.T) {
 // disk is dropped whole; so is one with a lost middle frame.
 func TestRecoveryUnfinishedBatch(t *testing.T) {
 	rng := rcvRand(t)
-	dir := rcvScratch(t)
+	dir := fastTempDir(t)
 	l, err := Open(dir, rcvOpts(TruncatePartial))
 	require.NoError(t, err)
 	defer l.Close()
@@ -1168,7 +1146,7 @@ func TestRecoveryUnfinishedBatch(t *testing.T) {
 
 // TestRecoveryCleanFlag: Recovery().Clean tells a clean Close from a crash.
 func TestRecoveryCleanFlag(t *testing.T) {
-	dir := rcvScratch(t)
+	dir := fastTempDir(t)
 	l, err := Open(dir, rcvOpts(TruncatePartial))
 	require.NoError(t, err)
 	for i := range 100 {
