@@ -294,10 +294,10 @@ func fzWrite(base string, files map[string][]byte) (string, error) {
 
 // fzSeedImages returns small valid and damaged logs from the generators,
 // with payloads of zeros so that they encode small.
-func fzSeedImages(t testing.TB) []bbImage {
+func fzSeedImages(t testing.TB) []dirImage {
 	small := bbCfg{nsegs: 2, extra: 2, zeros: true}
 	b := bbBuild(t, small)
-	imgs := []bbImage{b.img}
+	imgs := []dirImage{b.img}
 	for _, c := range bbCases() {
 		if c.cfg.segSize != 0 || c.cfg.fixed != 0 {
 			continue // keep the seeds small: 4 KiB segments
@@ -324,7 +324,7 @@ func fzSeedImages(t testing.TB) []bbImage {
 		}
 	}
 	waitPrepared(l)
-	crash := bbSnapshot(t, dir)
+	crash := snapshotDir(t, dir)
 	l.Close()
 	imgs = append(imgs, crash)
 	torn := crash.clone()
@@ -385,7 +385,7 @@ func FuzzOpen(f *testing.F) {
 
 // fzBase is a log FuzzRecover damages: its files and its records.
 type fzBase struct {
-	img   bbImage
+	img   dirImage
 	names []string // img's file names, sorted
 	recs  map[uint64][]byte
 }
@@ -415,7 +415,7 @@ func FuzzRecover(f *testing.F) {
 		}
 	}
 	waitPrepared(l)
-	crash := bbSnapshot(f, dir)
+	crash := snapshotDir(f, dir)
 	l.Close()
 	bases := []fzBase{{img: closed.img, recs: closed.recs}, {img: crash, recs: crashRecs}}
 	for i := range bases {

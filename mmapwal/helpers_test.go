@@ -5,8 +5,15 @@ package mmapwal
 // (package mmapwal_test) cannot see them; theirs are in xhelpers_test.go.
 
 import (
+	"bytes"
+	"errors"
 	"os"
+	"path/filepath"
+	"sort"
+	"strings"
 	"testing"
+
+	"github.com/mmapwal/mmapwal/segment"
 )
 
 // waitPrepared waits until the background preparation of the next segment
@@ -53,4 +60,114 @@ func fastTempDir(t testing.TB) string {
 		}
 	}
 	return t.TempDir()
+}
+
+// dirImage is a copy of a log directory's regular files (LOCK excluded),
+// by name: what snapshotDir read or writeImage is to write.
+type dirImage map[string][]byte
+
+// snapshotDir reads the regular files of dir, except LOCK. It reads through
+// the page cache (and a live Log's MAP_SHARED mapping): what a crash of the
+// process, not of the machine, would leave.
+func snapshotDir(t testing.TB, dir string) dirImage {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := dirImage{}
+	for _, e := range ents {
+		if !e.Type().IsRegular() || e.Name() == lockName {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		img[e.Name()] = b
+	}
+	return img
+}
+
+// clone returns a deep copy of img: its bytes can be damaged freely.
+func (img dirImage) clone() dirImage {
+	c := make(dirImage, len(img))
+	for k, v := range img {
+		c[k] = bytes.Clone(v)
+	}
+	return c
+}
+
+// with returns a shallow copy of img with the given files replaced: kv is
+// name, bytes, name, bytes…; a nil value removes the file.
+func (img dirImage) with(kv ...any) dirImage {
+	c := make(dirImage, len(img))
+	for k, v := range img {
+		c[k] = v
+	}
+	for i := 0; i < len(kv); i += 2 {
+		name, b := kv[i].(string), kv[i+1].([]byte)
+		if b == nil {
+			delete(c, name)
+		} else {
+			c[name] = b
+		}
+	}
+	return c
+}
+
+// segNames returns the image's segment file names, in log order.
+func (img dirImage) segNames() []string {
+	var names []string
+	for name := range img {
+		if _, ok := segment.ParseName(name); ok {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+// writeImage writes img into a new directory under base (under a new
+// fastTempDir when base is "") and returns it.
+func writeImage(t testing.TB, base string, img dirImage) string {
+	t.Helper()
+	if base == "" {
+		base = fastTempDir(t)
+	}
+	dir, err := os.MkdirTemp(base, "img-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range img {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// sameFiles reports how the files of dir (LOCK aside) differ from img: nil
+// when they are exactly img's, byte for byte.
+func sameFiles(t testing.TB, dir string, img dirImage) error {
+	t.Helper()
+	got := snapshotDir(t, dir)
+	var diff []string
+	for name, b := range img {
+		if g, ok := got[name]; !ok {
+			diff = append(diff, name+" was removed")
+		} else if !bytes.Equal(g, b) {
+			diff = append(diff, name+" was changed")
+		}
+	}
+	for name := range got {
+		if _, ok := img[name]; !ok {
+			diff = append(diff, name+" was created")
+		}
+	}
+	if diff == nil {
+		return nil
+	}
+	sort.Strings(diff)
+	return errors.New(strings.Join(diff, ", "))
 }

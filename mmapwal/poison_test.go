@@ -344,7 +344,7 @@ func TestPoisonNotOnNoSpace(t *testing.T) {
 		_, err := l.Append(p)
 		require.NoError(t, err)
 	}
-	files := rcvSnapshot(t, dir).segNames()
+	files := snapshotDir(t, dir).segNames()
 	last := l.LastSeq()
 	big := make([]byte, 2000)
 	_, err = l.Append(big)
@@ -357,7 +357,7 @@ func TestPoisonNotOnNoSpace(t *testing.T) {
 	require.ErrorIs(t, err, ErrNoSpace)
 	require.Equal(t, last, l.LastSeq(), "nothing was written")
 	require.False(t, l.Stats().Poisoned)
-	require.Equal(t, files, rcvSnapshot(t, dir).segNames(), "no partial segment left behind")
+	require.Equal(t, files, snapshotDir(t, dir).segNames(), "no partial segment left behind")
 	require.NoError(t, l.Sync(), "the log is not poisoned")
 	_, err = l.Append([]byte("small fits"))
 	require.NoError(t, err, "an append that needs no new segment works")

@@ -26,7 +26,7 @@ import (
 // the header's sector) and closes it: after a rotation when rotate is set,
 // a fresh log otherwise. It returns the image, the records, the newest
 // segment's name and the number of records before it.
-func rc2Closed(t *testing.T, rotate bool) (rcvImage, [][]byte, string, uint64) {
+func rc2Closed(t *testing.T, rotate bool) (dirImage, [][]byte, string, uint64) {
 	t.Helper()
 	dir := fastTempDir(t)
 	l, err := Open(dir, rcvOpts(TruncatePartial))
@@ -48,7 +48,7 @@ func rc2Closed(t *testing.T, rotate bool) (rcvImage, [][]byte, string, uint64) {
 	segs := l.segments()
 	before := segs[len(segs)-1].first - 1
 	require.NoError(t, l.Close())
-	return rcvSnapshot(t, dir), recs, newest, before
+	return snapshotDir(t, dir), recs, newest, before
 }
 
 // TestRecoveryNewestHeaderFlip (issue 8 bug 2): one flipped bit in the
@@ -63,13 +63,13 @@ func TestRecoveryNewestHeaderFlip(t *testing.T) {
 			dmg := img.with(newest, rcvFlip(img[newest], bit/8, int(bit%8)))
 			label := fmt.Sprintf("rotate %v, header bit %d", rotate, bit)
 			for _, p := range []RepairPolicy{TruncatePartial, Strict} {
-				d := rcvWrite(t, base, dmg)
+				d := writeImage(t, base, dmg)
 				ce := rcvCorruption(t, rcvOpenClose(t, d, rcvOpts(p), nil), label)
 				require.Equal(t, newest, ce.Segment, label)
 				require.True(t, ce.Durable, label)
 				rcvRequireFiles(t, dmg, d, label)
 			}
-			d := rcvWrite(t, base, dmg)
+			d := writeImage(t, base, dmg)
 			require.NoError(t, rcvOpenClose(t, d, rcvReadOnly(), func(l *Log) {
 				ce := l.Recovery().Corruption
 				require.NotNil(t, ce, label)
@@ -94,7 +94,7 @@ func TestRecoveryInterruptedCreationQuarantined(t *testing.T) {
 	}
 	dmg := img.with(next, b)
 	for _, p := range []RepairPolicy{TruncatePartial, Strict} {
-		d := rcvWrite(t, "", dmg)
+		d := writeImage(t, "", dmg)
 		require.NoError(t, rcvOpenClose(t, d, rcvOpts(p), func(l *Log) {
 			rep := l.Recovery()
 			require.Contains(t, rep.Removed, next)
@@ -125,7 +125,7 @@ func TestRecoveryPreparedDirtyNewest(t *testing.T) {
 	}
 	img := r.img.with(r.active, active, r.prep, prep)
 
-	d := rcvWrite(t, "", img)
+	d := writeImage(t, "", img)
 	require.NoError(t, rcvOpenClose(t, d, rcvOpts(TruncatePartial), func(l *Log) {
 		tt := l.Recovery().TornTail
 		require.NotNil(t, tt)
@@ -136,7 +136,7 @@ func TestRecoveryPreparedDirtyNewest(t *testing.T) {
 		require.Equal(t, prep[segment.HeaderSize:1104], q)
 		rcvRequireRecords(t, l, r.recs, r.synced, "prepared, dirty")
 	}))
-	d = rcvWrite(t, "", img)
+	d = writeImage(t, "", img)
 	ce := rcvCorruption(t, rcvOpenClose(t, d, rcvOpts(Strict), nil), "Strict")
 	require.Equal(t, ReasonTornTail, ce.Reason)
 	require.Equal(t, r.prep, ce.Segment)
@@ -179,7 +179,7 @@ func TestOpenFlushFailurePoisons(t *testing.T) {
 
 	for _, c := range []struct {
 		name string
-		img  rcvImage
+		img  dirImage
 		op   sysutil.Op
 		n    int
 	}{
@@ -192,7 +192,7 @@ func TestOpenFlushFailurePoisons(t *testing.T) {
 		{"interrupted creation: quarantine", created, sysutil.OpFdatasync, 1},
 		{"interrupted creation: directory sync", created, sysutil.OpSyncDir, 2},
 	} {
-		d := rcvWrite(t, "", c.img)
+		d := writeImage(t, "", c.img)
 		remove := psnSetFault(t, sysutil.FailNth(c.op, c.n, syscall.EIO, false))
 		_, err := Open(d, rcvOpts(TruncatePartial))
 		remove()
@@ -217,7 +217,7 @@ func TestRecoveryCleanAfterTornTail(t *testing.T) {
 	copy(seg[markEnd:], []byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12})
 	// The later run's Open removed the clean-close record (FORMAT.md §9.3).
 	img = img.with(metaName, bbWithoutCleanClose(t, img[metaName]))
-	d := rcvWrite(t, "", img.with(newest, seg))
+	d := writeImage(t, "", img.with(newest, seg))
 	require.NoError(t, rcvOpenClose(t, d, rcvOpts(TruncatePartial), func(l *Log) {
 		rep := l.Recovery()
 		require.NotNil(t, rep.TornTail)
@@ -225,7 +225,7 @@ func TestRecoveryCleanAfterTornTail(t *testing.T) {
 		require.False(t, rep.Clean, "a log whose torn tail was cut did not end with a durable mark")
 		rcvRequireRecords(t, l, recs, uint64(len(recs)), "after the cut")
 	}))
-	d = rcvWrite(t, "", img.with(newest, seg))
+	d = writeImage(t, "", img.with(newest, seg))
 	require.NoError(t, rcvOpenClose(t, d, rcvReadOnly(), func(l *Log) {
 		require.NotNil(t, l.Recovery().TornTail)
 		require.False(t, l.Recovery().Clean, "ReadOnly")
@@ -265,7 +265,7 @@ func TestRecoveryIrregularSegment(t *testing.T) {
 			base = img.with(newest, []byte(nil))
 		}
 		for _, o := range []*Options{rcvOpts(TruncatePartial), rcvOpts(Strict), rcvReadOnly()} {
-			d := rcvWrite(t, "", base)
+			d := writeImage(t, "", base)
 			require.NoError(t, c.make(d))
 			err := rcvOpenClose(t, d, o, func(l *Log) {
 				ce := l.Recovery().Corruption
@@ -288,7 +288,7 @@ func TestRecoveryIrregularSegment(t *testing.T) {
 // the records up to keep, in the stages a crash inside TruncateBack can
 // leave: nothing cut yet; the later segments removed; everything zeroed
 // (the batch the cut went through not retyped) but META not cleared.
-func rc2Redo(t *testing.T, img rcvImage, locs map[uint64]rcvLoc, keep uint64) map[string]rcvImage {
+func rc2Redo(t *testing.T, img dirImage, locs map[uint64]rcvLoc, keep uint64) map[string]dirImage {
 	t.Helper()
 	m, err := decodeMeta(img[metaName])
 	require.NoError(t, err)
@@ -304,7 +304,7 @@ func rc2Redo(t *testing.T, img rcvImage, locs map[uint64]rcvLoc, keep uint64) ma
 	}
 	b := bytes.Clone(img[loc.seg])
 	clear(b[loc.off:])
-	return map[string]rcvImage{"nothing cut": redo, "later segments removed": removed, "all cut but META": removed.with(loc.seg, b)}
+	return map[string]dirImage{"nothing cut": redo, "later segments removed": removed, "all cut but META": removed.with(loc.seg, b)}
 }
 
 // TestReadOnlyPendingTruncateBack (issue 13 bug 4): a ReadOnly open of a
@@ -346,10 +346,10 @@ func TestReadOnlyPendingTruncateBack(t *testing.T) {
 	brecs = append(brecs, batch...)
 	blocs := rcvLocs(l)
 	require.NoError(t, l.Close())
-	bimg := rcvSnapshot(t, dir)
+	bimg := snapshotDir(t, dir)
 
 	type cut struct {
-		img  rcvImage
+		img  dirImage
 		recs [][]byte
 		locs map[uint64]rcvLoc
 		keep uint64
@@ -361,7 +361,7 @@ func TestReadOnlyPendingTruncateBack(t *testing.T) {
 	for _, c := range cuts {
 		for stage, simg := range rc2Redo(t, c.img, c.locs, c.keep) {
 			label := fmt.Sprintf("TruncateBack(%d), %s", c.keep, stage)
-			d := rcvWrite(t, "", simg)
+			d := writeImage(t, "", simg)
 			require.NoError(t, rcvOpenClose(t, d, rcvReadOnly(), func(l *Log) {
 				rep := l.Recovery()
 				require.True(t, rep.PendingTruncation, label)
@@ -388,7 +388,7 @@ func TestRedoFaultIsIOFault(t *testing.T) {
 	img, recs, locs := rcvBuildClosed(t, rng, 2)
 	keep := uint64(len(recs) - 2)
 	seg := locs[keep+1].seg
-	d := rcvWrite(t, "", rc2Redo(t, img, locs, keep)["nothing cut"])
+	d := writeImage(t, "", rc2Redo(t, img, locs, keep)["nothing cut"])
 	path := filepath.Join(d, seg)
 	var once sync.Once
 	psnSetFault(t, func(op sysutil.Op, p string) error {
@@ -492,7 +492,7 @@ func TestOpenProbeErrors(t *testing.T) {
 	tornImg := r.img.with(r.active, torn)
 	for _, c := range []struct {
 		name     string
-		img      rcvImage
+		img      dirImage
 		seg      string // the file whose n-th open fails
 		n        int
 		poisoned bool
@@ -501,7 +501,7 @@ func TestOpenProbeErrors(t *testing.T) {
 		{"probe of the later segment", tornImg, r.prep, 2, false},
 		{"page-cache eviction", r.img, r.active, 2, true},
 	} {
-		d := rcvWrite(t, "", c.img)
+		d := writeImage(t, "", c.img)
 		if c.poisoned {
 			markPoisoned(d)
 		}
@@ -548,12 +548,12 @@ func TestRecoveryCleanSealedMark(t *testing.T) {
 	require.NoError(t, l.Sync())
 	name, end := rcvActive(l)
 	waitPrepared(l)
-	img := rcvSnapshot(t, dir)
+	img := snapshotDir(t, dir)
 	seg := bytes.Clone(img[name])
 	copy(seg[end:], []byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12})
 	img = img.with(name, seg)
 	for _, o := range []*Options{rcvOpts(TruncatePartial), rcvReadOnly()} {
-		d := rcvWrite(t, "", img)
+		d := writeImage(t, "", img)
 		require.NoError(t, rcvOpenClose(t, d, o, func(l *Log) {
 			require.NotNil(t, l.Recovery().TornTail)
 			require.False(t, l.Recovery().Clean, "ReadOnly %v", o.ReadOnly)

@@ -29,7 +29,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -108,55 +107,6 @@ func rcvActive(l *Log) (name string, off int64) {
 	return l.active.name, l.off
 }
 
-// rcvImage is a copy of a log directory's files (LOCK excluded).
-type rcvImage map[string][]byte
-
-func rcvSnapshot(t *testing.T, dir string) rcvImage {
-	t.Helper()
-	ents, err := os.ReadDir(dir)
-	require.NoError(t, err)
-	img := rcvImage{}
-	for _, e := range ents {
-		if !e.Type().IsRegular() || e.Name() == lockName {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		require.NoError(t, err)
-		img[e.Name()] = b
-	}
-	return img
-}
-
-// with returns a shallow copy of img with the given files replaced (a nil
-// value removes the file).
-func (img rcvImage) with(kv ...any) rcvImage {
-	c := rcvImage{}
-	for k, v := range img {
-		c[k] = v
-	}
-	for i := 0; i < len(kv); i += 2 {
-		name, b := kv[i].(string), kv[i+1].([]byte)
-		if b == nil {
-			delete(c, name)
-		} else {
-			c[name] = b
-		}
-	}
-	return c
-}
-
-// segNames returns the image's segment file names, in order.
-func (img rcvImage) segNames() []string {
-	var names []string
-	for n := range img {
-		if _, ok := segment.ParseName(n); ok {
-			names = append(names, n)
-		}
-	}
-	sort.Strings(names)
-	return names
-}
-
 // rcvStride returns the stride of an exhaustive loop: fine on tmpfs, coarse
 // with -short or where every Open syncs to a disk.
 func rcvStride(fine, coarse int64) int64 {
@@ -166,39 +116,10 @@ func rcvStride(fine, coarse int64) int64 {
 	return fine
 }
 
-// rcvWrite writes img into a new directory under base (a new scratch
-// directory when base is "") and returns it.
-func rcvWrite(t *testing.T, base string, img rcvImage) string {
-	t.Helper()
-	if base == "" {
-		base = fastTempDir(t)
-	}
-	dir, err := os.MkdirTemp(base, "img")
-	require.NoError(t, err)
-	for name, b := range img {
-		require.NoError(t, os.WriteFile(filepath.Join(dir, name), b, 0o644))
-	}
-	return dir
-}
-
 // rcvRequireFiles checks that dir holds exactly img (LOCK ignored).
-func rcvRequireFiles(t *testing.T, img rcvImage, dir string, msg string) {
+func rcvRequireFiles(t *testing.T, img dirImage, dir string, msg string) {
 	t.Helper()
-	got := rcvSnapshot(t, dir)
-	var diff []string
-	for n, b := range img {
-		if g, ok := got[n]; !ok {
-			diff = append(diff, n+" missing")
-		} else if !bytes.Equal(g, b) {
-			diff = append(diff, n+" changed")
-		}
-	}
-	for n := range got {
-		if _, ok := img[n]; !ok {
-			diff = append(diff, n+" added")
-		}
-	}
-	require.Empty(t, diff, "%s: the files must be left untouched", msg)
+	require.NoError(t, sameFiles(t, dir, img), "%s: the files must be left untouched", msg)
 }
 
 // rcvRequireRecords checks that l holds exactly the records 1..last of recs
@@ -262,7 +183,7 @@ func rcvFlip(b []byte, off int64, bit int) []byte {
 // and which took more records after it that were never synced, all in the
 // newest segment.
 type rcvResidue struct {
-	img     rcvImage
+	img     dirImage
 	recs    [][]byte // recs[i] is record i+1
 	locs    map[uint64]rcvLoc
 	synced  uint64 // S: the last record the last Sync covered
@@ -325,7 +246,7 @@ func rcvBuildResidue(t *testing.T, rng *rand.Rand, tailN, tailMax int, rotate bo
 	require.Equal(t, r.active, name, "the unsynced tail must stay in one segment")
 	require.Equal(t, r.synced, l.DurableSeq())
 	waitPrepared(l)
-	r.img = rcvSnapshot(t, dir)
+	r.img = snapshotDir(t, dir)
 	r.locs = rcvLocs(l)
 	names := r.img.segNames()
 	require.GreaterOrEqual(t, len(names), 4, "several segments and a prepared one")
@@ -367,7 +288,7 @@ func (r *rcvResidue) check(t *testing.T, base string, dmg []byte, label string) 
 
 	// Strict: opens when the damage left a clean prefix, else refuses with
 	// a torn tail (never a durable-corruption reason) and changes nothing.
-	d := rcvWrite(t, base, img)
+	d := writeImage(t, base, img)
 	err := rcvOpenClose(t, d, rcvOpts(Strict), func(l *Log) {
 		rcvRequireRecords(t, l, r.recs, last, label+" (Strict)")
 	})
@@ -385,7 +306,7 @@ func (r *rcvResidue) check(t *testing.T, base string, dmg []byte, label string) 
 
 	// TruncatePartial: 1..S and the intact prefix of the rest; the cut bytes
 	// are quarantined.
-	d = rcvWrite(t, base, img)
+	d = writeImage(t, base, img)
 	l, err := Open(d, rcvOpts(TruncatePartial))
 	require.NoError(t, err, label)
 	rcvRequireRecords(t, l, r.recs, last, label)
@@ -412,10 +333,10 @@ func (r *rcvResidue) check(t *testing.T, base string, dmg []byte, label string) 
 	// Idempotent: the repaired log, crashed again at once, recovers the same
 	// state with nothing left to cut.
 	waitPrepared(l)
-	again := rcvSnapshot(t, d)
+	again := snapshotDir(t, d)
 	require.NoError(t, l.Close())
 	require.NoError(t, os.RemoveAll(d))
-	d = rcvWrite(t, base, again)
+	d = writeImage(t, base, again)
 	err = rcvOpenClose(t, d, rcvOpts(TruncatePartial), func(l *Log) {
 		require.Nil(t, l.Recovery().TornTail, "%s: second open", label)
 		rcvRequireRecords(t, l, r.recs, last, label+" (second open)")
@@ -581,7 +502,7 @@ func TestRecoveryDurableBitFlip(t *testing.T) {
 		img := r.img.with(loc.seg, rcvFlip(r.img[loc.seg], at, bit))
 		label := fmt.Sprintf("record %d (%s at %d), bit %d of byte %d", seq, loc.seg, loc.off, bit, at)
 		for _, p := range []RepairPolicy{TruncatePartial, Strict} {
-			d := rcvWrite(t, base, img)
+			d := writeImage(t, base, img)
 			err := rcvOpenClose(t, d, rcvOpts(p), nil)
 			ce := rcvCorruption(t, err, label)
 			require.Equal(t, loc.seg, ce.Segment, label)
@@ -594,7 +515,7 @@ func TestRecoveryDurableBitFlip(t *testing.T) {
 	// A damaged segment header is corruption too.
 	img := r.img.with(names[0], rcvFlip(r.img[names[0]], 40, 3))
 	for _, p := range []RepairPolicy{TruncatePartial, Strict} {
-		d := rcvWrite(t, base, img)
+		d := writeImage(t, base, img)
 		ce := rcvCorruption(t, rcvOpenClose(t, d, rcvOpts(p), nil), "segment header")
 		require.Equal(t, ReasonHeaderChecksumMismatch, ce.Reason)
 		require.Equal(t, names[0], ce.Segment)
@@ -604,7 +525,7 @@ func TestRecoveryDurableBitFlip(t *testing.T) {
 
 // rcvBuildClosed builds a log of at least nsegs segments and closes it
 // cleanly; it returns the directory's image, the records and their frames.
-func rcvBuildClosed(t *testing.T, rng *rand.Rand, nsegs int) (rcvImage, [][]byte, map[uint64]rcvLoc) {
+func rcvBuildClosed(t *testing.T, rng *rand.Rand, nsegs int) (dirImage, [][]byte, map[uint64]rcvLoc) {
 	t.Helper()
 	dir := fastTempDir(t)
 	l, err := Open(dir, rcvOpts(TruncatePartial))
@@ -624,7 +545,7 @@ func rcvBuildClosed(t *testing.T, rng *rand.Rand, nsegs int) (rcvImage, [][]byte
 	}
 	locs := rcvLocs(l)
 	require.NoError(t, l.Close())
-	return rcvSnapshot(t, dir), recs, locs
+	return snapshotDir(t, dir), recs, locs
 }
 
 // TestRecoveryCloseProvesLastRecord: after a clean Close the durable mark
@@ -633,7 +554,7 @@ func TestRecoveryCloseProvesLastRecord(t *testing.T) {
 	rng := rcvRand(t)
 	img, recs, locs := rcvBuildClosed(t, rng, 3)
 	base := fastTempDir(t)
-	d := rcvWrite(t, base, img)
+	d := writeImage(t, base, img)
 	require.NoError(t, rcvOpenClose(t, d, rcvOpts(Strict), func(l *Log) {
 		require.True(t, l.Recovery().Clean, "a cleanly closed log reopens Clean")
 		require.Nil(t, l.Recovery().TornTail)
@@ -647,7 +568,7 @@ func TestRecoveryCloseProvesLastRecord(t *testing.T) {
 		dmg := img.with(loc.seg, rcvFlip(img[loc.seg], at, bit))
 		label := fmt.Sprintf("record %d of %d, bit %d of byte %d", seq, last, bit, at)
 		for _, p := range []RepairPolicy{TruncatePartial, Strict} {
-			d := rcvWrite(t, base, dmg)
+			d := writeImage(t, base, dmg)
 			ce := rcvCorruption(t, rcvOpenClose(t, d, rcvOpts(p), nil), label)
 			require.Equal(t, loc.seg, ce.Segment, label)
 			require.Equal(t, loc.off, ce.Offset, label)
@@ -679,7 +600,7 @@ func TestRecoveryUndetectableLastSynced(t *testing.T) {
 		recs = append(recs, p)
 	}
 	waitPrepared(l)
-	img := rcvSnapshot(t, dir)
+	img := snapshotDir(t, dir)
 	locs := rcvLocs(l)
 	require.NoError(t, l.Close())
 	last := uint64(len(recs))
@@ -687,7 +608,7 @@ func TestRecoveryUndetectableLastSynced(t *testing.T) {
 	loc := locs[last]
 	at := loc.off + crcframe.HeaderSize + rng.Int64N(loc.size-crcframe.HeaderSize)
 	dmg := img.with(loc.seg, rcvFlip(img[loc.seg], at, rng.IntN(8)))
-	d := rcvWrite(t, "", dmg)
+	d := writeImage(t, "", dmg)
 	require.NoError(t, rcvOpenClose(t, d, rcvOpts(TruncatePartial), func(l *Log) {
 		tt := l.Recovery().TornTail
 		require.NotNil(t, tt, "the damaged last record looks like a torn tail")
@@ -695,7 +616,7 @@ func TestRecoveryUndetectableLastSynced(t *testing.T) {
 		require.True(t, tt.Repaired)
 		rcvRequireRecords(t, l, recs, last-1, "last synced record damaged")
 	}))
-	d = rcvWrite(t, "", dmg)
+	d = writeImage(t, "", dmg)
 	ce := rcvCorruption(t, rcvOpenClose(t, d, rcvOpts(Strict), nil), "Strict")
 	require.Equal(t, ReasonTornTail, ce.Reason)
 	require.False(t, ce.Durable)
@@ -704,7 +625,7 @@ func TestRecoveryUndetectableLastSynced(t *testing.T) {
 	at = loc.off + rng.Int64N(loc.size)
 	dmg = img.with(loc.seg, rcvFlip(img[loc.seg], at, rng.IntN(8)))
 	for _, p := range []RepairPolicy{TruncatePartial, Strict} {
-		d := rcvWrite(t, "", dmg)
+		d := writeImage(t, "", dmg)
 		ce := rcvCorruption(t, rcvOpenClose(t, d, rcvOpts(p), nil), "record before the last")
 		require.True(t, ce.Durable)
 		require.Equal(t, loc.off, ce.Offset)
@@ -728,7 +649,7 @@ func TestReadOnlySalvageCorrupt(t *testing.T) {
 	loc := locs[bad]
 	at := loc.off + crcframe.HeaderSize + rng.Int64N(loc.size-crcframe.HeaderSize) // payload or padding
 	dmg := img.with(loc.seg, rcvFlip(img[loc.seg], at, rng.IntN(8)))
-	d := rcvWrite(t, "", dmg)
+	d := writeImage(t, "", dmg)
 
 	// A writable open refuses it.
 	ce := rcvCorruption(t, rcvOpenClose(t, d, rcvOpts(TruncatePartial), nil), "writable open")
@@ -775,7 +696,7 @@ func TestReadOnlyTornTail(t *testing.T) {
 	loc := r.locs[r.synced+2]
 	clear(dmg[loc.off+crcframe.HeaderSize/2:]) // the second unsynced record is torn
 	img := r.img.with(r.active, dmg)
-	d := rcvWrite(t, "", img)
+	d := writeImage(t, "", img)
 	l, err := Open(d, rcvReadOnly())
 	require.NoError(t, err)
 	tt := l.Recovery().TornTail
@@ -820,7 +741,7 @@ func TestUnsupportedVersion(t *testing.T) {
 
 	cases := []struct {
 		name string
-		img  rcvImage
+		img  dirImage
 	}{
 		{"first segment v3", img.with(first, rcvRewrite(img[first], 8, 3, 2))},
 		{"newest segment v3", img.with(newest, rcvRewrite(img[newest], 8, 3, 2))},
@@ -836,7 +757,7 @@ func TestUnsupportedVersion(t *testing.T) {
 	for _, tc := range cases {
 		for _, o := range []*Options{rcvOpts(TruncatePartial), rcvOpts(Strict), rcvReadOnly()} {
 			label := fmt.Sprintf("%s, repair %d, ReadOnly %v", tc.name, o.Repair, o.ReadOnly)
-			d := rcvWrite(t, "", tc.img)
+			d := writeImage(t, "", tc.img)
 			err := rcvOpenClose(t, d, o, nil)
 			require.ErrorIs(t, err, ErrUnsupportedVersion, label)
 			require.NotErrorIs(t, err, ErrCorrupt, label)
@@ -856,7 +777,7 @@ func TestRecoveryPreparedSegmentRemoved(t *testing.T) {
 	img := r.img.with(r.active, bytes.Clone(r.img[r.active]))
 	clear(img[r.active][r.syncOff:]) // no torn tail: the crash lost the unsynced records cleanly
 	for _, p := range []RepairPolicy{TruncatePartial, Strict} {
-		d := rcvWrite(t, "", img)
+		d := writeImage(t, "", img)
 		require.NoError(t, rcvOpenClose(t, d, rcvOpts(p), func(l *Log) {
 			require.Contains(t, l.Recovery().Removed, r.prep)
 			require.Nil(t, l.Recovery().TornTail)
@@ -889,7 +810,7 @@ func TestRecoveryInterruptedCreation(t *testing.T) {
 				last = r.synced + 1
 			}
 			img := r.img.with(r.prep, b, r.active, dmg)
-			d := rcvWrite(t, "", img)
+			d := writeImage(t, "", img)
 			require.NoError(t, rcvOpenClose(t, d, rcvOpts(TruncatePartial), func(l *Log) {
 				require.Contains(t, l.Recovery().Removed, r.prep, label)
 				require.Equal(t, torn, l.Recovery().TornTail != nil, label)
@@ -911,13 +832,13 @@ func TestRecoveryMissingSegments(t *testing.T) {
 		gap := img.with(names[i], []byte(nil))
 		label := "missing " + names[i]
 		for _, p := range []RepairPolicy{TruncatePartial, Strict} {
-			d := rcvWrite(t, "", gap)
+			d := writeImage(t, "", gap)
 			ce := rcvCorruption(t, rcvOpenClose(t, d, rcvOpts(p), nil), label)
 			require.Equal(t, ReasonSegmentGap, ce.Reason, label)
 			require.True(t, ce.Durable, label)
 			rcvRequireFiles(t, gap, d, label)
 		}
-		d := rcvWrite(t, "", gap)
+		d := writeImage(t, "", gap)
 		require.NoError(t, rcvOpenClose(t, d, rcvReadOnly(), func(l *Log) {
 			rep := l.Recovery()
 			require.NotNil(t, rep.Corruption, label)
@@ -943,13 +864,13 @@ func TestRecoveryForeignSegment(t *testing.T) {
 	other, _, _ := rcvBuildClosed(t, rng, 3)
 	names, onames := img.segNames(), other.segNames()
 	n, _ := segment.ParseName(names[len(names)-1])
-	cases := map[string]rcvImage{
+	cases := map[string]dirImage{
 		"replacing segment 2": img.with(names[1], other[onames[1]]),
 		"as the newest":       img.with(segment.Name(n+1), other[onames[0]]),
 	}
 	for what, fimg := range cases {
 		for _, p := range []RepairPolicy{TruncatePartial, Strict} {
-			d := rcvWrite(t, "", fimg)
+			d := writeImage(t, "", fimg)
 			ce := rcvCorruption(t, rcvOpenClose(t, d, rcvOpts(p), nil), what)
 			require.Equal(t, ReasonForeignSegment, ce.Reason, what)
 			rcvRequireFiles(t, fimg, d, what)
@@ -964,13 +885,13 @@ func TestRecoveryMissingMeta(t *testing.T) {
 	img, _, _ := rcvBuildClosed(t, rng, 2)
 	nometa := img.with(metaName, []byte(nil))
 	for _, o := range []*Options{rcvOpts(TruncatePartial), rcvOpts(Strict), rcvReadOnly()} {
-		d := rcvWrite(t, "", nometa)
+		d := writeImage(t, "", nometa)
 		ce := rcvCorruption(t, rcvOpenClose(t, d, o, nil), "missing META")
 		require.Equal(t, ReasonMissingMeta, ce.Reason)
 		rcvRequireFiles(t, nometa, d, "missing META")
 	}
 	// A stale META.tmp is ignored and removed.
-	d := rcvWrite(t, "", img.with(metaTmpName, []byte("partial")))
+	d := writeImage(t, "", img.with(metaTmpName, []byte("partial")))
 	require.NoError(t, rcvOpenClose(t, d, rcvOpts(Strict), nil))
 	require.NoFileExists(t, filepath.Join(d, metaTmpName))
 }
@@ -1002,9 +923,9 @@ func TestRecoveryInterruptedTruncateBack(t *testing.T) {
 		num, _ := segment.ParseName(loc.seg)
 		bm := m
 		bm.backSeg, bm.backOff, bm.floor = num, uint32(loc.off), keep
-		stages := map[string]func(rcvImage) rcvImage{
-			"nothing cut": func(i rcvImage) rcvImage { return i },
-			"later segments removed": func(i rcvImage) rcvImage {
+		stages := map[string]func(dirImage) dirImage{
+			"nothing cut": func(i dirImage) dirImage { return i },
+			"later segments removed": func(i dirImage) dirImage {
 				for _, n := range names {
 					if n > loc.seg {
 						i = i.with(n, []byte(nil))
@@ -1012,7 +933,7 @@ func TestRecoveryInterruptedTruncateBack(t *testing.T) {
 				}
 				return i
 			},
-			"all cut but META": func(i rcvImage) rcvImage {
+			"all cut but META": func(i dirImage) dirImage {
 				for _, n := range names {
 					if n > loc.seg {
 						i = i.with(n, []byte(nil))
@@ -1025,7 +946,7 @@ func TestRecoveryInterruptedTruncateBack(t *testing.T) {
 		}
 		for stage, f := range stages {
 			label := fmt.Sprintf("TruncateBack(%d) in %s, %s", keep, loc.seg, stage)
-			d := rcvWrite(t, "", f(img))
+			d := writeImage(t, "", f(img))
 			require.NoError(t, writeMeta(d, bm))
 			require.NoError(t, rcvOpenClose(t, d, rcvOpts(Strict), func(l *Log) {
 				rep := l.Recovery()
@@ -1071,7 +992,7 @@ func TestRecoveryInterruptedTruncateFront(t *testing.T) {
 	require.NoError(t, err)
 	m.clean = cleanClose{} // the writer's Open removed it before TruncateFront
 	m.firstSeq = front
-	d := rcvWrite(t, "", img)
+	d := writeImage(t, "", img)
 	require.NoError(t, writeMeta(d, m))
 	require.NoError(t, rcvOpenClose(t, d, rcvOpts(Strict), func(l *Log) {
 		rep := l.Recovery()
@@ -1117,7 +1038,7 @@ func TestRecoveryUnfinishedBatch(t *testing.T) {
 	require.Equal(t, synced+1, first)
 	recs = append(recs, batch...)
 	waitPrepared(l)
-	img := rcvSnapshot(t, dir)
+	img := snapshotDir(t, dir)
 	locs := rcvLocs(l)
 	for _, lost := range []uint64{first + 4, first + 2} {
 		loc := locs[lost]
@@ -1125,20 +1046,20 @@ func TestRecoveryUnfinishedBatch(t *testing.T) {
 		clear(b[loc.off : loc.off+loc.size])
 		dimg := img.with(loc.seg, b)
 		label := fmt.Sprintf("batch %d..%d, frame of %d lost", first, first+4, lost)
-		d := rcvWrite(t, "", dimg)
+		d := writeImage(t, "", dimg)
 		require.NoError(t, rcvOpenClose(t, d, rcvOpts(TruncatePartial), func(l *Log) {
 			tt := l.Recovery().TornTail
 			require.NotNil(t, tt, label)
 			require.Equal(t, locs[first].off, tt.Offset, label)
 			rcvRequireRecords(t, l, recs, synced, label)
 		}), label)
-		d = rcvWrite(t, "", dimg)
+		d = writeImage(t, "", dimg)
 		ce := rcvCorruption(t, rcvOpenClose(t, d, rcvOpts(Strict), nil), label)
 		require.Equal(t, ReasonTornTail, ce.Reason, label)
 		require.Equal(t, locs[first].off, ce.Offset, label)
 	}
 	// The intact batch is recovered whole.
-	d := rcvWrite(t, "", img)
+	d := writeImage(t, "", img)
 	require.NoError(t, rcvOpenClose(t, d, rcvOpts(Strict), func(l *Log) {
 		rcvRequireRecords(t, l, recs, synced+5, "intact batch")
 	}))
@@ -1155,7 +1076,7 @@ func TestRecoveryCleanFlag(t *testing.T) {
 	}
 	require.NoError(t, l.Sync())
 	waitPrepared(l)
-	crashed := rcvSnapshot(t, dir)
+	crashed := snapshotDir(t, dir)
 	require.NoError(t, l.Close())
 	require.NoError(t, l.Close(), "a second Close returns nil")
 
@@ -1168,7 +1089,7 @@ func TestRecoveryCleanFlag(t *testing.T) {
 	require.Equal(t, 100, l.Recovery().Records)
 	require.NoError(t, l.Close())
 
-	d := rcvWrite(t, "", crashed)
+	d := writeImage(t, "", crashed)
 	require.NoError(t, rcvOpenClose(t, d, rcvOpts(Strict), func(l *Log) {
 		require.False(t, l.Recovery().Clean, "a crashed log is not Clean")
 		require.Equal(t, uint64(100), l.LastSeq())
@@ -1191,7 +1112,7 @@ func TestRecoveryQuarantineExists(t *testing.T) {
 		"earlier repair":          []byte("older residue"),
 	} {
 		img := r.img.with(r.active, dmg, qname, stale)
-		d := rcvWrite(t, "", img)
+		d := writeImage(t, "", img)
 		require.NoError(t, rcvOpenClose(t, d, rcvOpts(TruncatePartial), func(l *Log) {
 			tt := l.Recovery().TornTail
 			require.NotNil(t, tt, what)

@@ -562,16 +562,16 @@ func TestZeroedSealOrMarkReason(t *testing.T) {
 		{"seal", first.name, first.seal, ReasonMissingSeal},
 		{"mark", markSeg.name, markOff, ReasonMissingMark},
 	} {
-		img := bbSnapshot(t, dir)
+		img := snapshotDir(t, dir)
 		clear(img[c.seg][c.off : c.off+crcframe.HeaderSize])
-		d := bbWriteImage(t, t.TempDir(), img)
+		d := writeImage(t, t.TempDir(), img)
 		for _, p := range []RepairPolicy{TruncatePartial, Strict} {
 			_, err := Open(d, sealOpts(p))
 			var ce *CorruptionError
 			if !errors.As(err, &ce) || ce.Reason != c.reason || ce.Segment != c.seg || ce.Offset != c.off || !ce.Durable {
 				t.Fatalf("%s zeroed, repair policy %d: %v; want %v at %s:%d", c.name, p, err, c.reason, c.seg, c.off)
 			}
-			if e := bbSameFiles(t, d, img); e != nil {
+			if e := sameFiles(t, d, img); e != nil {
 				t.Fatalf("%s zeroed, repair policy %d: the refused log was modified: %v", c.name, p, e)
 			}
 		}
