@@ -36,6 +36,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -468,7 +469,7 @@ func TestFullDiskTruncatedUnderMapping(t *testing.T) {
 			if it.Seq() >= firstLost {
 				return fmt.Errorf("the iterator served lost record %d", it.Seq())
 			}
-			if slicesContains(intact, it.Seq()) && !bytes.Equal(it.Value(), recs[it.Seq()]) {
+			if slices.Contains(intact, it.Seq()) && !bytes.Equal(it.Value(), recs[it.Seq()]) {
 				return fmt.Errorf("record %d: other bytes", it.Seq())
 			}
 		}
@@ -504,13 +505,4 @@ func TestFullDiskTruncatedUnderMapping(t *testing.T) {
 			t.Fatalf("Open: %v, want ErrCorrupt SegmentShort in %s at %d", err, s.name, keep)
 		}
 	}
-}
-
-func slicesContains(s []uint64, v uint64) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
