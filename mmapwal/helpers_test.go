@@ -9,7 +9,9 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -170,4 +172,18 @@ func sameFiles(t testing.TB, dir string, img dirImage) error {
 	}
 	sort.Strings(diff)
 	return errors.New(strings.Join(diff, ", "))
+}
+
+// goroutineID returns the running goroutine's id (from its stack header),
+// for the fault hooks that tell a fault in the caller's own call from one in
+// the log's background goroutines.
+func goroutineID() uint64 {
+	var buf [64]byte
+	n := runtime.Stack(buf[:], false)
+	s := strings.TrimPrefix(string(buf[:n]), "goroutine ")
+	if i := strings.IndexByte(s, ' '); i > 0 {
+		id, _ := strconv.ParseUint(s[:i], 10, 64)
+		return id
+	}
+	return 0
 }

@@ -71,7 +71,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -361,18 +360,6 @@ func (r *plRecorder) snapshot(where string) *plSnap {
 		}
 	}
 	return snap
-}
-
-// goroutineID returns the running goroutine's id (from its stack header).
-func goroutineID() uint64 {
-	var buf [64]byte
-	n := runtime.Stack(buf[:], false)
-	s := strings.TrimPrefix(string(buf[:n]), "goroutine ")
-	if i := strings.IndexByte(s, ' '); i > 0 {
-		id, _ := strconv.ParseUint(s[:i], 10, 64)
-		return id
-	}
-	return 0
 }
 
 // ------------------------------------------------------------- the images
