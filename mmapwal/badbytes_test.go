@@ -50,18 +50,10 @@ func bbUpdating() bool {
 	return f != nil && f.Value.String() == "true"
 }
 
-// bbMix is the splitmix64 finalizer.
-func bbMix(x uint64) uint64 {
-	x += 0x9e3779b97f4a7c15
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
-	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
-	return x ^ (x >> 31)
-}
-
 // bbPayload returns the content of record seq in the generated logs: a
 // length and bytes that are functions of seq (some records are empty).
 func bbPayload(seq uint64) []byte {
-	n := int(bbMix(seq) % 97)
+	n := int(splitmix(seq) % 97)
 	if seq%7 == 3 {
 		n = 0
 	}
@@ -69,7 +61,7 @@ func bbPayload(seq uint64) []byte {
 	x := seq
 	for i := range b {
 		if i%8 == 0 {
-			x = bbMix(x)
+			x = splitmix(x)
 		}
 		b[i] = byte(x >> (8 * (i % 8)))
 	}
@@ -127,7 +119,7 @@ func (c bbCfg) payload(seq uint64) []byte {
 func bbPayloadN(seq uint64, n int) []byte {
 	b := make([]byte, n)
 	for i := range b {
-		b[i] = byte(bbMix(seq<<20 | uint64(i)))
+		b[i] = byte(splitmix(seq<<20 | uint64(i)))
 	}
 	return b
 }
@@ -480,7 +472,7 @@ func bbBuildFlips(t testing.TB) *bbLog {
 	big := func(seq uint64) []byte {
 		p := make([]byte, 450+seq)
 		for i := range p {
-			p[i] = byte(bbMix(seq<<16 | uint64(i)))
+			p[i] = byte(splitmix(seq<<16 | uint64(i)))
 		}
 		return p
 	}

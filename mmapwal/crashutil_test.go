@@ -67,13 +67,6 @@ func mix(seed uint64, labels ...any) uint64 {
 	return splitmix(h.Sum64())
 }
 
-func splitmix(x uint64) uint64 {
-	x += 0x9e3779b97f4a7c15
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
-	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
-	return x ^ (x >> 31)
-}
-
 // fillPayload fills b with the content of the record seq of len(b) bytes
 // appended with salt.
 func fillPayload(b []byte, seq uint64, salt uint32) {

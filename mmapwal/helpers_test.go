@@ -187,3 +187,12 @@ func goroutineID() uint64 {
 	}
 	return 0
 }
+
+// splitmix is the splitmix64 step (an increment, then its finalizer): the
+// mixer of the tests' seeds and self-checking payloads.
+func splitmix(x uint64) uint64 {
+	x += 0x9e3779b97f4a7c15
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
+	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
+	return x ^ (x >> 31)
+}
