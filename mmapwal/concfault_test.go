@@ -710,7 +710,7 @@ func cfCalls(t *testing.T, base string, op sysutil.Op, dur Durability, seed uint
 func TestConcurrentFaultsTorture(t *testing.T) {
 	torture := tortureMode()
 	repeat := envCount(t, "MMAPWAL_CONCFAULT_REPEAT", map[bool]int{false: 1, true: 10}[torture])
-	seed := crashSeed(t)
+	seed := testSeed(t)
 	base := fastTempDir(t)
 	var runs, fired, poisoned, claims, writes int
 	counts := map[string]int{}

@@ -17,28 +17,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
-	"time"
 )
 
 // tortureMode reports whether MMAPWAL_TORTURE=1 asks for the long runs
 // (`make torture`).
 func tortureMode() bool { return os.Getenv("MMAPWAL_TORTURE") == "1" }
-
-// crashSeed returns the seed of a randomized test: MMAPWAL_SEED when set,
-// else one drawn from the clock. It logs the seed and how to replay it.
-func crashSeed(t testing.TB) uint64 {
-	t.Helper()
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("MMAPWAL_SEED"); s != "" {
-		v, err := strconv.ParseUint(s, 0, 64)
-		if err != nil {
-			t.Fatalf("MMAPWAL_SEED=%q: %v", s, err)
-		}
-		seed = v
-	}
-	t.Logf("seed %d (replay: MMAPWAL_SEED=%d go test -run '^%s$' ./mmapwal)", seed, seed, t.Name())
-	return seed
-}
 
 // envCount returns the integer in the environment variable name, or def.
 func envCount(t testing.TB, name string, def int) int {

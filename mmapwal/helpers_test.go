@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mmapwal/mmapwal/segment"
 )
@@ -195,4 +196,20 @@ func splitmix(x uint64) uint64 {
 	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
 	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
 	return x ^ (x >> 31)
+}
+
+// testSeed returns the seed of a randomized test: MMAPWAL_SEED when set,
+// else one drawn from the clock. It logs the seed and how to replay it.
+func testSeed(t testing.TB) uint64 {
+	t.Helper()
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv("MMAPWAL_SEED"); s != "" {
+		v, err := strconv.ParseUint(s, 0, 64)
+		if err != nil {
+			t.Fatalf("MMAPWAL_SEED=%q: %v", s, err)
+		}
+		seed = v
+	}
+	t.Logf("seed %d (replay: MMAPWAL_SEED=%d go test -run '^%s$' ./mmapwal)", seed, seed, t.Name())
+	return seed
 }

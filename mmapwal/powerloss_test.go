@@ -1280,7 +1280,7 @@ func runPowerLoss(t *testing.T, fam plFamily) {
 // runPowerLossIn runs runPowerLoss's check of states images
 // (MMAPWAL_POWERLOSS_STATES overrides) in directories under root.
 func runPowerLossIn(t *testing.T, fam plFamily, root string, states int) {
-	seed := crashSeed(t)
+	seed := testSeed(t)
 	states = envCount(t, "MMAPWAL_POWERLOSS_STATES", states)
 	installPLHooks(t)
 	d := &plDriver{t: t, fam: fam, seed: seed, root: root, workers: max(1, runtime.GOMAXPROCS(0))}
@@ -1504,7 +1504,7 @@ func TestPowerLossTornCreation(t *testing.T) {
 // Sizes: 300 distinct images by default, 50,000 with MMAPWAL_TORTURE=1;
 // MMAPWAL_POWERLOSS_RECOVERY_STATES overrides both.
 func TestPowerLossDuringRecovery(t *testing.T) {
-	seed := crashSeed(t)
+	seed := testSeed(t)
 	states := 300
 	if tortureMode() {
 		states = 50_000
