@@ -85,15 +85,6 @@ type bbLog struct {
 	frames []bbFrame         // every frame, in log order
 }
 
-// bbOpts are the options of the generated logs.
-func bbOpts(p RepairPolicy) *Options {
-	return &Options{SegmentSize: bbSegSize, Durability: SyncManual, Repair: p}
-}
-
-func bbReadOnly() *Options {
-	return &Options{SegmentSize: bbSegSize, Durability: SyncManual, ReadOnly: true}
-}
-
 // bbCfg shapes a generated log.
 type bbCfg struct {
 	segSize int64 // segment size (bbSegSize when 0)
@@ -415,7 +406,7 @@ func bbCheck(t testing.TB, dir string, img dirImage, recs map[uint64][]byte, wan
 		return bbCheckTorn(t, dir, img, recs, want)
 	}
 	for _, p := range []RepairPolicy{TruncatePartial, Strict} {
-		l, err := Open(dir, bbOpts(p))
+		l, err := Open(dir, manualOpts(bbSegSize, p))
 		if err == nil {
 			l.Close()
 		}
@@ -426,7 +417,7 @@ func bbCheck(t testing.TB, dir string, img dirImage, recs map[uint64][]byte, wan
 			return fmt.Errorf("repair policy %d: a refused log was modified: %w", p, e)
 		}
 	}
-	l, err := Open(dir, bbReadOnly())
+	l, err := Open(dir, readOnlyOpts(bbSegSize))
 	if err != nil {
 		if want.served < 0 && (want.unsupported || errors.Is(err, ErrCorrupt)) {
 			return nil // refused outright: nothing served
@@ -464,7 +455,7 @@ func bbCheck(t testing.TB, dir string, img dirImage, recs map[uint64][]byte, wan
 func bbBuildFlips(t testing.TB) *bbLog {
 	t.Helper()
 	dir := fastTempDir(t)
-	l, err := Open(dir, bbOpts(TruncatePartial))
+	l, err := Open(dir, manualOpts(bbSegSize, TruncatePartial))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -606,7 +597,7 @@ func bbRunFlips(t testing.TB, base string, b *bbLog, flips []bbFlip) error {
 				return fmt.Errorf("%s: %w", label, err)
 			}
 		} else {
-			l, err := Open(dir, bbOpts(Strict))
+			l, err := Open(dir, manualOpts(bbSegSize, Strict))
 			if err == nil {
 				l.Close()
 			}
@@ -630,7 +621,7 @@ func bbCheckTornMark(t testing.TB, base string, img dirImage, b *bbLog, f bbFram
 	t.Helper()
 	d := writeImage(t, base, img)
 	defer os.RemoveAll(d)
-	_, err := Open(d, bbOpts(Strict))
+	_, err := Open(d, manualOpts(bbSegSize, Strict))
 	var ce *CorruptionError
 	if !errors.As(err, &ce) || ce.Reason != ReasonTornTail || ce.Segment != f.seg || ce.Offset != f.off || ce.Durable {
 		t.Fatalf("damaged mark at %s:%d, Strict: %v; want a torn tail there", f.seg, f.off, err)
@@ -638,7 +629,7 @@ func bbCheckTornMark(t testing.TB, base string, img dirImage, b *bbLog, f bbFram
 	if e := sameFiles(t, d, img); e != nil {
 		t.Fatalf("Strict modified the log: %v", e)
 	}
-	l, err := Open(d, bbReadOnly())
+	l, err := Open(d, readOnlyOpts(bbSegSize))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -649,7 +640,7 @@ func bbCheckTornMark(t testing.TB, base string, img dirImage, b *bbLog, f bbFram
 		t.Fatalf("ReadOnly, damaged mark: TornTail %+v", tt)
 	}
 	l.Close()
-	l, err = Open(d, bbOpts(TruncatePartial))
+	l, err = Open(d, manualOpts(bbSegSize, TruncatePartial))
 	if err != nil {
 		t.Fatalf("damaged mark, TruncatePartial: %v", err)
 	}
@@ -673,7 +664,7 @@ func bbCheckTorn(t testing.TB, dir string, img dirImage, recs map[uint64][]byte,
 	for s := range recs {
 		last = max(last, s)
 	}
-	l, err := Open(dir, bbOpts(Strict))
+	l, err := Open(dir, manualOpts(bbSegSize, Strict))
 	if err == nil {
 		l.Close()
 	}
@@ -685,7 +676,7 @@ func bbCheckTorn(t testing.TB, dir string, img dirImage, recs map[uint64][]byte,
 		return fmt.Errorf("Strict modified the log: %w", e)
 	}
 	for _, ro := range []bool{true, false} {
-		o := bbOpts(TruncatePartial)
+		o := manualOpts(bbSegSize, TruncatePartial)
 		o.ReadOnly = ro
 		l, err := Open(dir, o)
 		if err != nil {
@@ -709,7 +700,7 @@ func bbCheckTorn(t testing.TB, dir string, img dirImage, recs map[uint64][]byte,
 		}
 	}
 	// The cut is durable and final: a second open finds a clean log.
-	l, err = Open(dir, bbOpts(Strict))
+	l, err = Open(dir, manualOpts(bbSegSize, Strict))
 	if err != nil {
 		return fmt.Errorf("reopen after the cut: %w", err)
 	}

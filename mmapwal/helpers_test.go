@@ -213,3 +213,14 @@ func testSeed(t testing.TB) uint64 {
 	t.Logf("seed %d (replay: MMAPWAL_SEED=%d go test -run '^%s$' ./mmapwal)", seed, seed, t.Name())
 	return seed
 }
+
+// manualOpts are the options of most tests' small logs: segments of segSize
+// bytes, SyncManual (a test syncs when it means to), repair policy p.
+func manualOpts(segSize int64, p RepairPolicy) *Options {
+	return &Options{SegmentSize: segSize, Durability: SyncManual, Repair: p}
+}
+
+// readOnlyOpts are manualOpts' ReadOnly counterpart.
+func readOnlyOpts(segSize int64) *Options {
+	return &Options{SegmentSize: segSize, Durability: SyncManual, ReadOnly: true}
+}

@@ -29,7 +29,7 @@ import (
 func rc2Closed(t *testing.T, rotate bool) (dirImage, [][]byte, string, uint64) {
 	t.Helper()
 	dir := fastTempDir(t)
-	l, err := Open(dir, rcvOpts(TruncatePartial))
+	l, err := Open(dir, manualOpts(rcvSegSize, TruncatePartial))
 	require.NoError(t, err)
 	var recs [][]byte
 	add := func(p []byte) {
@@ -64,13 +64,13 @@ func TestRecoveryNewestHeaderFlip(t *testing.T) {
 			label := fmt.Sprintf("rotate %v, header bit %d", rotate, bit)
 			for _, p := range []RepairPolicy{TruncatePartial, Strict} {
 				d := writeImage(t, base, dmg)
-				ce := rcvCorruption(t, rcvOpenClose(t, d, rcvOpts(p), nil), label)
+				ce := rcvCorruption(t, rcvOpenClose(t, d, manualOpts(rcvSegSize, p), nil), label)
 				require.Equal(t, newest, ce.Segment, label)
 				require.True(t, ce.Durable, label)
 				rcvRequireFiles(t, dmg, d, label)
 			}
 			d := writeImage(t, base, dmg)
-			require.NoError(t, rcvOpenClose(t, d, rcvReadOnly(), func(l *Log) {
+			require.NoError(t, rcvOpenClose(t, d, readOnlyOpts(rcvSegSize), func(l *Log) {
 				ce := l.Recovery().Corruption
 				require.NotNil(t, ce, label)
 				require.Equal(t, newest, ce.Segment, label)
@@ -95,7 +95,7 @@ func TestRecoveryInterruptedCreationQuarantined(t *testing.T) {
 	dmg := img.with(next, b)
 	for _, p := range []RepairPolicy{TruncatePartial, Strict} {
 		d := writeImage(t, "", dmg)
-		require.NoError(t, rcvOpenClose(t, d, rcvOpts(p), func(l *Log) {
+		require.NoError(t, rcvOpenClose(t, d, manualOpts(rcvSegSize, p), func(l *Log) {
 			rep := l.Recovery()
 			require.Contains(t, rep.Removed, next)
 			q := segment.QuarantineName(filepath.Join(d, next), 0)
@@ -126,7 +126,7 @@ func TestRecoveryPreparedDirtyNewest(t *testing.T) {
 	img := r.img.with(r.active, active, r.prep, prep)
 
 	d := writeImage(t, "", img)
-	require.NoError(t, rcvOpenClose(t, d, rcvOpts(TruncatePartial), func(l *Log) {
+	require.NoError(t, rcvOpenClose(t, d, manualOpts(rcvSegSize, TruncatePartial), func(l *Log) {
 		tt := l.Recovery().TornTail
 		require.NotNil(t, tt)
 		require.Equal(t, r.prep, tt.Segment)
@@ -137,11 +137,11 @@ func TestRecoveryPreparedDirtyNewest(t *testing.T) {
 		rcvRequireRecords(t, l, r.recs, r.synced, "prepared, dirty")
 	}))
 	d = writeImage(t, "", img)
-	ce := rcvCorruption(t, rcvOpenClose(t, d, rcvOpts(Strict), nil), "Strict")
+	ce := rcvCorruption(t, rcvOpenClose(t, d, manualOpts(rcvSegSize, Strict), nil), "Strict")
 	require.Equal(t, ReasonTornTail, ce.Reason)
 	require.Equal(t, r.prep, ce.Segment)
 	rcvRequireFiles(t, img, d, "Strict")
-	require.NoError(t, rcvOpenClose(t, d, rcvReadOnly(), func(l *Log) {
+	require.NoError(t, rcvOpenClose(t, d, readOnlyOpts(rcvSegSize), func(l *Log) {
 		require.NotNil(t, l.Recovery().TornTail)
 		rcvRequireRecords(t, l, r.recs, r.synced, "ReadOnly")
 	}))
@@ -194,11 +194,11 @@ func TestOpenFlushFailurePoisons(t *testing.T) {
 	} {
 		d := writeImage(t, "", c.img)
 		remove := psnSetFault(t, sysutil.FailNth(c.op, c.n, syscall.EIO, false))
-		_, err := Open(d, rcvOpts(TruncatePartial))
+		_, err := Open(d, manualOpts(rcvSegSize, TruncatePartial))
 		remove()
 		require.ErrorIs(t, err, syscall.EIO, c.name)
 		require.True(t, wasPoisoned(d), "%s: a failed Open marks the directory poisoned", c.name)
-		require.NoError(t, rcvOpenClose(t, d, rcvOpts(TruncatePartial), nil), "%s: the retry", c.name)
+		require.NoError(t, rcvOpenClose(t, d, manualOpts(rcvSegSize, TruncatePartial), nil), "%s: the retry", c.name)
 	}
 }
 
@@ -218,7 +218,7 @@ func TestRecoveryCleanAfterTornTail(t *testing.T) {
 	// The later run's Open removed the clean-close record (FORMAT.md §9.3).
 	img = img.with(metaName, bbWithoutCleanClose(t, img[metaName]))
 	d := writeImage(t, "", img.with(newest, seg))
-	require.NoError(t, rcvOpenClose(t, d, rcvOpts(TruncatePartial), func(l *Log) {
+	require.NoError(t, rcvOpenClose(t, d, manualOpts(rcvSegSize, TruncatePartial), func(l *Log) {
 		rep := l.Recovery()
 		require.NotNil(t, rep.TornTail)
 		require.Equal(t, markEnd, rep.TornTail.Offset)
@@ -226,7 +226,7 @@ func TestRecoveryCleanAfterTornTail(t *testing.T) {
 		rcvRequireRecords(t, l, recs, uint64(len(recs)), "after the cut")
 	}))
 	d = writeImage(t, "", img.with(newest, seg))
-	require.NoError(t, rcvOpenClose(t, d, rcvReadOnly(), func(l *Log) {
+	require.NoError(t, rcvOpenClose(t, d, readOnlyOpts(rcvSegSize), func(l *Log) {
 		require.NotNil(t, l.Recovery().TornTail)
 		require.False(t, l.Recovery().Clean, "ReadOnly")
 	}))
@@ -264,7 +264,7 @@ func TestRecoveryIrregularSegment(t *testing.T) {
 		if c.entry == newest {
 			base = img.with(newest, []byte(nil))
 		}
-		for _, o := range []*Options{rcvOpts(TruncatePartial), rcvOpts(Strict), rcvReadOnly()} {
+		for _, o := range []*Options{manualOpts(rcvSegSize, TruncatePartial), manualOpts(rcvSegSize, Strict), readOnlyOpts(rcvSegSize)} {
 			d := writeImage(t, "", base)
 			require.NoError(t, c.make(d))
 			err := rcvOpenClose(t, d, o, func(l *Log) {
@@ -329,7 +329,7 @@ func TestReadOnlyPendingTruncateBack(t *testing.T) {
 
 	// A log whose newest records are a batch of 6, cut after its third.
 	dir := fastTempDir(t)
-	l, err := Open(dir, rcvOpts(TruncatePartial))
+	l, err := Open(dir, manualOpts(rcvSegSize, TruncatePartial))
 	require.NoError(t, err)
 	var brecs [][]byte
 	for range 10 {
@@ -362,7 +362,7 @@ func TestReadOnlyPendingTruncateBack(t *testing.T) {
 		for stage, simg := range rc2Redo(t, c.img, c.locs, c.keep) {
 			label := fmt.Sprintf("TruncateBack(%d), %s", c.keep, stage)
 			d := writeImage(t, "", simg)
-			require.NoError(t, rcvOpenClose(t, d, rcvReadOnly(), func(l *Log) {
+			require.NoError(t, rcvOpenClose(t, d, readOnlyOpts(rcvSegSize), func(l *Log) {
 				rep := l.Recovery()
 				require.True(t, rep.PendingTruncation, label)
 				require.False(t, rep.FinishedTruncation, label)
@@ -371,7 +371,7 @@ func TestReadOnlyPendingTruncateBack(t *testing.T) {
 				rcvRequireRecords(t, l, c.recs, c.keep, label+" (ReadOnly)")
 			}), label)
 			rcvRequireFiles(t, simg, d, label+" (ReadOnly)")
-			require.NoError(t, rcvOpenClose(t, d, rcvOpts(Strict), func(l *Log) {
+			require.NoError(t, rcvOpenClose(t, d, manualOpts(rcvSegSize, Strict), func(l *Log) {
 				require.True(t, l.Recovery().FinishedTruncation, label)
 				rcvRequireRecords(t, l, c.recs, c.keep, label+" (writable)")
 			}), label)
@@ -397,7 +397,7 @@ func TestRedoFaultIsIOFault(t *testing.T) {
 		}
 		return nil
 	})
-	ce := rcvCorruption(t, rcvOpenClose(t, d, rcvOpts(TruncatePartial), nil), "truncated under the mapping")
+	ce := rcvCorruption(t, rcvOpenClose(t, d, manualOpts(rcvSegSize, TruncatePartial), nil), "truncated under the mapping")
 	require.Equal(t, ReasonIOFault, ce.Reason)
 	require.Equal(t, seg, ce.Segment)
 	require.True(t, wasPoisoned(d))
@@ -515,7 +515,7 @@ func TestOpenProbeErrors(t *testing.T) {
 			}
 			return nil
 		})
-		_, err := Open(d, rcvOpts(TruncatePartial))
+		_, err := Open(d, manualOpts(rcvSegSize, TruncatePartial))
 		remove()
 		require.ErrorIs(t, err, syscall.EIO, c.name)
 		rcvRequireFiles(t, c.img, d, c.name)
@@ -528,7 +528,7 @@ func TestOpenProbeErrors(t *testing.T) {
 // included.
 func TestRecoveryCleanSealedMark(t *testing.T) {
 	dir := fastTempDir(t)
-	l, err := Open(dir, rcvOpts(TruncatePartial))
+	l, err := Open(dir, manualOpts(rcvSegSize, TruncatePartial))
 	require.NoError(t, err)
 	var recs [][]byte
 	add := func(l *Log, p []byte) {
@@ -540,7 +540,7 @@ func TestRecoveryCleanSealedMark(t *testing.T) {
 		add(l, bytes.Repeat([]byte{'a'}, 100))
 	}
 	require.NoError(t, l.Close()) // the mark ends segment 1
-	l, err = Open(dir, rcvOpts(TruncatePartial))
+	l, err = Open(dir, manualOpts(rcvSegSize, TruncatePartial))
 	require.NoError(t, err)
 	defer l.Close()
 	add(l, bytes.Repeat([]byte{'b'}, 1000)) // does not fit: segment 2
@@ -552,7 +552,7 @@ func TestRecoveryCleanSealedMark(t *testing.T) {
 	seg := bytes.Clone(img[name])
 	copy(seg[end:], []byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12})
 	img = img.with(name, seg)
-	for _, o := range []*Options{rcvOpts(TruncatePartial), rcvReadOnly()} {
+	for _, o := range []*Options{manualOpts(rcvSegSize, TruncatePartial), readOnlyOpts(rcvSegSize)} {
 		d := writeImage(t, "", img)
 		require.NoError(t, rcvOpenClose(t, d, o, func(l *Log) {
 			require.NotNil(t, l.Recovery().TornTail)

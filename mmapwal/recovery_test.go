@@ -42,14 +42,6 @@ import (
 // records span several segments.
 const rcvSegSize = 16 << 10
 
-func rcvOpts(p RepairPolicy) *Options {
-	return &Options{SegmentSize: rcvSegSize, Durability: SyncManual, Repair: p}
-}
-
-func rcvReadOnly() *Options {
-	return &Options{SegmentSize: rcvSegSize, Durability: SyncManual, ReadOnly: true}
-}
-
 // rcvRand returns a seeded generator; the seed comes from MMAPWAL_SEED when
 // set and is logged either way.
 func rcvRand(t *testing.T) *rand.Rand {
@@ -193,7 +185,7 @@ type rcvResidue struct {
 func rcvBuildResidue(t *testing.T, rng *rand.Rand, tailN, tailMax int, rotate bool) *rcvResidue {
 	t.Helper()
 	dir := fastTempDir(t)
-	l, err := Open(dir, rcvOpts(TruncatePartial))
+	l, err := Open(dir, manualOpts(rcvSegSize, TruncatePartial))
 	require.NoError(t, err)
 	t.Cleanup(func() { l.Close() })
 	r := &rcvResidue{}
@@ -281,7 +273,7 @@ func (r *rcvResidue) check(t *testing.T, base string, dmg []byte, label string) 
 	// Strict: opens when the damage left a clean prefix, else refuses with
 	// a torn tail (never a durable-corruption reason) and changes nothing.
 	d := writeImage(t, base, img)
-	err := rcvOpenClose(t, d, rcvOpts(Strict), func(l *Log) {
+	err := rcvOpenClose(t, d, manualOpts(rcvSegSize, Strict), func(l *Log) {
 		rcvRequireRecords(t, l, r.recs, last, label+" (Strict)")
 	})
 	if torn {
@@ -299,7 +291,7 @@ func (r *rcvResidue) check(t *testing.T, base string, dmg []byte, label string) 
 	// TruncatePartial: 1..S and the intact prefix of the rest; the cut bytes
 	// are quarantined.
 	d = writeImage(t, base, img)
-	l, err := Open(d, rcvOpts(TruncatePartial))
+	l, err := Open(d, manualOpts(rcvSegSize, TruncatePartial))
 	require.NoError(t, err, label)
 	rcvRequireRecords(t, l, r.recs, last, label)
 	rep := l.Recovery()
@@ -329,7 +321,7 @@ func (r *rcvResidue) check(t *testing.T, base string, dmg []byte, label string) 
 	require.NoError(t, l.Close())
 	require.NoError(t, os.RemoveAll(d))
 	d = writeImage(t, base, again)
-	err = rcvOpenClose(t, d, rcvOpts(TruncatePartial), func(l *Log) {
+	err = rcvOpenClose(t, d, manualOpts(rcvSegSize, TruncatePartial), func(l *Log) {
 		require.Nil(t, l.Recovery().TornTail, "%s: second open", label)
 		rcvRequireRecords(t, l, r.recs, last, label+" (second open)")
 	})
@@ -495,7 +487,7 @@ func TestRecoveryDurableBitFlip(t *testing.T) {
 		label := fmt.Sprintf("record %d (%s at %d), bit %d of byte %d", seq, loc.seg, loc.off, bit, at)
 		for _, p := range []RepairPolicy{TruncatePartial, Strict} {
 			d := writeImage(t, base, img)
-			err := rcvOpenClose(t, d, rcvOpts(p), nil)
+			err := rcvOpenClose(t, d, manualOpts(rcvSegSize, p), nil)
 			ce := rcvCorruption(t, err, label)
 			require.Equal(t, loc.seg, ce.Segment, label)
 			require.Equal(t, loc.off, ce.Offset, label)
@@ -508,7 +500,7 @@ func TestRecoveryDurableBitFlip(t *testing.T) {
 	img := r.img.with(names[0], rcvFlip(r.img[names[0]], 40, 3))
 	for _, p := range []RepairPolicy{TruncatePartial, Strict} {
 		d := writeImage(t, base, img)
-		ce := rcvCorruption(t, rcvOpenClose(t, d, rcvOpts(p), nil), "segment header")
+		ce := rcvCorruption(t, rcvOpenClose(t, d, manualOpts(rcvSegSize, p), nil), "segment header")
 		require.Equal(t, ReasonHeaderChecksumMismatch, ce.Reason)
 		require.Equal(t, names[0], ce.Segment)
 		rcvRequireFiles(t, img, d, "segment header")
@@ -520,7 +512,7 @@ func TestRecoveryDurableBitFlip(t *testing.T) {
 func rcvBuildClosed(t *testing.T, rng *rand.Rand, nsegs int) (dirImage, [][]byte, map[uint64]rcvLoc) {
 	t.Helper()
 	dir := fastTempDir(t)
-	l, err := Open(dir, rcvOpts(TruncatePartial))
+	l, err := Open(dir, manualOpts(rcvSegSize, TruncatePartial))
 	require.NoError(t, err)
 	var recs [][]byte
 	for len(l.segments()) < nsegs || len(recs) < 10 {
@@ -547,7 +539,7 @@ func TestRecoveryCloseProvesLastRecord(t *testing.T) {
 	img, recs, locs := rcvBuildClosed(t, rng, 3)
 	base := fastTempDir(t)
 	d := writeImage(t, base, img)
-	require.NoError(t, rcvOpenClose(t, d, rcvOpts(Strict), func(l *Log) {
+	require.NoError(t, rcvOpenClose(t, d, manualOpts(rcvSegSize, Strict), func(l *Log) {
 		require.True(t, l.Recovery().Clean, "a cleanly closed log reopens Clean")
 		require.Nil(t, l.Recovery().TornTail)
 		rcvRequireRecords(t, l, recs, uint64(len(recs)), "after Close")
@@ -561,7 +553,7 @@ func TestRecoveryCloseProvesLastRecord(t *testing.T) {
 		label := fmt.Sprintf("record %d of %d, bit %d of byte %d", seq, last, bit, at)
 		for _, p := range []RepairPolicy{TruncatePartial, Strict} {
 			d := writeImage(t, base, dmg)
-			ce := rcvCorruption(t, rcvOpenClose(t, d, rcvOpts(p), nil), label)
+			ce := rcvCorruption(t, rcvOpenClose(t, d, manualOpts(rcvSegSize, p), nil), label)
 			require.Equal(t, loc.seg, ce.Segment, label)
 			require.Equal(t, loc.off, ce.Offset, label)
 			require.True(t, ce.Durable, label)
@@ -601,7 +593,7 @@ func TestRecoveryUndetectableLastSynced(t *testing.T) {
 	at := loc.off + crcframe.HeaderSize + rng.Int64N(loc.size-crcframe.HeaderSize)
 	dmg := img.with(loc.seg, rcvFlip(img[loc.seg], at, rng.IntN(8)))
 	d := writeImage(t, "", dmg)
-	require.NoError(t, rcvOpenClose(t, d, rcvOpts(TruncatePartial), func(l *Log) {
+	require.NoError(t, rcvOpenClose(t, d, manualOpts(rcvSegSize, TruncatePartial), func(l *Log) {
 		tt := l.Recovery().TornTail
 		require.NotNil(t, tt, "the damaged last record looks like a torn tail")
 		require.Equal(t, loc.off, tt.Offset)
@@ -609,7 +601,7 @@ func TestRecoveryUndetectableLastSynced(t *testing.T) {
 		rcvRequireRecords(t, l, recs, last-1, "last synced record damaged")
 	}))
 	d = writeImage(t, "", dmg)
-	ce := rcvCorruption(t, rcvOpenClose(t, d, rcvOpts(Strict), nil), "Strict")
+	ce := rcvCorruption(t, rcvOpenClose(t, d, manualOpts(rcvSegSize, Strict), nil), "Strict")
 	require.Equal(t, ReasonTornTail, ce.Reason)
 	require.False(t, ce.Durable)
 
@@ -618,7 +610,7 @@ func TestRecoveryUndetectableLastSynced(t *testing.T) {
 	dmg = img.with(loc.seg, rcvFlip(img[loc.seg], at, rng.IntN(8)))
 	for _, p := range []RepairPolicy{TruncatePartial, Strict} {
 		d := writeImage(t, "", dmg)
-		ce := rcvCorruption(t, rcvOpenClose(t, d, rcvOpts(p), nil), "record before the last")
+		ce := rcvCorruption(t, rcvOpenClose(t, d, manualOpts(rcvSegSize, p), nil), "record before the last")
 		require.True(t, ce.Durable)
 		require.Equal(t, loc.off, ce.Offset)
 	}
@@ -644,10 +636,10 @@ func TestReadOnlySalvageCorrupt(t *testing.T) {
 	d := writeImage(t, "", dmg)
 
 	// A writable open refuses it.
-	ce := rcvCorruption(t, rcvOpenClose(t, d, rcvOpts(TruncatePartial), nil), "writable open")
+	ce := rcvCorruption(t, rcvOpenClose(t, d, manualOpts(rcvSegSize, TruncatePartial), nil), "writable open")
 	require.True(t, ce.Durable)
 
-	l, err := Open(d, rcvReadOnly())
+	l, err := Open(d, readOnlyOpts(rcvSegSize))
 	require.NoError(t, err)
 	rep := l.Recovery()
 	require.NotNil(t, rep.Corruption)
@@ -689,7 +681,7 @@ func TestReadOnlyTornTail(t *testing.T) {
 	clear(dmg[loc.off+crcframe.HeaderSize/2:]) // the second unsynced record is torn
 	img := r.img.with(r.active, dmg)
 	d := writeImage(t, "", img)
-	l, err := Open(d, rcvReadOnly())
+	l, err := Open(d, readOnlyOpts(rcvSegSize))
 	require.NoError(t, err)
 	tt := l.Recovery().TornTail
 	require.NotNil(t, tt)
@@ -747,7 +739,7 @@ func TestUnsupportedVersion(t *testing.T) {
 	require.ErrorIs(t, err, crcframe.UnsupportedVersion)
 
 	for _, tc := range cases {
-		for _, o := range []*Options{rcvOpts(TruncatePartial), rcvOpts(Strict), rcvReadOnly()} {
+		for _, o := range []*Options{manualOpts(rcvSegSize, TruncatePartial), manualOpts(rcvSegSize, Strict), readOnlyOpts(rcvSegSize)} {
 			label := fmt.Sprintf("%s, repair %d, ReadOnly %v", tc.name, o.Repair, o.ReadOnly)
 			d := writeImage(t, "", tc.img)
 			err := rcvOpenClose(t, d, o, nil)
@@ -770,7 +762,7 @@ func TestRecoveryPreparedSegmentRemoved(t *testing.T) {
 	clear(img[r.active][r.syncOff:]) // no torn tail: the crash lost the unsynced records cleanly
 	for _, p := range []RepairPolicy{TruncatePartial, Strict} {
 		d := writeImage(t, "", img)
-		require.NoError(t, rcvOpenClose(t, d, rcvOpts(p), func(l *Log) {
+		require.NoError(t, rcvOpenClose(t, d, manualOpts(rcvSegSize, p), func(l *Log) {
 			require.Contains(t, l.Recovery().Removed, r.prep)
 			require.Nil(t, l.Recovery().TornTail)
 			rcvRequireRecords(t, l, r.recs, r.synced, "prepared segment")
@@ -803,7 +795,7 @@ func TestRecoveryInterruptedCreation(t *testing.T) {
 			}
 			img := r.img.with(r.prep, b, r.active, dmg)
 			d := writeImage(t, "", img)
-			require.NoError(t, rcvOpenClose(t, d, rcvOpts(TruncatePartial), func(l *Log) {
+			require.NoError(t, rcvOpenClose(t, d, manualOpts(rcvSegSize, TruncatePartial), func(l *Log) {
 				require.Contains(t, l.Recovery().Removed, r.prep, label)
 				require.Equal(t, torn, l.Recovery().TornTail != nil, label)
 				rcvRequireRecords(t, l, r.recs, last, label)
@@ -825,13 +817,13 @@ func TestRecoveryMissingSegments(t *testing.T) {
 		label := "missing " + names[i]
 		for _, p := range []RepairPolicy{TruncatePartial, Strict} {
 			d := writeImage(t, "", gap)
-			ce := rcvCorruption(t, rcvOpenClose(t, d, rcvOpts(p), nil), label)
+			ce := rcvCorruption(t, rcvOpenClose(t, d, manualOpts(rcvSegSize, p), nil), label)
 			require.Equal(t, ReasonSegmentGap, ce.Reason, label)
 			require.True(t, ce.Durable, label)
 			rcvRequireFiles(t, gap, d, label)
 		}
 		d := writeImage(t, "", gap)
-		require.NoError(t, rcvOpenClose(t, d, rcvReadOnly(), func(l *Log) {
+		require.NoError(t, rcvOpenClose(t, d, readOnlyOpts(rcvSegSize), func(l *Log) {
 			rep := l.Recovery()
 			require.NotNil(t, rep.Corruption, label)
 			require.Equal(t, ReasonSegmentGap, rep.Corruption.Reason, label)
@@ -863,7 +855,7 @@ func TestRecoveryForeignSegment(t *testing.T) {
 	for what, fimg := range cases {
 		for _, p := range []RepairPolicy{TruncatePartial, Strict} {
 			d := writeImage(t, "", fimg)
-			ce := rcvCorruption(t, rcvOpenClose(t, d, rcvOpts(p), nil), what)
+			ce := rcvCorruption(t, rcvOpenClose(t, d, manualOpts(rcvSegSize, p), nil), what)
 			require.Equal(t, ReasonForeignSegment, ce.Reason, what)
 			rcvRequireFiles(t, fimg, d, what)
 		}
@@ -876,7 +868,7 @@ func TestRecoveryMissingMeta(t *testing.T) {
 	rng := rcvRand(t)
 	img, _, _ := rcvBuildClosed(t, rng, 2)
 	nometa := img.with(metaName, []byte(nil))
-	for _, o := range []*Options{rcvOpts(TruncatePartial), rcvOpts(Strict), rcvReadOnly()} {
+	for _, o := range []*Options{manualOpts(rcvSegSize, TruncatePartial), manualOpts(rcvSegSize, Strict), readOnlyOpts(rcvSegSize)} {
 		d := writeImage(t, "", nometa)
 		ce := rcvCorruption(t, rcvOpenClose(t, d, o, nil), "missing META")
 		require.Equal(t, ReasonMissingMeta, ce.Reason)
@@ -884,7 +876,7 @@ func TestRecoveryMissingMeta(t *testing.T) {
 	}
 	// A stale META.tmp is ignored and removed.
 	d := writeImage(t, "", img.with(metaTmpName, []byte("partial")))
-	require.NoError(t, rcvOpenClose(t, d, rcvOpts(Strict), nil))
+	require.NoError(t, rcvOpenClose(t, d, manualOpts(rcvSegSize, Strict), nil))
 	require.NoFileExists(t, filepath.Join(d, metaTmpName))
 }
 
@@ -940,7 +932,7 @@ func TestRecoveryInterruptedTruncateBack(t *testing.T) {
 			label := fmt.Sprintf("TruncateBack(%d) in %s, %s", keep, loc.seg, stage)
 			d := writeImage(t, "", f(img))
 			require.NoError(t, writeMeta(d, bm))
-			require.NoError(t, rcvOpenClose(t, d, rcvOpts(Strict), func(l *Log) {
+			require.NoError(t, rcvOpenClose(t, d, manualOpts(rcvSegSize, Strict), func(l *Log) {
 				rep := l.Recovery()
 				require.True(t, rep.FinishedTruncation, label)
 				rcvRequireRecords(t, l, recs, keep, label)
@@ -956,7 +948,7 @@ func TestRecoveryInterruptedTruncateBack(t *testing.T) {
 				require.NoError(t, err, label)
 				require.Equal(t, keep+1, seq, label)
 			}), label)
-			require.NoError(t, rcvOpenClose(t, d, rcvOpts(Strict), func(l *Log) {
+			require.NoError(t, rcvOpenClose(t, d, manualOpts(rcvSegSize, Strict), func(l *Log) {
 				require.False(t, l.Recovery().FinishedTruncation, label)
 				require.Equal(t, keep+1, l.LastSeq(), label)
 				b, err := l.Read(keep + 1)
@@ -986,7 +978,7 @@ func TestRecoveryInterruptedTruncateFront(t *testing.T) {
 	m.firstSeq = front
 	d := writeImage(t, "", img)
 	require.NoError(t, writeMeta(d, m))
-	require.NoError(t, rcvOpenClose(t, d, rcvOpts(Strict), func(l *Log) {
+	require.NoError(t, rcvOpenClose(t, d, manualOpts(rcvSegSize, Strict), func(l *Log) {
 		rep := l.Recovery()
 		require.Subset(t, rep.Removed, names[:2])
 		require.Equal(t, front, l.FirstSeq())
@@ -1009,7 +1001,7 @@ func TestRecoveryInterruptedTruncateFront(t *testing.T) {
 func TestRecoveryUnfinishedBatch(t *testing.T) {
 	rng := rcvRand(t)
 	dir := fastTempDir(t)
-	l, err := Open(dir, rcvOpts(TruncatePartial))
+	l, err := Open(dir, manualOpts(rcvSegSize, TruncatePartial))
 	require.NoError(t, err)
 	defer l.Close()
 	var recs [][]byte
@@ -1039,20 +1031,20 @@ func TestRecoveryUnfinishedBatch(t *testing.T) {
 		dimg := img.with(loc.seg, b)
 		label := fmt.Sprintf("batch %d..%d, frame of %d lost", first, first+4, lost)
 		d := writeImage(t, "", dimg)
-		require.NoError(t, rcvOpenClose(t, d, rcvOpts(TruncatePartial), func(l *Log) {
+		require.NoError(t, rcvOpenClose(t, d, manualOpts(rcvSegSize, TruncatePartial), func(l *Log) {
 			tt := l.Recovery().TornTail
 			require.NotNil(t, tt, label)
 			require.Equal(t, locs[first].off, tt.Offset, label)
 			rcvRequireRecords(t, l, recs, synced, label)
 		}), label)
 		d = writeImage(t, "", dimg)
-		ce := rcvCorruption(t, rcvOpenClose(t, d, rcvOpts(Strict), nil), label)
+		ce := rcvCorruption(t, rcvOpenClose(t, d, manualOpts(rcvSegSize, Strict), nil), label)
 		require.Equal(t, ReasonTornTail, ce.Reason, label)
 		require.Equal(t, locs[first].off, ce.Offset, label)
 	}
 	// The intact batch is recovered whole.
 	d := writeImage(t, "", img)
-	require.NoError(t, rcvOpenClose(t, d, rcvOpts(Strict), func(l *Log) {
+	require.NoError(t, rcvOpenClose(t, d, manualOpts(rcvSegSize, Strict), func(l *Log) {
 		rcvRequireRecords(t, l, recs, synced+5, "intact batch")
 	}))
 }
@@ -1060,7 +1052,7 @@ func TestRecoveryUnfinishedBatch(t *testing.T) {
 // TestRecoveryCleanFlag: Recovery().Clean tells a clean Close from a crash.
 func TestRecoveryCleanFlag(t *testing.T) {
 	dir := fastTempDir(t)
-	l, err := Open(dir, rcvOpts(TruncatePartial))
+	l, err := Open(dir, manualOpts(rcvSegSize, TruncatePartial))
 	require.NoError(t, err)
 	for i := range 100 {
 		_, err := l.Append([]byte(strings.Repeat("c", i)))
@@ -1072,7 +1064,7 @@ func TestRecoveryCleanFlag(t *testing.T) {
 	require.NoError(t, l.Close())
 	require.NoError(t, l.Close(), "a second Close returns nil")
 
-	l, err = Open(dir, rcvOpts(Strict))
+	l, err = Open(dir, manualOpts(rcvSegSize, Strict))
 	require.NoError(t, err)
 	require.True(t, l.Recovery().Clean)
 	require.Equal(t, uint64(100), l.Recovery().LastSeq)
@@ -1082,7 +1074,7 @@ func TestRecoveryCleanFlag(t *testing.T) {
 	require.NoError(t, l.Close())
 
 	d := writeImage(t, "", crashed)
-	require.NoError(t, rcvOpenClose(t, d, rcvOpts(Strict), func(l *Log) {
+	require.NoError(t, rcvOpenClose(t, d, manualOpts(rcvSegSize, Strict), func(l *Log) {
 		require.False(t, l.Recovery().Clean, "a crashed log is not Clean")
 		require.Equal(t, uint64(100), l.LastSeq())
 	}))
@@ -1105,7 +1097,7 @@ func TestRecoveryQuarantineExists(t *testing.T) {
 	} {
 		img := r.img.with(r.active, dmg, qname, stale)
 		d := writeImage(t, "", img)
-		require.NoError(t, rcvOpenClose(t, d, rcvOpts(TruncatePartial), func(l *Log) {
+		require.NoError(t, rcvOpenClose(t, d, manualOpts(rcvSegSize, TruncatePartial), func(l *Log) {
 			tt := l.Recovery().TornTail
 			require.NotNil(t, tt, what)
 			require.True(t, tt.Repaired, what)
