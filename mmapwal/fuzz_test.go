@@ -27,7 +27,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sort"
 	"testing"
 
@@ -278,20 +277,6 @@ func fzOpenAll(dir string, ok func(uint64, []byte) bool) error {
 	return nil
 }
 
-// fzWrite writes files into a new directory under base.
-func fzWrite(base string, files map[string][]byte) (string, error) {
-	dir, err := os.MkdirTemp(base, "fz-")
-	if err != nil {
-		return "", err
-	}
-	for name, b := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
-			return dir, err
-		}
-	}
-	return dir, nil
-}
-
 // fzSeedImages returns small valid and damaged logs from the generators,
 // with payloads of zeros so that they encode small.
 func fzSeedImages(t testing.TB) []dirImage {
@@ -372,11 +357,8 @@ func FuzzOpen(f *testing.F) {
 	f.Add(fzEncode(map[string][]byte{metaName: make([]byte, metaSize)}))
 	base := fastTempDir(f)
 	f.Fuzz(func(t *testing.T, in []byte) {
-		dir, err := fzWrite(base, fzDecode(in))
+		dir := writeImage(t, base, fzDecode(in))
 		defer os.RemoveAll(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
 		if err := fzOpenAll(dir, fzPayloadOK); err != nil {
 			t.Fatal(err)
 		}
@@ -460,11 +442,8 @@ func FuzzRecover(f *testing.F) {
 				data[off%len(data)] = m[3]
 			}
 		}
-		dir, err := fzWrite(work, files)
+		dir := writeImage(t, work, files)
 		defer os.RemoveAll(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
 		ok := func(seq uint64, b []byte) bool {
 			want, held := base.recs[seq]
 			return held && bytes.Equal(b, want)
