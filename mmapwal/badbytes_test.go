@@ -24,7 +24,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -51,18 +50,10 @@ func bbUpdating() bool {
 	return f != nil && f.Value.String() == "true"
 }
 
-// bbMix is the splitmix64 finalizer.
-func bbMix(x uint64) uint64 {
-	x += 0x9e3779b97f4a7c15
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
-	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
-	return x ^ (x >> 31)
-}
-
 // bbPayload returns the content of record seq in the generated logs: a
 // length and bytes that are functions of seq (some records are empty).
 func bbPayload(seq uint64) []byte {
-	n := int(bbMix(seq) % 97)
+	n := int(splitmix(seq) % 97)
 	if seq%7 == 3 {
 		n = 0
 	}
@@ -70,7 +61,7 @@ func bbPayload(seq uint64) []byte {
 	x := seq
 	for i := range b {
 		if i%8 == 0 {
-			x = bbMix(x)
+			x = splitmix(x)
 		}
 		b[i] = byte(x >> (8 * (i % 8)))
 	}
@@ -86,93 +77,12 @@ type bbFrame struct {
 	seq  uint64
 }
 
-// bbImage is a log directory's files (LOCK excluded) by name.
-type bbImage map[string][]byte
-
-func (img bbImage) clone() bbImage {
-	c := make(bbImage, len(img))
-	for k, v := range img {
-		c[k] = bytes.Clone(v)
-	}
-	return c
-}
-
-// segNames returns the segment file names, in log order.
-func (img bbImage) segNames() []string {
-	var names []string
-	for name := range img {
-		if _, ok := segment.ParseName(name); ok {
-			names = append(names, name)
-		}
-	}
-	sort.Strings(names)
-	return names
-}
-
 // bbLog is a generated log: its files, what was appended, and its frames.
 type bbLog struct {
-	img    bbImage
+	img    dirImage
 	recs   map[uint64][]byte // every record appended, by sequence
 	last   uint64            // LastSeq at Close
 	frames []bbFrame         // every frame, in log order
-}
-
-// bbSnapshot reads the regular files of dir, except LOCK.
-func bbSnapshot(t testing.TB, dir string) bbImage {
-	t.Helper()
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	img := bbImage{}
-	for _, e := range ents {
-		if !e.Type().IsRegular() || e.Name() == lockName {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		img[e.Name()] = b
-	}
-	return img
-}
-
-// bbTempDir returns a fresh directory, on tmpfs (/dev/shm) when there is
-// one: the generators open thousands of logs.
-func bbTempDir(t testing.TB) string {
-	t.Helper()
-	if runtime.GOOS == "linux" {
-		if d, err := os.MkdirTemp("/dev/shm", "mmapwal-bb-"); err == nil {
-			t.Cleanup(func() { os.RemoveAll(d) })
-			return d
-		}
-	}
-	return t.TempDir()
-}
-
-// bbWriteImage writes img into a new directory under base and returns it.
-func bbWriteImage(t testing.TB, base string, img bbImage) string {
-	t.Helper()
-	dir, err := os.MkdirTemp(base, "img-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name, b := range img {
-		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
-
-// bbOpts are the options of the generated logs.
-func bbOpts(p RepairPolicy) *Options {
-	return &Options{SegmentSize: bbSegSize, Durability: SyncManual, Repair: p}
-}
-
-func bbReadOnly() *Options {
-	return &Options{SegmentSize: bbSegSize, Durability: SyncManual, ReadOnly: true}
 }
 
 // bbCfg shapes a generated log.
@@ -200,7 +110,7 @@ func (c bbCfg) payload(seq uint64) []byte {
 func bbPayloadN(seq uint64, n int) []byte {
 	b := make([]byte, n)
 	for i := range b {
-		b[i] = byte(bbMix(seq<<20 | uint64(i)))
+		b[i] = byte(splitmix(seq<<20 | uint64(i)))
 	}
 	return b
 }
@@ -213,7 +123,7 @@ func bbBuild(t testing.TB, c bbCfg) *bbLog {
 	if c.segSize == 0 {
 		c.segSize = bbSegSize
 	}
-	dir := bbTempDir(t)
+	dir := fastTempDir(t)
 	l, err := Open(dir, &Options{SegmentSize: c.segSize, Durability: SyncManual})
 	if err != nil {
 		t.Fatal(err)
@@ -270,13 +180,13 @@ func bbBuild(t testing.TB, c bbCfg) *bbLog {
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	b := &bbLog{img: bbSnapshot(t, dir), recs: recs, last: last}
+	b := &bbLog{img: snapshotDir(t, dir), recs: recs, last: last}
 	b.frames = bbParse(t, b.img)
 	return b
 }
 
 // bbParse returns the frames of an undamaged image, in log order.
-func bbParse(t testing.TB, img bbImage) []bbFrame {
+func bbParse(t testing.TB, img dirImage) []bbFrame {
 	t.Helper()
 	var out []bbFrame
 	for _, name := range img.segNames() {
@@ -488,47 +398,26 @@ func bbCheckServed(l *Log, recs map[uint64][]byte) (int, error) {
 	return n, nil
 }
 
-// bbSameFiles reports how dir differs from img (LOCK aside), or nil.
-func bbSameFiles(t testing.TB, dir string, img bbImage) error {
-	t.Helper()
-	got := bbSnapshot(t, dir)
-	for name, b := range img {
-		g, ok := got[name]
-		if !ok {
-			return fmt.Errorf("%s was removed", name)
-		}
-		if !bytes.Equal(g, b) {
-			return fmt.Errorf("%s was changed", name)
-		}
-	}
-	for name := range got {
-		if _, ok := img[name]; !ok {
-			return fmt.Errorf("%s was created", name)
-		}
-	}
-	return nil
-}
-
 // bbCheck opens the damaged directory dir (whose files are img) under both
 // repair policies and ReadOnly, and checks it against want.
-func bbCheck(t testing.TB, dir string, img bbImage, recs map[uint64][]byte, want bbWant) error {
+func bbCheck(t testing.TB, dir string, img dirImage, recs map[uint64][]byte, want bbWant) error {
 	t.Helper()
 	if want.torn {
 		return bbCheckTorn(t, dir, img, recs, want)
 	}
 	for _, p := range []RepairPolicy{TruncatePartial, Strict} {
-		l, err := Open(dir, bbOpts(p))
+		l, err := Open(dir, manualOpts(bbSegSize, p))
 		if err == nil {
 			l.Close()
 		}
 		if e := bbCorruptErr(err, want); e != nil {
 			return fmt.Errorf("repair policy %d: %w", p, e)
 		}
-		if e := bbSameFiles(t, dir, img); e != nil {
+		if e := sameFiles(t, dir, img); e != nil {
 			return fmt.Errorf("repair policy %d: a refused log was modified: %w", p, e)
 		}
 	}
-	l, err := Open(dir, bbReadOnly())
+	l, err := Open(dir, readOnlyOpts(bbSegSize))
 	if err != nil {
 		if want.served < 0 && (want.unsupported || errors.Is(err, ErrCorrupt)) {
 			return nil // refused outright: nothing served
@@ -553,7 +442,7 @@ func bbCheck(t testing.TB, dir string, img bbImage, recs map[uint64][]byte, want
 			return fmt.Errorf("ReadOnly Recovery().Corruption: %w", e)
 		}
 	}
-	if e := bbSameFiles(t, dir, img); e != nil {
+	if e := sameFiles(t, dir, img); e != nil {
 		return fmt.Errorf("ReadOnly open modified the log: %w", e)
 	}
 	return nil
@@ -565,8 +454,8 @@ func bbCheck(t testing.TB, dir string, img bbImage, recs map[uint64][]byte, want
 // their bits one by one stays cheap.
 func bbBuildFlips(t testing.TB) *bbLog {
 	t.Helper()
-	dir := bbTempDir(t)
-	l, err := Open(dir, bbOpts(TruncatePartial))
+	dir := fastTempDir(t)
+	l, err := Open(dir, manualOpts(bbSegSize, TruncatePartial))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -574,7 +463,7 @@ func bbBuildFlips(t testing.TB) *bbLog {
 	big := func(seq uint64) []byte {
 		p := make([]byte, 450+seq)
 		for i := range p {
-			p[i] = byte(bbMix(seq<<16 | uint64(i)))
+			p[i] = byte(splitmix(seq<<16 | uint64(i)))
 		}
 		return p
 	}
@@ -607,7 +496,7 @@ func bbBuildFlips(t testing.TB) *bbLog {
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	b := &bbLog{img: bbSnapshot(t, dir), recs: recs, last: last}
+	b := &bbLog{img: snapshotDir(t, dir), recs: recs, last: last}
 	b.frames = bbParse(t, b.img)
 	return b
 }
@@ -654,7 +543,7 @@ func TestBadBytesBitFlips(t *testing.T) {
 			}
 		}
 	}
-	base := bbTempDir(t)
+	base := fastTempDir(t)
 	const workers = 2
 	errs := make(chan error, workers)
 	for w := range workers {
@@ -672,7 +561,7 @@ func TestBadBytesBitFlips(t *testing.T) {
 		f := b.frames[fl.frame]
 		img[f.seg][fl.at] ^= 1 << fl.bit
 		want := bbWant{seg: f.seg, off: f.off, reason: bbReasonAt(t, img[f.seg], f.off), served: len(b.recs)}
-		d := bbWriteImage(t, base, img)
+		d := writeImage(t, base, img)
 		if err := bbCheck(t, d, img, b.recs, want); err != nil {
 			t.Fatalf("damaged mark at %s:%d, with the clean-close record: %v", f.seg, f.off, err)
 		}
@@ -689,7 +578,7 @@ func TestBadBytesBitFlips(t *testing.T) {
 
 // bbRunFlips checks flips one by one in a directory of its own.
 func bbRunFlips(t testing.TB, base string, b *bbLog, flips []bbFlip) error {
-	dir := bbWriteImage(t, base, b.img)
+	dir := writeImage(t, base, b.img)
 	for i, fl := range flips {
 		f := b.frames[fl.frame]
 		path := filepath.Join(dir, f.seg)
@@ -708,7 +597,7 @@ func bbRunFlips(t testing.TB, base string, b *bbLog, flips []bbFlip) error {
 				return fmt.Errorf("%s: %w", label, err)
 			}
 		} else {
-			l, err := Open(dir, bbOpts(Strict))
+			l, err := Open(dir, manualOpts(bbSegSize, Strict))
 			if err == nil {
 				l.Close()
 			}
@@ -728,19 +617,19 @@ func bbRunFlips(t testing.TB, base string, b *bbLog, flips []bbFlip) error {
 
 // bbCheckTornMark checks a log whose durable mark f was damaged: a torn tail
 // after every record.
-func bbCheckTornMark(t testing.TB, base string, img bbImage, b *bbLog, f bbFrame) {
+func bbCheckTornMark(t testing.TB, base string, img dirImage, b *bbLog, f bbFrame) {
 	t.Helper()
-	d := bbWriteImage(t, base, img)
+	d := writeImage(t, base, img)
 	defer os.RemoveAll(d)
-	_, err := Open(d, bbOpts(Strict))
+	_, err := Open(d, manualOpts(bbSegSize, Strict))
 	var ce *CorruptionError
 	if !errors.As(err, &ce) || ce.Reason != ReasonTornTail || ce.Segment != f.seg || ce.Offset != f.off || ce.Durable {
 		t.Fatalf("damaged mark at %s:%d, Strict: %v; want a torn tail there", f.seg, f.off, err)
 	}
-	if e := bbSameFiles(t, d, img); e != nil {
+	if e := sameFiles(t, d, img); e != nil {
 		t.Fatalf("Strict modified the log: %v", e)
 	}
-	l, err := Open(d, bbReadOnly())
+	l, err := Open(d, readOnlyOpts(bbSegSize))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -751,7 +640,7 @@ func bbCheckTornMark(t testing.TB, base string, img bbImage, b *bbLog, f bbFrame
 		t.Fatalf("ReadOnly, damaged mark: TornTail %+v", tt)
 	}
 	l.Close()
-	l, err = Open(d, bbOpts(TruncatePartial))
+	l, err = Open(d, manualOpts(bbSegSize, TruncatePartial))
 	if err != nil {
 		t.Fatalf("damaged mark, TruncatePartial: %v", err)
 	}
@@ -769,13 +658,13 @@ func bbCheckTornMark(t testing.TB, base string, img bbImage, b *bbLog, f bbFrame
 
 // bbCheckTorn checks a log whose damage is a torn tail at want.seg:want.off
 // after every record.
-func bbCheckTorn(t testing.TB, dir string, img bbImage, recs map[uint64][]byte, want bbWant) error {
+func bbCheckTorn(t testing.TB, dir string, img dirImage, recs map[uint64][]byte, want bbWant) error {
 	t.Helper()
 	var last uint64
 	for s := range recs {
 		last = max(last, s)
 	}
-	l, err := Open(dir, bbOpts(Strict))
+	l, err := Open(dir, manualOpts(bbSegSize, Strict))
 	if err == nil {
 		l.Close()
 	}
@@ -783,11 +672,11 @@ func bbCheckTorn(t testing.TB, dir string, img bbImage, recs map[uint64][]byte, 
 	if !errors.As(err, &ce) || ce.Reason != ReasonTornTail || ce.Segment != want.seg || ce.Offset != want.off || ce.Durable {
 		return fmt.Errorf("Strict: %v; want a %v", err, want)
 	}
-	if e := bbSameFiles(t, dir, img); e != nil {
+	if e := sameFiles(t, dir, img); e != nil {
 		return fmt.Errorf("Strict modified the log: %w", e)
 	}
 	for _, ro := range []bool{true, false} {
-		o := bbOpts(TruncatePartial)
+		o := manualOpts(bbSegSize, TruncatePartial)
 		o.ReadOnly = ro
 		l, err := Open(dir, o)
 		if err != nil {
@@ -805,13 +694,13 @@ func bbCheckTorn(t testing.TB, dir string, img bbImage, recs map[uint64][]byte, 
 			return fmt.Errorf("LastSeq %d after the cut, want %d", rep.LastSeq, last)
 		}
 		if ro {
-			if e := bbSameFiles(t, dir, img); e != nil {
+			if e := sameFiles(t, dir, img); e != nil {
 				return fmt.Errorf("ReadOnly open modified the log: %w", e)
 			}
 		}
 	}
 	// The cut is durable and final: a second open finds a clean log.
-	l, err = Open(dir, bbOpts(Strict))
+	l, err = Open(dir, manualOpts(bbSegSize, Strict))
 	if err != nil {
 		return fmt.Errorf("reopen after the cut: %w", err)
 	}
@@ -832,7 +721,7 @@ type bbCase struct {
 	corpus bool // kept in testdata/corrupt
 	// damage returns the damaged image and what it must be reported as;
 	// other builds another log, for foreign segments.
-	damage func(t testing.TB, b *bbLog, other func() *bbLog) (bbImage, bbWant)
+	damage func(t testing.TB, b *bbLog, other func() *bbLog) (dirImage, bbWant)
 }
 
 // segFrames returns the indexes of the frames of segment seg.
@@ -896,7 +785,7 @@ func bbCases() []bbCase {
 	return []bbCase{{
 		name: "bitflip-sealed", corpus: true, cfg: small,
 		what: "one bit flipped in a record's payload in a sealed segment",
-		damage: func(t testing.TB, b *bbLog, _ func() *bbLog) (bbImage, bbWant) {
+		damage: func(t testing.TB, b *bbLog, _ func() *bbLog) (dirImage, bbWant) {
 			img := b.img.clone()
 			seg := img.segNames()[1]
 			ks := b.records(seg)
@@ -907,7 +796,7 @@ func bbCases() []bbCase {
 	}, {
 		name: "bitflip-newest", cfg: small,
 		what: "one bit flipped in a record's header in the newest segment, proven durable by Close's mark",
-		damage: func(t testing.TB, b *bbLog, _ func() *bbLog) (bbImage, bbWant) {
+		damage: func(t testing.TB, b *bbLog, _ func() *bbLog) (dirImage, bbWant) {
 			img := b.img.clone()
 			seg := img.segNames()[len(img)-2]
 			ks := b.records(seg)
@@ -918,7 +807,7 @@ func bbCases() []bbCase {
 	}, {
 		name: "zeroed-page", corpus: true, cfg: pages,
 		what: "the middle 4 KiB page of a sealed 12 KiB segment zeroed",
-		damage: func(t testing.TB, b *bbLog, _ func() *bbLog) (bbImage, bbWant) {
+		damage: func(t testing.TB, b *bbLog, _ func() *bbLog) (dirImage, bbWant) {
 			img := b.img.clone()
 			seg := img.segNames()[0]
 			clear(img[seg][4096:8192])
@@ -927,7 +816,7 @@ func bbCases() []bbCase {
 	}, {
 		name: "zeroed-sector", cfg: small,
 		what: "a 512-byte sector of a sealed segment zeroed",
-		damage: func(t testing.TB, b *bbLog, _ func() *bbLog) (bbImage, bbWant) {
+		damage: func(t testing.TB, b *bbLog, _ func() *bbLog) (dirImage, bbWant) {
 			img := b.img.clone()
 			seg := img.segNames()[1]
 			clear(img[seg][1024:1536])
@@ -936,7 +825,7 @@ func bbCases() []bbCase {
 	}, {
 		name: "duplicated-page", cfg: pages,
 		what: "the middle page of a sealed segment written again over the next page",
-		damage: func(t testing.TB, b *bbLog, _ func() *bbLog) (bbImage, bbWant) {
+		damage: func(t testing.TB, b *bbLog, _ func() *bbLog) (dirImage, bbWant) {
 			img := b.img.clone()
 			seg := img.segNames()[0]
 			copy(img[seg][8192:], img[seg][4096:8192])
@@ -946,7 +835,7 @@ func bbCases() []bbCase {
 		name: "duplicated-page-aligned", corpus: true,
 		cfg:  bbCfg{segSize: 3 * 4096, nsegs: 2, extra: 3, fixed: 40, plain: true},
 		what: "a page of 64-byte frames written again over the next page: valid frames of this segment at the wrong place",
-		damage: func(t testing.TB, b *bbLog, _ func() *bbLog) (bbImage, bbWant) {
+		damage: func(t testing.TB, b *bbLog, _ func() *bbLog) (dirImage, bbWant) {
 			img := b.img.clone()
 			seg := img.segNames()[0]
 			copy(img[seg][8192:], img[seg][4096:8192])
@@ -963,7 +852,7 @@ func bbCases() []bbCase {
 	}, {
 		name: "short-sealed", corpus: true, cfg: small,
 		what: "a sealed segment cut to half its size (os.Truncate)",
-		damage: func(t testing.TB, b *bbLog, _ func() *bbLog) (bbImage, bbWant) {
+		damage: func(t testing.TB, b *bbLog, _ func() *bbLog) (dirImage, bbWant) {
 			img := b.img.clone()
 			seg := img.segNames()[1]
 			img[seg] = img[seg][:2048]
@@ -972,7 +861,7 @@ func bbCases() []bbCase {
 	}, {
 		name: "short-newest", cfg: small,
 		what: "the newest segment cut inside its records",
-		damage: func(t testing.TB, b *bbLog, _ func() *bbLog) (bbImage, bbWant) {
+		damage: func(t testing.TB, b *bbLog, _ func() *bbLog) (dirImage, bbWant) {
 			img := b.img.clone()
 			seg := img.segNames()[len(img)-2]
 			ks := b.records(seg)
@@ -983,7 +872,7 @@ func bbCases() []bbCase {
 	}, {
 		name: "short-newest-header", cfg: small,
 		what: "the newest segment, which holds records, cut to its header",
-		damage: func(t testing.TB, b *bbLog, _ func() *bbLog) (bbImage, bbWant) {
+		damage: func(t testing.TB, b *bbLog, _ func() *bbLog) (dirImage, bbWant) {
 			img := b.img.clone()
 			seg := img.segNames()[len(img)-2]
 			img[seg] = img[seg][:segment.HeaderSize]
@@ -992,7 +881,7 @@ func bbCases() []bbCase {
 	}, {
 		name: "short-newest-in-header", cfg: small,
 		what: "the newest segment, which holds records, cut inside its header",
-		damage: func(t testing.TB, b *bbLog, _ func() *bbLog) (bbImage, bbWant) {
+		damage: func(t testing.TB, b *bbLog, _ func() *bbLog) (dirImage, bbWant) {
 			img := b.img.clone()
 			seg := img.segNames()[len(img)-2]
 			img[seg] = img[seg][:40]
@@ -1001,7 +890,7 @@ func bbCases() []bbCase {
 	}, {
 		name: "foreign-middle", corpus: true, cfg: small,
 		what: "a middle segment replaced by the same-numbered segment of another log",
-		damage: func(t testing.TB, b *bbLog, other func() *bbLog) (bbImage, bbWant) {
+		damage: func(t testing.TB, b *bbLog, other func() *bbLog) (dirImage, bbWant) {
 			img := b.img.clone()
 			seg := img.segNames()[1]
 			img[seg] = bytes.Clone(other().img[seg])
@@ -1010,7 +899,7 @@ func bbCases() []bbCase {
 	}, {
 		name: "foreign-newest", cfg: small,
 		what: "a segment of another log dropped in as the newest",
-		damage: func(t testing.TB, b *bbLog, other func() *bbLog) (bbImage, bbWant) {
+		damage: func(t testing.TB, b *bbLog, other func() *bbLog) (dirImage, bbWant) {
 			img := b.img.clone()
 			names := img.segNames()
 			n, _ := segment.ParseName(names[len(names)-1])
@@ -1021,7 +910,7 @@ func bbCases() []bbCase {
 	}, {
 		name: "stale-renamed", corpus: true, cfg: small,
 		what: "an old segment of this log copied under the next number",
-		damage: func(t testing.TB, b *bbLog, _ func() *bbLog) (bbImage, bbWant) {
+		damage: func(t testing.TB, b *bbLog, _ func() *bbLog) (dirImage, bbWant) {
 			img := b.img.clone()
 			names := img.segNames()
 			n, _ := segment.ParseName(names[len(names)-1])
@@ -1031,7 +920,7 @@ func bbCases() []bbCase {
 	}, {
 		name: "stale-reused-middle", corpus: true, cfg: small,
 		what: "a middle segment replaced by an old segment given its number (header rewritten, old frames kept)",
-		damage: func(t testing.TB, b *bbLog, _ func() *bbLog) (bbImage, bbWant) {
+		damage: func(t testing.TB, b *bbLog, _ func() *bbLog) (dirImage, bbWant) {
 			img := b.img.clone()
 			names := img.segNames()
 			stale := bytes.Clone(img[names[0]])
@@ -1044,7 +933,7 @@ func bbCases() []bbCase {
 	}, {
 		name: "stale-reused-newest", cfg: small,
 		what: "an old segment given the next number as the newest: its frames never validate; after a clean Close, damage",
-		damage: func(t testing.TB, b *bbLog, _ func() *bbLog) (bbImage, bbWant) {
+		damage: func(t testing.TB, b *bbLog, _ func() *bbLog) (dirImage, bbWant) {
 			img := b.img.clone()
 			names := img.segNames()
 			n, _ := segment.ParseName(names[len(names)-1])
@@ -1061,7 +950,7 @@ func bbCases() []bbCase {
 	}, {
 		name: "missing-middle", corpus: true, cfg: bbCfg{nsegs: 4, extra: 3},
 		what: "a middle segment deleted",
-		damage: func(t testing.TB, b *bbLog, _ func() *bbLog) (bbImage, bbWant) {
+		damage: func(t testing.TB, b *bbLog, _ func() *bbLog) (dirImage, bbWant) {
 			img := b.img.clone()
 			names := img.segNames()
 			delete(img, names[1])
@@ -1072,7 +961,7 @@ func bbCases() []bbCase {
 	}, {
 		name: "length-past-segment", corpus: true, cfg: small,
 		what: "a record's length field pointing past the end of its sealed segment, its CRC recomputed",
-		damage: func(t testing.TB, b *bbLog, _ func() *bbLog) (bbImage, bbWant) {
+		damage: func(t testing.TB, b *bbLog, _ func() *bbLog) (dirImage, bbWant) {
 			img := b.img.clone()
 			seg := img.segNames()[1]
 			ks := b.records(seg)
@@ -1087,7 +976,7 @@ func bbCases() []bbCase {
 	}, {
 		name: "length-over-max", cfg: small,
 		what: "a record's length field at the format's maximum in the newest segment, its CRC recomputed",
-		damage: func(t testing.TB, b *bbLog, _ func() *bbLog) (bbImage, bbWant) {
+		damage: func(t testing.TB, b *bbLog, _ func() *bbLog) (dirImage, bbWant) {
 			img := b.img.clone()
 			seg := img.segNames()[len(img)-2]
 			ks := b.records(seg)
@@ -1097,7 +986,7 @@ func bbCases() []bbCase {
 	}, {
 		name: "garbage-after-end", cfg: small,
 		what: "non-zero bytes in the unused tail of a sealed segment",
-		damage: func(t testing.TB, b *bbLog, _ func() *bbLog) (bbImage, bbWant) {
+		damage: func(t testing.TB, b *bbLog, _ func() *bbLog) (dirImage, bbWant) {
 			img := b.img.clone()
 			seg := img.segNames()[0]
 			ks := b.segFrames(seg)
@@ -1112,7 +1001,7 @@ func bbCases() []bbCase {
 	}, {
 		name: "unsupported-segment-version", corpus: true, cfg: small,
 		what: "a segment header of format version 3 (CRC valid): never repaired",
-		damage: func(t testing.TB, b *bbLog, _ func() *bbLog) (bbImage, bbWant) {
+		damage: func(t testing.TB, b *bbLog, _ func() *bbLog) (dirImage, bbWant) {
 			img := b.img.clone()
 			seg := img.segNames()[1]
 			binary.LittleEndian.PutUint16(img[seg][8:], 3)
@@ -1122,7 +1011,7 @@ func bbCases() []bbCase {
 	}, {
 		name: "unsupported-meta-version", cfg: small,
 		what: "META of format version 3 (CRC valid): never repaired",
-		damage: func(t testing.TB, b *bbLog, _ func() *bbLog) (bbImage, bbWant) {
+		damage: func(t testing.TB, b *bbLog, _ func() *bbLog) (dirImage, bbWant) {
 			img := b.img.clone()
 			binary.LittleEndian.PutUint16(img[metaName][8:], 3)
 			bbReseal(img[metaName])
@@ -1133,7 +1022,7 @@ func bbCases() []bbCase {
 
 // TestBadBytesGenerators builds a fresh log for every kind of damage,
 // damages it and checks the verdict (bbCheck).
-func TestBadBytesGenerators(t *testing.T) { runBadBytesGenerators(t, bbTempDir(t)) }
+func TestBadBytesGenerators(t *testing.T) { runBadBytesGenerators(t, fastTempDir(t)) }
 
 // TestBadBytesXFS checks the generated damage and the corpus on a
 // loop-mounted xfs: the damaged images are written, opened and recovered
@@ -1152,7 +1041,7 @@ func runBadBytesGenerators(t *testing.T, base string) {
 			b := bbBuild(t, c.cfg)
 			other := func() *bbLog { return bbBuild(t, c.cfg) }
 			img, want := c.damage(t, b, other)
-			dir := bbWriteImage(t, base, img)
+			dir := writeImage(t, base, img)
 			if err := bbCheck(t, dir, img, b.recs, want); err != nil {
 				t.Fatalf("%s: %v", c.what, err)
 			}
@@ -1221,7 +1110,7 @@ type bbCorpusEntry struct {
 	want  bbWant
 	cfg   bbCfg
 	seqs  []uint64
-	files bbImage
+	files dirImage
 }
 
 func (e bbCorpusEntry) recs() map[uint64][]byte {
@@ -1234,7 +1123,7 @@ func (e bbCorpusEntry) recs() map[uint64][]byte {
 
 func bbReadCorpus(t testing.TB, dir string) bbCorpusEntry {
 	t.Helper()
-	img := bbSnapshot(t, dir)
+	img := snapshotDir(t, dir)
 	readme, ok := img["README"]
 	if !ok {
 		t.Fatalf("%s: no README", dir)
@@ -1266,7 +1155,7 @@ func bbReadCorpus(t testing.TB, dir string) bbCorpusEntry {
 	return e
 }
 
-func bbWriteCorpus(t testing.TB, dir string, c bbCase, img bbImage, b *bbLog, want bbWant) {
+func bbWriteCorpus(t testing.TB, dir string, c bbCase, img dirImage, b *bbLog, want bbWant) {
 	t.Helper()
 	if err := os.RemoveAll(dir); err != nil {
 		t.Fatal(err)
@@ -1287,7 +1176,7 @@ func bbWriteCorpus(t testing.TB, dir string, c bbCase, img bbImage, b *bbLog, wa
 
 // TestBadBytesCorpus checks the checked-in damaged logs of testdata/corrupt
 // (or, with -update, writes them from the generators first).
-func TestBadBytesCorpus(t *testing.T) { runBadBytesCorpus(t, bbTempDir(t)) }
+func TestBadBytesCorpus(t *testing.T) { runBadBytesCorpus(t, fastTempDir(t)) }
 
 // runBadBytesCorpus runs TestBadBytesCorpus with the images under base.
 func runBadBytesCorpus(t *testing.T, base string) {
@@ -1316,7 +1205,7 @@ func runBadBytesCorpus(t *testing.T, base string) {
 		n++
 		t.Run(ent.Name(), func(t *testing.T) {
 			e := bbReadCorpus(t, filepath.Join(bbCorpusDir, ent.Name()))
-			dir := bbWriteImage(t, base, e.files)
+			dir := writeImage(t, base, e.files)
 			if err := bbCheck(t, dir, e.files, e.recs(), e.want); err != nil {
 				t.Fatalf("%s (%s): %v", ent.Name(), e.what, err)
 			}

@@ -240,7 +240,7 @@ func TestBoundsRecordSize(t *testing.T) {
 }
 
 func testRecordSize(t *testing.T, o Options, maxRec int) {
-	dir := bbTempDir(t) // tmpfs: the default case writes 200 MB
+	dir := fastTempDir(t) // tmpfs: the default case writes 200 MB
 	l, err := Open(dir, &o)
 	require.NoError(t, err)
 	want := map[uint64][]byte{}

@@ -710,8 +710,8 @@ func cfCalls(t *testing.T, base string, op sysutil.Op, dur Durability, seed uint
 func TestConcurrentFaultsTorture(t *testing.T) {
 	torture := tortureMode()
 	repeat := envCount(t, "MMAPWAL_CONCFAULT_REPEAT", map[bool]int{false: 1, true: 10}[torture])
-	seed := crashSeed(t)
-	base := fltDir(t)
+	seed := testSeed(t)
+	base := fastTempDir(t)
 	var runs, fired, poisoned, claims, writes int
 	counts := map[string]int{}
 	calls := func(op sysutil.Op, dur Durability) int {
@@ -781,7 +781,7 @@ func TestConcurrentFaultsHeldFlush(t *testing.T) {
 }
 
 func heldFlush(t *testing.T, second func(*Log) error, heldFails bool) {
-	dir := fltDir(t)
+	dir := fastTempDir(t)
 	l, err := Open(dir, &Options{SegmentSize: bbSegSize, Durability: SyncAlways})
 	if err != nil {
 		t.Fatal(err)

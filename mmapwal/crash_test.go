@@ -531,7 +531,7 @@ func runCrashSIGKILL(t *testing.T, root string, kills int) {
 	if runtime.GOOS != "linux" && runtime.GOOS != "darwin" {
 		t.Skip("needs SIGKILL and fd passing")
 	}
-	seed := crashSeed(t)
+	seed := testSeed(t)
 	kills = envCount(t, "MMAPWAL_CRASH_KILLS", kills)
 	workers := max(3, runtime.GOMAXPROCS(0)+1)
 	stats := &crashStats{pending: map[string]int{}, plans: map[string]int{}}

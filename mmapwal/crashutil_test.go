@@ -15,31 +15,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"testing"
-	"time"
 )
 
 // tortureMode reports whether MMAPWAL_TORTURE=1 asks for the long runs
 // (`make torture`).
 func tortureMode() bool { return os.Getenv("MMAPWAL_TORTURE") == "1" }
-
-// crashSeed returns the seed of a randomized test: MMAPWAL_SEED when set,
-// else one drawn from the clock. It logs the seed and how to replay it.
-func crashSeed(t testing.TB) uint64 {
-	t.Helper()
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("MMAPWAL_SEED"); s != "" {
-		v, err := strconv.ParseUint(s, 0, 64)
-		if err != nil {
-			t.Fatalf("MMAPWAL_SEED=%q: %v", s, err)
-		}
-		seed = v
-	}
-	t.Logf("seed %d (replay: MMAPWAL_SEED=%d go test -run '^%s$' ./mmapwal)", seed, seed, t.Name())
-	return seed
-}
 
 // envCount returns the integer in the environment variable name, or def.
 func envCount(t testing.TB, name string, def int) int {
@@ -66,13 +48,6 @@ func mix(seed uint64, labels ...any) uint64 {
 		fmt.Fprint(h, "|", l)
 	}
 	return splitmix(h.Sum64())
-}
-
-func splitmix(x uint64) uint64 {
-	x += 0x9e3779b97f4a7c15
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
-	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
-	return x ^ (x >> 31)
 }
 
 // fillPayload fills b with the content of the record seq of len(b) bytes
@@ -239,19 +214,6 @@ func emptyDir(dir string) error {
 		}
 	}
 	return nil
-}
-
-// fastTempDir returns a fresh directory on a tmpfs (/dev/shm) when there is
-// one, else t.TempDir(); it is removed when the test ends.
-func fastTempDir(t testing.TB) string {
-	t.Helper()
-	if runtime.GOOS == "linux" {
-		if d, err := os.MkdirTemp("/dev/shm", "mmapwal-test-"); err == nil {
-			t.Cleanup(func() { os.RemoveAll(d) })
-			return d
-		}
-	}
-	return t.TempDir()
 }
 
 // describeDir lists a directory's files and sizes, for failure messages.

@@ -33,7 +33,7 @@ import (
 
 // ebLog is a built log: its files and what it must hold.
 type ebLog struct {
-	img   bbImage
+	img   dirImage
 	recs  map[uint64][]byte // the records it must hold, by sequence
 	first uint64            // FirstSeq
 	last  uint64            // LastSeq
@@ -57,7 +57,7 @@ func (c ebCfg) String() string {
 // ebBuild writes a log shaped by c in a fresh directory.
 func ebBuild(t testing.TB, c ebCfg) *ebLog {
 	t.Helper()
-	dir := bbTempDir(t)
+	dir := fastTempDir(t)
 	o := &Options{SegmentSize: bbSegSize, Durability: SyncManual}
 	l, err := Open(dir, o)
 	if err != nil {
@@ -118,7 +118,7 @@ func ebBuild(t testing.TB, c ebCfg) *ebLog {
 		crashRelease(l)
 	}
 	e.first, e.last = l.FirstSeq(), l.LastSeq()
-	e.img = bbSnapshot(t, dir)
+	e.img = snapshotDir(t, dir)
 	return e
 }
 
@@ -154,7 +154,7 @@ func (e *ebLog) withRedo(t testing.TB) *ebLog {
 // withPrepared returns a copy of e's image with an empty prepared segment
 // after the newest, as a crash between Close's mark and the removal of the
 // segment prepared in the background leaves it.
-func (e *ebLog) withPrepared(t testing.TB) (bbImage, string) {
+func (e *ebLog) withPrepared(t testing.TB) (dirImage, string) {
 	t.Helper()
 	img := e.img.clone()
 	names := img.segNames()
@@ -183,10 +183,10 @@ func ebSeqs(recs map[uint64][]byte) []uint64 {
 
 // ebCheck opens a damaged image under both policies and ReadOnly and checks
 // the contract.
-func ebCheck(t testing.TB, base string, img bbImage, e *ebLog) error {
+func ebCheck(t testing.TB, base string, img dirImage, e *ebLog) error {
 	t.Helper()
 	for _, p := range []RepairPolicy{Strict, TruncatePartial} {
-		dir := bbWriteImage(t, base, img)
+		dir := writeImage(t, base, img)
 		l, err := Open(dir, &Options{SegmentSize: e.segs, Durability: SyncManual, Repair: p})
 		if err != nil {
 			if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrUnsupportedVersion) {
@@ -202,7 +202,7 @@ func ebCheck(t testing.TB, base string, img bbImage, e *ebLog) error {
 			return fmt.Errorf("%v: %v (recovery %+v)", p, err, l.Recovery())
 		}
 	}
-	dir := bbWriteImage(t, base, img)
+	dir := writeImage(t, base, img)
 	l, err := Open(dir, &Options{SegmentSize: e.segs, ReadOnly: true})
 	if err != nil {
 		if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrUnsupportedVersion) {
@@ -271,12 +271,12 @@ func ebCheckOpen(l *Log, e *ebLog) error {
 // ebCase is one damaged image.
 type ebCase struct {
 	what string
-	img  bbImage
+	img  dirImage
 }
 
 // ebFlipAll returns the images with one bit of img[name][from:to] flipped,
 // for every bit.
-func ebFlipAll(img bbImage, name string, from, to int) []ebCase {
+func ebFlipAll(img dirImage, name string, from, to int) []ebCase {
 	var out []ebCase
 	for i := from; i < min(to, len(img[name])); i++ {
 		for bit := range 8 {
@@ -290,7 +290,7 @@ func ebFlipAll(img bbImage, name string, from, to int) []ebCase {
 
 // ebZeroed returns the images with img[name][off:off+n] zeroed, for every
 // n-aligned off in the file.
-func ebZeroed(img bbImage, name string, n int) []ebCase {
+func ebZeroed(img dirImage, name string, n int) []ebCase {
 	var out []ebCase
 	for off := 0; off < len(img[name]); off += n {
 		if crcframe.IsZero(img[name][off:min(off+n, len(img[name]))]) {
@@ -305,7 +305,7 @@ func ebZeroed(img bbImage, name string, n int) []ebCase {
 
 // ebZeroTails returns the images with img[name] zeroed from each frame
 // boundary to its end.
-func ebZeroTails(t testing.TB, img bbImage, name string) []ebCase {
+func ebZeroTails(t testing.TB, img dirImage, name string) []ebCase {
 	var out []ebCase
 	for _, f := range bbParse(t, img) {
 		if f.seg != name {
@@ -321,7 +321,7 @@ func ebZeroTails(t testing.TB, img bbImage, name string) []ebCase {
 // ebRun checks every case and fails the test with the first few failures.
 func ebRun(t *testing.T, e *ebLog, cases []ebCase) {
 	t.Helper()
-	base := bbTempDir(t)
+	base := fastTempDir(t)
 	var fails []string
 	for _, c := range cases {
 		if err := ebCheck(t, base, c.img, e); err != nil {

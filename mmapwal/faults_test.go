@@ -38,8 +38,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -58,17 +56,6 @@ var fltOps = []sysutil.Op{
 
 // fltMaxN caps N: the workload makes fewer calls of any one kind.
 const fltMaxN = 120
-
-// fltGoroutine returns the current goroutine's id (from runtime.Stack): the
-// hook uses it to tell a fault in the caller's own call from one in the
-// background preparation of the next segment.
-func fltGoroutine() uint64 {
-	var b [64]byte
-	s := string(b[:runtime.Stack(b[:], false)])
-	s = strings.TrimPrefix(s, "goroutine ")
-	id, _ := strconv.ParseUint(s[:strings.IndexByte(s, ' ')], 10, 64)
-	return id
-}
 
 // fltFiring is one time the fault fired in a caller's call.
 type fltFiring struct {
@@ -137,7 +124,7 @@ func (r *fltRun) hook() func(sysutil.Op, string) error {
 		err := fail(op, path)
 		if err != nil {
 			r.fired.Add(1)
-			if g := r.caller.Load(); g != 0 && g == fltGoroutine() {
+			if g := r.caller.Load(); g != 0 && g == goroutineID() {
 				r.mu.Lock()
 				r.here = append(r.here, fltFiring{r.curCall, op, path})
 				r.mu.Unlock()
@@ -156,7 +143,7 @@ func (r *fltRun) call(name string, write bool, fn func() error) error {
 	r.curCall = name
 	before := len(r.here)
 	r.mu.Unlock()
-	r.caller.Store(fltGoroutine())
+	r.caller.Store(goroutineID())
 	err := fn()
 	r.caller.Store(0)
 	r.mu.Lock()
@@ -500,23 +487,10 @@ func (r *fltRun) verify() {
 	}
 }
 
-func fltDir(t *testing.T) string {
-	base := "/dev/shm"
-	if _, err := os.Stat(base); err != nil {
-		base = ""
-	}
-	d, err := os.MkdirTemp(base, "mmapwal-flt-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(d) })
-	return d
-}
-
 // fltLoop runs the workload with the n-th call of op failing, for n = 1, 2,
 // … until a run in which the fault never fired; it returns the runs done.
 func fltLoop(t *testing.T, op sysutil.Op, errno syscall.Errno, forever bool, dur Durability) int {
-	base := fltDir(t)
+	base := fastTempDir(t)
 	for n := 1; n <= fltMaxN; n++ {
 		dir, err := os.MkdirTemp(base, "run-")
 		if err != nil {

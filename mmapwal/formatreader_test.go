@@ -614,28 +614,11 @@ type frLibView struct {
 	report      mmapwal.RecoveryReport
 }
 
-// frCopyDir copies the regular files of dir into a new temporary directory.
-func frCopyDir(t *testing.T, dir string) string {
-	t.Helper()
-	to := t.TempDir()
-	ents, err := os.ReadDir(dir)
-	require.NoError(t, err)
-	for _, e := range ents {
-		if !e.Type().IsRegular() {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		require.NoError(t, err)
-		require.NoError(t, os.WriteFile(filepath.Join(to, e.Name()), b, 0o644))
-	}
-	return to
-}
-
 // frLibRead opens a copy of dir with mmapwal (ReadOnly, or a writer with
 // the default repair policy) and returns what it serves.
 func frLibRead(t *testing.T, dir string, readOnly bool) (frLibView, error) {
 	t.Helper()
-	l, err := mmapwal.Open(frCopyDir(t, dir), &mmapwal.Options{ReadOnly: readOnly, Durability: mmapwal.SyncManual})
+	l, err := mmapwal.Open(copyToTempDir(t, dir), &mmapwal.Options{ReadOnly: readOnly, Durability: mmapwal.SyncManual})
 	if err != nil {
 		return frLibView{}, err
 	}
@@ -1007,7 +990,7 @@ func frCheckClosed(t *testing.T, dir string, recs []string, seqs [2]uint64, clea
 	require.Equal(t, clean, rd.clean, "closed cleanly")
 	_, err = frAgree(t, dir, false)
 	require.NoError(t, err)
-	c := frCopyDir(t, dir)
+	c := copyToTempDir(t, dir)
 	l, err := mmapwal.Open(c, frOptions())
 	require.NoError(t, err)
 	require.NoError(t, l.Close())
@@ -1208,7 +1191,7 @@ func TestFormatReaderFreshLog(t *testing.T) {
 			files, err := frSegmentFiles(dir)
 			require.NoError(t, err)
 			if h, why := frCheckHeader(files[len(files)-1].data); why == "" && h.firstSeq == 0 {
-				snap = frCopyDir(t, dir)
+				snap = copyToTempDir(t, dir)
 			}
 			require.True(t, time.Now().Before(deadline), "no prepared segment after 30 s")
 			time.Sleep(time.Millisecond)
@@ -1225,7 +1208,7 @@ func TestFormatReaderFreshLog(t *testing.T) {
 
 		// The prepared segment activated with a first seq above LastSeq+1
 		// (CRC valid), no frame yet: LastSeq follows its header.
-		act := frCopyDir(t, snap)
+		act := copyToTempDir(t, snap)
 		b := append([]byte(nil), prepared.data...)
 		frLE.PutUint64(b[40:], l.LastSeq()+50)
 		frLE.PutUint32(b[60:], frCRC(b[:60]))
@@ -1303,7 +1286,7 @@ func TestFormatReaderFreshLog(t *testing.T) {
 			}, "torn tail at " + prepared.name + "@64"},
 		} {
 			t.Run(c.name, func(t *testing.T) {
-				d := frCopyDir(t, snap)
+				d := copyToTempDir(t, snap)
 				require.NoError(t, os.WriteFile(filepath.Join(d, prepared.name), c.file(), 0o644))
 				got, err := frAgree(t, d, true)
 				require.Equal(t, c.want, frVerdict(got, err))
@@ -1427,7 +1410,7 @@ func TestFormatReaderDamage(t *testing.T) {
 		{"META's reserved feature, CRC valid", "META", func(b []byte) []byte { b[56] |= 2; return fixCRC(b) }, "META at 0: " + frUnsupported},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			d := frCopyDir(t, dir)
+			d := copyToTempDir(t, dir)
 			path := filepath.Join(d, c.file)
 			b, err := os.ReadFile(path)
 			require.NoError(t, err)

@@ -36,6 +36,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -64,13 +65,6 @@ func fdGuard(fn func() error) (err error) {
 
 // fdPayload is the content of record seq in these tests.
 func fdPayload(seq uint64, n int) []byte { return bbPayloadN(seq, n) }
-
-// fdRoom returns the bytes left in the active segment.
-func fdRoom(l *Log) int64 {
-	l.wmu.Lock()
-	defer l.wmu.Unlock()
-	return l.active.size - l.off
-}
 
 // fdCheckAll checks that l holds every record of acked, byte for byte, and
 // nothing else.
@@ -103,7 +97,7 @@ func fdFill(t *testing.T, dir, ballast string, segSize int64) {
 	var failed error
 	for seq := uint64(1); seq < 100000; seq++ {
 		p := fdPayload(seq, size)
-		room := fdRoom(l)
+		room := activeRoom(l)
 		err := fdGuard(func() error { _, err := l.Append(p); return err })
 		if err == nil {
 			acked[seq] = p
@@ -398,7 +392,7 @@ func TestFullDiskTruncatedUnderMapping(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("relies on SIGBUS past the end of a mapped file (Linux)")
 	}
-	dir := bbTempDir(t)
+	dir := fastTempDir(t)
 	l, err := Open(dir, &Options{SegmentSize: 16 << 10, Durability: SyncManual})
 	if err != nil {
 		t.Fatal(err)
@@ -475,7 +469,7 @@ func TestFullDiskTruncatedUnderMapping(t *testing.T) {
 			if it.Seq() >= firstLost {
 				return fmt.Errorf("the iterator served lost record %d", it.Seq())
 			}
-			if slicesContains(intact, it.Seq()) && !bytes.Equal(it.Value(), recs[it.Seq()]) {
+			if slices.Contains(intact, it.Seq()) && !bytes.Equal(it.Value(), recs[it.Seq()]) {
 				return fmt.Errorf("record %d: other bytes", it.Seq())
 			}
 		}
@@ -511,13 +505,4 @@ func TestFullDiskTruncatedUnderMapping(t *testing.T) {
 			t.Fatalf("Open: %v, want ErrCorrupt SegmentShort in %s at %d", err, s.name, keep)
 		}
 	}
-}
-
-func slicesContains(s []uint64, v uint64) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }

@@ -27,7 +27,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sort"
 	"testing"
 
@@ -278,26 +277,12 @@ func fzOpenAll(dir string, ok func(uint64, []byte) bool) error {
 	return nil
 }
 
-// fzWrite writes files into a new directory under base.
-func fzWrite(base string, files map[string][]byte) (string, error) {
-	dir, err := os.MkdirTemp(base, "fz-")
-	if err != nil {
-		return "", err
-	}
-	for name, b := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
-			return dir, err
-		}
-	}
-	return dir, nil
-}
-
 // fzSeedImages returns small valid and damaged logs from the generators,
 // with payloads of zeros so that they encode small.
-func fzSeedImages(t testing.TB) []bbImage {
+func fzSeedImages(t testing.TB) []dirImage {
 	small := bbCfg{nsegs: 2, extra: 2, zeros: true}
 	b := bbBuild(t, small)
-	imgs := []bbImage{b.img}
+	imgs := []dirImage{b.img}
 	for _, c := range bbCases() {
 		if c.cfg.segSize != 0 || c.cfg.fixed != 0 {
 			continue // keep the seeds small: 4 KiB segments
@@ -308,7 +293,7 @@ func fzSeedImages(t testing.TB) []bbImage {
 		imgs = append(imgs, img)
 	}
 	// A torn tail and a prepared segment: a crash image.
-	dir := bbTempDir(t)
+	dir := fastTempDir(t)
 	l, err := Open(dir, &Options{SegmentSize: bbSegSize, Durability: SyncManual})
 	if err != nil {
 		t.Fatal(err)
@@ -323,8 +308,8 @@ func fzSeedImages(t testing.TB) []bbImage {
 			}
 		}
 	}
-	fzWaitPrep(l)
-	crash := bbSnapshot(t, dir)
+	waitPrepared(l)
+	crash := snapshotDir(t, dir)
 	l.Close()
 	imgs = append(imgs, crash)
 	torn := crash.clone()
@@ -338,17 +323,6 @@ func fzSeedImages(t testing.TB) []bbImage {
 	}
 	imgs = append(imgs, torn)
 	return imgs
-}
-
-// fzWaitPrep waits until the background preparation of the next segment is
-// done, so that a snapshot holds it.
-func fzWaitPrep(l *Log) {
-	l.prep.mu.Lock()
-	done := l.prep.done
-	l.prep.mu.Unlock()
-	if done != nil {
-		<-done
-	}
 }
 
 // fzQuickMinimize caps the minimization of each new input at 3 s, unless
@@ -381,13 +355,10 @@ func FuzzOpen(f *testing.F) {
 	}
 	f.Add([]byte{})
 	f.Add(fzEncode(map[string][]byte{metaName: make([]byte, metaSize)}))
-	base := bbTempDir(f)
+	base := fastTempDir(f)
 	f.Fuzz(func(t *testing.T, in []byte) {
-		dir, err := fzWrite(base, fzDecode(in))
+		dir := writeImage(t, base, fzDecode(in))
 		defer os.RemoveAll(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
 		if err := fzOpenAll(dir, fzPayloadOK); err != nil {
 			t.Fatal(err)
 		}
@@ -396,7 +367,7 @@ func FuzzOpen(f *testing.F) {
 
 // fzBase is a log FuzzRecover damages: its files and its records.
 type fzBase struct {
-	img   bbImage
+	img   dirImage
 	names []string // img's file names, sorted
 	recs  map[uint64][]byte
 }
@@ -407,7 +378,7 @@ func FuzzRecover(f *testing.F) {
 	// reservation). Base 1: the same kind of log as a crash left it: an
 	// unsynced tail and the prepared next segment.
 	closed := bbBuild(f, bbCfg{nsegs: 3, extra: 2})
-	dir := bbTempDir(f)
+	dir := fastTempDir(f)
 	l, err := Open(dir, &Options{SegmentSize: bbSegSize, Durability: SyncManual})
 	if err != nil {
 		f.Fatal(err)
@@ -425,8 +396,8 @@ func FuzzRecover(f *testing.F) {
 			}
 		}
 	}
-	fzWaitPrep(l)
-	crash := bbSnapshot(f, dir)
+	waitPrepared(l)
+	crash := snapshotDir(f, dir)
 	l.Close()
 	bases := []fzBase{{img: closed.img, recs: closed.recs}, {img: crash, recs: crashRecs}}
 	for i := range bases {
@@ -449,7 +420,7 @@ func FuzzRecover(f *testing.F) {
 			f.Add([]byte{byte(b) | 2, 0x80 | byte(file), 0x00, 0x08, 0})
 		}
 	}
-	work := bbTempDir(f)
+	work := fastTempDir(f)
 	f.Fuzz(func(t *testing.T, in []byte) {
 		if len(in) == 0 {
 			return
@@ -471,11 +442,8 @@ func FuzzRecover(f *testing.F) {
 				data[off%len(data)] = m[3]
 			}
 		}
-		dir, err := fzWrite(work, files)
+		dir := writeImage(t, work, files)
 		defer os.RemoveAll(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
 		ok := func(seq uint64, b []byte) bool {
 			want, held := base.recs[seq]
 			return held && bytes.Equal(b, want)

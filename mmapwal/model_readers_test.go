@@ -128,7 +128,7 @@ func (h *modelHistory) match(seq uint64, got []byte, b, a uint64, readOnly bool)
 	defer h.mu.Unlock()
 	n := 0
 	for _, c := range h.vers[seq] {
-		if (c.possibly(b, a) || readOnly && !c.back && c.from <= a) && bytesEqual(c.data, got) {
+		if (c.possibly(b, a) || readOnly && !c.back && c.from <= a) && bytes.Equal(c.data, got) {
 			v, n = c, n+1
 		}
 	}

@@ -1,6 +1,7 @@
 package mmapwal_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mmapwal/mmapwal/crcframe"
 	"github.com/mmapwal/mmapwal/mmapwal"
 )
 
@@ -330,9 +332,6 @@ func (r *modelRunner) record(n int) []byte {
 	return b
 }
 
-// frameSize is the bytes a record of n bytes takes on disk (FORMAT.md §3).
-func frameSize(n int) int { return (24 + n + 7) &^ 7 }
-
 func (r *modelRunner) failf(format string, args ...any) {
 	r.t.Helper()
 	r.t.Fatalf("seed %d step %d (%s): %s\nlast steps:\n\t%s", r.cfg.seed, r.step, r.op, fmt.Sprintf(format, args...),
@@ -539,7 +538,7 @@ func (r *modelRunner) batch() (recs [][]byte, fits bool) {
 			sz = r.rng.IntN(200)
 		}
 		recs = append(recs, r.record(sz))
-		total += frameSize(sz)
+		total += crcframe.Size(sz)
 	}
 	return recs, int64(total) <= r.opts.SegmentSize-64-48
 }
@@ -801,12 +800,10 @@ func (r *modelRunner) checkRead(seq uint64, got []byte, err error, what string) 
 		return
 	}
 	r.noErr(err, fmt.Sprintf("%s(%d)", what, seq))
-	if !bytesEqual(got, want) {
+	if !bytes.Equal(got, want) {
 		r.failf("%s(%d): got %d bytes %.16x…, want %d bytes %.16x…", what, seq, len(got), got, len(want), want)
 	}
 }
-
-func bytesEqual(a, b []byte) bool { return len(a) == len(b) && string(a) == string(b) }
 
 func (r *modelRunner) opReadInto() {
 	seq := r.pick()
@@ -832,7 +829,7 @@ func (r *modelRunner) opView() {
 	called := false
 	err := r.l.View(seq, func(b []byte) error {
 		called = true
-		if !bytesEqual(b, want) {
+		if !bytes.Equal(b, want) {
 			r.failf("View(%d): got %d bytes, want %d", seq, len(b), len(want))
 		}
 		if fail {
@@ -865,7 +862,7 @@ func (r *modelRunner) fullPass(from uint64) {
 			r.failf("iterator from %d returned %d past the model's last record", from, it.Seq())
 		}
 		seq := r.m.seqs[k]
-		if it.Seq() != seq || !bytesEqual(it.Value(), r.m.recs[seq]) {
+		if it.Seq() != seq || !bytes.Equal(it.Value(), r.m.recs[seq]) {
 			r.failf("iterator from %d: got %d (%d bytes), want %d (%d bytes)", from, it.Seq(), len(it.Value()), seq, len(r.m.recs[seq]))
 		}
 		k++
@@ -893,7 +890,7 @@ func (r *modelRunner) opLiveIter() {
 				r.failf("live iterator went on (returned %d) after its records were truncated (last returned %d)", li.it.Seq(), li.lastRet)
 			}
 			want, ok := r.m.next(li.cursor)
-			if !ok || li.it.Seq() != want || !bytesEqual(li.it.Value(), r.m.recs[want]) {
+			if !ok || li.it.Seq() != want || !bytes.Equal(li.it.Value(), r.m.recs[want]) {
 				r.failf("live iterator at cursor %d (last returned %d): got %d (%d bytes), want %d (present %v)",
 					li.cursor, li.lastRet, li.it.Seq(), len(li.it.Value()), want, ok)
 			}
@@ -938,7 +935,7 @@ func dumpDir(dir string) string {
 			fmt.Fprintf(&sb, "  first %d back %d@%d floor %d\n", le64(b[32:]), le64(b[40:]), le32(b[12:]), le64(b[48:]))
 		case strings.HasSuffix(e.Name(), ".wal") && len(b) >= 64:
 			fmt.Fprintf(&sb, "  header: number %d first %d size %d\n", le64(b[32:]), le64(b[40:]), le64(b[48:]))
-			for off := 64; off+24 <= len(b); off += frameSize(int(le32(b[off+4:]))) {
+			for off := 64; off+24 <= len(b); off += crcframe.Size(int(le32(b[off+4:]))) {
 				if b[off+20] == 0 {
 					nz := slices.IndexFunc(b[off:], func(c byte) bool { return c != 0 })
 					fmt.Fprintf(&sb, "  @%d end (next non-zero byte at +%d)\n", off, nz)

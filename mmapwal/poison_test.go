@@ -106,7 +106,7 @@ func TestPoisonMsyncSyncAlways(t *testing.T) {
 		forever bool
 	}{{1, false}, {1, true}, {3, false}, {10, true}} {
 		t.Run(fmt.Sprintf("n=%d,forever=%v", tc.n, tc.forever), func(t *testing.T) {
-			dir := rcvScratch(t)
+			dir := fastTempDir(t)
 			l, err := Open(dir, psnOpts(SyncAlways))
 			require.NoError(t, err)
 			defer l.Close()
@@ -159,11 +159,11 @@ func TestPoisonMsyncManualSync(t *testing.T) {
 		forever bool
 	}{{1, false}, {2, true}, {4, false}} {
 		t.Run(fmt.Sprintf("n=%d,forever=%v", tc.n, tc.forever), func(t *testing.T) {
-			dir := rcvScratch(t)
+			dir := fastTempDir(t)
 			l, err := Open(dir, psnOpts(SyncManual))
 			require.NoError(t, err)
 			defer l.Close()
-			rcvWaitPrep(l)
+			waitPrepared(l)
 			acked, appended := map[uint64][]byte{}, map[uint64][]byte{}
 			remove := psnSetFault(t, sysutil.FailNth(sysutil.OpMsync, tc.n, syscall.EIO, tc.forever))
 			var failed error
@@ -196,7 +196,7 @@ func TestPoisonMsyncManualSync(t *testing.T) {
 // TestPoisonMsyncAtRotation: the sealing sync of a rotation fails; the append
 // that needed the rotation fails with ErrPoisoned and writes nothing.
 func TestPoisonMsyncAtRotation(t *testing.T) {
-	dir := rcvScratch(t)
+	dir := fastTempDir(t)
 	l, err := Open(dir, psnOpts(SyncManual))
 	require.NoError(t, err)
 	defer l.Close()
@@ -209,12 +209,12 @@ func TestPoisonMsyncAtRotation(t *testing.T) {
 	}
 	require.NoError(t, l.Sync())
 	p := make([]byte, 300)
-	for rcvRoom(l) >= int64(2*len(p)) { // unsynced records up to the end of the segment
+	for activeRoom(l) >= int64(2*len(p)) { // unsynced records up to the end of the segment
 		seq, err := l.Append(p)
 		require.NoError(t, err)
 		appended[seq] = p
 	}
-	rcvWaitPrep(l)
+	waitPrepared(l)
 	segs, last := len(l.segments()), l.LastSeq()
 	remove := psnSetFault(t, sysutil.FailNth(sysutil.OpMsync, 1, syscall.EIO, false))
 	_, err = l.Append(make([]byte, 1000)) // does not fit: rotates
@@ -232,7 +232,7 @@ func TestPoisonMsyncAtRotation(t *testing.T) {
 // one fails, every appender waiting on it gets ErrPoisoned, and every append
 // that returned nil is recovered.
 func TestPoisonGroupCommit(t *testing.T) {
-	dir := rcvScratch(t)
+	dir := fastTempDir(t)
 	l, err := Open(dir, psnOpts(SyncAlways))
 	require.NoError(t, err)
 	defer l.Close()
@@ -278,7 +278,7 @@ func TestPoisonGroupCommit(t *testing.T) {
 // segment cannot be removed) poisons the log — Sync included, although
 // nothing is left to flush — and its redo record makes the reopen finish it.
 func TestPoisonTruncateBackFailure(t *testing.T) {
-	dir := rcvScratch(t)
+	dir := fastTempDir(t)
 	l, err := Open(dir, psnOpts(SyncAlways))
 	require.NoError(t, err)
 	defer l.Close()
@@ -293,7 +293,7 @@ func TestPoisonTruncateBackFailure(t *testing.T) {
 	require.Greater(t, len(segs), 2)
 	newest := segs[len(segs)-1].path
 	keep := segs[0].lastSeq() - 3
-	rcvWaitPrep(l)
+	waitPrepared(l)
 	remove := psnSetFault(t, func(op sysutil.Op, path string) error {
 		if op == sysutil.OpRemove && path == newest {
 			return syscall.EIO
@@ -325,7 +325,7 @@ func TestPoisonTruncateBackFailure(t *testing.T) {
 // the append that needs the rotation with ErrNoSpace, writes nothing and
 // does not poison the log; once space is back, appends succeed.
 func TestPoisonNotOnNoSpace(t *testing.T) {
-	dir := rcvScratch(t)
+	dir := fastTempDir(t)
 	l, err := Open(dir, psnOpts(SyncManual))
 	require.NoError(t, err)
 	for i := range 10 {
@@ -338,13 +338,13 @@ func TestPoisonNotOnNoSpace(t *testing.T) {
 	l, err = Open(dir, psnOpts(SyncManual)) // the background preparation fails
 	require.NoError(t, err)
 	defer l.Close()
-	rcvWaitPrep(l)
+	waitPrepared(l)
 	p := make([]byte, 500)
-	for rcvRoom(l) >= int64(2*len(p)) {
+	for activeRoom(l) >= int64(2*len(p)) {
 		_, err := l.Append(p)
 		require.NoError(t, err)
 	}
-	files := rcvSnapshot(t, dir).segNames()
+	files := snapshotDir(t, dir).segNames()
 	last := l.LastSeq()
 	big := make([]byte, 2000)
 	_, err = l.Append(big)
@@ -357,7 +357,7 @@ func TestPoisonNotOnNoSpace(t *testing.T) {
 	require.ErrorIs(t, err, ErrNoSpace)
 	require.Equal(t, last, l.LastSeq(), "nothing was written")
 	require.False(t, l.Stats().Poisoned)
-	require.Equal(t, files, rcvSnapshot(t, dir).segNames(), "no partial segment left behind")
+	require.Equal(t, files, snapshotDir(t, dir).segNames(), "no partial segment left behind")
 	require.NoError(t, l.Sync(), "the log is not poisoned")
 	_, err = l.Append([]byte("small fits"))
 	require.NoError(t, err, "an append that needs no new segment works")
@@ -379,7 +379,7 @@ func TestPoisonNotOnNoSpace(t *testing.T) {
 // TestPoisonNotOnNoSpaceRetry: the background preparation failed but the
 // synchronous retry at rotation finds space: the append succeeds.
 func TestPoisonNotOnNoSpaceRetry(t *testing.T) {
-	dir := rcvScratch(t)
+	dir := fastTempDir(t)
 	l, err := Open(dir, psnOpts(SyncManual))
 	require.NoError(t, err)
 	require.NoError(t, l.Close())
@@ -387,7 +387,7 @@ func TestPoisonNotOnNoSpaceRetry(t *testing.T) {
 	l, err = Open(dir, psnOpts(SyncManual))
 	require.NoError(t, err)
 	defer l.Close()
-	rcvWaitPrep(l)
+	waitPrepared(l)
 	n := uint64(0)
 	for len(l.segments()) < 3 {
 		_, err := l.Append(make([]byte, 700))
@@ -401,7 +401,7 @@ func TestPoisonNotOnNoSpaceRetry(t *testing.T) {
 // TestPoisonNotOnNoSpaceAtCreate: a new log that cannot create its first
 // segment fails Open with ErrNoSpace; a later Open succeeds.
 func TestPoisonNotOnNoSpaceAtCreate(t *testing.T) {
-	dir := filepath.Join(rcvScratch(t), "log")
+	dir := filepath.Join(fastTempDir(t), "log")
 	remove := psnSetFault(t, sysutil.FailNth(sysutil.OpFallocate, 1, syscall.ENOSPC, true))
 	_, err := Open(dir, psnOpts(SyncManual))
 	require.ErrorIs(t, err, ErrNoSpace)
@@ -421,7 +421,7 @@ func TestPoisonNotOnNoSpaceAtCreate(t *testing.T) {
 func TestPoisonNotOnMetaFailure(t *testing.T) {
 	for _, op := range []sysutil.Op{sysutil.OpRename, sysutil.OpFdatasync, sysutil.OpCreate} {
 		t.Run(op.String(), func(t *testing.T) {
-			dir := rcvScratch(t)
+			dir := fastTempDir(t)
 			l, err := Open(dir, psnOpts(SyncManual))
 			require.NoError(t, err)
 			defer l.Close()
@@ -436,7 +436,7 @@ func TestPoisonNotOnMetaFailure(t *testing.T) {
 			segs := l.segments()
 			require.Greater(t, len(segs), 2)
 			front := segs[1].first + 1
-			rcvWaitPrep(l) // the background preparation syncs the directory too
+			waitPrepared(l) // the background preparation syncs the directory too
 			metaTmp := filepath.Join(dir, metaTmpName)
 			remove := psnSetFault(t, func(o sysutil.Op, path string) error {
 				if o == op && (path == metaTmp || path == dir) {

@@ -71,7 +71,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -363,18 +362,6 @@ func (r *plRecorder) snapshot(where string) *plSnap {
 	return snap
 }
 
-// goroutineID returns the running goroutine's id (from its stack header).
-func goroutineID() uint64 {
-	var buf [64]byte
-	n := runtime.Stack(buf[:], false)
-	s := strings.TrimPrefix(string(buf[:n]), "goroutine ")
-	if i := strings.IndexByte(s, ' '); i > 0 {
-		id, _ := strconv.ParseUint(s[:i], 10, 64)
-		return id
-	}
-	return 0
-}
-
 // ------------------------------------------------------------- the images
 
 type plImgFile struct {
@@ -613,15 +600,6 @@ func (w *plWorkload) quiet(what string) {
 			waitPrepared(w.l)
 		}
 		w.snaps = append(w.snaps, w.rec.snapshot(fmt.Sprintf("op %d: after %s", w.ops, what)))
-	}
-}
-
-func waitPrepared(l *Log) {
-	l.prep.mu.Lock()
-	done := l.prep.done
-	l.prep.mu.Unlock()
-	if done != nil {
-		<-done
 	}
 }
 
@@ -1302,7 +1280,7 @@ func runPowerLoss(t *testing.T, fam plFamily) {
 // runPowerLossIn runs runPowerLoss's check of states images
 // (MMAPWAL_POWERLOSS_STATES overrides) in directories under root.
 func runPowerLossIn(t *testing.T, fam plFamily, root string, states int) {
-	seed := crashSeed(t)
+	seed := testSeed(t)
 	states = envCount(t, "MMAPWAL_POWERLOSS_STATES", states)
 	installPLHooks(t)
 	d := &plDriver{t: t, fam: fam, seed: seed, root: root, workers: max(1, runtime.GOMAXPROCS(0))}
@@ -1526,7 +1504,7 @@ func TestPowerLossTornCreation(t *testing.T) {
 // Sizes: 300 distinct images by default, 50,000 with MMAPWAL_TORTURE=1;
 // MMAPWAL_POWERLOSS_RECOVERY_STATES overrides both.
 func TestPowerLossDuringRecovery(t *testing.T) {
-	seed := crashSeed(t)
+	seed := testSeed(t)
 	states := 300
 	if tortureMode() {
 		states = 50_000

@@ -26,10 +26,10 @@ import (
 // the header's sector) and closes it: after a rotation when rotate is set,
 // a fresh log otherwise. It returns the image, the records, the newest
 // segment's name and the number of records before it.
-func rc2Closed(t *testing.T, rotate bool) (rcvImage, [][]byte, string, uint64) {
+func rc2Closed(t *testing.T, rotate bool) (dirImage, [][]byte, string, uint64) {
 	t.Helper()
-	dir := rcvScratch(t)
-	l, err := Open(dir, rcvOpts(TruncatePartial))
+	dir := fastTempDir(t)
+	l, err := Open(dir, manualOpts(rcvSegSize, TruncatePartial))
 	require.NoError(t, err)
 	var recs [][]byte
 	add := func(p []byte) {
@@ -48,7 +48,7 @@ func rc2Closed(t *testing.T, rotate bool) (rcvImage, [][]byte, string, uint64) {
 	segs := l.segments()
 	before := segs[len(segs)-1].first - 1
 	require.NoError(t, l.Close())
-	return rcvSnapshot(t, dir), recs, newest, before
+	return snapshotDir(t, dir), recs, newest, before
 }
 
 // TestRecoveryNewestHeaderFlip (issue 8 bug 2): one flipped bit in the
@@ -58,19 +58,19 @@ func rc2Closed(t *testing.T, rotate bool) (rcvImage, [][]byte, string, uint64) {
 func TestRecoveryNewestHeaderFlip(t *testing.T) {
 	for _, rotate := range []bool{false, true} {
 		img, recs, newest, before := rc2Closed(t, rotate)
-		base := rcvScratch(t)
+		base := fastTempDir(t)
 		for bit := int64(0); bit < segment.HeaderSize*8; bit += rcvStride(5, 37) {
 			dmg := img.with(newest, rcvFlip(img[newest], bit/8, int(bit%8)))
 			label := fmt.Sprintf("rotate %v, header bit %d", rotate, bit)
 			for _, p := range []RepairPolicy{TruncatePartial, Strict} {
-				d := rcvWrite(t, base, dmg)
-				ce := rcvCorruption(t, rcvOpenClose(t, d, rcvOpts(p), nil), label)
+				d := writeImage(t, base, dmg)
+				ce := rcvCorruption(t, rcvOpenClose(t, d, manualOpts(rcvSegSize, p), nil), label)
 				require.Equal(t, newest, ce.Segment, label)
 				require.True(t, ce.Durable, label)
 				rcvRequireFiles(t, dmg, d, label)
 			}
-			d := rcvWrite(t, base, dmg)
-			require.NoError(t, rcvOpenClose(t, d, rcvReadOnly(), func(l *Log) {
+			d := writeImage(t, base, dmg)
+			require.NoError(t, rcvOpenClose(t, d, readOnlyOpts(rcvSegSize), func(l *Log) {
 				ce := l.Recovery().Corruption
 				require.NotNil(t, ce, label)
 				require.Equal(t, newest, ce.Segment, label)
@@ -94,8 +94,8 @@ func TestRecoveryInterruptedCreationQuarantined(t *testing.T) {
 	}
 	dmg := img.with(next, b)
 	for _, p := range []RepairPolicy{TruncatePartial, Strict} {
-		d := rcvWrite(t, "", dmg)
-		require.NoError(t, rcvOpenClose(t, d, rcvOpts(p), func(l *Log) {
+		d := writeImage(t, "", dmg)
+		require.NoError(t, rcvOpenClose(t, d, manualOpts(rcvSegSize, p), func(l *Log) {
 			rep := l.Recovery()
 			require.Contains(t, rep.Removed, next)
 			q := segment.QuarantineName(filepath.Join(d, next), 0)
@@ -125,8 +125,8 @@ func TestRecoveryPreparedDirtyNewest(t *testing.T) {
 	}
 	img := r.img.with(r.active, active, r.prep, prep)
 
-	d := rcvWrite(t, "", img)
-	require.NoError(t, rcvOpenClose(t, d, rcvOpts(TruncatePartial), func(l *Log) {
+	d := writeImage(t, "", img)
+	require.NoError(t, rcvOpenClose(t, d, manualOpts(rcvSegSize, TruncatePartial), func(l *Log) {
 		tt := l.Recovery().TornTail
 		require.NotNil(t, tt)
 		require.Equal(t, r.prep, tt.Segment)
@@ -136,12 +136,12 @@ func TestRecoveryPreparedDirtyNewest(t *testing.T) {
 		require.Equal(t, prep[segment.HeaderSize:1104], q)
 		rcvRequireRecords(t, l, r.recs, r.synced, "prepared, dirty")
 	}))
-	d = rcvWrite(t, "", img)
-	ce := rcvCorruption(t, rcvOpenClose(t, d, rcvOpts(Strict), nil), "Strict")
+	d = writeImage(t, "", img)
+	ce := rcvCorruption(t, rcvOpenClose(t, d, manualOpts(rcvSegSize, Strict), nil), "Strict")
 	require.Equal(t, ReasonTornTail, ce.Reason)
 	require.Equal(t, r.prep, ce.Segment)
 	rcvRequireFiles(t, img, d, "Strict")
-	require.NoError(t, rcvOpenClose(t, d, rcvReadOnly(), func(l *Log) {
+	require.NoError(t, rcvOpenClose(t, d, readOnlyOpts(rcvSegSize), func(l *Log) {
 		require.NotNil(t, l.Recovery().TornTail)
 		rcvRequireRecords(t, l, r.recs, r.synced, "ReadOnly")
 	}))
@@ -179,7 +179,7 @@ func TestOpenFlushFailurePoisons(t *testing.T) {
 
 	for _, c := range []struct {
 		name string
-		img  rcvImage
+		img  dirImage
 		op   sysutil.Op
 		n    int
 	}{
@@ -192,13 +192,13 @@ func TestOpenFlushFailurePoisons(t *testing.T) {
 		{"interrupted creation: quarantine", created, sysutil.OpFdatasync, 1},
 		{"interrupted creation: directory sync", created, sysutil.OpSyncDir, 2},
 	} {
-		d := rcvWrite(t, "", c.img)
+		d := writeImage(t, "", c.img)
 		remove := psnSetFault(t, sysutil.FailNth(c.op, c.n, syscall.EIO, false))
-		_, err := Open(d, rcvOpts(TruncatePartial))
+		_, err := Open(d, manualOpts(rcvSegSize, TruncatePartial))
 		remove()
 		require.ErrorIs(t, err, syscall.EIO, c.name)
 		require.True(t, wasPoisoned(d), "%s: a failed Open marks the directory poisoned", c.name)
-		require.NoError(t, rcvOpenClose(t, d, rcvOpts(TruncatePartial), nil), "%s: the retry", c.name)
+		require.NoError(t, rcvOpenClose(t, d, manualOpts(rcvSegSize, TruncatePartial), nil), "%s: the retry", c.name)
 	}
 }
 
@@ -217,16 +217,16 @@ func TestRecoveryCleanAfterTornTail(t *testing.T) {
 	copy(seg[markEnd:], []byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12})
 	// The later run's Open removed the clean-close record (FORMAT.md §9.3).
 	img = img.with(metaName, bbWithoutCleanClose(t, img[metaName]))
-	d := rcvWrite(t, "", img.with(newest, seg))
-	require.NoError(t, rcvOpenClose(t, d, rcvOpts(TruncatePartial), func(l *Log) {
+	d := writeImage(t, "", img.with(newest, seg))
+	require.NoError(t, rcvOpenClose(t, d, manualOpts(rcvSegSize, TruncatePartial), func(l *Log) {
 		rep := l.Recovery()
 		require.NotNil(t, rep.TornTail)
 		require.Equal(t, markEnd, rep.TornTail.Offset)
 		require.False(t, rep.Clean, "a log whose torn tail was cut did not end with a durable mark")
 		rcvRequireRecords(t, l, recs, uint64(len(recs)), "after the cut")
 	}))
-	d = rcvWrite(t, "", img.with(newest, seg))
-	require.NoError(t, rcvOpenClose(t, d, rcvReadOnly(), func(l *Log) {
+	d = writeImage(t, "", img.with(newest, seg))
+	require.NoError(t, rcvOpenClose(t, d, readOnlyOpts(rcvSegSize), func(l *Log) {
 		require.NotNil(t, l.Recovery().TornTail)
 		require.False(t, l.Recovery().Clean, "ReadOnly")
 	}))
@@ -248,7 +248,7 @@ func TestRecoveryIrregularSegment(t *testing.T) {
 			before = seq
 		}
 	}
-	elsewhere := filepath.Join(rcvScratch(t), newest)
+	elsewhere := filepath.Join(fastTempDir(t), newest)
 	require.NoError(t, os.WriteFile(elsewhere, img[newest], 0o644))
 	for _, c := range []struct {
 		name  string
@@ -264,8 +264,8 @@ func TestRecoveryIrregularSegment(t *testing.T) {
 		if c.entry == newest {
 			base = img.with(newest, []byte(nil))
 		}
-		for _, o := range []*Options{rcvOpts(TruncatePartial), rcvOpts(Strict), rcvReadOnly()} {
-			d := rcvWrite(t, "", base)
+		for _, o := range []*Options{manualOpts(rcvSegSize, TruncatePartial), manualOpts(rcvSegSize, Strict), readOnlyOpts(rcvSegSize)} {
+			d := writeImage(t, "", base)
 			require.NoError(t, c.make(d))
 			err := rcvOpenClose(t, d, o, func(l *Log) {
 				ce := l.Recovery().Corruption
@@ -288,7 +288,7 @@ func TestRecoveryIrregularSegment(t *testing.T) {
 // the records up to keep, in the stages a crash inside TruncateBack can
 // leave: nothing cut yet; the later segments removed; everything zeroed
 // (the batch the cut went through not retyped) but META not cleared.
-func rc2Redo(t *testing.T, img rcvImage, locs map[uint64]rcvLoc, keep uint64) map[string]rcvImage {
+func rc2Redo(t *testing.T, img dirImage, locs map[uint64]rcvLoc, keep uint64) map[string]dirImage {
 	t.Helper()
 	m, err := decodeMeta(img[metaName])
 	require.NoError(t, err)
@@ -304,7 +304,7 @@ func rc2Redo(t *testing.T, img rcvImage, locs map[uint64]rcvLoc, keep uint64) ma
 	}
 	b := bytes.Clone(img[loc.seg])
 	clear(b[loc.off:])
-	return map[string]rcvImage{"nothing cut": redo, "later segments removed": removed, "all cut but META": removed.with(loc.seg, b)}
+	return map[string]dirImage{"nothing cut": redo, "later segments removed": removed, "all cut but META": removed.with(loc.seg, b)}
 }
 
 // TestReadOnlyPendingTruncateBack (issue 13 bug 4): a ReadOnly open of a
@@ -328,8 +328,8 @@ func TestReadOnlyPendingTruncateBack(t *testing.T) {
 	}
 
 	// A log whose newest records are a batch of 6, cut after its third.
-	dir := rcvScratch(t)
-	l, err := Open(dir, rcvOpts(TruncatePartial))
+	dir := fastTempDir(t)
+	l, err := Open(dir, manualOpts(rcvSegSize, TruncatePartial))
 	require.NoError(t, err)
 	var brecs [][]byte
 	for range 10 {
@@ -346,10 +346,10 @@ func TestReadOnlyPendingTruncateBack(t *testing.T) {
 	brecs = append(brecs, batch...)
 	blocs := rcvLocs(l)
 	require.NoError(t, l.Close())
-	bimg := rcvSnapshot(t, dir)
+	bimg := snapshotDir(t, dir)
 
 	type cut struct {
-		img  rcvImage
+		img  dirImage
 		recs [][]byte
 		locs map[uint64]rcvLoc
 		keep uint64
@@ -361,8 +361,8 @@ func TestReadOnlyPendingTruncateBack(t *testing.T) {
 	for _, c := range cuts {
 		for stage, simg := range rc2Redo(t, c.img, c.locs, c.keep) {
 			label := fmt.Sprintf("TruncateBack(%d), %s", c.keep, stage)
-			d := rcvWrite(t, "", simg)
-			require.NoError(t, rcvOpenClose(t, d, rcvReadOnly(), func(l *Log) {
+			d := writeImage(t, "", simg)
+			require.NoError(t, rcvOpenClose(t, d, readOnlyOpts(rcvSegSize), func(l *Log) {
 				rep := l.Recovery()
 				require.True(t, rep.PendingTruncation, label)
 				require.False(t, rep.FinishedTruncation, label)
@@ -371,7 +371,7 @@ func TestReadOnlyPendingTruncateBack(t *testing.T) {
 				rcvRequireRecords(t, l, c.recs, c.keep, label+" (ReadOnly)")
 			}), label)
 			rcvRequireFiles(t, simg, d, label+" (ReadOnly)")
-			require.NoError(t, rcvOpenClose(t, d, rcvOpts(Strict), func(l *Log) {
+			require.NoError(t, rcvOpenClose(t, d, manualOpts(rcvSegSize, Strict), func(l *Log) {
 				require.True(t, l.Recovery().FinishedTruncation, label)
 				rcvRequireRecords(t, l, c.recs, c.keep, label+" (writable)")
 			}), label)
@@ -388,7 +388,7 @@ func TestRedoFaultIsIOFault(t *testing.T) {
 	img, recs, locs := rcvBuildClosed(t, rng, 2)
 	keep := uint64(len(recs) - 2)
 	seg := locs[keep+1].seg
-	d := rcvWrite(t, "", rc2Redo(t, img, locs, keep)["nothing cut"])
+	d := writeImage(t, "", rc2Redo(t, img, locs, keep)["nothing cut"])
 	path := filepath.Join(d, seg)
 	var once sync.Once
 	psnSetFault(t, func(op sysutil.Op, p string) error {
@@ -397,7 +397,7 @@ func TestRedoFaultIsIOFault(t *testing.T) {
 		}
 		return nil
 	})
-	ce := rcvCorruption(t, rcvOpenClose(t, d, rcvOpts(TruncatePartial), nil), "truncated under the mapping")
+	ce := rcvCorruption(t, rcvOpenClose(t, d, manualOpts(rcvSegSize, TruncatePartial), nil), "truncated under the mapping")
 	require.Equal(t, ReasonIOFault, ce.Reason)
 	require.Equal(t, seg, ce.Segment)
 	require.True(t, wasPoisoned(d))
@@ -408,7 +408,7 @@ func TestRedoFaultIsIOFault(t *testing.T) {
 // be on disk, so the log is poisoned, as TruncateBack's is; a reopen
 // recovers every record at or above the new front.
 func TestTruncateFrontMetaInDoubt(t *testing.T) {
-	dir := rcvScratch(t)
+	dir := fastTempDir(t)
 	l, err := Open(dir, psnOpts(SyncManual))
 	require.NoError(t, err)
 	defer l.Close()
@@ -420,7 +420,7 @@ func TestTruncateFrontMetaInDoubt(t *testing.T) {
 		recs[seq] = p
 	}
 	require.NoError(t, l.Sync())
-	rcvWaitPrep(l)
+	waitPrepared(l)
 	remove := psnSetFault(t, func(o sysutil.Op, path string) error {
 		if o == sysutil.OpSyncDir && path == dir {
 			return syscall.EIO
@@ -444,7 +444,7 @@ func TestTruncateFrontMetaInDoubt(t *testing.T) {
 // in directories it creates fsyncs the parent of each one, so the new
 // names survive a power cut; a failing sync fails Open.
 func TestOpenSyncsNewDirectoryParents(t *testing.T) {
-	base := rcvScratch(t)
+	base := fastTempDir(t)
 	dir := filepath.Join(base, "a", "b")
 	var mu sync.Mutex
 	var synced []string
@@ -492,7 +492,7 @@ func TestOpenProbeErrors(t *testing.T) {
 	tornImg := r.img.with(r.active, torn)
 	for _, c := range []struct {
 		name     string
-		img      rcvImage
+		img      dirImage
 		seg      string // the file whose n-th open fails
 		n        int
 		poisoned bool
@@ -501,7 +501,7 @@ func TestOpenProbeErrors(t *testing.T) {
 		{"probe of the later segment", tornImg, r.prep, 2, false},
 		{"page-cache eviction", r.img, r.active, 2, true},
 	} {
-		d := rcvWrite(t, "", c.img)
+		d := writeImage(t, "", c.img)
 		if c.poisoned {
 			markPoisoned(d)
 		}
@@ -515,7 +515,7 @@ func TestOpenProbeErrors(t *testing.T) {
 			}
 			return nil
 		})
-		_, err := Open(d, rcvOpts(TruncatePartial))
+		_, err := Open(d, manualOpts(rcvSegSize, TruncatePartial))
 		remove()
 		require.ErrorIs(t, err, syscall.EIO, c.name)
 		rcvRequireFiles(t, c.img, d, c.name)
@@ -527,8 +527,8 @@ func TestOpenProbeErrors(t *testing.T) {
 // not make a log Clean whose newest segment has a torn tail, ReadOnly
 // included.
 func TestRecoveryCleanSealedMark(t *testing.T) {
-	dir := rcvScratch(t)
-	l, err := Open(dir, rcvOpts(TruncatePartial))
+	dir := fastTempDir(t)
+	l, err := Open(dir, manualOpts(rcvSegSize, TruncatePartial))
 	require.NoError(t, err)
 	var recs [][]byte
 	add := func(l *Log, p []byte) {
@@ -536,24 +536,24 @@ func TestRecoveryCleanSealedMark(t *testing.T) {
 		require.NoError(t, err)
 		recs = append(recs, p)
 	}
-	for rcvRoom(l) > 400 {
+	for activeRoom(l) > 400 {
 		add(l, bytes.Repeat([]byte{'a'}, 100))
 	}
 	require.NoError(t, l.Close()) // the mark ends segment 1
-	l, err = Open(dir, rcvOpts(TruncatePartial))
+	l, err = Open(dir, manualOpts(rcvSegSize, TruncatePartial))
 	require.NoError(t, err)
 	defer l.Close()
 	add(l, bytes.Repeat([]byte{'b'}, 1000)) // does not fit: segment 2
 	require.Len(t, l.segments(), 2)
 	require.NoError(t, l.Sync())
 	name, end := rcvActive(l)
-	rcvWaitPrep(l)
-	img := rcvSnapshot(t, dir)
+	waitPrepared(l)
+	img := snapshotDir(t, dir)
 	seg := bytes.Clone(img[name])
 	copy(seg[end:], []byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12})
 	img = img.with(name, seg)
-	for _, o := range []*Options{rcvOpts(TruncatePartial), rcvReadOnly()} {
-		d := rcvWrite(t, "", img)
+	for _, o := range []*Options{manualOpts(rcvSegSize, TruncatePartial), readOnlyOpts(rcvSegSize)} {
+		d := writeImage(t, "", img)
 		require.NoError(t, rcvOpenClose(t, d, o, func(l *Log) {
 			require.NotNil(t, l.Recovery().TornTail)
 			require.False(t, l.Recovery().Clean, "ReadOnly %v", o.ReadOnly)

@@ -29,11 +29,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"sort"
-	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -45,25 +42,11 @@ import (
 // records span several segments.
 const rcvSegSize = 16 << 10
 
-func rcvOpts(p RepairPolicy) *Options {
-	return &Options{SegmentSize: rcvSegSize, Durability: SyncManual, Repair: p}
-}
-
-func rcvReadOnly() *Options {
-	return &Options{SegmentSize: rcvSegSize, Durability: SyncManual, ReadOnly: true}
-}
-
 // rcvRand returns a seeded generator; the seed comes from MMAPWAL_SEED when
 // set and is logged either way.
 func rcvRand(t *testing.T) *rand.Rand {
 	t.Helper()
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("MMAPWAL_SEED"); s != "" {
-		v, err := strconv.ParseUint(s, 10, 64)
-		require.NoError(t, err, "MMAPWAL_SEED")
-		seed = v
-	}
-	t.Logf("seed %d (replay: MMAPWAL_SEED=%d go test -run '^%s$' ./mmapwal)", seed, seed, t.Name())
+	seed := testSeed(t)
 	return rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 }
 
@@ -102,143 +85,25 @@ func rcvLocs(l *Log) map[uint64]rcvLoc {
 	return locs
 }
 
-// rcvWaitPrep waits until the background preparation of the next segment is
-// over, so that a copy of the directory is deterministic.
-func rcvWaitPrep(l *Log) {
-	l.prep.mu.Lock()
-	done := l.prep.done
-	l.prep.mu.Unlock()
-	if done != nil {
-		<-done
-	}
-}
-
-// rcvRoom is the space left in the active segment.
-func rcvRoom(l *Log) int64 {
-	l.wmu.Lock()
-	defer l.wmu.Unlock()
-	return l.active.size - l.off
-}
-
 func rcvActive(l *Log) (name string, off int64) {
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
 	return l.active.name, l.off
 }
 
-// rcvImage is a copy of a log directory's files (LOCK excluded).
-type rcvImage map[string][]byte
-
-func rcvSnapshot(t *testing.T, dir string) rcvImage {
-	t.Helper()
-	ents, err := os.ReadDir(dir)
-	require.NoError(t, err)
-	img := rcvImage{}
-	for _, e := range ents {
-		if !e.Type().IsRegular() || e.Name() == lockName {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		require.NoError(t, err)
-		img[e.Name()] = b
-	}
-	return img
-}
-
-// with returns a shallow copy of img with the given files replaced (a nil
-// value removes the file).
-func (img rcvImage) with(kv ...any) rcvImage {
-	c := rcvImage{}
-	for k, v := range img {
-		c[k] = v
-	}
-	for i := 0; i < len(kv); i += 2 {
-		name, b := kv[i].(string), kv[i+1].([]byte)
-		if b == nil {
-			delete(c, name)
-		} else {
-			c[name] = b
-		}
-	}
-	return c
-}
-
-// segNames returns the image's segment file names, in order.
-func (img rcvImage) segNames() []string {
-	var names []string
-	for n := range img {
-		if _, ok := segment.ParseName(n); ok {
-			names = append(names, n)
-		}
-	}
-	sort.Strings(names)
-	return names
-}
-
-// rcvScratch returns a new directory removed when the test ends: on tmpfs
-// (/dev/shm) when there is one, because these tests open thousands of
-// images and every Open syncs several times; the logic under test does not
-// depend on the filesystem. Elsewhere it is t.TempDir().
-func rcvScratch(t *testing.T) string {
-	t.Helper()
-	// The images are removed as soon as they are checked: a few MiB at a
-	// time, which even a container's small /dev/shm holds.
-	if rcvTmpfs() {
-		if dir, err := os.MkdirTemp("/dev/shm", "mmapwal-test-"); err == nil {
-			t.Cleanup(func() { os.RemoveAll(dir) })
-			return dir
-		}
-	}
-	return t.TempDir()
-}
-
-func rcvTmpfs() bool {
-	st, err := os.Stat("/dev/shm")
-	return err == nil && st.IsDir()
-}
-
 // rcvStride returns the stride of an exhaustive loop: fine on tmpfs, coarse
 // with -short or where every Open syncs to a disk.
 func rcvStride(fine, coarse int64) int64 {
-	if testing.Short() || !rcvTmpfs() {
+	if testing.Short() || !haveShm() {
 		return coarse
 	}
 	return fine
 }
 
-// rcvWrite writes img into a new directory under base (a new scratch
-// directory when base is "") and returns it.
-func rcvWrite(t *testing.T, base string, img rcvImage) string {
-	t.Helper()
-	if base == "" {
-		base = rcvScratch(t)
-	}
-	dir, err := os.MkdirTemp(base, "img")
-	require.NoError(t, err)
-	for name, b := range img {
-		require.NoError(t, os.WriteFile(filepath.Join(dir, name), b, 0o644))
-	}
-	return dir
-}
-
 // rcvRequireFiles checks that dir holds exactly img (LOCK ignored).
-func rcvRequireFiles(t *testing.T, img rcvImage, dir string, msg string) {
+func rcvRequireFiles(t *testing.T, img dirImage, dir string, msg string) {
 	t.Helper()
-	got := rcvSnapshot(t, dir)
-	var diff []string
-	for n, b := range img {
-		if g, ok := got[n]; !ok {
-			diff = append(diff, n+" missing")
-		} else if !bytes.Equal(g, b) {
-			diff = append(diff, n+" changed")
-		}
-	}
-	for n := range got {
-		if _, ok := img[n]; !ok {
-			diff = append(diff, n+" added")
-		}
-	}
-	require.Empty(t, diff, "%s: the files must be left untouched", msg)
+	require.NoError(t, sameFiles(t, dir, img), "%s: the files must be left untouched", msg)
 }
 
 // rcvRequireRecords checks that l holds exactly the records 1..last of recs
@@ -302,7 +167,7 @@ func rcvFlip(b []byte, off int64, bit int) []byte {
 // and which took more records after it that were never synced, all in the
 // newest segment.
 type rcvResidue struct {
-	img     rcvImage
+	img     dirImage
 	recs    [][]byte // recs[i] is record i+1
 	locs    map[uint64]rcvLoc
 	synced  uint64 // S: the last record the last Sync covered
@@ -319,8 +184,8 @@ type rcvResidue struct {
 // the start of the new segment.
 func rcvBuildResidue(t *testing.T, rng *rand.Rand, tailN, tailMax int, rotate bool) *rcvResidue {
 	t.Helper()
-	dir := rcvScratch(t)
-	l, err := Open(dir, rcvOpts(TruncatePartial))
+	dir := fastTempDir(t)
+	l, err := Open(dir, manualOpts(rcvSegSize, TruncatePartial))
 	require.NoError(t, err)
 	t.Cleanup(func() { l.Close() })
 	r := &rcvResidue{}
@@ -336,7 +201,7 @@ func rcvBuildResidue(t *testing.T, rng *rand.Rand, tailN, tailMax int, rotate bo
 		tail[i] = rcvPayload(rng, tailMax)
 		need += int64(crcframe.Size(len(tail[i])))
 	}
-	for len(l.segments()) < 3 || !rotate && rcvRoom(l) < need {
+	for len(l.segments()) < 3 || !rotate && activeRoom(l) < need {
 		add(rcvPayload(rng, 200))
 	}
 	for range 5 { // synced records in the newest segment
@@ -364,8 +229,8 @@ func rcvBuildResidue(t *testing.T, rng *rand.Rand, tailN, tailMax int, rotate bo
 	name, r.tailEnd = rcvActive(l)
 	require.Equal(t, r.active, name, "the unsynced tail must stay in one segment")
 	require.Equal(t, r.synced, l.DurableSeq())
-	rcvWaitPrep(l)
-	r.img = rcvSnapshot(t, dir)
+	waitPrepared(l)
+	r.img = snapshotDir(t, dir)
 	r.locs = rcvLocs(l)
 	names := r.img.segNames()
 	require.GreaterOrEqual(t, len(names), 4, "several segments and a prepared one")
@@ -407,8 +272,8 @@ func (r *rcvResidue) check(t *testing.T, base string, dmg []byte, label string) 
 
 	// Strict: opens when the damage left a clean prefix, else refuses with
 	// a torn tail (never a durable-corruption reason) and changes nothing.
-	d := rcvWrite(t, base, img)
-	err := rcvOpenClose(t, d, rcvOpts(Strict), func(l *Log) {
+	d := writeImage(t, base, img)
+	err := rcvOpenClose(t, d, manualOpts(rcvSegSize, Strict), func(l *Log) {
 		rcvRequireRecords(t, l, r.recs, last, label+" (Strict)")
 	})
 	if torn {
@@ -425,8 +290,8 @@ func (r *rcvResidue) check(t *testing.T, base string, dmg []byte, label string) 
 
 	// TruncatePartial: 1..S and the intact prefix of the rest; the cut bytes
 	// are quarantined.
-	d = rcvWrite(t, base, img)
-	l, err := Open(d, rcvOpts(TruncatePartial))
+	d = writeImage(t, base, img)
+	l, err := Open(d, manualOpts(rcvSegSize, TruncatePartial))
 	require.NoError(t, err, label)
 	rcvRequireRecords(t, l, r.recs, last, label)
 	rep := l.Recovery()
@@ -451,12 +316,12 @@ func (r *rcvResidue) check(t *testing.T, base string, dmg []byte, label string) 
 	}
 	// Idempotent: the repaired log, crashed again at once, recovers the same
 	// state with nothing left to cut.
-	rcvWaitPrep(l)
-	again := rcvSnapshot(t, d)
+	waitPrepared(l)
+	again := snapshotDir(t, d)
 	require.NoError(t, l.Close())
 	require.NoError(t, os.RemoveAll(d))
-	d = rcvWrite(t, base, again)
-	err = rcvOpenClose(t, d, rcvOpts(TruncatePartial), func(l *Log) {
+	d = writeImage(t, base, again)
+	err = rcvOpenClose(t, d, manualOpts(rcvSegSize, TruncatePartial), func(l *Log) {
 		require.Nil(t, l.Recovery().TornTail, "%s: second open", label)
 		rcvRequireRecords(t, l, r.recs, last, label+" (second open)")
 	})
@@ -471,7 +336,7 @@ func (r *rcvResidue) check(t *testing.T, base string, dmg []byte, label string) 
 func TestResidueCutEveryOffset(t *testing.T) {
 	rng := rcvRand(t)
 	r := rcvBuildResidue(t, rng, 3, 60, false)
-	base := rcvScratch(t)
+	base := fastTempDir(t)
 	orig := r.img[r.active]
 	torn := 0
 	for c := r.syncOff; c <= r.tailEnd; c++ {
@@ -493,7 +358,7 @@ func TestResidueCutEveryOffset(t *testing.T) {
 func TestResidueLargeTail(t *testing.T) {
 	rng := rcvRand(t)
 	r := rcvBuildResidue(t, rng, 60, 190, false)
-	base := rcvScratch(t)
+	base := fastTempDir(t)
 	orig := r.img[r.active]
 	const page = 4096
 	require.Greater(t, r.tailEnd-r.syncOff, int64(page), "the tail spans pages")
@@ -545,7 +410,7 @@ func TestResidueLargeTail(t *testing.T) {
 func TestResidueAfterRotation(t *testing.T) {
 	rng := rcvRand(t)
 	r := rcvBuildResidue(t, rng, 8, 150, true)
-	base := rcvScratch(t)
+	base := fastTempDir(t)
 	orig := r.img[r.active]
 	h, err := segment.DecodeHeader(orig)
 	require.NoError(t, err)
@@ -597,7 +462,7 @@ func TestResidueAfterRotation(t *testing.T) {
 func TestRecoveryDurableBitFlip(t *testing.T) {
 	rng := rcvRand(t)
 	r := rcvBuildResidue(t, rng, 3, 60, false)
-	base := rcvScratch(t)
+	base := fastTempDir(t)
 	names := r.img.segNames()
 	var newest, sealed []uint64
 	for seq := uint64(1); seq <= r.synced; seq++ {
@@ -621,8 +486,8 @@ func TestRecoveryDurableBitFlip(t *testing.T) {
 		img := r.img.with(loc.seg, rcvFlip(r.img[loc.seg], at, bit))
 		label := fmt.Sprintf("record %d (%s at %d), bit %d of byte %d", seq, loc.seg, loc.off, bit, at)
 		for _, p := range []RepairPolicy{TruncatePartial, Strict} {
-			d := rcvWrite(t, base, img)
-			err := rcvOpenClose(t, d, rcvOpts(p), nil)
+			d := writeImage(t, base, img)
+			err := rcvOpenClose(t, d, manualOpts(rcvSegSize, p), nil)
 			ce := rcvCorruption(t, err, label)
 			require.Equal(t, loc.seg, ce.Segment, label)
 			require.Equal(t, loc.off, ce.Offset, label)
@@ -634,8 +499,8 @@ func TestRecoveryDurableBitFlip(t *testing.T) {
 	// A damaged segment header is corruption too.
 	img := r.img.with(names[0], rcvFlip(r.img[names[0]], 40, 3))
 	for _, p := range []RepairPolicy{TruncatePartial, Strict} {
-		d := rcvWrite(t, base, img)
-		ce := rcvCorruption(t, rcvOpenClose(t, d, rcvOpts(p), nil), "segment header")
+		d := writeImage(t, base, img)
+		ce := rcvCorruption(t, rcvOpenClose(t, d, manualOpts(rcvSegSize, p), nil), "segment header")
 		require.Equal(t, ReasonHeaderChecksumMismatch, ce.Reason)
 		require.Equal(t, names[0], ce.Segment)
 		rcvRequireFiles(t, img, d, "segment header")
@@ -644,10 +509,10 @@ func TestRecoveryDurableBitFlip(t *testing.T) {
 
 // rcvBuildClosed builds a log of at least nsegs segments and closes it
 // cleanly; it returns the directory's image, the records and their frames.
-func rcvBuildClosed(t *testing.T, rng *rand.Rand, nsegs int) (rcvImage, [][]byte, map[uint64]rcvLoc) {
+func rcvBuildClosed(t *testing.T, rng *rand.Rand, nsegs int) (dirImage, [][]byte, map[uint64]rcvLoc) {
 	t.Helper()
-	dir := rcvScratch(t)
-	l, err := Open(dir, rcvOpts(TruncatePartial))
+	dir := fastTempDir(t)
+	l, err := Open(dir, manualOpts(rcvSegSize, TruncatePartial))
 	require.NoError(t, err)
 	var recs [][]byte
 	for len(l.segments()) < nsegs || len(recs) < 10 {
@@ -664,7 +529,7 @@ func rcvBuildClosed(t *testing.T, rng *rand.Rand, nsegs int) (rcvImage, [][]byte
 	}
 	locs := rcvLocs(l)
 	require.NoError(t, l.Close())
-	return rcvSnapshot(t, dir), recs, locs
+	return snapshotDir(t, dir), recs, locs
 }
 
 // TestRecoveryCloseProvesLastRecord: after a clean Close the durable mark
@@ -672,9 +537,9 @@ func rcvBuildClosed(t *testing.T, rng *rand.Rand, nsegs int) (rcvImage, [][]byte
 func TestRecoveryCloseProvesLastRecord(t *testing.T) {
 	rng := rcvRand(t)
 	img, recs, locs := rcvBuildClosed(t, rng, 3)
-	base := rcvScratch(t)
-	d := rcvWrite(t, base, img)
-	require.NoError(t, rcvOpenClose(t, d, rcvOpts(Strict), func(l *Log) {
+	base := fastTempDir(t)
+	d := writeImage(t, base, img)
+	require.NoError(t, rcvOpenClose(t, d, manualOpts(rcvSegSize, Strict), func(l *Log) {
 		require.True(t, l.Recovery().Clean, "a cleanly closed log reopens Clean")
 		require.Nil(t, l.Recovery().TornTail)
 		rcvRequireRecords(t, l, recs, uint64(len(recs)), "after Close")
@@ -687,8 +552,8 @@ func TestRecoveryCloseProvesLastRecord(t *testing.T) {
 		dmg := img.with(loc.seg, rcvFlip(img[loc.seg], at, bit))
 		label := fmt.Sprintf("record %d of %d, bit %d of byte %d", seq, last, bit, at)
 		for _, p := range []RepairPolicy{TruncatePartial, Strict} {
-			d := rcvWrite(t, base, dmg)
-			ce := rcvCorruption(t, rcvOpenClose(t, d, rcvOpts(p), nil), label)
+			d := writeImage(t, base, dmg)
+			ce := rcvCorruption(t, rcvOpenClose(t, d, manualOpts(rcvSegSize, p), nil), label)
 			require.Equal(t, loc.seg, ce.Segment, label)
 			require.Equal(t, loc.off, ce.Offset, label)
 			require.True(t, ce.Durable, label)
@@ -705,7 +570,7 @@ func TestRecoveryCloseProvesLastRecord(t *testing.T) {
 // by the last record's watermark, so its damage is ErrCorrupt.
 func TestRecoveryUndetectableLastSynced(t *testing.T) {
 	rng := rcvRand(t)
-	dir := rcvScratch(t)
+	dir := fastTempDir(t)
 	l, err := Open(dir, &Options{SegmentSize: rcvSegSize, Durability: SyncAlways})
 	require.NoError(t, err)
 	var recs [][]byte
@@ -718,8 +583,8 @@ func TestRecoveryUndetectableLastSynced(t *testing.T) {
 		require.NoError(t, err) // acknowledged: SyncAlways
 		recs = append(recs, p)
 	}
-	rcvWaitPrep(l)
-	img := rcvSnapshot(t, dir)
+	waitPrepared(l)
+	img := snapshotDir(t, dir)
 	locs := rcvLocs(l)
 	require.NoError(t, l.Close())
 	last := uint64(len(recs))
@@ -727,16 +592,16 @@ func TestRecoveryUndetectableLastSynced(t *testing.T) {
 	loc := locs[last]
 	at := loc.off + crcframe.HeaderSize + rng.Int64N(loc.size-crcframe.HeaderSize)
 	dmg := img.with(loc.seg, rcvFlip(img[loc.seg], at, rng.IntN(8)))
-	d := rcvWrite(t, "", dmg)
-	require.NoError(t, rcvOpenClose(t, d, rcvOpts(TruncatePartial), func(l *Log) {
+	d := writeImage(t, "", dmg)
+	require.NoError(t, rcvOpenClose(t, d, manualOpts(rcvSegSize, TruncatePartial), func(l *Log) {
 		tt := l.Recovery().TornTail
 		require.NotNil(t, tt, "the damaged last record looks like a torn tail")
 		require.Equal(t, loc.off, tt.Offset)
 		require.True(t, tt.Repaired)
 		rcvRequireRecords(t, l, recs, last-1, "last synced record damaged")
 	}))
-	d = rcvWrite(t, "", dmg)
-	ce := rcvCorruption(t, rcvOpenClose(t, d, rcvOpts(Strict), nil), "Strict")
+	d = writeImage(t, "", dmg)
+	ce := rcvCorruption(t, rcvOpenClose(t, d, manualOpts(rcvSegSize, Strict), nil), "Strict")
 	require.Equal(t, ReasonTornTail, ce.Reason)
 	require.False(t, ce.Durable)
 
@@ -744,8 +609,8 @@ func TestRecoveryUndetectableLastSynced(t *testing.T) {
 	at = loc.off + rng.Int64N(loc.size)
 	dmg = img.with(loc.seg, rcvFlip(img[loc.seg], at, rng.IntN(8)))
 	for _, p := range []RepairPolicy{TruncatePartial, Strict} {
-		d := rcvWrite(t, "", dmg)
-		ce := rcvCorruption(t, rcvOpenClose(t, d, rcvOpts(p), nil), "record before the last")
+		d := writeImage(t, "", dmg)
+		ce := rcvCorruption(t, rcvOpenClose(t, d, manualOpts(rcvSegSize, p), nil), "record before the last")
 		require.True(t, ce.Durable)
 		require.Equal(t, loc.off, ce.Offset)
 	}
@@ -768,13 +633,13 @@ func TestReadOnlySalvageCorrupt(t *testing.T) {
 	loc := locs[bad]
 	at := loc.off + crcframe.HeaderSize + rng.Int64N(loc.size-crcframe.HeaderSize) // payload or padding
 	dmg := img.with(loc.seg, rcvFlip(img[loc.seg], at, rng.IntN(8)))
-	d := rcvWrite(t, "", dmg)
+	d := writeImage(t, "", dmg)
 
 	// A writable open refuses it.
-	ce := rcvCorruption(t, rcvOpenClose(t, d, rcvOpts(TruncatePartial), nil), "writable open")
+	ce := rcvCorruption(t, rcvOpenClose(t, d, manualOpts(rcvSegSize, TruncatePartial), nil), "writable open")
 	require.True(t, ce.Durable)
 
-	l, err := Open(d, rcvReadOnly())
+	l, err := Open(d, readOnlyOpts(rcvSegSize))
 	require.NoError(t, err)
 	rep := l.Recovery()
 	require.NotNil(t, rep.Corruption)
@@ -815,8 +680,8 @@ func TestReadOnlyTornTail(t *testing.T) {
 	loc := r.locs[r.synced+2]
 	clear(dmg[loc.off+crcframe.HeaderSize/2:]) // the second unsynced record is torn
 	img := r.img.with(r.active, dmg)
-	d := rcvWrite(t, "", img)
-	l, err := Open(d, rcvReadOnly())
+	d := writeImage(t, "", img)
+	l, err := Open(d, readOnlyOpts(rcvSegSize))
 	require.NoError(t, err)
 	tt := l.Recovery().TornTail
 	require.NotNil(t, tt)
@@ -860,7 +725,7 @@ func TestUnsupportedVersion(t *testing.T) {
 
 	cases := []struct {
 		name string
-		img  rcvImage
+		img  dirImage
 	}{
 		{"first segment v3", img.with(first, rcvRewrite(img[first], 8, 3, 2))},
 		{"newest segment v3", img.with(newest, rcvRewrite(img[newest], 8, 3, 2))},
@@ -874,9 +739,9 @@ func TestUnsupportedVersion(t *testing.T) {
 	require.ErrorIs(t, err, crcframe.UnsupportedVersion)
 
 	for _, tc := range cases {
-		for _, o := range []*Options{rcvOpts(TruncatePartial), rcvOpts(Strict), rcvReadOnly()} {
+		for _, o := range []*Options{manualOpts(rcvSegSize, TruncatePartial), manualOpts(rcvSegSize, Strict), readOnlyOpts(rcvSegSize)} {
 			label := fmt.Sprintf("%s, repair %d, ReadOnly %v", tc.name, o.Repair, o.ReadOnly)
-			d := rcvWrite(t, "", tc.img)
+			d := writeImage(t, "", tc.img)
 			err := rcvOpenClose(t, d, o, nil)
 			require.ErrorIs(t, err, ErrUnsupportedVersion, label)
 			require.NotErrorIs(t, err, ErrCorrupt, label)
@@ -896,8 +761,8 @@ func TestRecoveryPreparedSegmentRemoved(t *testing.T) {
 	img := r.img.with(r.active, bytes.Clone(r.img[r.active]))
 	clear(img[r.active][r.syncOff:]) // no torn tail: the crash lost the unsynced records cleanly
 	for _, p := range []RepairPolicy{TruncatePartial, Strict} {
-		d := rcvWrite(t, "", img)
-		require.NoError(t, rcvOpenClose(t, d, rcvOpts(p), func(l *Log) {
+		d := writeImage(t, "", img)
+		require.NoError(t, rcvOpenClose(t, d, manualOpts(rcvSegSize, p), func(l *Log) {
 			require.Contains(t, l.Recovery().Removed, r.prep)
 			require.Nil(t, l.Recovery().TornTail)
 			rcvRequireRecords(t, l, r.recs, r.synced, "prepared segment")
@@ -929,8 +794,8 @@ func TestRecoveryInterruptedCreation(t *testing.T) {
 				last = r.synced + 1
 			}
 			img := r.img.with(r.prep, b, r.active, dmg)
-			d := rcvWrite(t, "", img)
-			require.NoError(t, rcvOpenClose(t, d, rcvOpts(TruncatePartial), func(l *Log) {
+			d := writeImage(t, "", img)
+			require.NoError(t, rcvOpenClose(t, d, manualOpts(rcvSegSize, TruncatePartial), func(l *Log) {
 				require.Contains(t, l.Recovery().Removed, r.prep, label)
 				require.Equal(t, torn, l.Recovery().TornTail != nil, label)
 				rcvRequireRecords(t, l, r.recs, last, label)
@@ -951,14 +816,14 @@ func TestRecoveryMissingSegments(t *testing.T) {
 		gap := img.with(names[i], []byte(nil))
 		label := "missing " + names[i]
 		for _, p := range []RepairPolicy{TruncatePartial, Strict} {
-			d := rcvWrite(t, "", gap)
-			ce := rcvCorruption(t, rcvOpenClose(t, d, rcvOpts(p), nil), label)
+			d := writeImage(t, "", gap)
+			ce := rcvCorruption(t, rcvOpenClose(t, d, manualOpts(rcvSegSize, p), nil), label)
 			require.Equal(t, ReasonSegmentGap, ce.Reason, label)
 			require.True(t, ce.Durable, label)
 			rcvRequireFiles(t, gap, d, label)
 		}
-		d := rcvWrite(t, "", gap)
-		require.NoError(t, rcvOpenClose(t, d, rcvReadOnly(), func(l *Log) {
+		d := writeImage(t, "", gap)
+		require.NoError(t, rcvOpenClose(t, d, readOnlyOpts(rcvSegSize), func(l *Log) {
 			rep := l.Recovery()
 			require.NotNil(t, rep.Corruption, label)
 			require.Equal(t, ReasonSegmentGap, rep.Corruption.Reason, label)
@@ -983,14 +848,14 @@ func TestRecoveryForeignSegment(t *testing.T) {
 	other, _, _ := rcvBuildClosed(t, rng, 3)
 	names, onames := img.segNames(), other.segNames()
 	n, _ := segment.ParseName(names[len(names)-1])
-	cases := map[string]rcvImage{
+	cases := map[string]dirImage{
 		"replacing segment 2": img.with(names[1], other[onames[1]]),
 		"as the newest":       img.with(segment.Name(n+1), other[onames[0]]),
 	}
 	for what, fimg := range cases {
 		for _, p := range []RepairPolicy{TruncatePartial, Strict} {
-			d := rcvWrite(t, "", fimg)
-			ce := rcvCorruption(t, rcvOpenClose(t, d, rcvOpts(p), nil), what)
+			d := writeImage(t, "", fimg)
+			ce := rcvCorruption(t, rcvOpenClose(t, d, manualOpts(rcvSegSize, p), nil), what)
 			require.Equal(t, ReasonForeignSegment, ce.Reason, what)
 			rcvRequireFiles(t, fimg, d, what)
 		}
@@ -1003,15 +868,15 @@ func TestRecoveryMissingMeta(t *testing.T) {
 	rng := rcvRand(t)
 	img, _, _ := rcvBuildClosed(t, rng, 2)
 	nometa := img.with(metaName, []byte(nil))
-	for _, o := range []*Options{rcvOpts(TruncatePartial), rcvOpts(Strict), rcvReadOnly()} {
-		d := rcvWrite(t, "", nometa)
+	for _, o := range []*Options{manualOpts(rcvSegSize, TruncatePartial), manualOpts(rcvSegSize, Strict), readOnlyOpts(rcvSegSize)} {
+		d := writeImage(t, "", nometa)
 		ce := rcvCorruption(t, rcvOpenClose(t, d, o, nil), "missing META")
 		require.Equal(t, ReasonMissingMeta, ce.Reason)
 		rcvRequireFiles(t, nometa, d, "missing META")
 	}
 	// A stale META.tmp is ignored and removed.
-	d := rcvWrite(t, "", img.with(metaTmpName, []byte("partial")))
-	require.NoError(t, rcvOpenClose(t, d, rcvOpts(Strict), nil))
+	d := writeImage(t, "", img.with(metaTmpName, []byte("partial")))
+	require.NoError(t, rcvOpenClose(t, d, manualOpts(rcvSegSize, Strict), nil))
 	require.NoFileExists(t, filepath.Join(d, metaTmpName))
 }
 
@@ -1042,9 +907,9 @@ func TestRecoveryInterruptedTruncateBack(t *testing.T) {
 		num, _ := segment.ParseName(loc.seg)
 		bm := m
 		bm.backSeg, bm.backOff, bm.floor = num, uint32(loc.off), keep
-		stages := map[string]func(rcvImage) rcvImage{
-			"nothing cut": func(i rcvImage) rcvImage { return i },
-			"later segments removed": func(i rcvImage) rcvImage {
+		stages := map[string]func(dirImage) dirImage{
+			"nothing cut": func(i dirImage) dirImage { return i },
+			"later segments removed": func(i dirImage) dirImage {
 				for _, n := range names {
 					if n > loc.seg {
 						i = i.with(n, []byte(nil))
@@ -1052,7 +917,7 @@ func TestRecoveryInterruptedTruncateBack(t *testing.T) {
 				}
 				return i
 			},
-			"all cut but META": func(i rcvImage) rcvImage {
+			"all cut but META": func(i dirImage) dirImage {
 				for _, n := range names {
 					if n > loc.seg {
 						i = i.with(n, []byte(nil))
@@ -1065,9 +930,9 @@ func TestRecoveryInterruptedTruncateBack(t *testing.T) {
 		}
 		for stage, f := range stages {
 			label := fmt.Sprintf("TruncateBack(%d) in %s, %s", keep, loc.seg, stage)
-			d := rcvWrite(t, "", f(img))
+			d := writeImage(t, "", f(img))
 			require.NoError(t, writeMeta(d, bm))
-			require.NoError(t, rcvOpenClose(t, d, rcvOpts(Strict), func(l *Log) {
+			require.NoError(t, rcvOpenClose(t, d, manualOpts(rcvSegSize, Strict), func(l *Log) {
 				rep := l.Recovery()
 				require.True(t, rep.FinishedTruncation, label)
 				rcvRequireRecords(t, l, recs, keep, label)
@@ -1083,7 +948,7 @@ func TestRecoveryInterruptedTruncateBack(t *testing.T) {
 				require.NoError(t, err, label)
 				require.Equal(t, keep+1, seq, label)
 			}), label)
-			require.NoError(t, rcvOpenClose(t, d, rcvOpts(Strict), func(l *Log) {
+			require.NoError(t, rcvOpenClose(t, d, manualOpts(rcvSegSize, Strict), func(l *Log) {
 				require.False(t, l.Recovery().FinishedTruncation, label)
 				require.Equal(t, keep+1, l.LastSeq(), label)
 				b, err := l.Read(keep + 1)
@@ -1111,9 +976,9 @@ func TestRecoveryInterruptedTruncateFront(t *testing.T) {
 	require.NoError(t, err)
 	m.clean = cleanClose{} // the writer's Open removed it before TruncateFront
 	m.firstSeq = front
-	d := rcvWrite(t, "", img)
+	d := writeImage(t, "", img)
 	require.NoError(t, writeMeta(d, m))
-	require.NoError(t, rcvOpenClose(t, d, rcvOpts(Strict), func(l *Log) {
+	require.NoError(t, rcvOpenClose(t, d, manualOpts(rcvSegSize, Strict), func(l *Log) {
 		rep := l.Recovery()
 		require.Subset(t, rep.Removed, names[:2])
 		require.Equal(t, front, l.FirstSeq())
@@ -1135,8 +1000,8 @@ func TestRecoveryInterruptedTruncateFront(t *testing.T) {
 // disk is dropped whole; so is one with a lost middle frame.
 func TestRecoveryUnfinishedBatch(t *testing.T) {
 	rng := rcvRand(t)
-	dir := rcvScratch(t)
-	l, err := Open(dir, rcvOpts(TruncatePartial))
+	dir := fastTempDir(t)
+	l, err := Open(dir, manualOpts(rcvSegSize, TruncatePartial))
 	require.NoError(t, err)
 	defer l.Close()
 	var recs [][]byte
@@ -1156,8 +1021,8 @@ func TestRecoveryUnfinishedBatch(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, synced+1, first)
 	recs = append(recs, batch...)
-	rcvWaitPrep(l)
-	img := rcvSnapshot(t, dir)
+	waitPrepared(l)
+	img := snapshotDir(t, dir)
 	locs := rcvLocs(l)
 	for _, lost := range []uint64{first + 4, first + 2} {
 		loc := locs[lost]
@@ -1165,41 +1030,41 @@ func TestRecoveryUnfinishedBatch(t *testing.T) {
 		clear(b[loc.off : loc.off+loc.size])
 		dimg := img.with(loc.seg, b)
 		label := fmt.Sprintf("batch %d..%d, frame of %d lost", first, first+4, lost)
-		d := rcvWrite(t, "", dimg)
-		require.NoError(t, rcvOpenClose(t, d, rcvOpts(TruncatePartial), func(l *Log) {
+		d := writeImage(t, "", dimg)
+		require.NoError(t, rcvOpenClose(t, d, manualOpts(rcvSegSize, TruncatePartial), func(l *Log) {
 			tt := l.Recovery().TornTail
 			require.NotNil(t, tt, label)
 			require.Equal(t, locs[first].off, tt.Offset, label)
 			rcvRequireRecords(t, l, recs, synced, label)
 		}), label)
-		d = rcvWrite(t, "", dimg)
-		ce := rcvCorruption(t, rcvOpenClose(t, d, rcvOpts(Strict), nil), label)
+		d = writeImage(t, "", dimg)
+		ce := rcvCorruption(t, rcvOpenClose(t, d, manualOpts(rcvSegSize, Strict), nil), label)
 		require.Equal(t, ReasonTornTail, ce.Reason, label)
 		require.Equal(t, locs[first].off, ce.Offset, label)
 	}
 	// The intact batch is recovered whole.
-	d := rcvWrite(t, "", img)
-	require.NoError(t, rcvOpenClose(t, d, rcvOpts(Strict), func(l *Log) {
+	d := writeImage(t, "", img)
+	require.NoError(t, rcvOpenClose(t, d, manualOpts(rcvSegSize, Strict), func(l *Log) {
 		rcvRequireRecords(t, l, recs, synced+5, "intact batch")
 	}))
 }
 
 // TestRecoveryCleanFlag: Recovery().Clean tells a clean Close from a crash.
 func TestRecoveryCleanFlag(t *testing.T) {
-	dir := rcvScratch(t)
-	l, err := Open(dir, rcvOpts(TruncatePartial))
+	dir := fastTempDir(t)
+	l, err := Open(dir, manualOpts(rcvSegSize, TruncatePartial))
 	require.NoError(t, err)
 	for i := range 100 {
 		_, err := l.Append([]byte(strings.Repeat("c", i)))
 		require.NoError(t, err)
 	}
 	require.NoError(t, l.Sync())
-	rcvWaitPrep(l)
-	crashed := rcvSnapshot(t, dir)
+	waitPrepared(l)
+	crashed := snapshotDir(t, dir)
 	require.NoError(t, l.Close())
 	require.NoError(t, l.Close(), "a second Close returns nil")
 
-	l, err = Open(dir, rcvOpts(Strict))
+	l, err = Open(dir, manualOpts(rcvSegSize, Strict))
 	require.NoError(t, err)
 	require.True(t, l.Recovery().Clean)
 	require.Equal(t, uint64(100), l.Recovery().LastSeq)
@@ -1208,8 +1073,8 @@ func TestRecoveryCleanFlag(t *testing.T) {
 	require.Equal(t, 100, l.Recovery().Records)
 	require.NoError(t, l.Close())
 
-	d := rcvWrite(t, "", crashed)
-	require.NoError(t, rcvOpenClose(t, d, rcvOpts(Strict), func(l *Log) {
+	d := writeImage(t, "", crashed)
+	require.NoError(t, rcvOpenClose(t, d, manualOpts(rcvSegSize, Strict), func(l *Log) {
 		require.False(t, l.Recovery().Clean, "a crashed log is not Clean")
 		require.Equal(t, uint64(100), l.LastSeq())
 	}))
@@ -1231,8 +1096,8 @@ func TestRecoveryQuarantineExists(t *testing.T) {
 		"earlier repair":          []byte("older residue"),
 	} {
 		img := r.img.with(r.active, dmg, qname, stale)
-		d := rcvWrite(t, "", img)
-		require.NoError(t, rcvOpenClose(t, d, rcvOpts(TruncatePartial), func(l *Log) {
+		d := writeImage(t, "", img)
+		require.NoError(t, rcvOpenClose(t, d, manualOpts(rcvSegSize, TruncatePartial), func(l *Log) {
 			tt := l.Recovery().TornTail
 			require.NotNil(t, tt, what)
 			require.True(t, tt.Repaired, what)

@@ -78,26 +78,6 @@ func sealBoundaries(t *testing.T, img []byte) []int64 {
 	}
 }
 
-// sealCopy copies the log directory src to a new one and returns it.
-func sealCopy(t *testing.T, src string) string {
-	t.Helper()
-	dst := t.TempDir()
-	ents, err := os.ReadDir(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range ents {
-		b, err := os.ReadFile(filepath.Join(src, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dst, e.Name()), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dst
-}
-
 // sealRequireCorrupt checks that dir, damaged, is refused with ErrCorrupt
 // (damage to durable data, never a torn tail) by both repair policies, and
 // that a ReadOnly open reports the damage and serves only true records.
@@ -153,7 +133,7 @@ func TestSealedSegmentZeroedTail(t *testing.T) {
 		offs := sealBoundaries(t, img)
 		end := offs[len(offs)-1]
 		for _, off := range offs[:len(offs)-1] { // the last one is the end: nothing to zero
-			dir := sealCopy(t, src)
+			dir := copyToTempDir(t, src)
 			dmg := bytes.Clone(img)
 			clear(dmg[off:])
 			if err := os.WriteFile(filepath.Join(dir, name), dmg, 0o644); err != nil {
@@ -184,7 +164,7 @@ func TestCleanCloseZeroedTail(t *testing.T) {
 		t.Fatalf("the newest segment holds %d frames, want a record and the mark", len(offs)-1)
 	}
 	for _, off := range offs[:len(offs)-1] {
-		dir := sealCopy(t, src)
+		dir := copyToTempDir(t, src)
 		dmg := bytes.Clone(img)
 		clear(dmg[off:])
 		if err := os.WriteFile(filepath.Join(dir, name), dmg, 0o644); err != nil {

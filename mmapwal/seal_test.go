@@ -151,11 +151,6 @@ func TestMetaV2Refusals(t *testing.T) {
 	}
 }
 
-// sealOpts are the options of the logs these tests write.
-func sealOpts(p RepairPolicy) *Options {
-	return &Options{SegmentSize: segment.MinSize, Durability: SyncManual, Repair: p}
-}
-
 // sealPayload is record seq's content.
 func sealPayload(seq uint64) []byte { return bbPayloadN(seq, 40+int(seq%5)*30) }
 
@@ -232,7 +227,7 @@ func TestV1LogUpgrade(t *testing.T) {
 		v1Headers = append(v1Headers, sealReadFile(t, dir, segment.Name(n))[:segment.HeaderSize])
 	}
 
-	l, err := Open(dir, sealOpts(Strict))
+	l, err := Open(dir, manualOpts(bbSegSize, Strict))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,7 +242,7 @@ func TestV1LogUpgrade(t *testing.T) {
 		t.Fatalf("an open without writes changed the v1 META")
 	}
 
-	l, err = Open(dir, sealOpts(Strict))
+	l, err = Open(dir, manualOpts(bbSegSize, Strict))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,7 +284,7 @@ func TestV1LogUpgrade(t *testing.T) {
 		t.Fatalf("META after Close: %+v, %v; want a clean-close record in segment 5", m, err)
 	}
 
-	l, err = Open(dir, sealOpts(Strict))
+	l, err = Open(dir, manualOpts(bbSegSize, Strict))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,7 +299,7 @@ func TestV1SealedSegmentsKeepV1Rules(t *testing.T) {
 	dir := t.TempDir()
 	last := writeV1Log(t, dir, 4, 6)
 	for _, p := range []RepairPolicy{Strict, TruncatePartial} {
-		l, err := Open(dir, sealOpts(p))
+		l, err := Open(dir, manualOpts(bbSegSize, p))
 		if err != nil {
 			t.Fatalf("repair policy %d: %v", p, err)
 		}
@@ -382,7 +377,7 @@ func sealFill(t *testing.T, l *Log, n uint64) uint64 {
 func TestTruncateBackIntoSealedSegment(t *testing.T) {
 	for _, atEnd := range []bool{false, true} {
 		dir := t.TempDir()
-		l, err := Open(dir, sealOpts(Strict))
+		l, err := Open(dir, manualOpts(bbSegSize, Strict))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -398,7 +393,7 @@ func TestTruncateBackIntoSealedSegment(t *testing.T) {
 		if err := l.Close(); err != nil { // the mark goes after the cut (or into a new segment)
 			t.Fatal(err)
 		}
-		l, err = Open(dir, sealOpts(Strict))
+		l, err = Open(dir, manualOpts(bbSegSize, Strict))
 		if err != nil {
 			t.Fatalf("atEnd %v: reopen after TruncateBack(%d): %v", atEnd, cut, err)
 		}
@@ -407,7 +402,7 @@ func TestTruncateBackIntoSealedSegment(t *testing.T) {
 		if err := l.Close(); err != nil {
 			t.Fatal(err)
 		}
-		l, err = Open(dir, sealOpts(Strict))
+		l, err = Open(dir, manualOpts(bbSegSize, Strict))
 		if err != nil {
 			t.Fatalf("atEnd %v: reopen after the new rotations: %v", atEnd, err)
 		}
@@ -421,7 +416,7 @@ func TestTruncateBackIntoSealedSegment(t *testing.T) {
 // seal of a segment that is gone.
 func TestTruncateFrontRemovesSealedPredecessor(t *testing.T) {
 	dir := t.TempDir()
-	l, err := Open(dir, sealOpts(Strict))
+	l, err := Open(dir, manualOpts(bbSegSize, Strict))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -437,7 +432,7 @@ func TestTruncateFrontRemovesSealedPredecessor(t *testing.T) {
 	if names[0] != 3 {
 		t.Fatalf("segments %v after TruncateFront(%d), want 3 first", names, front)
 	}
-	l, err = Open(dir, sealOpts(Strict))
+	l, err = Open(dir, manualOpts(bbSegSize, Strict))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -453,7 +448,7 @@ func TestTruncateFrontRemovesSealedPredecessor(t *testing.T) {
 // existing seal (no second seal is written).
 func TestNewestSegmentEndsWithSeal(t *testing.T) {
 	dir := t.TempDir()
-	l, err := Open(dir, sealOpts(Strict))
+	l, err := Open(dir, manualOpts(bbSegSize, Strict))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -471,7 +466,7 @@ func TestNewestSegmentEndsWithSeal(t *testing.T) {
 	}
 	dropCleanClose(t, dir)
 
-	l, err = Open(dir, sealOpts(Strict))
+	l, err = Open(dir, manualOpts(bbSegSize, Strict))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -486,7 +481,7 @@ func TestNewestSegmentEndsWithSeal(t *testing.T) {
 	if err != nil || h.Flags != segment.FlagPrevSealed || int64(h.PrevSeal) != seal {
 		t.Fatalf("next header %+v, %v; want prev sealed at %d", h, err, seal)
 	}
-	l, err = Open(dir, sealOpts(Strict))
+	l, err = Open(dir, manualOpts(bbSegSize, Strict))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -499,7 +494,7 @@ func TestNewestSegmentEndsWithSeal(t *testing.T) {
 // returns (before any write), and Close writes it again.
 func TestCleanCloseRecord(t *testing.T) {
 	dir := t.TempDir()
-	l, err := Open(dir, sealOpts(Strict))
+	l, err := Open(dir, manualOpts(bbSegSize, Strict))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -523,7 +518,7 @@ func TestCleanCloseRecord(t *testing.T) {
 			t.Fatal("a ReadOnly open changed META")
 		}
 	}
-	l, err = Open(dir, sealOpts(Strict))
+	l, err = Open(dir, manualOpts(bbSegSize, Strict))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -544,7 +539,7 @@ func TestCleanCloseRecord(t *testing.T) {
 // both under both repair policies, and the files are left as they were.
 func TestZeroedSealOrMarkReason(t *testing.T) {
 	dir := t.TempDir()
-	l, err := Open(dir, sealOpts(Strict))
+	l, err := Open(dir, manualOpts(bbSegSize, Strict))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -562,16 +557,16 @@ func TestZeroedSealOrMarkReason(t *testing.T) {
 		{"seal", first.name, first.seal, ReasonMissingSeal},
 		{"mark", markSeg.name, markOff, ReasonMissingMark},
 	} {
-		img := bbSnapshot(t, dir)
+		img := snapshotDir(t, dir)
 		clear(img[c.seg][c.off : c.off+crcframe.HeaderSize])
-		d := bbWriteImage(t, t.TempDir(), img)
+		d := writeImage(t, t.TempDir(), img)
 		for _, p := range []RepairPolicy{TruncatePartial, Strict} {
-			_, err := Open(d, sealOpts(p))
+			_, err := Open(d, manualOpts(bbSegSize, p))
 			var ce *CorruptionError
 			if !errors.As(err, &ce) || ce.Reason != c.reason || ce.Segment != c.seg || ce.Offset != c.off || !ce.Durable {
 				t.Fatalf("%s zeroed, repair policy %d: %v; want %v at %s:%d", c.name, p, err, c.reason, c.seg, c.off)
 			}
-			if e := bbSameFiles(t, d, img); e != nil {
+			if e := sameFiles(t, d, img); e != nil {
 				t.Fatalf("%s zeroed, repair policy %d: the refused log was modified: %v", c.name, p, e)
 			}
 		}
@@ -585,7 +580,7 @@ func TestZeroedSealOrMarkReason(t *testing.T) {
 // SIGKILL test found the seal of sequence 0 that an earlier version wrote.
 func TestRotateBeforeAnyRecord(t *testing.T) {
 	dir := t.TempDir()
-	l, err := Open(dir, sealOpts(Strict))
+	l, err := Open(dir, manualOpts(bbSegSize, Strict))
 	if err != nil {
 		t.Fatal(err)
 	}

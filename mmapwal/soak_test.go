@@ -412,7 +412,7 @@ func TestSoak(t *testing.T) {
 	}
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
-	s := &soak{t: t, dir: bbTempDir(t), opts: Options{SegmentSize: 64 << 10, Durability: SyncManual, MaxMappedSegments: 4}}
+	s := &soak{t: t, dir: fastTempDir(t), opts: Options{SegmentSize: 64 << 10, Durability: SyncManual, MaxMappedSegments: 4}}
 	s.m.tags = map[uint64]uint64{}
 	l, err := Open(s.dir, &s.opts)
 	if err != nil {
