@@ -20,6 +20,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,6 +31,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mmapwal/mmapwal/internal/sysutil"
+	"github.com/mmapwal/mmapwal/segment"
 )
 
 // rdOpen opens dir and closes the log at the end of the test.
@@ -788,4 +790,48 @@ func TestReadersViewDroppedUnderFn(t *testing.T) {
 	require.False(t, it.Next())
 	require.ErrorAs(t, it.Err(), &te, "the drop comes before the Close: the caller must learn of it")
 	require.Equal(t, uint64(2), te.Seq)
+}
+
+// TestReadersReadOnlyBesideCreation: a ReadOnly open beside a live writer
+// can open the newest segment file while the writer is still creating it
+// (no header yet) and probe it a moment later, when the header checks. That
+// segment held no record when the open read it: the view is the log before
+// it, not a "damaged" segment. Seen as a rare false CorruptionError (offset
+// 0, BadMagic or IncompleteHeader) in TestAPITruncateInsideBatch under load.
+func TestReadersReadOnlyBesideCreation(t *testing.T) {
+	dir := t.TempDir()
+	l, err := Open(dir, manualOpts(bbSegSize, Strict))
+	require.NoError(t, err)
+	defer l.Close()
+	for range 3 {
+		_, err := l.Append([]byte("record"))
+		require.NoError(t, err)
+	}
+	require.NoError(t, l.Sync())
+	waitPrepared(l)
+	path := filepath.Join(dir, segment.Name(2))
+	prepared, err := os.ReadFile(path)
+	require.NoError(t, err)
+	var opens atomic.Int32
+	psnSetFault(t, func(op sysutil.Op, p string) error {
+		if op != sysutil.OpOpen || p != path {
+			return nil
+		}
+		switch opens.Add(1) {
+		case 2: // segment.Open (after a first look at the header), as the creation begins: no header yet
+			require.NoError(t, os.Truncate(path, 0))
+		case 3: // the header written by the time recovery looks again
+			require.NoError(t, os.WriteFile(path, prepared, 0o644))
+		}
+		return nil
+	})
+	ro, err := Open(dir, readOnlyOpts(bbSegSize))
+	require.NoError(t, err)
+	defer ro.Close()
+	require.GreaterOrEqual(t, opens.Load(), int32(3), "the race was not staged")
+	require.Nil(t, ro.Recovery().Corruption)
+	require.Equal(t, uint64(3), ro.LastSeq())
+	b, err := ro.Read(3)
+	require.NoError(t, err)
+	require.Equal(t, []byte("record"), b)
 }
