@@ -455,7 +455,9 @@ func TestRedTeamCommitErrClosedLeavesRecord(t *testing.T) {
 // still recording the clean Close; the acknowledged appends after the
 // mark then make both policies refuse the log (ReasonMissingMark). Seen
 // by reading clearCleanClose (mapNoSpace, not openFlush or a poison) and
-// writeMeta's errMetaInDoubt.
+// writeMeta's errMetaInDoubt. The power cut keeps the old META only while
+// no directory sync followed the failed one (the fixed retry rewrites
+// META and syncs the directory before it takes a write).
 func TestRedTeamOpenMetaInDoubtThenPowerCut(t *testing.T) {
 	dir := t.TempDir()
 	disk := installDiskModel(t, dir)
@@ -472,7 +474,7 @@ func TestRedTeamOpenMetaInDoubtThenPowerCut(t *testing.T) {
 	require.NoError(t, err)
 	require.NotZero(t, m.clean.seg)
 
-	var renamed, armed atomic.Bool
+	var renamed, armed, dirSynced atomic.Bool
 	armed.Store(true)
 	hold := make(chan struct{})
 	t.Cleanup(sysutil.SetFault(func(op sysutil.Op, path string) error {
@@ -481,6 +483,8 @@ func TestRedTeamOpenMetaInDoubtThenPowerCut(t *testing.T) {
 			renamed.Store(true)
 		case op == sysutil.OpSyncDir && renamed.Load() && armed.CompareAndSwap(true, false):
 			return syscall.EIO
+		case op == sysutil.OpSyncDir && !armed.Load() && path == dir:
+			dirSynced.Store(true) // from here on the disk holds the META renamed last
 		case op == sysutil.OpCreate && isSegmentName(filepath.Base(path)) && !armed.Load():
 			<-hold // the background preparation of the next segment lags
 		}
@@ -495,8 +499,10 @@ func TestRedTeamOpenMetaInDoubtThenPowerCut(t *testing.T) {
 	seq, err := l.Append([]byte("after")) // SyncAlways: acknowledged
 	require.NoError(t, err)
 
-	cut := disk.powerCut(t) // before any directory sync: the old META
-	require.NoError(t, os.WriteFile(filepath.Join(cut, metaName), cleanMeta, 0o644))
+	cut := disk.powerCut(t)
+	if !dirSynced.Load() { // no directory sync since the failed one: the old META
+		require.NoError(t, os.WriteFile(filepath.Join(cut, metaName), cleanMeta, 0o644))
+	}
 	close(hold)
 	require.NoError(t, l.Close())
 	for _, p := range []RepairPolicy{TruncatePartial, Strict} {

@@ -108,14 +108,21 @@ func (l *Log) recordCleanCloseLocked(s *seg, off int64) error {
 // clearCleanClose removes the clean-close record from META at a writable
 // Open, before anything is written: from the first write on, the mark is
 // no longer the end of the log. A ReadOnly open never changes META.
+//
+// A failure poisons the directory (openFlush): after the rename the new
+// META may be the one a retry reads while the old one, with the record,
+// is still on the disk, and frames appended after the mark would then
+// read as damage after a power cut. In a poisoned directory META is
+// rewritten whatever it says, since this process cannot tell whether a
+// META it reads is durable.
 func (l *Log) clearCleanClose() error {
-	if l.opts.ReadOnly || l.meta.clean.seg == 0 {
+	if l.opts.ReadOnly || l.meta.clean.seg == 0 && !wasPoisoned(l.dir) {
 		return nil
 	}
 	m := l.meta
 	m.clean = cleanClose{}
 	if err := writeMeta(l.dir, m); err != nil {
-		return mapNoSpace(err)
+		return l.openFlush(mapNoSpace(err))
 	}
 	l.meta = m
 	return nil
