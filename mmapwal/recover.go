@@ -230,7 +230,7 @@ func (l *Log) judgeEnd(sc scanned, sealed bool) error {
 	e := sc.end
 	// After a clean Close recorded in META every byte was durable: nothing
 	// is a torn tail (FORMAT.md §9.3).
-	durable := sealed || e.ProvenDurable() || l.meta.clean.seg != 0
+	durable := sealed || e.ProvenDurable() || l.cleanCloseStands()
 	if durable || e.Reason == crcframe.IOFault {
 		return l.damage(&CorruptionError{Segment: sc.s.name, Offset: e.Bad, Reason: e.Reason, Durable: durable})
 	}

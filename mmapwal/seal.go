@@ -150,7 +150,7 @@ func checkSeal(prev scanned, h segment.Header) error {
 // header says, so no record of the log is missing.
 func (l *Log) checkCleanClose(out []scanned) error {
 	c := l.meta.clean
-	if c.seg == 0 {
+	if !l.cleanCloseStands() {
 		return nil
 	}
 	if len(out) > 0 {
@@ -161,4 +161,24 @@ func (l *Log) checkCleanClose(out []scanned) error {
 		}
 	}
 	return &CorruptionError{Segment: segment.Name(c.seg), Offset: int64(c.off), Reason: ReasonMissingMark, Durable: true}
+}
+
+// cleanCloseStands reports whether META records a clean Close that still
+// describes the files the scan read. A ReadOnly open takes no lock: a
+// writer may have opened the log after META was read, cleared the record
+// (before its first write, FORMAT.md §9.3) and appended after the mark,
+// and the scan may have read those frames. So a ReadOnly open reads META
+// again after the scan: one that changed no longer vouches for the files
+// (the record is dropped, not checked). A re-read that fails leaves the
+// record standing: a writer replaces META atomically, so a writer's change
+// always reads back.
+func (l *Log) cleanCloseStands() bool {
+	if l.meta.clean.seg == 0 {
+		return false
+	}
+	if !l.opts.ReadOnly {
+		return true
+	}
+	m, err := readMeta(l.dir)
+	return err != nil || m == l.meta
 }
