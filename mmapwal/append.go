@@ -286,13 +286,20 @@ func (l *Log) rotate() error {
 	return nil
 }
 
-// writeMarkLocked appends a durable mark and syncs it (Close). Writer only.
+// writeMarkLocked appends a durable mark and syncs it (Close). In a log
+// still at version 1 (opened by this writer and never written to) the mark
+// keeps no room for a seal, and a rotation it needs is a version 1 one
+// (writeSealLocked): the log stays version 1 (FORMAT.md §9.4). Writer only.
 func (l *Log) writeMarkLocked() error {
 	last := l.last.Load()
 	if last == 0 {
 		return nil // nothing to protect
 	}
-	if err := l.ensureRoomFor(markSize, sealSize); err != nil {
+	room := int64(sealSize)
+	if l.meta.version < metaVersion {
+		room = 0
+	}
+	if err := l.ensureRoomFor(markSize, room); err != nil {
 		return err
 	}
 	s, off := l.active, l.off

@@ -54,10 +54,16 @@ func (l *Log) upgradeLocked() error {
 // does not claim a seal. So is a segment rotated away from before the log
 // ever held a record (LastSeq 0: a first record too large for a segment
 // made with a smaller SegmentSize): there is nothing to lose, and a frame
-// of sequence 0 is never valid. Writer only.
+// of sequence 0 is never valid.
+//
+// A log still at version 1 is rotated the version 1 way: no seal, and
+// activateLocked keeps the next header at version 1. Every write makes the
+// log version 2 first (waitWritable), so only Close, whose durable mark
+// did not fit, rotates a version 1 log: one that this writer opened and
+// never wrote to, which stays version 1 (FORMAT.md §9.4). Writer only.
 func (l *Log) writeSealLocked(old *seg) error {
-	if err := l.upgradeLocked(); err != nil {
-		return err
+	if l.meta.version < metaVersion {
+		return nil
 	}
 	if old.seal != 0 || old.size-l.off < sealSize || l.last.Load() == 0 {
 		return nil
@@ -78,10 +84,16 @@ func (l *Log) writeSealLocked(old *seg) error {
 // activateLocked makes next, the segment after old, active from sequence
 // first: its header becomes version 2 and records old's seal, and it is
 // synced before any frame enters next, so that the record that old must
-// end with its seal is durable before next holds a byte. A failed flush
-// poisons the log (through the one flush path). Writer only.
+// end with its seal is durable before next holds a byte. In a log still at
+// version 1 (see writeSealLocked) the header keeps version 1, as prepared.
+// A failed flush poisons the log (through the one flush path). Writer
+// only.
 func (l *Log) activateLocked(next *segment.File, old *seg, first uint64) error {
-	next.ActivateAfterSeal(first, old.seal)
+	if l.meta.version < metaVersion {
+		next.Activate(first)
+	} else {
+		next.ActivateAfterSeal(first, old.seal)
+	}
 	return l.flush(next, 0, segment.HeaderSize, l.st.appends.Load())
 }
 
