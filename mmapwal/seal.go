@@ -104,10 +104,19 @@ func (l *Log) activateLocked(next *segment.File, old *seg, first uint64) error {
 // every record is durable already: a META without the record, or a
 // replacement in doubt (either META is right), only means a weaker check at
 // the next Open. Writer only.
+//
+// The segment being prepared in the background is finished and removed
+// first (Close removes it anyway): a creation still in flight when the
+// record became durable could leave, after a power cut, a newest file
+// with a torn header sector beside a record that makes every invalid byte
+// corruption. Finished first, the file is durable whole, then gone or an
+// unused prepared segment, which recovery removes. (A failed removal
+// leaves such a segment: the record still holds.)
 func (l *Log) recordCleanCloseLocked(s *seg, off int64) error {
 	if l.meta.version < metaVersion {
 		return nil
 	}
+	l.prep.discard()
 	m := l.meta
 	m.clean = cleanClose{seg: s.num, off: uint32(off)}
 	if err := writeMeta(l.dir, m); err != nil {

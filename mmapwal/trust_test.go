@@ -638,3 +638,58 @@ func TestCleanCloseReadOnlyBesideWriterReservation(t *testing.T) {
 	require.Equal(t, []byte("after"), got)
 	r.Abort()
 }
+
+// TestCleanCloseRecordAfterPreparation: Close wrote the clean-close record
+// while the background preparation of the next segment could still be
+// creating its file. A power cut then could keep the record and a newest
+// file whose header sector was torn (a prepared header, garbage after it),
+// which the record makes durable corruption under both policies: the
+// power-loss restarts family found such an image (a Close in reopen while
+// the preparation lagged). The preparation must be finished, and its file
+// removed, before META is renamed with the record.
+func TestCleanCloseRecordAfterPreparation(t *testing.T) {
+	dir := t.TempDir()
+	release := make(chan struct{})
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
+	var mu sync.Mutex
+	var events []string
+	var closing atomic.Bool
+	prepared := segment.Name(2)
+	t.Cleanup(sysutil.SetFault(func(op sysutil.Op, path string) error {
+		name := filepath.Base(path)
+		switch {
+		case op == sysutil.OpCreate && name == prepared:
+			<-release // the preparation lags
+		case !closing.Load():
+		case op == sysutil.OpRemove && name == prepared:
+			mu.Lock()
+			events = append(events, "remove prepared")
+			mu.Unlock()
+		case op == sysutil.OpRename && name == metaTmpName:
+			mu.Lock()
+			events = append(events, "rename META")
+			mu.Unlock()
+			free() // a Close that did not wait: let the preparation go now
+		}
+		return nil
+	}))
+	l, err := Open(dir, &Options{SegmentSize: 64 << 10})
+	require.NoError(t, err)
+	for range 3 {
+		_, err := l.Append([]byte("record"))
+		require.NoError(t, err)
+	}
+	closing.Store(true)
+	time.AfterFunc(100*time.Millisecond, free) // a Close that waits
+	require.NoError(t, l.Close())
+	free()
+	mu.Lock()
+	require.Equal(t, []string{"remove prepared", "rename META"}, events,
+		"the clean-close record was renamed into place before the preparation ended")
+	mu.Unlock()
+	l, err = Open(dir, &Options{SegmentSize: 64 << 10, Repair: Strict})
+	require.NoError(t, err)
+	require.True(t, l.Recovery().Clean)
+	require.NoError(t, l.Close())
+}
