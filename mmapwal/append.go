@@ -286,13 +286,20 @@ func (l *Log) rotate() error {
 	return nil
 }
 
-// writeMarkLocked appends a durable mark and syncs it (Close). Writer only.
+// writeMarkLocked appends a durable mark and syncs it (Close). In a log
+// still at version 1 (opened by this writer and never written to) the mark
+// keeps no room for a seal, and a rotation it needs is a version 1 one
+// (writeSealLocked): the log stays version 1 (FORMAT.md §9.4). Writer only.
 func (l *Log) writeMarkLocked() error {
 	last := l.last.Load()
 	if last == 0 {
 		return nil // nothing to protect
 	}
-	if err := l.ensureRoomFor(markSize, sealSize); err != nil {
+	room := int64(sealSize)
+	if l.meta.version < metaVersion {
+		room = 0
+	}
+	if err := l.ensureRoomFor(markSize, room); err != nil {
 		return err
 	}
 	s, off := l.active, l.off
@@ -310,24 +317,30 @@ func (l *Log) writeMarkLocked() error {
 // writeMarkThrough is writeMarkLocked for a Close that orphaned the
 // reservation r (see Log.orphan): the mark goes where r's frame would have
 // gone, written through the descriptor because those pages are private
-// now, and one fdatasync makes it and every record before it durable.
-// Writer only.
+// now, and flushed by fdatasync. As in writeMarkLocked, the records before
+// it are made durable first and the mark is stored only then: a process
+// killed between storing the mark and a flush of both would leave records
+// that were never flushed behind a mark in the page cache, and the Open
+// after the restart takes a log ending with a mark for closed cleanly and
+// flushes only the mark (syncTailAtOpen). Writer only.
 func (l *Log) writeMarkThrough(r *Reservation) error {
 	s := l.active // r.s: a reservation holds off rotation and truncation
 	from, to := s.synced.Load(), r.off+r.size()
-	if last := l.last.Load(); last > 0 {
-		h := crcframe.Header{Seq: last, Durable: uint32(r.off), Type: crcframe.Mark}
-		if err := s.file.WriteFrameThrough(r.off, h, nil, r.off+crcframe.HeaderSize); err != nil {
-			return err
-		}
-	}
 	if err := l.flushFile(s.file, from, to, l.st.appends.Load()); err != nil {
 		return err
 	}
 	s.synced.Store(to)
 	l.durable.Store(l.last.Load())
-	if l.last.Load() == 0 {
+	last := l.last.Load()
+	if last == 0 {
 		return nil
+	}
+	h := crcframe.Header{Seq: last, Durable: uint32(r.off), Type: crcframe.Mark}
+	if err := s.file.WriteFrameThrough(r.off, h, nil, r.off+crcframe.HeaderSize); err != nil {
+		return err
+	}
+	if err := l.flushFile(s.file, r.off, r.off+markSize, l.st.appends.Load()); err != nil {
+		return err
 	}
 	return l.recordCleanCloseLocked(s, r.off)
 }

@@ -74,6 +74,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -846,6 +847,96 @@ func (w *plWorkload) crashInClose() {
 	w.restart("a crash inside Close and a restart")
 }
 
+// crashInTruncateBack is a process killed inside TruncateBack at its first
+// msync — the redo record durable in META, the cut tail zeroed in the page
+// cache only — then restarted in the same boot: the restarted Open
+// finishes the cut from the redo record and must make it durable whatever
+// the page cache shows (the disk may still hold the cut frames).
+func (w *plWorkload) crashInTruncateBack() {
+	h := w.held()
+	if h < 2 {
+		return
+	}
+	s := w.l.LastSeq() - 1 - uint64(w.rng.IntN(int(min(h-1, 40))))
+	w.ops++
+	after := w.m.apply(crashOp{kind: 'k', seq: s})
+	w.rec.setStates(w.m, after)
+	// Without an msync (nothing left to zero) the call completed: a crash
+	// right after it.
+	w.killAt(sysutil.OpMsync, 1, nil, func() error { return w.l.TruncateBack(s) })
+	w.salt++
+	w.m = after // the redo record was durable before the first msync
+	w.rec.setStates(w.m)
+	w.quiet("TruncateBack killed at its flush")
+	waitPrepared(w.l)
+	crashRelease(w.l)
+	w.restart("a crash inside TruncateBack and a restart")
+}
+
+// crashInOrphanClose is a process killed inside a Close that found a
+// reservation open (writeMarkThrough), at the flush of the records or at
+// the flush of the mark, then restarted in the same boot: a mark in the
+// page cache must never stand in front of records that are not on the
+// disk. The reservation leaves no record.
+func (w *plWorkload) crashInOrphanClose() {
+	w.ops++
+	n, seq := w.size(), w.m.last+1
+	r, err := w.l.Reserve(n)
+	if err != nil {
+		w.fatalf("Reserve: %v", err)
+	}
+	fillPayload(r.Bytes(), seq, w.salt)
+	after := w.m
+	after.acked, after.minLast = len(after.recs), after.last
+	w.rec.setStates(w.m, after)
+	segFile := func(path string) bool { return isSegmentName(filepath.Base(path)) }
+	killed := w.killAt(sysutil.OpFdatasync, 1+w.rng.IntN(2), segFile, w.l.Close)
+	r.Abort() // the holder lets go
+	if !killed {
+		// One flush only (no record, no mark): Close finished.
+		w.m = after
+		w.open()
+		w.quiet("Close with an open reservation and Open")
+		return
+	}
+	w.quiet("Close with an open reservation killed at a flush")
+	w.restart("a crash inside Close with an open reservation and a restart")
+}
+
+// killAt runs call with the n-th call of op (from 1) on the workload's
+// goroutine, whose path matches (nil: any), failing with EIO: it stands
+// for a kill of the process at that syscall, after which the call writes
+// nothing more to the log's files. A killed process reports nothing, so
+// the poisoning the EIO caused is forgotten (a restart in the same boot
+// knows nothing of it). It reports whether the call reached the op; if it
+// did not, call must have succeeded.
+func (w *plWorkload) killAt(op sysutil.Op, n int, match func(path string) bool, call func() error) bool {
+	var seen atomic.Int32
+	var killed atomic.Bool
+	restore := sysutil.SetFault(func(o sysutil.Op, path string) error {
+		if r := plCurrent.Load(); r != nil && r.active.Load() {
+			r.observe(o, path) // the recorder's hook, which this one replaces
+		}
+		if o == op && (match == nil || match(path)) && goroutineID() == w.rec.gid && int(seen.Add(1)) == n {
+			killed.Store(true)
+			return syscall.EIO
+		}
+		return nil
+	})
+	err := call()
+	restore()
+	if !killed.Load() {
+		if err != nil {
+			w.fatalf("%v not reached, and the call failed: %v", op, err)
+		}
+		return false
+	}
+	if abs, err := filepath.Abs(w.dir); err == nil {
+		poisonedDirs.Delete(abs)
+	}
+	return true
+}
+
 // restart opens the log after a process crash: during the Open the unsynced
 // records may still be lost to a power cut; once it returns, it flushed them.
 func (w *plWorkload) restart(what string) {
@@ -950,13 +1041,17 @@ var (
 			w.append()
 		case r < 55:
 			w.batch()
-		case r < 62:
+		case r < 60:
 			w.truncateBack()
-		case r < 70:
+		case r < 66:
 			w.crashRestart()
-		case r < 78:
+		case r < 72:
 			w.crashInClose()
-		case r < 82:
+		case r < 76:
+			w.crashInTruncateBack()
+		case r < 80:
+			w.crashInOrphanClose()
+		case r < 83:
 			w.reopen()
 		default:
 			w.sync()

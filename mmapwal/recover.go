@@ -230,7 +230,7 @@ func (l *Log) judgeEnd(sc scanned, sealed bool) error {
 	e := sc.end
 	// After a clean Close recorded in META every byte was durable: nothing
 	// is a torn tail (FORMAT.md §9.3).
-	durable := sealed || e.ProvenDurable() || l.meta.clean.seg != 0
+	durable := sealed || e.ProvenDurable() || l.cleanCloseStands()
 	if durable || e.Reason == crcframe.IOFault {
 		return l.damage(&CorruptionError{Segment: sc.s.name, Offset: e.Bad, Reason: e.Reason, Durable: durable})
 	}
@@ -585,6 +585,13 @@ func (l *Log) scanSegment(f *segment.File, prev uint64, maxPayload int, visit se
 // the cut went through, as TruncateBack's cutBack does, flushing with
 // recovery's own flush (the Log is not published yet). Reads of the
 // mapping are guarded: a fault is a segment.Error with IOFault.
+//
+// The flush covers everything from off to the segment's end, not only the
+// bytes still non-zero in the mapping: after a process crash inside
+// TruncateBack the page cache may already hold its zeros while the disk
+// still holds the cut frames, whose durable watermarks claim the segment
+// durable past off. msync writes back only dirty pages, so flushing the
+// clean rest costs little.
 func (l *Log) finishCut(f *segment.File, off int64) error {
 	flush := func(from, to int64) error {
 		if err := f.Sync(from, to); err != nil {
@@ -602,7 +609,7 @@ func (l *Log) finishCut(f *segment.File, off int64) error {
 	if err := f.Clear(off, to); err != nil {
 		return err
 	}
-	if err := flush(off, to); err != nil {
+	if err := flush(off, f.Size()); err != nil {
 		return err
 	}
 	prev, ok, err := f.FrameEndingAt(off)

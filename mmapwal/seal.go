@@ -54,10 +54,16 @@ func (l *Log) upgradeLocked() error {
 // does not claim a seal. So is a segment rotated away from before the log
 // ever held a record (LastSeq 0: a first record too large for a segment
 // made with a smaller SegmentSize): there is nothing to lose, and a frame
-// of sequence 0 is never valid. Writer only.
+// of sequence 0 is never valid.
+//
+// A log still at version 1 is rotated the version 1 way: no seal, and
+// activateLocked keeps the next header at version 1. Every write makes the
+// log version 2 first (waitWritable), so only Close, whose durable mark
+// did not fit, rotates a version 1 log: one that this writer opened and
+// never wrote to, which stays version 1 (FORMAT.md §9.4). Writer only.
 func (l *Log) writeSealLocked(old *seg) error {
-	if err := l.upgradeLocked(); err != nil {
-		return err
+	if l.meta.version < metaVersion {
+		return nil
 	}
 	if old.seal != 0 || old.size-l.off < sealSize || l.last.Load() == 0 {
 		return nil
@@ -78,10 +84,16 @@ func (l *Log) writeSealLocked(old *seg) error {
 // activateLocked makes next, the segment after old, active from sequence
 // first: its header becomes version 2 and records old's seal, and it is
 // synced before any frame enters next, so that the record that old must
-// end with its seal is durable before next holds a byte. A failed flush
-// poisons the log (through the one flush path). Writer only.
+// end with its seal is durable before next holds a byte. In a log still at
+// version 1 (see writeSealLocked) the header keeps version 1, as prepared.
+// A failed flush poisons the log (through the one flush path). Writer
+// only.
 func (l *Log) activateLocked(next *segment.File, old *seg, first uint64) error {
-	next.ActivateAfterSeal(first, old.seal)
+	if l.meta.version < metaVersion {
+		next.Activate(first)
+	} else {
+		next.ActivateAfterSeal(first, old.seal)
+	}
 	return l.flush(next, 0, segment.HeaderSize, l.st.appends.Load())
 }
 
@@ -92,10 +104,19 @@ func (l *Log) activateLocked(next *segment.File, old *seg, first uint64) error {
 // every record is durable already: a META without the record, or a
 // replacement in doubt (either META is right), only means a weaker check at
 // the next Open. Writer only.
+//
+// The segment being prepared in the background is finished and removed
+// first (Close removes it anyway): a creation still in flight when the
+// record became durable could leave, after a power cut, a newest file
+// with a torn header sector beside a record that makes every invalid byte
+// corruption. Finished first, the file is durable whole, then gone or an
+// unused prepared segment, which recovery removes. (A failed removal
+// leaves such a segment: the record still holds.)
 func (l *Log) recordCleanCloseLocked(s *seg, off int64) error {
 	if l.meta.version < metaVersion {
 		return nil
 	}
+	l.prep.discard()
 	m := l.meta
 	m.clean = cleanClose{seg: s.num, off: uint32(off)}
 	if err := writeMeta(l.dir, m); err != nil {
@@ -108,14 +129,21 @@ func (l *Log) recordCleanCloseLocked(s *seg, off int64) error {
 // clearCleanClose removes the clean-close record from META at a writable
 // Open, before anything is written: from the first write on, the mark is
 // no longer the end of the log. A ReadOnly open never changes META.
+//
+// A failure poisons the directory (openFlush): after the rename the new
+// META may be the one a retry reads while the old one, with the record,
+// is still on the disk, and frames appended after the mark would then
+// read as damage after a power cut. In a poisoned directory META is
+// rewritten whatever it says, since this process cannot tell whether a
+// META it reads is durable.
 func (l *Log) clearCleanClose() error {
-	if l.opts.ReadOnly || l.meta.clean.seg == 0 {
+	if l.opts.ReadOnly || l.meta.clean.seg == 0 && !wasPoisoned(l.dir) {
 		return nil
 	}
 	m := l.meta
 	m.clean = cleanClose{}
 	if err := writeMeta(l.dir, m); err != nil {
-		return mapNoSpace(err)
+		return l.openFlush(mapNoSpace(err))
 	}
 	l.meta = m
 	return nil
@@ -143,7 +171,7 @@ func checkSeal(prev scanned, h segment.Header) error {
 // header says, so no record of the log is missing.
 func (l *Log) checkCleanClose(out []scanned) error {
 	c := l.meta.clean
-	if c.seg == 0 {
+	if !l.cleanCloseStands() {
 		return nil
 	}
 	if len(out) > 0 {
@@ -154,4 +182,24 @@ func (l *Log) checkCleanClose(out []scanned) error {
 		}
 	}
 	return &CorruptionError{Segment: segment.Name(c.seg), Offset: int64(c.off), Reason: ReasonMissingMark, Durable: true}
+}
+
+// cleanCloseStands reports whether META records a clean Close that still
+// describes the files the scan read. A ReadOnly open takes no lock: a
+// writer may have opened the log after META was read, cleared the record
+// (before its first write, FORMAT.md §9.3) and appended after the mark,
+// and the scan may have read those frames. So a ReadOnly open reads META
+// again after the scan: one that changed no longer vouches for the files
+// (the record is dropped, not checked). A re-read that fails leaves the
+// record standing: a writer replaces META atomically, so a writer's change
+// always reads back.
+func (l *Log) cleanCloseStands() bool {
+	if l.meta.clean.seg == 0 {
+		return false
+	}
+	if !l.opts.ReadOnly {
+		return true
+	}
+	m, err := readMeta(l.dir)
+	return err != nil || m == l.meta
 }

@@ -612,3 +612,79 @@ func TestRotateBeforeAnyRecord(t *testing.T) {
 		t.Fatalf("Read(1): %d bytes, %v", len(got), err)
 	}
 }
+
+// TestV1CloseWithoutWritesStaysV1: a version 1 log, left by a crash with
+// free bytes free after its last record, is opened and closed without a
+// write. Close's mark is placed the version 1 way: with no room kept for a
+// seal, and after a version 1 rotation (a new v1 segment holding only the
+// mark) when it does not fit. META stays version 1 byte for byte, every
+// header version 1, the reopen finds a clean Close; the first write then
+// upgrades as usual.
+func TestV1CloseWithoutWritesStaysV1(t *testing.T) {
+	for _, free := range []int64{0, 16, 24, 32, 48} {
+		t.Run(fmt.Sprintf("free=%d", free), func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, metaName), (meta{version: 1, logID: sealTestLogID}).encode(), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			img := make([]byte, segment.MinSize)
+			segment.EncodeHeader(img, segment.Header{Version: 1, LogID: sealTestLogID, Number: 1, FirstSeq: 1, Size: segment.MinSize})
+			want := bbPayloadN(1, int(segment.MinSize-segment.HeaderSize-crcframe.HeaderSize-free))
+			if _, err := crcframe.Encode(img[segment.HeaderSize:], crcframe.Seed(sealTestLogID, 1), crcframe.Header{Seq: 1, Durable: segment.HeaderSize, Type: crcframe.Full}, want); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, segment.Name(1)), img, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			v1Meta := sealReadFile(t, dir, metaName)
+			o := sealOpts(TruncatePartial)
+			l, err := Open(dir, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if got := sealReadFile(t, dir, metaName); !bytes.Equal(got, v1Meta) {
+				t.Fatalf("META changed by an Open and Close without writes: %x", got)
+			}
+			nums, err := listSegments(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if wantSegs := map[bool]int{true: 2, false: 1}[free < markSize]; len(nums) != wantSegs {
+				t.Fatalf("%d segments, want %d", len(nums), wantSegs)
+			}
+			for _, num := range nums {
+				h, err := segment.ReadHeader(filepath.Join(dir, segment.Name(num)))
+				if err != nil || h.Version != 1 || h.Flags != 0 {
+					t.Fatalf("segment %d: header %+v, %v; want version 1, no flags", num, h, err)
+				}
+			}
+			l, err = Open(dir, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep := l.Recovery(); !rep.Clean || rep.LastSeq != 1 {
+				t.Fatalf("reopen: %+v, want a clean Close at LastSeq 1", rep)
+			}
+			if got, err := l.Read(1); err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("Read(1): %d bytes, %v", len(got), err)
+			}
+			if _, err := l.Append(sealPayload(2)); err != nil { // upgrades, rotates as needed
+				t.Fatal(err)
+			}
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			l, err = Open(dir, sealOpts(Strict))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			if got, err := l.Read(2); err != nil || !bytes.Equal(got, sealPayload(2)) || l.meta.version != metaVersion {
+				t.Fatalf("after a write: Read(2) %d bytes, %v; META version %d", len(got), err, l.meta.version)
+			}
+		})
+	}
+}

@@ -574,3 +574,122 @@ func TestPreparedRemovalFailurePoisons(t *testing.T) {
 		require.NoError(t, l.Close())
 	}
 }
+
+// TestCleanCloseReadOnlyBesideWriterReservation: the torn-tail side of the
+// red-team's ReadOnlyOpenBesideWriterOpen. A ReadOnly open reads META (a
+// clean Close recorded); a writer then opens the log, appends and holds a
+// reservation with bytes in it — a zero frame header followed by
+// non-zero bytes, the shape of a torn tail. The ReadOnly scan meets them:
+// with the stale record taken as proof that every byte was durable
+// (judgeEnd), it reported durable corruption of a healthy log. It must
+// report a torn tail it leaves in place, and serve the records before it.
+func TestCleanCloseReadOnlyBesideWriterReservation(t *testing.T) {
+	dir := t.TempDir()
+	o := &Options{SegmentSize: 64 << 10, Durability: SyncManual}
+	l, err := Open(dir, o)
+	require.NoError(t, err)
+	for range 5 {
+		_, err := l.Append([]byte("before"))
+		require.NoError(t, err)
+	}
+	require.NoError(t, l.Close())
+
+	blocked, release := make(chan struct{}), make(chan struct{})
+	var armed atomic.Bool
+	armed.Store(true)
+	t.Cleanup(sysutil.SetFault(func(op sysutil.Op, _ string) error {
+		if op == sysutil.OpOpen && armed.CompareAndSwap(true, false) {
+			close(blocked)
+			<-release
+		}
+		return nil
+	}))
+	type result struct {
+		l   *Log
+		err error
+	}
+	done := make(chan result)
+	go func() {
+		ro, err := Open(dir, &Options{ReadOnly: true})
+		done <- result{ro, err}
+	}()
+	<-blocked // the ReadOnly open has read META
+
+	w, err := Open(dir, o)
+	require.NoError(t, err)
+	defer w.Close()
+	_, err = w.Append([]byte("after"))
+	require.NoError(t, err)
+	r, err := w.Reserve(100)
+	require.NoError(t, err)
+	copy(r.Bytes(), "held, not committed")
+	close(release)
+
+	res := <-done
+	require.NoError(t, res.err)
+	defer res.l.Close()
+	rep := res.l.Recovery()
+	require.Nil(t, rep.Corruption, "a healthy log reported corrupt")
+	require.NotNil(t, rep.TornTail, "the reservation's bytes read as a torn tail")
+	require.False(t, rep.TornTail.Repaired)
+	require.Equal(t, uint64(6), res.l.LastSeq())
+	got, err := res.l.Read(6)
+	require.NoError(t, err)
+	require.Equal(t, []byte("after"), got)
+	r.Abort()
+}
+
+// TestCleanCloseRecordAfterPreparation: Close wrote the clean-close record
+// while the background preparation of the next segment could still be
+// creating its file. A power cut then could keep the record and a newest
+// file whose header sector was torn (a prepared header, garbage after it),
+// which the record makes durable corruption under both policies: the
+// power-loss restarts family found such an image (a Close in reopen while
+// the preparation lagged). The preparation must be finished, and its file
+// removed, before META is renamed with the record.
+func TestCleanCloseRecordAfterPreparation(t *testing.T) {
+	dir := t.TempDir()
+	release := make(chan struct{})
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
+	var mu sync.Mutex
+	var events []string
+	var closing atomic.Bool
+	prepared := segment.Name(2)
+	t.Cleanup(sysutil.SetFault(func(op sysutil.Op, path string) error {
+		name := filepath.Base(path)
+		switch {
+		case op == sysutil.OpCreate && name == prepared:
+			<-release // the preparation lags
+		case !closing.Load():
+		case op == sysutil.OpRemove && name == prepared:
+			mu.Lock()
+			events = append(events, "remove prepared")
+			mu.Unlock()
+		case op == sysutil.OpRename && name == metaTmpName:
+			mu.Lock()
+			events = append(events, "rename META")
+			mu.Unlock()
+			free() // a Close that did not wait: let the preparation go now
+		}
+		return nil
+	}))
+	l, err := Open(dir, &Options{SegmentSize: 64 << 10})
+	require.NoError(t, err)
+	for range 3 {
+		_, err := l.Append([]byte("record"))
+		require.NoError(t, err)
+	}
+	closing.Store(true)
+	time.AfterFunc(100*time.Millisecond, free) // a Close that waits
+	require.NoError(t, l.Close())
+	free()
+	mu.Lock()
+	require.Equal(t, []string{"remove prepared", "rename META"}, events,
+		"the clean-close record was renamed into place before the preparation ended")
+	mu.Unlock()
+	l, err = Open(dir, &Options{SegmentSize: 64 << 10, Repair: Strict})
+	require.NoError(t, err)
+	require.True(t, l.Recovery().Clean)
+	require.NoError(t, l.Close())
+}
