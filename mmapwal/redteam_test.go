@@ -1,9 +1,8 @@
 package mmapwal
 
-// Red-team reproductions (brief redteam.md): each TestRedTeamXxx fails on
-// the tree it was written against and says which contract it breaks and
-// how the break was seen. They live on the red-team branch only; none is
-// skipped.
+// Regression tests for what a red-team pass found on the tree after the
+// trust and readers fixes: each TestRedTeamXxx failed on that tree and says
+// which contract it broke and how the break was seen.
 
 import (
 	"bytes"

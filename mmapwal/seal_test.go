@@ -637,7 +637,7 @@ func TestV1CloseWithoutWritesStaysV1(t *testing.T) {
 				t.Fatal(err)
 			}
 			v1Meta := sealReadFile(t, dir, metaName)
-			o := sealOpts(TruncatePartial)
+			o := manualOpts(bbSegSize, TruncatePartial)
 			l, err := Open(dir, o)
 			if err != nil {
 				t.Fatal(err)
@@ -677,7 +677,7 @@ func TestV1CloseWithoutWritesStaysV1(t *testing.T) {
 			if err := l.Close(); err != nil {
 				t.Fatal(err)
 			}
-			l, err = Open(dir, sealOpts(Strict))
+			l, err = Open(dir, manualOpts(bbSegSize, Strict))
 			if err != nil {
 				t.Fatal(err)
 			}
