@@ -1,0 +1,24 @@
+module github.com/mmapwal/mmapwal/raftstore
+
+go 1.26.0
+
+replace github.com/mmapwal/mmapwal => ../
+
+require (
+	github.com/hashicorp/raft v1.7.2
+	github.com/mmapwal/mmapwal v0.0.0-00010101000000-000000000000
+)
+
+require (
+	github.com/armon/go-metrics v0.4.1 // indirect
+	github.com/fatih/color v1.13.0 // indirect
+	github.com/hashicorp/go-hclog v1.6.2 // indirect
+	github.com/hashicorp/go-immutable-radix v1.3.0 // indirect
+	github.com/hashicorp/go-metrics v0.5.4 // indirect
+	github.com/hashicorp/go-msgpack/v2 v2.1.2 // indirect
+	github.com/hashicorp/golang-lru v0.5.4 // indirect
+	github.com/klauspost/crc32 v1.3.0 // indirect
+	github.com/mattn/go-colorable v0.1.12 // indirect
+	github.com/mattn/go-isatty v0.0.14 // indirect
+	golang.org/x/sys v0.50.0 // indirect
+)
