@@ -273,13 +273,18 @@ func (c *cluster) converge(what string) {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
+	// AppliedIndex rises when raft hands a log to the FSM goroutine, before
+	// the FSM applies it: wait for the FSMs themselves.
 	ref := ld.fsm.dump()
 	for _, nd := range c.nodes {
 		if nd.raft == nil {
 			continue
 		}
-		if got := nd.fsm.dump(); !sameKV(got, ref) {
-			c.t.Fatalf("%s: FSM of %s differs from the leader %s's:\n%v\n%v", what, nd.id, ld.id, kvKeys(got), kvKeys(ref))
+		for got := nd.fsm.dump(); !sameKV(got, ref); got = nd.fsm.dump() {
+			if time.Now().After(deadline) {
+				c.t.Fatalf("%s: FSM of %s (applied %d) differs from the leader %s's (applied %d): %s", what, nd.id, nd.raft.AppliedIndex(), ld.id, want, kvDiff(got, ref))
+			}
+			time.Sleep(5 * time.Millisecond)
 		}
 	}
 	c.sameLogs(what)
@@ -331,6 +336,26 @@ func sameKV(a, b map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// kvDiff describes how got differs from want.
+func kvDiff(got, want map[string]string) string {
+	var d []string
+	for k, v := range want {
+		if g, ok := got[k]; !ok || g != v {
+			d = append(d, fmt.Sprintf("%s=%q want %q", k, g, v))
+		}
+	}
+	for k, v := range got {
+		if _, ok := want[k]; !ok {
+			d = append(d, fmt.Sprintf("extra %s=%q", k, v))
+		}
+	}
+	sort.Strings(d)
+	if len(d) > 10 {
+		d = append(d[:10], fmt.Sprintf("… %d in all", len(d)))
+	}
+	return strings.Join(d, "; ")
 }
 
 func kvKeys(m map[string]string) string {

@@ -638,3 +638,91 @@ func TestAllocs(t *testing.T) {
 		t.Errorf("FirstIndex+LastIndex: %.1f allocations", a)
 	}
 }
+
+// TestWALStoreRegressions: the cases that broke WAL stores in practice.
+func TestWALStoreRegressions(t *testing.T) {
+	t.Run("first log not at index 1", func(t *testing.T) {
+		s := openStore(t, t.TempDir(), smallOpts())
+		storeRange(t, s, 1000, 1100)
+		checkRange(t, s, 1000, 1100)
+		s = reopen(t, s, smallOpts())
+		checkRange(t, s, 1000, 1100)
+		storeRange(t, s, 1101, 1110)
+		checkRange(t, s, 1000, 1110)
+	})
+	t.Run("restart after clearing a log suffix", func(t *testing.T) {
+		s := openStore(t, t.TempDir(), smallOpts())
+		storeRange(t, s, 1, 300) // several segments
+		if err := s.DeleteRange(120, 300); err != nil {
+			t.Fatal(err)
+		}
+		s = reopen(t, s, smallOpts())
+		checkRange(t, s, 1, 119)
+		storeRange(t, s, 120, 130) // the new logs at the cleared indexes
+		s = reopen(t, s, smallOpts())
+		checkRange(t, s, 1, 130)
+	})
+	t.Run("lagging follower after a snapshot restore", func(t *testing.T) {
+		for _, restart := range []uint64{50, 301, 5000} { // below, at and above the old end
+			s := openStore(t, t.TempDir(), smallOpts())
+			storeRange(t, s, 1, 300)
+			if err := s.DeleteRange(1, 300); err != nil { // raft's removeOldLogs
+				t.Fatal(err)
+			}
+			s = reopen(t, s, smallOpts())
+			checkRange(t, s, 0, 0)
+			storeRange(t, s, restart, restart+40)
+			checkRange(t, s, restart, restart+40)
+			s = reopen(t, s, smallOpts())
+			checkRange(t, s, restart, restart+40)
+		}
+	})
+	t.Run("restart with a torn last record", func(t *testing.T) {
+		s := openStore(t, t.TempDir(), smallOpts())
+		storeRange(t, s, 1, 30)
+		storeRange(t, s, 31, 35)
+		// What a crash in the middle of the second StoreLogs leaves: its
+		// last record torn.
+		crashed := t.TempDir()
+		copyTree(t, s.dir, crashed)
+		tearLastRecord(t, filepath.Join(crashed, "log"))
+		s2 := openStore(t, crashed, smallOpts())
+		if tt := s2.log.Recovery().TornTail; tt == nil || !tt.Repaired {
+			t.Fatalf("Recovery: %+v, want a torn tail cut", s2.log.Recovery())
+		}
+		checkRange(t, s2, 1, 30) // the whole batch went, atomically
+		storeRange(t, s2, 31, 40)
+		s2 = reopen(t, s2, smallOpts())
+		checkRange(t, s2, 1, 40)
+	})
+}
+
+// tearLastRecord flips the last non-zero byte of the newest segment of the
+// log in dir: the last record's payload, so that its frame no longer
+// checks.
+func tearLastRecord(t *testing.T, dir string) {
+	t.Helper()
+	segs, err := filepath.Glob(filepath.Join(dir, "*.wal"))
+	if err != nil || len(segs) == 0 {
+		t.Fatalf("no segment in %s: %v", dir, err)
+	}
+	// The newest segment that holds a frame (a prepared one may follow).
+	var path string
+	var b []byte
+	i := 0
+	for k := len(segs) - 1; k >= 0 && i < 64; k-- {
+		path = segs[k]
+		if b, err = os.ReadFile(path); err != nil {
+			t.Fatal(err)
+		}
+		for i = len(b) - 1; i > 0 && b[i] == 0; i-- {
+		}
+	}
+	if i < 64 {
+		t.Fatalf("no segment in %s holds a frame", dir)
+	}
+	b[i] ^= 0x40
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
