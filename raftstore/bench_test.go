@@ -11,9 +11,9 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
-	raftbench "github.com/hashicorp/raft/bench"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	raftwal "github.com/hashicorp/raft-wal"
+	raftbench "github.com/hashicorp/raft/bench"
 )
 
 // Benchmarks (issue 10): hashicorp/raft's raftbench cases on raftstore,
