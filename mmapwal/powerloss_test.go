@@ -639,7 +639,7 @@ func (w *plWorkload) do(what string, op crashOp, acks bool, call func() error) {
 	switch op.kind {
 	case 'f':
 		after.minLast = max(after.minLast, op.seq-1)
-	case 'k':
+	case 'k', 'z':
 		after.minLast = after.last
 	}
 	if acks {
@@ -663,6 +663,9 @@ func (st plState) apply(op crashOp) plState {
 	case 'k':
 		// TruncateBack may lower LastSeq below what was durable.
 		out.acked, out.minLast = min(st.acked, len(cs.recs)), min(st.minLast, cs.last)
+	case 'z':
+		// Reset drops every record and may lower LastSeq.
+		out.acked, out.minLast = 0, min(st.minLast, cs.last)
 	}
 	return out
 }
@@ -825,6 +828,13 @@ func (w *plWorkload) truncateBack() {
 	w.salt++ // records appended from here on are told apart from the dropped ones
 }
 
+// reset drops every record and restarts below, at or above LastSeq+1.
+func (w *plWorkload) reset() {
+	next := 1 + uint64(w.rng.IntN(int(w.l.LastSeq())+30))
+	w.do(fmt.Sprintf("Reset(%d)", next), crashOp{kind: 'z', seq: next}, false, func() error { return w.l.Reset(next) })
+	w.salt++ // records appended from here on are told apart from the dropped ones
+}
+
 // reopen closes the log cleanly (everything becomes durable) and opens it
 // again.
 func (w *plWorkload) reopen() {
@@ -929,9 +939,12 @@ var (
 				w.append()
 			}
 		}
-		if w.rng.IntN(2) == 0 {
+		switch w.rng.IntN(5) {
+		case 0:
+			w.reset()
+		case 1, 2:
 			w.truncateBack()
-		} else {
+		default:
 			w.truncateFront()
 		}
 		for range w.rng.IntN(6) {
@@ -957,7 +970,9 @@ var (
 			w.truncateFront()
 		case r < 80:
 			w.truncateBack()
-		case r < 83:
+		case r < 82:
+			w.reset()
+		case r < 85:
 			w.reopen()
 		default:
 			w.sync()
@@ -974,6 +989,8 @@ var (
 			w.batch()
 		case r < 62:
 			w.truncateBack()
+		case r < 64:
+			w.reset()
 		case r < 70:
 			w.crashRestart()
 		case r < 78:
