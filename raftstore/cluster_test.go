@@ -358,18 +358,6 @@ func kvDiff(got, want map[string]string) string {
 	return strings.Join(d, "; ")
 }
 
-func kvKeys(m map[string]string) string {
-	var ks []string
-	for k, v := range m {
-		ks = append(ks, k+"="+v)
-	}
-	sort.Strings(ks)
-	if len(ks) > 12 {
-		ks = append(ks[:12], fmt.Sprintf("… %d in all", len(ks)))
-	}
-	return strings.Join(ks, " ")
-}
-
 func others(c *cluster, nd *node) []*node {
 	var o []*node
 	for _, x := range c.nodes {
