@@ -267,6 +267,8 @@ func (c *crashChild) step() {
 		if held > 0 {
 			c.truncateBack(last - 1 - uint64(c.rng.IntN(int(min(held, 40)))))
 		}
+	case r < 82:
+		c.reset(1 + uint64(c.rng.IntN(int(last)+50))) // below, at or above LastSeq+1
 	default:
 		c.intent("s")
 		switch c.mode {
@@ -344,6 +346,15 @@ func (c *crashChild) truncateFront(s uint64) {
 	c.done()
 }
 
+func (c *crashChild) reset(next uint64) {
+	c.intent("z %d", next)
+	if err := c.l.Reset(next); err != nil {
+		c.fail("Reset(%d): %v", next, err)
+	}
+	c.tbs++ // records appended at the dropped sequences are told apart
+	c.done()
+}
+
 func (c *crashChild) truncateBack(s uint64) {
 	c.intent("k %d", s)
 	if err := c.l.TruncateBack(s); err != nil {
@@ -357,8 +368,8 @@ func (c *crashChild) truncateBack(s uint64) {
 
 // crashOp is one reported call.
 type crashOp struct {
-	kind  byte   // a (append), r (reserve+commit), x (reserve+abort), b (batch), f, k (truncations), s (sync)
-	seq   uint64 // a, r: the record; b: the first; f, k: the truncation point
+	kind  byte   // a (append), r (reserve+commit), x (reserve+abort), b (batch), f, k (truncations), z (Reset), s (sync)
+	seq   uint64 // a, r: the record; b: the first; f, k: the truncation point; z: the next sequence
 	sizes []int
 	salt  uint32
 	batch uint64
@@ -394,6 +405,8 @@ func (st crashState) apply(op crashOp) crashState {
 			last = st.recs[i-1].seq
 		}
 		return crashState{slices.Clip(st.recs[:i]), last}
+	case 'z':
+		return crashState{nil, op.seq - 1}
 	}
 	return st
 }
@@ -434,7 +447,7 @@ func parseCrashOp(f []string) (crashOp, error) {
 			}
 			op.sizes = append(op.sizes, n)
 		}
-	case 'f', 'k':
+	case 'f', 'k', 'z':
 		op.seq = num(1)
 	case 's':
 	default:
@@ -568,7 +581,7 @@ func runCrashSIGKILL(t *testing.T, root string, kills int) {
 	stats.mu.Lock()
 	defer stats.mu.Unlock()
 	t.Logf("%d SIGKILLs in %v (%d workers): %d during the child's Open (%d of them with a repair to do), %d right after a rotation, %d during a truncation; "+
-		"%d torn tails cut, %d interrupted TruncateBacks finished, %d Strict opens, %d fresh logs; %d records checked (%d acknowledged)",
+		"%d torn tails cut, %d interrupted TruncateBacks or Resets finished, %d Strict opens, %d fresh logs; %d records checked (%d acknowledged)",
 		stats.rounds, el.Round(time.Millisecond), workers, stats.duringOpen, stats.duringRepair, stats.killedAfterRotation, stats.killedMidTrunc,
 		stats.torn, stats.finished, stats.strict, stats.fresh, stats.records, stats.acked)
 	t.Logf("exec to open: %v", stats.toP/time.Duration(max(1, stats.rounds)))
@@ -700,7 +713,7 @@ func matchesTrigger(s, trigger string) bool {
 	case "O":
 		return strings.HasPrefix(s, "O ")
 	case "T":
-		return strings.HasPrefix(s, "f ") || strings.HasPrefix(s, "k ")
+		return strings.HasPrefix(s, "f ") || strings.HasPrefix(s, "k ") || strings.HasPrefix(s, "z ")
 	case "R":
 		return s == "D R"
 	case "V":
@@ -797,7 +810,7 @@ func (w *crashWorker) check(evs []string, plan killPlan) error {
 		if plan.trigger == "R" {
 			s.killedAfterRotation++
 		}
-		if inFlight == "f" || inFlight == "k" {
+		if inFlight == "f" || inFlight == "k" || inFlight == "z" {
 			s.killedMidTrunc++
 		}
 	})

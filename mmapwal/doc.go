@@ -30,6 +30,7 @@
 //
 //	err = l.TruncateFront(seq)                    // drop records < seq (compaction)
 //	err = l.TruncateBack(seq)                     // drop records > seq (Raft conflicts)
+//	err = l.Reset(next)                           // drop every record; the next takes next (Raft snapshot install)
 //
 // Sequences start at 1 and increase; Append takes LastSeq()+1. Under
 // [SyncManual] and [SyncInterval] an append returns as soon as the record is

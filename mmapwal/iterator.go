@@ -31,6 +31,7 @@ import (
 // record appended since; once a TruncateFront dropped a record it had still
 // to return, with ErrNotFound. A TruncateFront that drops nothing it had
 // still to return (a cut into a gap after its position) does not stop it.
+// A Reset ends every iterator opened before it with a *TruncatedError.
 type Iterator struct {
 	l    *Log
 	s    *seg          // pinned segment, or nil
@@ -44,6 +45,7 @@ type Iterator struct {
 	// is done (and the iterator re-locates).
 	cut        *backCut
 	cutPending bool
+	resets     uint64 // Log.resets when the iterator was opened
 	buf        []byte // ReadOnly logs: the checked copy Value returns
 	prev       roPrev // ReadOnly logs: where the last returned record is
 	err        error
@@ -58,7 +60,7 @@ func (l *Log) NewIterator(from uint64) (*Iterator, error) {
 		return nil, ErrClosed
 	}
 	c := l.cuts.Load()
-	return &Iterator{l: l, next: max(from, 1), cut: c, cutPending: c.pending.Load()}, nil
+	return &Iterator{l: l, next: max(from, 1), cut: c, cutPending: c.pending.Load(), resets: l.resets.Load()}, nil
 }
 
 // Next advances to the next record and reports whether there is one. It
@@ -69,10 +71,16 @@ func (it *Iterator) Next() bool {
 		return false
 	}
 	for {
-		// The cuts first: a record returned before a Close may have been
-		// dropped before it, and the caller must learn that (see Value).
+		// The cuts and resets first: a record returned before a Close
+		// may have been dropped before it, and the caller must learn that
+		// (see Value).
 		if !it.followCuts() {
 			return false
+		}
+		if r := it.l.resets.Load(); r != it.resets {
+			// A Reset dropped every record, those it had still to return
+			// included, and may have restarted below them.
+			return it.fail(&TruncatedError{Seq: it.next, LastSeq: it.l.last.Load()})
 		}
 		if it.l.closed.Load() {
 			return it.fail(ErrClosed)

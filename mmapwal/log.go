@@ -55,7 +55,10 @@ type Log struct {
 	// before front: an iterator behind front lost records only if it is
 	// at or below it.
 	frontGone atomic.Uint64
-	maps      mapSet // bounds the mapped segments (Options.MaxMappedSegments)
+	// resets counts the Resets: an iterator opened before one ends (see
+	// Reset). Bumped before the Reset changes anything readers see.
+	resets atomic.Uint64
+	maps   mapSet // bounds the mapped segments (Options.MaxMappedSegments)
 
 	// fmu serialises every flush of segment bytes (see flush): taken after
 	// wmu when both are held, never before it.

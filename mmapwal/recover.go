@@ -27,11 +27,11 @@ type RecoveryReport struct {
 	// Corruption is the damage a ReadOnly open found; the log serves the
 	// valid records before it. Nil otherwise (a writable open fails instead).
 	Corruption *CorruptionError
-	// FinishedTruncation reports that a TruncateBack interrupted by a crash
-	// was completed.
+	// FinishedTruncation reports that a TruncateBack or a Reset interrupted
+	// by a crash was completed.
 	FinishedTruncation bool
 	// PendingTruncation reports that a ReadOnly open found a TruncateBack
-	// that a crash interrupted (its redo record is in META) and applied it
+	// or a Reset that a crash interrupted (its redo record is in META) and applied it
 	// in memory: the log serves what a writable open, which finishes the
 	// truncation, would leave. The files are not changed.
 	PendingTruncation bool
@@ -79,6 +79,12 @@ type scanned struct {
 func (l *Log) recover(nums []uint64) error {
 	if err := l.refuseNewerFormat(nums); err != nil {
 		return err
+	}
+	if l.meta.reset != 0 { // a Reset a crash interrupted (reset.go)
+		var err error
+		if nums, err = l.finishReset(nums); err != nil {
+			return err
+		}
 	}
 	if l.meta.backSeg != 0 && l.opts.ReadOnly {
 		nums = l.pendingTruncateBack(nums)
