@@ -315,10 +315,12 @@ func (l *Log) unusedNewest(name string, openErr error) (bool, error) {
 	}
 	path := filepath.Join(l.dir, name)
 	st, err := segment.Probe(path, num, l.meta.logID)
-	if err == nil && l.opts.ReadOnly && st.Header.Number == num && (st.State == segment.Prepared || st.State == segment.PreparedDirty || st.State == segment.Active) {
-		// The header did not check when the file was opened and does now:
-		// a live writer (a ReadOnly open takes no lock) was creating the
-		// segment. It held no record then: the view is what came before.
+	if err == nil && l.opts.ReadOnly && se.Reason != crcframe.SegmentShort && st.Size >= st.Header.Size &&
+		(st.State == segment.Prepared || st.State == segment.PreparedDirty || st.State == segment.Active) {
+		// The header did not check when the file was opened and does now,
+		// at full size (a creation preallocates before it writes the
+		// header): a live writer (a ReadOnly open takes no lock) was
+		// creating the segment. It held no record then: the view is what came before.
 		return true, nil
 	}
 	if err != nil || st.State != segment.CreationInterrupted {
