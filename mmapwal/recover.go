@@ -664,7 +664,9 @@ func (l *Log) updateFirst() {
 	if last := l.last.Load(); last > 0 {
 		l.first.Store(last + 1)
 	} else {
-		l.first.Store(0)
+		// An empty log at the very start: 0, or the sequence a Reset or a
+		// TruncateFront set as the next one (Reset(1): FirstSeq 1).
+		l.first.Store(front)
 	}
 }
 

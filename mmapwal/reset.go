@@ -14,9 +14,8 @@ import (
 // Reset drops every record, durably, and makes the next Append take next,
 // which may be below or above the old LastSeq (0 is ErrInvalidArgument).
 // When it returns nil, LastSeq() == DurableSeq() == next−1 and FirstSeq()
-// == next (the convention of a log emptied by TruncateFront; Reset(1)
-// leaves the state of a new log, FirstSeq and LastSeq 0), also after a
-// reopen. Every iterator opened before it ends with a *TruncatedError
+// == next (the convention of a log emptied by TruncateFront: Reset(1)
+// leaves FirstSeq 1 and LastSeq 0), also after a reopen. Every iterator opened before it ends with a *TruncatedError
 // (ErrTruncated, also ErrNotFound); reads of the dropped records return
 // ErrNotFound. The segment files are removed and one new segment, numbered
 // above every earlier one, takes the records from next on.

@@ -43,13 +43,11 @@ func resetSegNums(t *testing.T, dir string) []uint64 {
 }
 
 // resetCheckEmpty checks the state Reset(next) promises: no record,
-// LastSeq = DurableSeq = next−1, FirstSeq = next (0 for next 1).
+// LastSeq = DurableSeq = next−1, FirstSeq = next (also for next 1, as the
+// issue says).
 func resetCheckEmpty(t *testing.T, l *Log, next uint64, old []uint64) {
 	t.Helper()
 	wantFirst := next
-	if next == 1 {
-		wantFirst = 0
-	}
 	if l.LastSeq() != next-1 || l.DurableSeq() != next-1 || l.FirstSeq() != wantFirst {
 		t.Fatalf("after Reset(%d): First/Last/Durable %d/%d/%d, want %d/%d/%d",
 			next, l.FirstSeq(), l.LastSeq(), l.DurableSeq(), wantFirst, next-1, next-1)
