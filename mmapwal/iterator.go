@@ -44,6 +44,7 @@ type Iterator struct {
 	// is done (and the iterator re-locates).
 	cut        *backCut
 	cutPending bool
+	bad        error  // the damage the verification of s found after its index's records
 	buf        []byte // ReadOnly logs: the checked copy Value returns
 	prev       roPrev // ReadOnly logs: where the last returned record is
 	err        error
@@ -136,6 +137,11 @@ func (it *Iterator) advance() (ok, again bool) {
 			}
 		}
 		if it.i >= it.s.idx.len() {
+			if it.bad != nil {
+				// The segment's verification found damage after the
+				// records returned: never skip what it may have held.
+				return it.fail(it.bad), false
+			}
 			segs := it.l.segments()
 			if len(segs) == 0 || segs[len(segs)-1] == it.s {
 				return false, false // at the end for now
@@ -248,8 +254,19 @@ func (it *Iterator) seek() (ok, again bool) {
 	k := sort.Search(len(segs), func(k int) bool { return segs[k].first > it.next }) - 1
 	for k = max(k, 0); k < len(segs); k++ {
 		s := segs[k]
+		bad := s.ready() // a sealed segment Open did not read is verified first
+		var ce *CorruptionError
+		switch {
+		case errors.Is(bad, errSegGone):
+			return false, true
+		case bad != nil && !errors.As(bad, &ce):
+			return it.fail(it.l.readErr(bad, it.next)), false
+		}
 		i, _ := s.idx.find(it.next)
 		if i >= s.idx.len() && k < len(segs)-1 {
+			if bad != nil {
+				return it.fail(bad), false
+			}
 			continue
 		}
 		f, err := s.pin()
@@ -259,7 +276,7 @@ func (it *Iterator) seek() (ok, again bool) {
 		if err != nil {
 			return it.fail(it.l.readErr(err, it.next)), false
 		}
-		it.s, it.f, it.i = s, f, i
+		it.s, it.f, it.i, it.bad = s, f, i, bad
 		return true, false
 	}
 	return false, false
@@ -269,7 +286,7 @@ func (it *Iterator) seek() (ok, again bool) {
 func (it *Iterator) drop() {
 	if it.s != nil {
 		it.s.unpin()
-		it.s, it.f = nil, nil
+		it.s, it.f, it.bad = nil, nil, nil
 	}
 }
 

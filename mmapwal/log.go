@@ -77,6 +77,21 @@ type Log struct {
 // last one and repairs a torn tail as opts.Repair says (see Recovery).
 // A nil opts means the defaults.
 //
+// Open reads what it needs, so that its time grows with the number of
+// segments, not of bytes, and it maps and holds open at most about
+// MaxMappedSegments files at once, however many segments the log has. A
+// writable open of a format version 2 log checks each sealed segment's
+// header and the seal that ends it (where the next segment's header
+// records it) and leaves its frames to be verified on first use, by a read,
+// an iterator, a truncation or Verify (RecoveryReport.Deferred): damage
+// there is then a *CorruptionError (Durable) from that call, never a
+// record. Open scans whole the newest segment (torn tails are judged there
+// as always; after a clean Close it does not read past the recorded
+// durable mark), every segment of a version 1 log, the segment that holds
+// FirstSeq when a TruncateFront point falls inside it, and every segment of
+// a ReadOnly open (salvage: Recovery().Corruption says where the valid
+// records end). Open followed by Verify finds what a full scan finds.
+//
 // Errors: ErrLocked when another writer has the log open, ErrCorrupt
 // (a *CorruptionError) for damage that is not a repairable torn tail,
 // ErrUnsupportedVersion for a log of a newer format, ErrInvalidArgument for
