@@ -3,6 +3,7 @@ package mmapwal
 import (
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 
 	"github.com/mmapwal/mmapwal/segment"
@@ -37,6 +38,7 @@ type Iterator struct {
 	f    *segment.File // its mapping
 	i    int64         // next index position in s
 	next uint64        // lowest sequence still to return
+	top  bool          // the record math.MaxUint64 was returned: none can follow
 	seq  uint64        // the last sequence returned, 0 before the first
 	val  []byte
 	// cut is the newest TruncateBack accounted for; cutPending says it
@@ -127,6 +129,9 @@ func (it *Iterator) advance() (ok, again bool) {
 	if it.cutPending {
 		limit = it.cut.last // the records above are being dropped
 	}
+	if it.top {
+		return false, false // no sequence is above the one returned
+	}
 	for {
 		if it.next > limit {
 			return false, false // not even a seek: the segments there are being removed
@@ -195,7 +200,12 @@ func (it *Iterator) load(seq uint64) (ok, again bool) {
 		it.prev.set(s, it.f, s.idx.off(it.i))
 	}
 	it.i++
-	it.seq, it.val, it.next = seq, val, seq+1
+	it.seq, it.val = seq, val
+	if seq == math.MaxUint64 {
+		it.top = true // seq+1 would wrap to 0 and start again from the front
+	} else {
+		it.next = seq + 1
+	}
 	return true, false
 }
 
