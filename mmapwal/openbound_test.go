@@ -1,3 +1,5 @@
+//go:build linux
+
 package mmapwal
 
 // Open that scales with MaxMappedSegments, not with the number of segments
@@ -12,7 +14,8 @@ package mmapwal
 //
 // RLIMIT_NOFILE is per process and the test binary runs other tests in
 // parallel goroutines, so the check runs in a child process
-// (TestOpenBoundedChild) that lowers its own limit.
+// (TestOpenBoundedChild) that lowers its own limit. Linux only: it counts
+// descriptors and mappings in /proc/self.
 
 import (
 	"bufio"
@@ -20,7 +23,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -39,9 +41,6 @@ const (
 
 // TestOpenBoundedFDs builds the logs and runs the child on each.
 func TestOpenBoundedFDs(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("counts descriptors and mappings in /proc/self")
-	}
 	if os.Getenv(obEnvDir) != "" {
 		t.Skip("in the child")
 	}
