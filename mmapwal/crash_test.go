@@ -495,6 +495,7 @@ type crashWorker struct {
 	fresh   bool   // the directory is empty: the child creates the log
 	dirty   bool   // the directory holds work for recovery (the last check repaired a copy)
 	stats   *crashStats
+	ro      *crashROStats // when not nil, a ReadOnly Log in this process reads the log while the child writes (crashro_test.go)
 }
 
 type crashStats struct {
@@ -540,7 +541,11 @@ func TestCrashSIGKILLXFS(t *testing.T) {
 
 // runCrashSIGKILL runs kills rounds (MMAPWAL_CRASH_KILLS overrides) in
 // directories under root.
-func runCrashSIGKILL(t *testing.T, root string, kills int) {
+func runCrashSIGKILL(t *testing.T, root string, kills int) { runCrashRounds(t, root, kills, nil) }
+
+// runCrashRounds is runCrashSIGKILL; with ro not nil, every round also
+// runs a ReadOnly reader beside the child (crashro_test.go).
+func runCrashRounds(t *testing.T, root string, kills int, ro *crashROStats) {
 	if runtime.GOOS != "linux" && runtime.GOOS != "darwin" {
 		t.Skip("needs SIGKILL and fd passing")
 	}
@@ -557,7 +562,7 @@ func runCrashSIGKILL(t *testing.T, root string, kills int) {
 		go func() {
 			defer wg.Done()
 			cw := &crashWorker{
-				t: t, id: w, seed: seed, stats: stats, fresh: true,
+				t: t, id: w, seed: seed, stats: stats, fresh: true, ro: ro,
 				dir:     filepath.Join(root, fmt.Sprintf("log%d", w)),
 				scratch: filepath.Join(root, fmt.Sprintf("scratch%d", w)),
 				rng:     rand.New(rand.NewPCG(seed, uint64(w))),
@@ -586,6 +591,9 @@ func runCrashSIGKILL(t *testing.T, root string, kills int) {
 		stats.torn, stats.finished, stats.strict, stats.fresh, stats.records, stats.acked)
 	t.Logf("exec to open: %v", stats.toP/time.Duration(max(1, stats.rounds)))
 	t.Logf("kill plans: %v; call in flight at the kill: %v", stats.plans, stats.pending)
+	if ro != nil {
+		ro.log(t)
+	}
 }
 
 // round runs one child, kills it and checks the directory.
@@ -604,9 +612,17 @@ func (w *crashWorker) round(n int) error {
 	if err != nil {
 		return err
 	}
+	var rd *crashROReader
+	if w.ro != nil {
+		rd = startCrashROReader(w.dir, mix(w.seed, "reader", n))
+	}
 	evs := c.watch(plan, w.stats)
 	if err := c.wait(evs); err != nil {
+		rd.stop()
 		return err
+	}
+	if err := rd.check(w.model, evs, w.ro); err != nil {
+		return fmt.Errorf("the ReadOnly reader beside the child: %v", err)
 	}
 	w.stats.add(func(s *crashStats) { s.rounds++; s.plans[plan.name]++ })
 	return w.check(evs, plan)

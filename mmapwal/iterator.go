@@ -3,6 +3,7 @@ package mmapwal
 import (
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 
 	"github.com/mmapwal/mmapwal/segment"
@@ -38,6 +39,7 @@ type Iterator struct {
 	f    *segment.File // its mapping
 	i    int64         // next index position in s
 	next uint64        // lowest sequence still to return
+	top  bool          // the record math.MaxUint64 was returned: none can follow
 	seq  uint64        // the last sequence returned, 0 before the first
 	val  []byte
 	// cut is the newest TruncateBack accounted for; cutPending says it
@@ -46,6 +48,7 @@ type Iterator struct {
 	cut        *backCut
 	cutPending bool
 	resets     uint64 // Log.resets when the iterator was opened
+	bad        error  // the damage the verification of s found after its index's records
 	buf        []byte // ReadOnly logs: the checked copy Value returns
 	prev       roPrev // ReadOnly logs: where the last returned record is
 	err        error
@@ -134,6 +137,9 @@ func (it *Iterator) advance() (ok, again bool) {
 	if it.cutPending {
 		limit = it.cut.last // the records above are being dropped
 	}
+	if it.top {
+		return false, false // no sequence is above the one returned
+	}
 	for {
 		if it.next > limit {
 			return false, false // not even a seek: the segments there are being removed
@@ -144,6 +150,11 @@ func (it *Iterator) advance() (ok, again bool) {
 			}
 		}
 		if it.i >= it.s.idx.len() {
+			if it.bad != nil {
+				// The segment's verification found damage after the
+				// records returned: never skip what it may have held.
+				return it.fail(it.bad), false
+			}
 			segs := it.l.segments()
 			if len(segs) == 0 || segs[len(segs)-1] == it.s {
 				return false, false // at the end for now
@@ -197,7 +208,12 @@ func (it *Iterator) load(seq uint64) (ok, again bool) {
 		it.prev.set(s, it.f, s.idx.off(it.i))
 	}
 	it.i++
-	it.seq, it.val, it.next = seq, val, seq+1
+	it.seq, it.val = seq, val
+	if seq == math.MaxUint64 {
+		it.top = true // seq+1 would wrap to 0 and start again from the front
+	} else {
+		it.next = seq + 1
+	}
 	return true, false
 }
 
@@ -256,8 +272,19 @@ func (it *Iterator) seek() (ok, again bool) {
 	k := sort.Search(len(segs), func(k int) bool { return segs[k].first > it.next }) - 1
 	for k = max(k, 0); k < len(segs); k++ {
 		s := segs[k]
+		bad := s.ready() // a sealed segment Open did not read is verified first
+		var ce *CorruptionError
+		switch {
+		case errors.Is(bad, errSegGone):
+			return false, true
+		case bad != nil && !errors.As(bad, &ce):
+			return it.fail(it.l.readErr(bad, it.next)), false
+		}
 		i, _ := s.idx.find(it.next)
 		if i >= s.idx.len() && k < len(segs)-1 {
+			if bad != nil {
+				return it.fail(bad), false
+			}
 			continue
 		}
 		f, err := s.pin()
@@ -267,7 +294,7 @@ func (it *Iterator) seek() (ok, again bool) {
 		if err != nil {
 			return it.fail(it.l.readErr(err, it.next)), false
 		}
-		it.s, it.f, it.i = s, f, i
+		it.s, it.f, it.i, it.bad = s, f, i, bad
 		return true, false
 	}
 	return false, false
@@ -277,7 +304,7 @@ func (it *Iterator) seek() (ok, again bool) {
 func (it *Iterator) drop() {
 	if it.s != nil {
 		it.s.unpin()
-		it.s, it.f = nil, nil
+		it.s, it.f, it.bad = nil, nil, nil
 	}
 }
 

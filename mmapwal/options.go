@@ -70,8 +70,9 @@ type Options struct {
 	// Logger receives repairs (Warn) and poisoning (Error); nil is silent.
 	Logger *slog.Logger
 	// ReadOnly opens without the write lock and without repairing anything:
-	// it serves the valid prefix even of a corrupt log (salvage), and
-	// Recovery reports what is wrong. Writes, Sync and WaitDurable fail
+	// it scans every segment at Open (none is deferred, see Open), serves
+	// the valid prefix even of a corrupt log (salvage), and Recovery reports
+	// what is wrong. Writes, Sync and WaitDurable fail
 	// with ErrInvalidArgument; DurableSeq is what the files prove.
 	//
 	// A writer may go on beside it (in this or another process). The
