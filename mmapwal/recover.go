@@ -102,9 +102,21 @@ func (sc scanned) below(front uint64) bool {
 //  5. drop segments wholly before the front truncation point and an unused
 //     prepared segment; sync the tail so that DurableSeq = LastSeq.
 func (l *Log) recover(nums []uint64) error {
+	poisoned := wasPoisoned(l.dir)
+	if poisoned {
+		// Before anything reads a segment, the redo of a TruncateBack
+		// included: pages whose write-back failed may read as what the
+		// disk does not hold.
+		if err := l.evictPageCache(nums); err != nil {
+			return err
+		}
+	}
 	hdrs, err := l.refuseNewerFormat(nums)
 	if err != nil {
 		return err
+	}
+	if poisoned {
+		hdrs = nil // verify every segment, as after any doubt about the pages
 	}
 	if l.meta.reset != 0 { // a Reset a crash interrupted (reset.go)
 		var err error
@@ -118,12 +130,6 @@ func (l *Log) recover(nums []uint64) error {
 		if nums, err = l.finishTruncateBack(nums); err != nil {
 			return l.openFlush(err)
 		}
-	}
-	if wasPoisoned(l.dir) {
-		if err := l.evictPageCache(nums); err != nil {
-			return err
-		}
-		hdrs = nil // read through the pages just evicted: verify every segment
 	}
 	l.front.Store(l.meta.firstSeq)
 	segs, err := l.scanAll(nums, hdrs)
