@@ -455,8 +455,9 @@ func (l *Log) releaseAll() {
 }
 
 // FirstSeq returns the sequence of the first record in the log; LastSeq()+1
-// when the log holds no record but once did; 0 on a log that never held one
-// (1 after Reset(1), which sets the next sequence, as after any Reset).
+// when the log holds no record and LastSeq() > 0; with LastSeq() 0, the
+// point a Reset(1) or TruncateFront(1) set, else 0 (a log that never held a
+// record).
 func (l *Log) FirstSeq() uint64 { return l.first.Load() }
 
 // LastSeq returns the sequence of the last record appended (or, after
