@@ -9,8 +9,8 @@ import (
 )
 
 // preparer creates the next segment in the background — preallocated, header
-// written, synced, mapped and its page tables populated — so that rotation
-// never waits for file creation or preallocation.
+// written, synced, mapped, and the population of its page tables started —
+// so that rotation never waits for file creation or preallocation.
 type preparer struct {
 	mu   sync.Mutex
 	num  uint64        // the segment being (or already) prepared; 0 = none
@@ -48,7 +48,7 @@ func (p *preparer) start(num uint64) {
 	done := make(chan struct{})
 	p.done = done
 	go func() {
-		f, err := prepareSegment(cfg, num, 0)
+		f, err := prepareSegment(cfg, num, 0, true)
 		p.mu.Lock()
 		if p.num == num && p.done == done {
 			p.f, p.err = f, err
@@ -62,8 +62,13 @@ func (p *preparer) start(num uint64) {
 
 // prepareSegment creates segment num (active from sequence first, or 0 for
 // not yet), maps it and populates its page tables for writing, so that the
-// first store to each page does not fault on the append path.
-func prepareSegment(cfg prepConfig, num, first uint64) (*segment.File, error) {
+// first store to each page does not fault on the append path. With
+// background set it only starts the population: the segment is ready once
+// created, and rotation does not wait for the population (a writer that
+// overtakes it faults the rest in itself), which on a busy machine took
+// longer than the appender took to fill a segment. Without it (a new log's
+// first segment, made inside Open) the population is done when it returns.
+func prepareSegment(cfg prepConfig, num, first uint64, background bool) (*segment.File, error) {
 	path := filepath.Join(cfg.dir, segment.Name(num))
 	f, err := segment.Create(path, segment.Header{Version: cfg.version, LogID: cfg.logID, Number: num, FirstSeq: first, Size: cfg.size})
 	if err != nil {
@@ -73,12 +78,14 @@ func prepareSegment(cfg prepConfig, num, first uint64) (*segment.File, error) {
 		testHookCreated(path)
 	}
 	if cfg.smallPages {
-		err = f.SmallPages()
+		if err := f.SmallPages(); err != nil {
+			f.Remove()
+			return nil, err
+		}
 	}
-	if err == nil {
-		err = f.Prefault(segment.HeaderSize, cfg.size)
-	}
-	if err != nil {
+	if background {
+		f.PrefaultAsync(segment.HeaderSize, cfg.size) // a failure there only costs faults
+	} else if err := f.Prefault(segment.HeaderSize, cfg.size); err != nil {
 		f.Remove()
 		return nil, err
 	}
@@ -106,7 +113,7 @@ func (p *preparer) take(num uint64) (*segment.File, error) {
 	if err := p.discard(); err != nil {
 		return nil, err
 	}
-	return prepareSegment(p.cfg, num, 0)
+	return prepareSegment(p.cfg, num, 0, true)
 }
 
 // putBack returns a segment that take handed out but rotation did not use.

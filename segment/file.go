@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 
 	"github.com/mmapwal/mmapwal/crcframe"
 	"github.com/mmapwal/mmapwal/internal/sysutil"
@@ -21,6 +22,8 @@ type File struct {
 	hdr      Header
 	seed     uint32
 	writable bool
+	prefault *prefaulter // the background population under way (see PrefaultAsync), or nil
+	asked    bool        // Prefault or PrefaultAsync was called (see Prefaulted)
 }
 
 // Create makes a new segment file at path, ready to take frames: it creates
@@ -244,6 +247,7 @@ func (s *File) Detach(from, to int64) error {
 	if from < HeaderSize || to > s.hdr.Size || from > to {
 		return fmt.Errorf("segment: detach [%d, %d) out of range", from, to)
 	}
+	s.stopPrefault() // it would copy the private pages it populated
 	if err := sysutil.Privatize(s.f, s.data[from:to], from); err != nil {
 		return fmt.Errorf("segment: detach %s: %w", s.path, err)
 	}
@@ -336,11 +340,66 @@ func (s *File) Prefault(from, to int64) error {
 	if from >= to {
 		return nil
 	}
+	s.asked = true
 	err := sysutil.Madvise(s.data[from:to], sysutil.AdvicePopulateWrite)
 	if errors.Is(err, sysutil.ErrUnsupported) {
 		return nil
 	}
 	return err
+}
+
+// PrefaultAsync is [File.Prefault] of [from, to) in the background, one
+// prefaultStep at a time from from upwards, so that a writer that starts
+// at from meanwhile finds the pages ahead of it ready rather than waiting
+// for the whole range: populating a fresh 64 MiB segment costs about 15 ms
+// of CPU (the kernel zeroes every page and attaches its blocks), and much
+// more on a busy machine. A store that overtakes it faults the page in
+// itself, as it would without it; a failure stops it quietly (it is
+// advice). [File.Close] and [File.Detach] stop it first and wait for the
+// step under way; so does a second call. Like the rest of File it is for
+// one owner at a time.
+func (s *File) PrefaultAsync(from, to int64) {
+	s.stopPrefault()
+	if from >= to || s.data == nil {
+		return
+	}
+	p := &prefaulter{done: make(chan struct{})}
+	s.prefault, s.asked = p, true
+	go p.run(s.data, max(from, 0), min(to, int64(len(s.data))))
+}
+
+// Prefaulted reports whether [File.Prefault] or [File.PrefaultAsync] was
+// called on this File: false for a segment opened rather than created by
+// its owner, until it asks.
+func (s *File) Prefaulted() bool { return s.asked }
+
+// prefaultStep is what PrefaultAsync populates per madvise call: the most
+// it makes Close wait, and the granularity at which a writer catches up.
+const prefaultStep = 1 << 20
+
+// prefaulter is a background population of a mapping (PrefaultAsync).
+type prefaulter struct {
+	stop atomic.Bool
+	done chan struct{} // closed when run returned
+}
+
+func (p *prefaulter) run(data []byte, from, to int64) {
+	defer close(p.done)
+	for off := from; off < to && !p.stop.Load(); off += prefaultStep {
+		err := sysutil.Madvise(data[off:min(off+prefaultStep, to)], sysutil.AdvicePopulateWrite)
+		if err != nil {
+			return // unsupported, or failed: the writer faults the pages in itself
+		}
+	}
+}
+
+// stopPrefault stops a PrefaultAsync under way and waits for it.
+func (s *File) stopPrefault() {
+	if p := s.prefault; p != nil {
+		p.stop.Store(true)
+		<-p.done
+		s.prefault = nil
+	}
 }
 
 // SmallPages asks the kernel to keep the segment's page cache in 4 KiB pages
@@ -395,6 +454,7 @@ func (s *File) Close() error {
 	if s.data == nil {
 		return nil
 	}
+	s.stopPrefault()
 	err := sysutil.Munmap(s.data)
 	s.data = nil
 	if cerr := s.f.Close(); err == nil {
