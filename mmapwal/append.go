@@ -195,20 +195,30 @@ func (l *Log) advance(s *seg, n int, first, last uint64) {
 		l.first.Store(first)
 	}
 	l.st.appends.Add(last - first + 1)
-	if l.off-l.wbFrom >= l.opts.BytesPerSync {
+	if l.off >= l.wbAt {
 		l.startWriteback(s)
 	}
 }
 
 // startWriteback hands what was appended since the last time, up to the
-// folio being written (see writebackAlign), to the write-back goroutine. Rotation and Sync then find most of
-// the bytes already on their way. Writer only.
+// folio being written (see writebackAlign), to the write-back goroutine.
+// Rotation and Sync then find most of the bytes already on their way.
+// Writer only.
 func (l *Log) startWriteback(s *seg) {
 	to := l.off &^ (writebackAlign - 1)
 	if to > l.wbFrom {
 		l.wb.request(s, max(l.wbFrom, s.synced.Load()), to)
 		l.wbFrom = to
 	}
+	l.setWritebackAt()
+}
+
+// setWritebackAt sets where advance next calls startWriteback: once
+// BytesPerSync bytes were appended since wbFrom and the folio after
+// wbFrom's is reached (before it, startWriteback would find nothing to
+// request). Writer only.
+func (l *Log) setWritebackAt() {
+	l.wbAt = max(l.wbFrom+l.opts.BytesPerSync, l.wbFrom&^(writebackAlign-1)+writebackAlign)
 }
 
 // writebackAlign keeps write-back requests off the page being written, and

@@ -37,6 +37,7 @@ type Log struct {
 	active   *seg         // the segment appends go to
 	off      int64        // where the next frame goes in active
 	wbFrom   int64        // write-back was requested up to here in active
+	wbAt     int64        // advance starts write-back once off reaches it (setWritebackAt)
 	wb       writeback
 	meta     meta   // the META on disk
 	nextNum  uint64 // number of the segment after active
@@ -267,6 +268,7 @@ func (l *Log) setActive(s *seg, off int64) {
 	s.refs++ // the writer's own pin, released when s is sealed or closed
 	s.mu.Unlock()
 	l.active, l.off, l.wbFrom = s, off, off
+	l.setWritebackAt()
 }
 
 func (l *Log) publishSegs(segs []*seg) { l.segs.Store(&segs) }

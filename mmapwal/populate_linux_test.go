@@ -2,6 +2,7 @@ package mmapwal_test
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,30 +15,53 @@ import (
 	"github.com/mmapwal/mmapwal/mmapwal"
 )
 
-// mappedDirty returns the dirty bytes of this process's mapping of path
-// (Shared_Dirty + Private_Dirty of its /proc/self/smaps entry), or -1 when
+// mappedBytes returns the sum of the given /proc/self/smaps fields (such
+// as "Rss", "Shared_Dirty") of this process's mapping of path, or -1 when
 // path is not mapped.
-func mappedDirty(t *testing.T, path string) int64 {
+func mappedBytes(t *testing.T, path string, fields ...string) int64 {
 	t.Helper()
 	f, err := os.Open("/proc/self/smaps")
 	require.NoError(t, err)
 	defer f.Close()
 	sc := bufio.NewScanner(f)
-	dirty, in := int64(-1), false
+	sum, in := int64(-1), false
 	for sc.Scan() {
 		line := sc.Text()
-		switch {
-		case strings.HasSuffix(line, " "+path):
-			in, dirty = true, 0
-		case in && (strings.HasPrefix(line, "Shared_Dirty:") || strings.HasPrefix(line, "Private_Dirty:")):
-			kb, err := strconv.ParseInt(strings.Fields(line)[1], 10, 64)
-			require.NoError(t, err)
-			dirty += kb << 10
-		case in && strings.HasPrefix(line, "VmFlags:"):
-			return dirty
+		if strings.HasSuffix(line, " "+path) {
+			in, sum = true, 0
+			continue
+		}
+		if !in {
+			continue
+		}
+		if strings.HasPrefix(line, "VmFlags:") {
+			return sum
+		}
+		for _, field := range fields {
+			if strings.HasPrefix(line, field+":") {
+				kb, err := strconv.ParseInt(strings.Fields(line)[1], 10, 64)
+				require.NoError(t, err)
+				sum += kb << 10
+			}
 		}
 	}
-	return dirty
+	return sum
+}
+
+// mappedDirty is the dirty bytes of the mapping of path.
+func mappedDirty(t *testing.T, path string) int64 {
+	return mappedBytes(t, path, "Shared_Dirty", "Private_Dirty")
+}
+
+// waitFor polls cond every 5 ms for up to 10 s and fails with msg if it
+// never held.
+func waitFor(t *testing.T, cond func() bool, msg func() string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal(msg())
+		}
+	}
 }
 
 // TestPreparePopulatesReopened: after a restart, the free space of the
@@ -64,13 +88,36 @@ func TestPreparePopulatesReopened(t *testing.T) {
 	require.NoError(t, f.Close())
 
 	l = openAt(t, dir, o)
-	deadline := time.Now().Add(10 * time.Second)
-	for mappedDirty(t, path) < size-64<<10 {
-		if time.Now().After(deadline) {
-			t.Fatalf("10 s after the reopen, %d of the active segment's %d bytes are writable", mappedDirty(t, path), size)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitFor(t, func() bool { return mappedDirty(t, path) >= size-64<<10 }, func() string {
+		return fmt.Sprintf("10 s after the reopen, %d of the active segment's %d bytes are writable", mappedDirty(t, path), size)
+	})
 	_, err = l.Append([]byte("after"))
 	require.NoError(t, err)
+}
+
+// TestWritebackDropsPages: early write-back takes the pages it starts
+// writing out of the process's page tables (no TLB shootdown of the
+// appender per page it cleans), and only whole 2 MiB folios behind the one
+// being written: after 5 MiB of appends with BytesPerSync 1 MiB, the first
+// 4 MiB of the segment are unmapped, the rest still mapped, and every
+// record reads back.
+func TestWritebackDropsPages(t *testing.T) {
+	const size, mib = 16 << 20, 1 << 20
+	l, dir := openLog(t, &mmapwal.Options{SegmentSize: size, Durability: mmapwal.SyncManual, BytesPerSync: mib})
+	path := filepath.Join(dir, "0000000000000001.wal")
+	require.Equal(t, int64(size), mappedBytes(t, path, "Rss"), "a new log's first segment is populated inside Open")
+	rec := make([]byte, 4096-24)
+	for i := 0; i < 5*mib/4096; i++ {
+		rec[0] = byte(i)
+		mustAppend(t, l, rec)
+	}
+	waitFor(t, func() bool { return mappedBytes(t, path, "Rss") <= size-4*mib+64<<10 }, func() string {
+		return fmt.Sprintf("after 5 MiB of appends, %d of the segment's %d bytes are still mapped", mappedBytes(t, path, "Rss"), size)
+	})
+	require.GreaterOrEqual(t, mappedBytes(t, path, "Rss"), int64(size-4*mib), "write-back dropped pages of the folio being written")
+	for i := 0; i < 5*mib/4096; i++ {
+		rec[0] = byte(i)
+		require.Equal(t, rec, mustRead(t, l, uint64(i+1)), "record %d", i+1)
+	}
+	require.NoError(t, l.Sync())
 }
