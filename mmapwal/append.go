@@ -195,9 +195,24 @@ func (l *Log) advance(s *seg, n int, first, last uint64) {
 		l.first.Store(first)
 	}
 	l.st.appends.Add(last - first + 1)
+	if l.off >= l.bgAt {
+		l.background(s)
+	}
+}
+
+// background does the writer's periodic work for s, the active segment:
+// a write-back request every BytesPerSync bytes, and a raise of the limit
+// of the population of s's page tables (see prepareSegment) every
+// prefaultEvery bytes. Writer only.
+func (l *Log) background(s *seg) {
+	if l.off >= l.popAt {
+		s.file.PrefaultLimit(l.off + prefaultAhead)
+		l.popAt = l.off + prefaultEvery
+	}
 	if l.off >= l.wbAt {
 		l.startWriteback(s)
 	}
+	l.bgAt = min(l.wbAt, l.popAt)
 }
 
 // startWriteback hands what was appended since the last time, up to the
@@ -219,6 +234,7 @@ func (l *Log) startWriteback(s *seg) {
 // request). Writer only.
 func (l *Log) setWritebackAt() {
 	l.wbAt = max(l.wbFrom+l.opts.BytesPerSync, l.wbFrom&^(writebackAlign-1)+writebackAlign)
+	l.bgAt = min(l.wbAt, l.popAt)
 }
 
 // writebackAlign keeps write-back requests off the page being written, and

@@ -37,7 +37,9 @@ type Log struct {
 	active   *seg         // the segment appends go to
 	off      int64        // where the next frame goes in active
 	wbFrom   int64        // write-back was requested up to here in active
-	wbAt     int64        // advance starts write-back once off reaches it (setWritebackAt)
+	wbAt     int64        // write-back is due once off reaches it (setWritebackAt)
+	popAt    int64        // the active segment's population limit is due to rise at this off
+	bgAt     int64        // advance calls background once off reaches it: min(wbAt, popAt)
 	wb       writeback
 	meta     meta   // the META on disk
 	nextNum  uint64 // number of the segment after active
@@ -125,7 +127,7 @@ func (l *Log) prefaultActive() {
 	}
 	s.mu.Lock()
 	if s.file != nil && !s.file.Prefaulted() {
-		s.file.PrefaultAsync(l.off, s.size)
+		s.file.PrefaultAsync(l.off, s.size, l.off+prefaultAhead)
 	}
 	s.mu.Unlock()
 }
@@ -267,7 +269,7 @@ func (l *Log) setActive(s *seg, off int64) {
 	s.mu.Lock()
 	s.refs++ // the writer's own pin, released when s is sealed or closed
 	s.mu.Unlock()
-	l.active, l.off, l.wbFrom = s, off, off
+	l.active, l.off, l.wbFrom, l.popAt = s, off, off, off
 	l.setWritebackAt()
 }
 

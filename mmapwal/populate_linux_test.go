@@ -121,3 +121,26 @@ func TestWritebackDropsPages(t *testing.T) {
 	}
 	require.NoError(t, l.Sync())
 }
+
+// TestPreparePopulatesAhead: a segment's page tables are populated a
+// bounded lead ahead of the writer, not all at once: a new log's first
+// 64 MiB segment maps 16 MiB after Open, and after 24 MiB of appends about
+// 24 + 16 MiB (a populated page is dirty, and zeroes nobody writes would be
+// written back by the kernel).
+func TestPreparePopulatesAhead(t *testing.T) {
+	const size, mib = 64 << 20, 1 << 20
+	l, dir := openLog(t, &mmapwal.Options{SegmentSize: size, Durability: mmapwal.SyncManual, BytesPerSync: size})
+	path := filepath.Join(dir, "0000000000000001.wal")
+	rss := func() int64 { return mappedBytes(t, path, "Rss") }
+	time.Sleep(20 * time.Millisecond) // a population that ignored its limit would go on meanwhile
+	require.InDelta(t, 16*mib, rss(), mib, "mapped after Open")
+	rec := make([]byte, 4096-24)
+	for range 24 * mib / 4096 {
+		mustAppend(t, l, rec)
+	}
+	waitFor(t, func() bool { return rss() >= 24*mib+16*mib-2*mib }, func() string {
+		return fmt.Sprintf("after 24 MiB of appends, %d bytes mapped, want about %d", rss(), 40*mib)
+	})
+	time.Sleep(20 * time.Millisecond)
+	require.LessOrEqual(t, rss(), int64(24*mib+16*mib+3*mib), "populated further ahead than its lead")
+}

@@ -337,6 +337,7 @@ func (s *File) Clear(from, to int64) error {
 // (MADV_POPULATE_WRITE), so that the first store to each page does not
 // fault on the append path. It is a no-op where the OS lacks it.
 func (s *File) Prefault(from, to int64) error {
+	from, to = max(from, 0), min(to, int64(len(s.data)))
 	if from >= to {
 		return nil
 	}
@@ -349,23 +350,42 @@ func (s *File) Prefault(from, to int64) error {
 }
 
 // PrefaultAsync is [File.Prefault] of [from, to) in the background, one
-// prefaultStep at a time from from upwards, so that a writer that starts
-// at from meanwhile finds the pages ahead of it ready rather than waiting
-// for the whole range: populating a fresh 64 MiB segment costs about 15 ms
-// of CPU (the kernel zeroes every page and attaches its blocks), and much
-// more on a busy machine. A store that overtakes it faults the page in
-// itself, as it would without it; a failure stops it quietly (it is
-// advice). [File.Close] and [File.Detach] stop it first and wait for the
-// step under way; so does a second call. Like the rest of File it is for
-// one owner at a time.
-func (s *File) PrefaultAsync(from, to int64) {
+// prefaultStep at a time from from upwards, but never past limit until
+// [File.PrefaultLimit] raises it. A writer that starts at from meanwhile
+// finds the pages ahead of it ready rather than waiting for the whole range
+// (populating a fresh 64 MiB segment costs about 15 ms of CPU: the kernel
+// zeroes every page and attaches its blocks; much more on a busy machine),
+// and a limit that follows the writer populates only what it is about to
+// use: a populated page is dirty, zeroes the kernel writes back if nothing
+// else does. A store that overtakes the population faults the page in
+// itself, as it would without it; a failure stops the population quietly
+// (it is advice). [File.Close] and [File.Detach] stop it first and wait
+// for the step under way; so does a second call. Like the rest of File it
+// is for one owner at a time.
+func (s *File) PrefaultAsync(from, to, limit int64) {
 	s.stopPrefault()
-	if from >= to || s.data == nil {
+	from, to = max(from, 0), min(to, int64(len(s.data)))
+	if from >= to {
 		return
 	}
-	p := &prefaulter{done: make(chan struct{})}
+	p := &prefaulter{wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
+	p.limit.Store(limit)
 	s.prefault, s.asked = p, true
-	go p.run(s.data, max(from, 0), min(to, int64(len(s.data))))
+	go p.run(s.data, from, to)
+}
+
+// PrefaultLimit lets the population PrefaultAsync started go on up to
+// limit (a lower limit than the current one changes nothing). It costs an
+// atomic load, and a store and a wake-up when the limit rises; without a
+// population under way it does nothing.
+func (s *File) PrefaultLimit(limit int64) {
+	if p := s.prefault; p != nil && limit > p.limit.Load() {
+		p.limit.Store(limit)
+		select {
+		case p.wake <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // Prefaulted reports whether [File.Prefault] or [File.PrefaultAsync] was
@@ -379,24 +399,40 @@ const prefaultStep = 1 << 20
 
 // prefaulter is a background population of a mapping (PrefaultAsync).
 type prefaulter struct {
-	stop atomic.Bool
-	done chan struct{} // closed when run returned
+	limit atomic.Int64  // populate below this (raised by PrefaultLimit)
+	wake  chan struct{} // a raised limit (buffered: one pending wake-up)
+	quit  chan struct{} // closed by stopPrefault
+	done  chan struct{} // closed when run returned
 }
 
 func (p *prefaulter) run(data []byte, from, to int64) {
 	defer close(p.done)
-	for off := from; off < to && !p.stop.Load(); off += prefaultStep {
-		err := sysutil.Madvise(data[off:min(off+prefaultStep, to)], sysutil.AdvicePopulateWrite)
-		if err != nil {
+	for off := from; off < to; {
+		select {
+		case <-p.quit:
+			return
+		default:
+		}
+		end := min(off+prefaultStep, to, p.limit.Load())
+		if end <= off {
+			select { // at the limit: wait for the writer
+			case <-p.wake:
+			case <-p.quit:
+				return
+			}
+			continue
+		}
+		if err := sysutil.Madvise(data[off:end], sysutil.AdvicePopulateWrite); err != nil {
 			return // unsupported, or failed: the writer faults the pages in itself
 		}
+		off = end
 	}
 }
 
 // stopPrefault stops a PrefaultAsync under way and waits for it.
 func (s *File) stopPrefault() {
 	if p := s.prefault; p != nil {
-		p.stop.Store(true)
+		close(p.quit)
 		<-p.done
 		s.prefault = nil
 	}
