@@ -203,10 +203,17 @@ func (l *Log) advance(s *seg, n int, first, last uint64) {
 // background does the writer's periodic work for s, the active segment:
 // a write-back request every BytesPerSync bytes, and a raise of the limit
 // of the population of s's page tables (see prepareSegment) every
-// prefaultEvery bytes. Writer only.
+// prefaultEvery bytes. A segment this Log did not prepare (reopened by
+// recovery, or made active again by TruncateBack) starts its population
+// at its first append here, not at Open, where it would compete with a
+// replay. Writer only.
 func (l *Log) background(s *seg) {
 	if l.off >= l.popAt {
-		s.file.PrefaultLimit(l.off + prefaultAhead)
+		if s.file.Prefaulted() {
+			s.file.PrefaultLimit(l.off + prefaultAhead)
+		} else {
+			s.file.PrefaultAsync(l.off, s.size, l.off+prefaultAhead)
+		}
 		l.popAt = l.off + prefaultEvery
 	}
 	if l.off >= l.wbAt {

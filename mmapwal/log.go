@@ -104,7 +104,6 @@ func Open(dir string, opts *Options) (*Log, error) {
 	}
 	l.recovery.Duration = time.Since(start)
 	if !o.ReadOnly {
-		l.prefaultActive()
 		l.prep.start(l.nextNum)
 		l.wb.run()
 		if o.Durability == SyncInterval {
@@ -113,23 +112,6 @@ func Open(dir string, opts *Options) (*Log, error) {
 		}
 	}
 	return l, nil
-}
-
-// prefaultActive starts populating the free space of the active segment
-// when recovery reopened it, so that the appends after a restart do not
-// fault on every page of it. (A new log's first segment was populated when
-// it was made.) Before the Log is shared: no lock needed beyond the seg's
-// own.
-func (l *Log) prefaultActive() {
-	s := l.active
-	if s == nil {
-		return
-	}
-	s.mu.Lock()
-	if s.file != nil && !s.file.Prefaulted() {
-		s.file.PrefaultAsync(l.off, s.size, l.off+prefaultAhead)
-	}
-	s.mu.Unlock()
 }
 
 // open locks the directory, reads META and recovers the segments.
