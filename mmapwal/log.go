@@ -37,6 +37,9 @@ type Log struct {
 	active   *seg         // the segment appends go to
 	off      int64        // where the next frame goes in active
 	wbFrom   int64        // write-back was requested up to here in active
+	wbAt     int64        // write-back is due once off reaches it (setWritebackAt)
+	popAt    int64        // the active segment's population limit is due to rise at this off
+	bgAt     int64        // advance calls background once off reaches it: min(wbAt, popAt)
 	wb       writeback
 	meta     meta   // the META on disk
 	nextNum  uint64 // number of the segment after active
@@ -318,7 +321,7 @@ func listSegments(dir string) ([]uint64, error) {
 
 // newSeg creates segment number num, active from sequence first, and maps it.
 func (l *Log) newSeg(num, first uint64) (*seg, error) {
-	f, err := prepareSegment(l.prep.cfg, num, first)
+	f, err := prepareSegment(l.prep.cfg, num, first, false)
 	if err != nil {
 		return nil, mapNoSpace(err)
 	}
@@ -346,7 +349,8 @@ func (l *Log) setActive(s *seg, off int64) {
 	s.mu.Lock()
 	s.refs++ // the writer's own pin, released when s is sealed or closed
 	s.mu.Unlock()
-	l.active, l.off, l.wbFrom = s, off, off
+	l.active, l.off, l.wbFrom, l.popAt = s, off, off, off
+	l.setWritebackAt()
 }
 
 func (l *Log) publishSegs(segs []*seg) { l.segs.Store(&segs) }

@@ -94,8 +94,12 @@ type Options struct {
 	// that many bytes were appended since the last, so that a later Sync or
 	// rotation finds most bytes already on their way to the disk and
 	// appenders are not stalled by one large flush. It promises no
-	// durability. Default 1 MiB; set it to SegmentSize to leave write-back to
-	// the kernel and Sync.
+	// durability. Requests stop short of the 2 MiB-aligned block being
+	// written, and take the pages they cover out of the process's page
+	// tables first (they stay cached; a reader maps them again with a minor
+	// fault), so that write-back costs the appender no TLB shootdowns.
+	// Default 1 MiB; set it to SegmentSize to leave write-back to the kernel
+	// and Sync.
 	BytesPerSync int64
 }
 

@@ -1153,7 +1153,7 @@ func plCheck(dir string, img []plImgFile, snap *plSnap, strict bool) (res plResu
 	if why != "" {
 		return res, fmt.Errorf("recovered log (torn tail %+v): %s", rep.TornTail, why)
 	}
-	if first != firstSeqFor(got, last) {
+	if !firstSeqOK(first, got, last) {
 		return res, fmt.Errorf("FirstSeq %d, want %d (LastSeq %d, %d records)", first, firstSeqFor(got, last), last, len(got))
 	}
 	res.torn, res.finished = rep.TornTail != nil, rep.FinishedTruncation

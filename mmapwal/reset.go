@@ -127,7 +127,7 @@ func (l *Log) finishReset(nums []uint64) ([]uint64, error) {
 	if err := sysutil.SyncDir(l.dir); err != nil {
 		return nil, l.openFlush(err)
 	}
-	f, err := prepareSegment(l.prep.cfg, m.reset, m.firstSeq)
+	f, err := prepareSegment(l.prep.cfg, m.reset, m.firstSeq, false)
 	if err != nil {
 		return nil, l.openFlush(mapNoSpace(err))
 	}

@@ -285,7 +285,8 @@ func (l *Log) cutBack(segs []*seg, j int, i, off int64, newLast uint64) error {
 		}
 	}
 	cut.synced.Store(min(cut.synced.Load(), off))
-	l.off = off
+	l.off, l.wbFrom, l.popAt = off, off, off // wbFrom may have been another segment's
+	l.setWritebackAt()
 	l.last.Store(newLast)
 	l.durable.Store(min(l.durable.Load(), newLast))
 	l.updateFirst()
