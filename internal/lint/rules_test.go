@@ -78,7 +78,10 @@ var (
 
 const raftModule = "github.com/hashicorp/raft"
 
-var raftTestModules = []string{"github.com/hashicorp/raft-boltdb/v2", "github.com/hashicorp/raft-wal"}
+// raftTestModules are what raftstore's tests may import beyond raft: the
+// stores it is compared with, and raft's own logger (go-hclog, already a
+// dependency of raft), which the cluster tests configure.
+var raftTestModules = []string{"github.com/hashicorp/raft-boltdb/v2", "github.com/hashicorp/raft-wal", "github.com/hashicorp/go-hclog"}
 
 // unsafeDirs are the only packages whose files (test files included) may
 // import unsafe.
