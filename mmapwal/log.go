@@ -43,7 +43,11 @@ type Log struct {
 	wb       writeback
 	meta     meta   // the META on disk
 	nextNum  uint64 // number of the segment after active
-	prep     preparer
+	// maxNum is the highest segment number this Log has given out (nextNum
+	// included) before a TruncateBack lowered nextNum: Reset numbers its
+	// segment above it. Writer only.
+	maxNum uint64
+	prep   preparer
 
 	// Published state, read without locks.
 	segs    atomic.Pointer[[]*seg] // the log's segments in order; replaced, never modified

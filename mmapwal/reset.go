@@ -15,10 +15,12 @@ import (
 // which may be below or above the old LastSeq (0 is ErrInvalidArgument).
 // When it returns nil, LastSeq() == DurableSeq() == next−1 and FirstSeq()
 // == next (the convention of a log emptied by TruncateFront: Reset(1)
-// leaves FirstSeq 1 and LastSeq 0), also after a reopen. Every iterator opened before it ends with a *TruncatedError
-// (ErrTruncated, also ErrNotFound); reads of the dropped records return
+// leaves FirstSeq 1 and LastSeq 0), also after a reopen. Every iterator
+// opened before it ends with a *TruncatedError (ErrTruncated, also
+// ErrNotFound); reads of the dropped records return
 // ErrNotFound. The segment files are removed and one new segment, numbered
-// above every earlier one, takes the records from next on.
+// above every one in use or given out since Open, takes the records from
+// next on.
 //
 // It is what a Raft follower needs after installing a snapshot: an empty
 // log that restarts at the snapshot's index + 1, even below what it held.
@@ -38,9 +40,10 @@ func (l *Log) Reset(next uint64) error {
 	if err := l.waitWritable(); err != nil { // makes META version 2 first
 		return err
 	}
-	// Above the active segment and the one prepared after it, so that a
-	// number is never given again to a file that may have held a record.
-	num := l.nextNum + 1
+	// Above the active segment, the one prepared after it and every number
+	// given out before a TruncateBack handed numbers out again, so that a
+	// Reset never gives a number again to a file that held a record.
+	num := max(l.nextNum, l.maxNum) + 1
 	m := l.meta
 	m.reset, m.firstSeq, m.floor = num, next, next-1
 	m.backSeg, m.backOff, m.clean = 0, 0, cleanClose{}
@@ -56,7 +59,9 @@ func (l *Log) Reset(next uint64) error {
 	// sequence below next (front) and at or above it (a pending cut) until
 	// the new segment is published.
 	l.resets.Add(1)
-	l.frontGone.Store(max(l.frontGone.Load(), l.last.Load()))
+	// Iterators opened before end through resets; those opened after must
+	// not take the old records for ones a TruncateFront removed under them.
+	l.frontGone.Store(next - 1)
 	c := l.addCut(next - 1)
 	l.st.gen.Add(1) // sync rounds in flight must not raise DurableSeq
 	l.front.Store(next)

@@ -290,6 +290,7 @@ func (l *Log) cutBack(segs []*seg, j int, i, off int64, newLast uint64) error {
 	l.last.Store(newLast)
 	l.durable.Store(min(l.durable.Load(), newLast))
 	l.updateFirst()
+	l.maxNum = max(l.maxNum, l.nextNum)
 	l.nextNum = cut.num + 1
 	l.prep.start(l.nextNum)
 	return nil

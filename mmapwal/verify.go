@@ -3,6 +3,7 @@ package mmapwal
 import (
 	"context"
 	"errors"
+	"slices"
 
 	"github.com/mmapwal/mmapwal/crcframe"
 	"github.com/mmapwal/mmapwal/segment"
@@ -48,12 +49,27 @@ func (l *Log) Verify(ctx context.Context) error {
 			return l.verifyNewest(s, prev)
 		}
 		last, err := l.verifySealed(s, max(prev, s.first-1), seals[i])
-		if err != nil && l.cuts.Load() == c {
+		if err != nil && !l.cutUnder(s, c, last) {
 			return err
 		}
 		prev = last
 	}
 	return nil
+}
+
+// cutUnder reports whether the sealed segment s, whose records end at last,
+// was removed or cut by a truncation since the cut c: then what Verify read
+// of it may be bytes being zeroed, and is not damage. A TruncateBack that
+// left s whole (it cut a later segment) is not.
+func (l *Log) cutUnder(s *seg, c *backCut, last uint64) bool {
+	if !slices.Contains(l.segments(), s) {
+		return true
+	}
+	if l.cuts.Load() == c {
+		return false
+	}
+	_, low := lowestCut(c)
+	return low < last
 }
 
 // verifySealed checks the sealed segment s, whose first frame follows
@@ -114,6 +130,12 @@ func (l *Log) verifyNewest(s *seg, prev uint64) error {
 	}
 	if l.resv != nil {
 		return nil // its payload is being written after the frames
+	}
+	if l.opts.ReadOnly && (l.recovery.TornTail != nil || l.recovery.PendingTruncation) {
+		// The bytes after the frames are a torn tail or records a pending
+		// TruncateBack drops: a writable Open cuts them, this one leaves
+		// them (Recovery says so), and they are not damage.
+		return nil
 	}
 	// Nothing after the frames (FORMAT.md §5): what Open did not read
 	// after a clean Close's mark (Log.scanSegment).
