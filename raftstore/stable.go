@@ -157,12 +157,16 @@ func syncDir(dir string) error {
 // openStable loads dir/stable, creating an empty one for a new store.
 // logExists says whether dir/log is there: then a missing stable file is
 // an error, not a new store.
-func openStable(dir string, logExists bool) (map[string][]byte, error) {
-	os.Remove(filepath.Join(dir, stableTmpName)) // a write a crash interrupted
+func openStable(dir string, logExists, readOnly bool) (map[string][]byte, error) {
+	if !readOnly {
+		os.Remove(filepath.Join(dir, stableTmpName)) // a write a crash interrupted
+	}
 	kv, err := readStable(dir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist) && logExists:
 		return nil, fmt.Errorf("%w: %s is missing beside an existing log", ErrStableCorrupt, filepath.Join(dir, stableName))
+	case errors.Is(err, fs.ErrNotExist) && readOnly:
+		return map[string][]byte{}, nil
 	case errors.Is(err, fs.ErrNotExist):
 		kv = map[string][]byte{}
 		if err := writeStable(dir, kv); err != nil {

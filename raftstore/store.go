@@ -50,6 +50,8 @@ type Store struct {
 	logger *slog.Logger
 	// syncSelf: the log's Durability is not SyncAlways, so StoreLogs syncs.
 	syncSelf bool
+	// readOnly: opened with Options.Log.ReadOnly; it changes no file.
+	readOnly bool
 	// segRoom is what one batch may take in an empty segment, maxRec the
 	// largest record the log takes.
 	segRoom, maxRec int
@@ -117,13 +119,15 @@ func Open(dir string, opts *Options) (*Store, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	if err := mkdirDurable(dir); err != nil {
-		return nil, err
+	if !lo.ReadOnly { // a ReadOnly store changes no file (a live writer may own them)
+		if err := mkdirDurable(dir); err != nil {
+			return nil, err
+		}
 	}
 	logDir := filepath.Join(dir, "log")
 	_, err := os.Stat(logDir)
 	logExists := err == nil
-	stable, err := openStable(dir, logExists)
+	stable, err := openStable(dir, logExists, lo.ReadOnly)
 	if err != nil {
 		return nil, err
 	}
@@ -131,7 +135,7 @@ func Open(dir string, opts *Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{dir: dir, log: l, logger: logger, stable: stable, syncSelf: lo.Durability != mmapwal.SyncAlways && !lo.ReadOnly}
+	s := &Store{dir: dir, log: l, logger: logger, stable: stable, readOnly: lo.ReadOnly, syncSelf: lo.Durability != mmapwal.SyncAlways && !lo.ReadOnly}
 	s.segRoom, s.maxRec = batchRoom(lo)
 	s.loadIndexes()
 	if err := s.loadCommit(); err != nil {
@@ -456,6 +460,9 @@ func (s *Store) GetCommitIndex() (uint64, error) {
 func (s *Store) Set(key, val []byte) error {
 	if s.closed.Load() {
 		return mmapwal.ErrClosed
+	}
+	if s.readOnly {
+		return fmt.Errorf("%w: Set on a ReadOnly store", mmapwal.ErrInvalidArgument)
 	}
 	s.smu.Lock()
 	defer s.smu.Unlock()

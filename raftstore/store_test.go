@@ -726,3 +726,55 @@ func tearLastRecord(t *testing.T, dir string) {
 		t.Fatal(err)
 	}
 }
+
+// TestReadOnlyStoreChangesNothing: a store opened with Log.ReadOnly beside
+// (or after) a writer reads the log and the stable keys, writes no file —
+// not the directory, not the stable file, not a leftover stable.tmp a
+// writer's Set may be using — and refuses Set with ErrInvalidArgument.
+func TestReadOnlyStoreChangesNothing(t *testing.T) {
+	dir := t.TempDir()
+	w, err := Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.SetUint64([]byte("term"), 7); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.StoreLogs([]*raft.Log{{Index: 1, Term: 7, Data: []byte("x")}}); err != nil {
+		t.Fatal(err)
+	}
+	tmp := filepath.Join(dir, stableTmpName)
+	if err := os.WriteFile(tmp, []byte("a Set in progress"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	roOpts := &Options{Log: &mmapwal.Options{ReadOnly: true}}
+	ro, err := Open(dir, roOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(tmp); err != nil {
+		t.Fatalf("the ReadOnly open removed the writer's stable.tmp: %v", err)
+	}
+	if term, err := ro.GetUint64([]byte("term")); err != nil || term != 7 {
+		t.Fatalf("GetUint64(term) = %d, %v; want 7", term, err)
+	}
+	if last, err := ro.LastIndex(); err != nil || last != 1 {
+		t.Fatalf("LastIndex = %d, %v; want 1", last, err)
+	}
+	if err := ro.Set([]byte("term"), []byte("8")); !errors.Is(err, mmapwal.ErrInvalidArgument) {
+		t.Fatalf("Set on a ReadOnly store: %v, want ErrInvalidArgument", err)
+	}
+	if err := ro.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(t.TempDir(), "none")
+	if _, err := Open(missing, roOpts); err == nil {
+		t.Fatal("a ReadOnly open of a missing directory succeeded")
+	}
+	if _, err := os.Stat(missing); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a ReadOnly open created the directory: %v", err)
+	}
+}
