@@ -167,6 +167,13 @@ func (l *Log) Segments() ([]SegmentInfo, error) {
 		out = append(out, si)
 	}
 	slices.SortFunc(out, func(a, b SegmentInfo) int { return cmpUint(a.Number, b.Number) })
+	// The newest segment of the view is sealed when the damage that ended
+	// the view lies after it, in a later segment file that was activated.
+	for i := len(out) - 1; i > 0; i-- {
+		if out[i].State == SegmentUnread && out[i-1].State == SegmentActive {
+			out[i-1].State = SegmentSealed
+		}
+	}
 	return out, nil
 }
 
@@ -359,4 +366,30 @@ func isLogDir(dir string) error {
 		return nil
 	}
 	return &CorruptionError{Segment: metaName, Reason: ReasonMissingMeta, Durable: true}
+}
+
+// DiskUsage returns the bytes the log's own files in dir take on disk
+// (st_blocks × 512: preallocated space included): META, LOCK and the
+// segment files, not the quarantine files nor anything else.
+func DiskUsage(dir string) (int64, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	for _, e := range ents {
+		if _, seg := segment.ParseName(e.Name()); !seg && e.Name() != metaName && e.Name() != lockName {
+			continue
+		}
+		fi, err := e.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // removed meanwhile (a live writer's rotation)
+		}
+		if err != nil {
+			return n, err
+		}
+		a, _ := sysutil.Allocated(fi)
+		n += a
+	}
+	return n, nil
 }

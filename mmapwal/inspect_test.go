@@ -134,7 +134,7 @@ func TestSegmentsOutsideTheView(t *testing.T) {
 		}
 	}
 	got = states(closed.with(bad.seg, rcvFlip(closed[bad.seg], bad.off+2, 0)), nil)
-	require.Equal(t, []SegmentState{SegmentSealed, SegmentActive, SegmentUnread, SegmentUnread}, got)
+	require.Equal(t, []SegmentState{SegmentSealed, SegmentSealed, SegmentUnread, SegmentUnread}, got, "segment 2 was sealed: segment 3 follows it")
 }
 
 // TestFrame: a record's frame as stored: its place, type (batch frames
@@ -217,4 +217,24 @@ func TestQuarantineFiles(t *testing.T) {
 	_, err = RemoveQuarantine(filepath.Join(empty, "missing"))
 	require.ErrorIs(t, err, os.ErrNotExist)
 	require.False(t, slices.ContainsFunc(ents, func(e os.DirEntry) bool { return e.Name() == lockName }))
+}
+
+// TestDiskUsage: the log's files are counted, preallocated space included;
+// a quarantine file and other files are not.
+func TestDiskUsage(t *testing.T) {
+	dir := fastTempDir(t)
+	l, err := Open(dir, manualOpts(rcvSegSize, TruncatePartial))
+	require.NoError(t, err)
+	_, err = l.Append([]byte("x"))
+	require.NoError(t, err)
+	require.NoError(t, l.Close())
+	n, err := DiskUsage(dir)
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, n, int64(rcvSegSize+metaSize))
+	require.Less(t, n, int64(2*rcvSegSize), "one segment, META and LOCK")
+	require.NoError(t, os.WriteFile(filepath.Join(dir, segment.QuarantineName(segment.Name(1), 64)), make([]byte, 3*rcvSegSize), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "notes.txt"), make([]byte, 3*rcvSegSize), 0o644))
+	m, err := DiskUsage(dir)
+	require.NoError(t, err)
+	require.Equal(t, n, m)
 }
