@@ -38,7 +38,7 @@ there (a note on stderr says why; exit 3 for damage to durable data).
 var tailCmd = &command{
 	name:     "tail",
 	synopsis: "tail DIR [-n N] [--from SEQ] [--durable] [--payload P] [--format F]",
-	summary:  "the last records (there is no -f yet: following a live writer needs the live-reader follower)",
+	summary:  "the last records (no -f yet: it needs the live-reader follower)",
 	help: `flags:
   -n N         the last N records (default 10); with --from, at most N from there
   --from SEQ   start at SEQ instead and print to the end

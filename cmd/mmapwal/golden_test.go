@@ -173,3 +173,43 @@ func TestGoldenHelp(t *testing.T) {
 	}
 	golden(t, "help", session(t, t.TempDir(), cmds...))
 }
+
+// readmeDir is the directory the README's session shows.
+const readmeDir = "/var/lib/orders/wal"
+
+// TestREADMESession: the session in README-section.md (for the README's
+// Operations section) is a real one: the transcript of these commands on
+// the fixed torn and corrupt logs, byte for byte.
+func TestREADMESession(t *testing.T) {
+	torn, corrupt := t.TempDir(), t.TempDir()
+	tornLog(t, torn)
+	corruptLog(t, corrupt)
+	s := shellSession(t, torn, "info DIR", "verify DIR", "repair DIR", "repair DIR --apply", "verify DIR") +
+		shellSession(t, corrupt, "verify DIR", "repair DIR", "repair DIR --salvage-to 31", "repair DIR --salvage-to 31 --apply", "verify DIR")
+	golden(t, "readme-session", s)
+	readme, err := os.ReadFile("README-section.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, block := range strings.Split(s, "\n\n\n") {
+		if !strings.Contains(string(readme), strings.TrimSpace(block)) {
+			t.Errorf("README-section.md does not show this part of the session (testdata/readme-session.golden):\n%s", block)
+		}
+	}
+}
+
+// shellSession is session as a shell shows it: DIR is readmeDir, the exit
+// status is echoed when it is not 0, stderr lines are as they are.
+func shellSession(t *testing.T, dir string, cmds ...string) string {
+	t.Helper()
+	var sb strings.Builder
+	for _, cmd := range cmds {
+		args := strings.Fields(strings.ReplaceAll(cmd, "DIR", dir))
+		st, out, errs := runCLI(args...)
+		fmt.Fprintf(&sb, "$ mmapwal %s\n%s%s", strings.ReplaceAll(cmd, "DIR", readmeDir), out, errs)
+		if st != 0 {
+			fmt.Fprintf(&sb, "$ echo $?\n%d\n", st)
+		}
+	}
+	return strings.ReplaceAll(sb.String(), dir, readmeDir) + "\n\n"
+}

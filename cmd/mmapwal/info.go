@@ -13,7 +13,7 @@ import (
 var infoCmd = &command{
 	name:     "info",
 	synopsis: "info DIR",
-	summary:  "identity, format, sequences, clean close, segments, quarantine files and the writer's lock",
+	summary:  "identity, format, sequences, clean close, segments, quarantine, writer's lock",
 	help: `It reads META, every segment header and the frames (a ReadOnly open: no lock,
 nothing changed, safe beside a live writer) and prints:
   - the log's identity, its format version and feature bits;

@@ -92,11 +92,23 @@ func usage(w io.Writer) {
 	io.WriteString(w, usageHead)
 	tw := newTable(w, "  ")
 	for _, c := range commands {
-		tw.row(c.synopsis, c.summary)
+		tw.row(shortSynopsis(c.synopsis), c.summary)
 	}
 	tw.row("help [COMMAND]", "this text, or a command's")
 	tw.flush()
 	io.WriteString(w, usageTail)
+}
+
+// shortSynopsis is a synopsis for the list of commands: a long one keeps
+// its arguments and says [flags] for the rest.
+func shortSynopsis(s string) string {
+	if len(s) <= 28 {
+		return s
+	}
+	if i := strings.Index(s, " [-"); i > 0 {
+		return s[:i] + " [flags]"
+	}
+	return s
 }
 
 // commandUsage writes a command's help.

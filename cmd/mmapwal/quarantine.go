@@ -9,7 +9,7 @@ import (
 var quarantineCmd = &command{
 	name:     "quarantine",
 	synopsis: "quarantine DIR [list|rm]",
-	summary:  "the quarantine files: bytes that repairs cut, which mmapwal never reads",
+	summary:  "list or remove the files holding bytes that repairs cut",
 	help: `  list  (the default) each file, the segment its bytes came from, the offset
         they were cut at (FORMAT.md §1: 0000000000000007.wal.torn-0000000000001a40
         holds the bytes cut from segment 7 at offset 0x1a40) and its size

@@ -13,7 +13,7 @@ import (
 var repairCmd = &command{
 	name:     "repair",
 	synopsis: "repair DIR [--apply] [--salvage-to SEQ]",
-	summary:  "what Open would repair (a dry run, the default); --apply does it; --salvage-to SEQ --apply drops every record after SEQ",
+	summary:  "what Open would repair (dry run); --apply does it; --salvage-to SEQ drops records after SEQ",
 	help: `Without --apply nothing is changed: it prints what an Open with the default
 TruncatePartial policy would do (the library's dry run, mmapwal.PlanRepair):
 cut a torn tail into a quarantine file, finish a TruncateBack a crash
@@ -185,7 +185,11 @@ func (c *cli) salvage(dir string, keep uint64, apply bool) int {
 	if r.Segment != "" {
 		fmt.Fprintf(w, "  cut %s at offset %d (the end of record %d's frame)\n", r.Segment, r.Offset, keep)
 	}
-	fmt.Fprintf(w, "  dropped: %d intact %s (%s), and every byte after them:\n", r.Dropped, plural(r.Dropped, "record", "records"), seqRange(r.DroppedFirst, r.DroppedLast))
+	if r.Dropped > 0 {
+		fmt.Fprintf(w, "  dropped: %d intact %s (%s), and every byte after them:\n", r.Dropped, plural(r.Dropped, "record", "records"), seqRange(r.DroppedFirst, r.DroppedLast))
+	} else {
+		fmt.Fprintf(w, "  dropped: no intact record; every byte from the cut on:\n")
+	}
 	for _, mv := range r.Moved {
 		what := fmt.Sprintf("%s bytes %d..%d (%s)", mv.Segment, mv.Offset, mv.Offset+mv.Bytes, size(mv.Bytes))
 		if mv.WholeFile {

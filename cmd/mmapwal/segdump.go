@@ -15,7 +15,7 @@ import (
 var dumpSegmentCmd = &command{
 	name:     "dump-segment",
 	synopsis: "dump-segment FILE",
-	summary:  "one segment file without META: its header, every frame, where they end and why, and what follows",
+	summary:  "one segment file without META: header, frames, where they end and why",
 	help: `It maps the file read-only and takes the log's identity and the segment number
 from its own header (no META is read, so a segment of any log, or one copied
 out of its directory, can be shown). It prints the header's fields, every

@@ -13,7 +13,7 @@ import (
 var statsCmd = &command{
 	name:     "stats",
 	synopsis: "stats DIR",
-	summary:  "record count, size distribution, bytes on disk per record, segment fill, disk bytes per payload byte",
+	summary:  "record sizes, bytes on disk per record and per payload byte, segment fill",
 	help: `It reads every record's frame (a ReadOnly open) and prints:
   - the record count and sequence range;
   - the payload sizes: min, p50, p99, max, total;

@@ -12,7 +12,7 @@ import (
 var verifyCmd = &command{
 	name:     "verify",
 	synopsis: "verify DIR [--strict]",
-	summary:  "read-only full scan of every frame: 0 intact, 1 a torn tail only, 3 corruption of durable data",
+	summary:  "check every frame: exit 0 intact, 1 a torn tail only, 3 damage to durable data",
 	help: `It opens the log ReadOnly (no lock, nothing written) and reads every frame
 through the library, checking each one's checksum, sequence and type:
   exit 0  intact;
