@@ -195,20 +195,53 @@ func (l *Log) advance(s *seg, n int, first, last uint64) {
 		l.first.Store(first)
 	}
 	l.st.appends.Add(last - first + 1)
-	if l.off-l.wbFrom >= l.opts.BytesPerSync {
-		l.startWriteback(s)
+	if l.off >= l.bgAt {
+		l.background(s)
 	}
 }
 
+// background does the writer's periodic work for s, the active segment:
+// a write-back request every BytesPerSync bytes, and a raise of the limit
+// of the population of s's page tables (see prepareSegment) every
+// prefaultEvery bytes. A segment this Log did not prepare (reopened by
+// recovery, or made active again by TruncateBack) starts its population
+// at its first append here, not at Open, where it would compete with a
+// replay. Writer only.
+func (l *Log) background(s *seg) {
+	if l.off >= l.popAt {
+		if s.file.Prefaulted() {
+			s.file.PrefaultLimit(l.off + prefaultAhead)
+		} else {
+			s.file.PrefaultAsync(l.off, s.size, l.off+prefaultAhead)
+		}
+		l.popAt = l.off + prefaultEvery
+	}
+	if l.off >= l.wbAt {
+		l.startWriteback(s)
+	}
+	l.bgAt = min(l.wbAt, l.popAt)
+}
+
 // startWriteback hands what was appended since the last time, up to the
-// folio being written (see writebackAlign), to the write-back goroutine. Rotation and Sync then find most of
-// the bytes already on their way. Writer only.
+// folio being written (see writebackAlign), to the write-back goroutine.
+// Rotation and Sync then find most of the bytes already on their way.
+// Writer only.
 func (l *Log) startWriteback(s *seg) {
 	to := l.off &^ (writebackAlign - 1)
 	if to > l.wbFrom {
 		l.wb.request(s, max(l.wbFrom, s.synced.Load()), to)
 		l.wbFrom = to
 	}
+	l.setWritebackAt()
+}
+
+// setWritebackAt sets where advance next calls startWriteback: once
+// BytesPerSync bytes were appended since wbFrom and the folio after
+// wbFrom's is reached (before it, startWriteback would find nothing to
+// request). Writer only.
+func (l *Log) setWritebackAt() {
+	l.wbAt = max(l.wbFrom+l.opts.BytesPerSync, l.wbFrom&^(writebackAlign-1)+writebackAlign)
+	l.bgAt = min(l.wbAt, l.popAt)
 }
 
 // writebackAlign keeps write-back requests off the page being written, and

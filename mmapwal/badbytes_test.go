@@ -406,12 +406,23 @@ func bbCheck(t testing.TB, dir string, img dirImage, recs map[uint64][]byte, wan
 		return bbCheckTorn(t, dir, img, recs, want)
 	}
 	for _, p := range []RepairPolicy{TruncatePartial, Strict} {
-		l, err := Open(dir, manualOpts(bbSegSize, p))
+		// Open, then Verify: damage in a sealed segment is found at its
+		// first read (openVerified), the rest at Open.
+		l, deferred, err := openVerified(dir, manualOpts(bbSegSize, p), okRecs(recs))
 		if err == nil {
 			l.Close()
 		}
 		if e := bbCorruptErr(err, want); e != nil {
 			return fmt.Errorf("repair policy %d: %w", p, e)
+		}
+		if deferred {
+			// The log opened: its META and newest segment are a writer's
+			// to change, the damaged segment never.
+			if got := snapshotDir(t, dir)[want.seg]; !bytes.Equal(got, img[want.seg]) {
+				return fmt.Errorf("repair policy %d: the damaged segment %s was modified", p, want.seg)
+			}
+			dir = writeImage(t, filepath.Dir(dir), img) // the next open starts from the damaged image again
+			continue
 		}
 		if e := sameFiles(t, dir, img); e != nil {
 			return fmt.Errorf("repair policy %d: a refused log was modified: %w", p, e)
@@ -590,14 +601,16 @@ func bbRunFlips(t testing.TB, base string, b *bbLog, flips []bbFlip) error {
 			return err
 		}
 		restore := func() error { return os.WriteFile(path, b.img[f.seg], 0o644) }
+		opened := false // a writable Open succeeded (the damage was found at first read): other files changed
 		if i%8 == 0 {
 			img := b.img.clone()
 			img[f.seg] = dmg
 			if err := bbCheck(t, dir, img, b.recs, want); err != nil {
 				return fmt.Errorf("%s: %w", label, err)
 			}
+			opened = true // bbCheck may have opened dir
 		} else {
-			l, err := Open(dir, manualOpts(bbSegSize, Strict))
+			l, deferred, err := openVerified(dir, manualOpts(bbSegSize, Strict), okRecs(b.recs))
 			if err == nil {
 				l.Close()
 			}
@@ -605,10 +618,15 @@ func bbRunFlips(t testing.TB, base string, b *bbLog, flips []bbFlip) error {
 				return fmt.Errorf("%s: %w", label, e)
 			}
 			if got, err := os.ReadFile(path); err != nil || !bytes.Equal(got, dmg) {
-				return fmt.Errorf("%s: the refused segment was modified (%v)", label, err)
+				return fmt.Errorf("%s: the damaged segment was modified (%v)", label, err)
 			}
+			opened = deferred
 		}
-		if err := restore(); err != nil {
+		if opened {
+			os.RemoveAll(dir)
+			dir = writeImage(t, base, b.img)
+			path = filepath.Join(dir, f.seg)
+		} else if err := restore(); err != nil {
 			return err
 		}
 	}

@@ -267,6 +267,8 @@ func (c *crashChild) step() {
 		if held > 0 {
 			c.truncateBack(last - 1 - uint64(c.rng.IntN(int(min(held, 40)))))
 		}
+	case r < 82:
+		c.reset(1 + uint64(c.rng.IntN(int(last)+50))) // below, at or above LastSeq+1
 	default:
 		c.intent("s")
 		switch c.mode {
@@ -344,6 +346,15 @@ func (c *crashChild) truncateFront(s uint64) {
 	c.done()
 }
 
+func (c *crashChild) reset(next uint64) {
+	c.intent("z %d", next)
+	if err := c.l.Reset(next); err != nil {
+		c.fail("Reset(%d): %v", next, err)
+	}
+	c.tbs++ // records appended at the dropped sequences are told apart
+	c.done()
+}
+
 func (c *crashChild) truncateBack(s uint64) {
 	c.intent("k %d", s)
 	if err := c.l.TruncateBack(s); err != nil {
@@ -357,8 +368,8 @@ func (c *crashChild) truncateBack(s uint64) {
 
 // crashOp is one reported call.
 type crashOp struct {
-	kind  byte   // a (append), r (reserve+commit), x (reserve+abort), b (batch), f, k (truncations), s (sync)
-	seq   uint64 // a, r: the record; b: the first; f, k: the truncation point
+	kind  byte   // a (append), r (reserve+commit), x (reserve+abort), b (batch), f, k (truncations), z (Reset), s (sync)
+	seq   uint64 // a, r: the record; b: the first; f, k: the truncation point; z: the next sequence
 	sizes []int
 	salt  uint32
 	batch uint64
@@ -394,6 +405,8 @@ func (st crashState) apply(op crashOp) crashState {
 			last = st.recs[i-1].seq
 		}
 		return crashState{slices.Clip(st.recs[:i]), last}
+	case 'z':
+		return crashState{nil, op.seq - 1}
 	}
 	return st
 }
@@ -434,7 +447,7 @@ func parseCrashOp(f []string) (crashOp, error) {
 			}
 			op.sizes = append(op.sizes, n)
 		}
-	case 'f', 'k':
+	case 'f', 'k', 'z':
 		op.seq = num(1)
 	case 's':
 	default:
@@ -482,6 +495,7 @@ type crashWorker struct {
 	fresh   bool   // the directory is empty: the child creates the log
 	dirty   bool   // the directory holds work for recovery (the last check repaired a copy)
 	stats   *crashStats
+	ro      *crashROStats // when not nil, a ReadOnly Log in this process reads the log while the child writes (crashro_test.go)
 }
 
 type crashStats struct {
@@ -527,7 +541,11 @@ func TestCrashSIGKILLXFS(t *testing.T) {
 
 // runCrashSIGKILL runs kills rounds (MMAPWAL_CRASH_KILLS overrides) in
 // directories under root.
-func runCrashSIGKILL(t *testing.T, root string, kills int) {
+func runCrashSIGKILL(t *testing.T, root string, kills int) { runCrashRounds(t, root, kills, nil) }
+
+// runCrashRounds is runCrashSIGKILL; with ro not nil, every round also
+// runs a ReadOnly reader beside the child (crashro_test.go).
+func runCrashRounds(t *testing.T, root string, kills int, ro *crashROStats) {
 	if runtime.GOOS != "linux" && runtime.GOOS != "darwin" {
 		t.Skip("needs SIGKILL and fd passing")
 	}
@@ -544,7 +562,7 @@ func runCrashSIGKILL(t *testing.T, root string, kills int) {
 		go func() {
 			defer wg.Done()
 			cw := &crashWorker{
-				t: t, id: w, seed: seed, stats: stats, fresh: true,
+				t: t, id: w, seed: seed, stats: stats, fresh: true, ro: ro,
 				dir:     filepath.Join(root, fmt.Sprintf("log%d", w)),
 				scratch: filepath.Join(root, fmt.Sprintf("scratch%d", w)),
 				rng:     rand.New(rand.NewPCG(seed, uint64(w))),
@@ -568,11 +586,14 @@ func runCrashSIGKILL(t *testing.T, root string, kills int) {
 	stats.mu.Lock()
 	defer stats.mu.Unlock()
 	t.Logf("%d SIGKILLs in %v (%d workers): %d during the child's Open (%d of them with a repair to do), %d right after a rotation, %d during a truncation; "+
-		"%d torn tails cut, %d interrupted TruncateBacks finished, %d Strict opens, %d fresh logs; %d records checked (%d acknowledged)",
+		"%d torn tails cut, %d interrupted TruncateBacks or Resets finished, %d Strict opens, %d fresh logs; %d records checked (%d acknowledged)",
 		stats.rounds, el.Round(time.Millisecond), workers, stats.duringOpen, stats.duringRepair, stats.killedAfterRotation, stats.killedMidTrunc,
 		stats.torn, stats.finished, stats.strict, stats.fresh, stats.records, stats.acked)
 	t.Logf("exec to open: %v", stats.toP/time.Duration(max(1, stats.rounds)))
 	t.Logf("kill plans: %v; call in flight at the kill: %v", stats.plans, stats.pending)
+	if ro != nil {
+		ro.log(t)
+	}
 }
 
 // round runs one child, kills it and checks the directory.
@@ -591,9 +612,17 @@ func (w *crashWorker) round(n int) error {
 	if err != nil {
 		return err
 	}
+	var rd *crashROReader
+	if w.ro != nil {
+		rd = startCrashROReader(w.dir, mix(w.seed, "reader", n))
+	}
 	evs := c.watch(plan, w.stats)
 	if err := c.wait(evs); err != nil {
+		rd.stop()
 		return err
+	}
+	if err := rd.check(w.model, evs, w.ro); err != nil {
+		return fmt.Errorf("the ReadOnly reader beside the child: %v", err)
 	}
 	w.stats.add(func(s *crashStats) { s.rounds++; s.plans[plan.name]++ })
 	return w.check(evs, plan)
@@ -700,7 +729,7 @@ func matchesTrigger(s, trigger string) bool {
 	case "O":
 		return strings.HasPrefix(s, "O ")
 	case "T":
-		return strings.HasPrefix(s, "f ") || strings.HasPrefix(s, "k ")
+		return strings.HasPrefix(s, "f ") || strings.HasPrefix(s, "k ") || strings.HasPrefix(s, "z ")
 	case "R":
 		return s == "D R"
 	case "V":
@@ -797,7 +826,7 @@ func (w *crashWorker) check(evs []string, plan killPlan) error {
 		if plan.trigger == "R" {
 			s.killedAfterRotation++
 		}
-		if inFlight == "f" || inFlight == "k" {
+		if inFlight == "f" || inFlight == "k" || inFlight == "z" {
 			s.killedMidTrunc++
 		}
 	})
@@ -845,7 +874,7 @@ func (w *crashWorker) verify(dir string, cands []crashState, acked uint64) error
 	if k < 0 {
 		return errors.New(why)
 	}
-	if fs := l.FirstSeq(); fs != firstSeqFor(got, l.LastSeq()) {
+	if fs := l.FirstSeq(); !firstSeqOK(fs, got, l.LastSeq()) {
 		return fmt.Errorf("FirstSeq %d, want %d (LastSeq %d, %d records)", fs, firstSeqFor(got, l.LastSeq()), l.LastSeq(), len(got))
 	}
 	nAcked := 0

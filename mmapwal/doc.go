@@ -30,6 +30,7 @@
 //
 //	err = l.TruncateFront(seq)                    // drop records < seq (compaction)
 //	err = l.TruncateBack(seq)                     // drop records > seq (Raft conflicts)
+//	err = l.Reset(next)                           // drop every record; the next takes next (Raft snapshot install)
 //
 // Sequences start at 1 and increase; Append takes LastSeq()+1. Under
 // [SyncManual] and [SyncInterval] an append returns as soon as the record is
@@ -56,6 +57,19 @@
 // the newest synced records that no later frame proves durable looks exactly
 // like a torn write (and is cut); a frame replaced by another valid frame of
 // the same log, segment and position.
+//
+// Open does not read everything. In a format version 2 log each sealed
+// segment ends with a seal whose place the next segment's header records,
+// so a writable Open checks only those headers and seals, and scans the
+// newest segment (up to the durable mark of a clean Close); the frames of
+// the sealed segments are checked (checksums, sequences, nothing after the
+// seal) when a read, an iterator or a truncation first needs them, or by
+// [Log.Verify]. Damage found then is a [*CorruptionError] (Durable) from
+// that call: the damaged record and the ones after it in its segment are
+// never returned, and an iterator stops there. [RecoveryReport.Deferred]
+// counts the segments left so; a ReadOnly open (salvage) scans them all,
+// and so does Open of a version 1 log. Non-zero bytes after a clean Close's
+// durable mark are found by Verify only.
 //
 // A failed msync or fdatasync poisons the log: the kernel may already have
 // marked the pages clean, so a retry could "succeed" without the data on the

@@ -22,6 +22,7 @@ package mmapwal
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -243,6 +244,7 @@ func ebCheckOpen(l *Log, e *ebLog) error {
 	case last > e.last:
 		return fmt.Errorf("LastSeq %d above %d", last, e.last)
 	}
+	damaged := false // a read found damage in a sealed segment verified on first read
 	for _, seq := range ebSeqs(e.recs) {
 		if seq > last {
 			break // unacknowledged, cut (checked above)
@@ -253,10 +255,43 @@ func ebCheckOpen(l *Log, e *ebLog) error {
 		case err == nil && !bytes.Equal(got, e.recs[seq]):
 			return fmt.Errorf("Read(%d) returned bytes that were not appended", seq)
 		case err != nil && errors.As(err, &ce) && ce.Durable:
-			// a sealed segment verified on first read: reported, not lost
+			damaged = true // reported, not lost
 		case err != nil:
 			return fmt.Errorf("Read(%d): %v (a record was lost)", seq, err)
 		}
+	}
+	// The iterator returns every record in order, each intact, or stops
+	// with the damage: never skips one.
+	it, err := l.NewIterator(0)
+	if err != nil {
+		return err
+	}
+	want := ebSeqs(e.recs)
+	n := 0
+	for it.Next() {
+		for n < len(want) && want[n] < l.FirstSeq() {
+			n++
+		}
+		if n >= len(want) || it.Seq() != want[n] || !bytes.Equal(it.Value(), e.recs[want[n]]) {
+			it.Close()
+			return fmt.Errorf("the iterator returned record %d (want %v): out of order, skipped one, or bytes that were not appended", it.Seq(), want[min(n, len(want)-1)])
+		}
+		n++
+	}
+	var ce *CorruptionError
+	switch ierr := it.Err(); {
+	case ierr != nil && errors.As(ierr, &ce) && ce.Durable:
+		damaged = true
+	case ierr != nil:
+		it.Close()
+		return fmt.Errorf("iterator: %v", ierr)
+	case n < len(want) && want[n] <= last:
+		it.Close()
+		return fmt.Errorf("the iterator ended before record %d, with no error", want[n])
+	}
+	it.Close()
+	if verr := l.Verify(context.Background()); damaged != (verr != nil) {
+		return fmt.Errorf("reads found damage: %v; Verify: %v", damaged, verr)
 	}
 	seq, err := l.Append([]byte("next"))
 	if err != nil {

@@ -97,6 +97,7 @@ type frMeta struct {
 	backOff         uint32 // … and offset
 	cleanSeg        uint64 // v2 clean-close record (§9.3): the mark's segment (0 = none) …
 	cleanOff        uint32 // … and offset
+	resetSeg        uint64 // v2 reset record (§9.5): the segment the Reset creates (0 = none)
 }
 
 func frParseMeta(b []byte) (frMeta, error) {
@@ -107,7 +108,7 @@ func frParseMeta(b []byte) (frMeta, error) {
 		return frMeta{}, &frError{"META", 0, "segment header checksum mismatch"}
 	}
 	v, features := frLE.Uint16(b[8:]), frLE.Uint32(b[56:])
-	if v != 1 && v != 2 || !frZero(b[10:12]) || v == 1 && features != 0 || features&^1 != 0 {
+	if v != 1 && v != 2 || !frZero(b[10:12]) || v == 1 && features != 0 || features&^5 != 0 {
 		return frMeta{}, &frError{"META", 0, frUnsupported}
 	}
 	m := frMeta{
@@ -117,6 +118,12 @@ func frParseMeta(b []byte) (frMeta, error) {
 	if features&1 != 0 { // §9.3: the back fields hold the mark's place
 		m.cleanSeg, m.cleanOff, m.backSeg, m.backOff = m.backSeg, m.backOff, 0, 0
 		if m.cleanSeg == 0 || m.cleanOff < 64 {
+			return frMeta{}, &frError{"META", 0, "missing or bad META"}
+		}
+	}
+	if features&4 != 0 { // §9.5: bytes 40–47 name the segment the Reset creates
+		m.resetSeg, m.backSeg = m.backSeg, 0
+		if features&1 != 0 || m.backOff != 0 || m.resetSeg == 0 || m.firstSeq == 0 || m.floor != m.firstSeq-1 {
 			return frMeta{}, &frError{"META", 0, "missing or bad META"}
 		}
 	}
@@ -137,6 +144,10 @@ func frMetaBytes(m frMeta) []byte {
 		frLE.PutUint32(b[12:], m.cleanOff)
 		frLE.PutUint64(b[40:], m.cleanSeg)
 		frLE.PutUint32(b[56:], 1)
+	}
+	if m.version == 2 && m.resetSeg != 0 && m.backSeg == 0 && m.cleanSeg == 0 {
+		frLE.PutUint64(b[40:], m.resetSeg)
+		frLE.PutUint32(b[56:], 4)
 	}
 	frLE.PutUint32(b[60:], frCRC(b[:60]))
 	return b
@@ -379,6 +390,15 @@ func frRead(dir string) (*frLog, error) {
 	}
 	if m.backSeg != 0 {
 		files = frRedo(files, m)
+	}
+	if m.resetSeg != 0 {
+		// §9.5's recovery rule: every segment file goes, segment N is
+		// created empty at first seq next, nothing is scanned.
+		lg := &frLog{lastSeq: m.floor, records: []frRecord{}}
+		if lg.lastSeq > 0 {
+			lg.firstSeq = m.firstSeq
+		}
+		return lg, nil
 	}
 	lg := &frLog{}
 	err = lg.scan(files, m)
@@ -1456,6 +1476,59 @@ func TestFormatReaderGoldenV2(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, frMeta{version: 2, logID: frGoldenID, firstSeq: 5, floor: 3, cleanSeg: 3, cleanOff: 4000}, m)
 	require.Equal(t, b, frMetaBytes(m))
+
+	b, err = os.ReadFile("testdata/meta-v2-reset.bin")
+	require.NoError(t, err)
+	m, err = frParseMeta(b)
+	require.NoError(t, err)
+	require.Equal(t, frMeta{version: 2, logID: frGoldenID, firstSeq: 100, floor: 99, resetSeg: 7}, m)
+	require.Equal(t, b, frMetaBytes(m))
+}
+
+// TestFormatReaderReset: §9.5. A crash inside Reset after its META is
+// durable leaves the reset record beside the old segments (and maybe
+// segment N): the reader and the library both show the reset log — no
+// record, LastSeq next−1 — in a ReadOnly open and in a writable one, and
+// after a finished Reset the log reads as an ordinary one at next.
+func TestFormatReaderReset(t *testing.T) {
+	dir := t.TempDir()
+	l, err := mmapwal.Open(dir, &mmapwal.Options{SegmentSize: 4096, Durability: mmapwal.SyncManual})
+	require.NoError(t, err)
+	for i := range 300 {
+		_, err := l.Append(fmt.Appendf(nil, "record %d", i))
+		require.NoError(t, err)
+	}
+	require.NoError(t, l.Close())
+	files, err := frSegmentFiles(dir)
+	require.NoError(t, err)
+	require.Greater(t, len(files), 2)
+	b, err := os.ReadFile(filepath.Join(dir, "META"))
+	require.NoError(t, err)
+	m, err := frParseMeta(b)
+	require.NoError(t, err)
+
+	for _, next := range []uint64{3, 100} {
+		crashed := copyToTempDir(t, dir)
+		reset := frMeta{version: 2, logID: m.logID, firstSeq: next, floor: next - 1, resetSeg: uint64(len(files) + 5)}
+		require.NoError(t, os.WriteFile(filepath.Join(crashed, "META"), frMetaBytes(reset), 0o644))
+		for _, ro := range []bool{true, false} {
+			lg, err := frAgree(t, crashed, ro)
+			require.NoError(t, err)
+			require.Empty(t, lg.records)
+			require.Equal(t, next-1, lg.lastSeq)
+		}
+	}
+
+	l, err = mmapwal.Open(dir, &mmapwal.Options{SegmentSize: 4096, Durability: mmapwal.SyncManual})
+	require.NoError(t, err)
+	require.NoError(t, l.Reset(7))
+	_, err = l.Append([]byte("seven"))
+	require.NoError(t, err)
+	require.NoError(t, l.Close())
+	lg, err := frAgree(t, dir, true)
+	require.NoError(t, err)
+	require.Len(t, lg.records, 1)
+	require.Equal(t, uint64(7), lg.records[0].seq)
 }
 
 // frCraftLog writes a log of identity frGoldenID into a new directory:

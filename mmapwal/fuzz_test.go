@@ -219,8 +219,10 @@ func fzOpenAll(dir string, ok func(uint64, []byte) bool) error {
 	opts := func(p RepairPolicy, ro bool) *Options {
 		return &Options{SegmentSize: bbSegSize, Durability: SyncManual, Repair: p, ReadOnly: ro}
 	}
+	// Open, then Verify: what a full scan at Open finds (openVerified;
+	// sealed segments are verified on first read).
 	for _, o := range []*Options{opts(TruncatePartial, true), opts(Strict, false)} {
-		l, err := Open(dir, o)
+		l, _, err := openVerified(dir, o, ok)
 		if err != nil {
 			if e := fzOpenErr(err); e != nil {
 				return fmt.Errorf("ReadOnly %v, policy %d: %w", o.ReadOnly, o.Repair, e)
@@ -236,7 +238,7 @@ func fzOpenAll(dir string, ok func(uint64, []byte) bool) error {
 			return fmt.Errorf("ReadOnly %v, policy %d: Close: %w", o.ReadOnly, o.Repair, cerr)
 		}
 	}
-	l, err := Open(dir, opts(TruncatePartial, false))
+	l, _, err := openVerified(dir, opts(TruncatePartial, false), ok)
 	if err != nil {
 		return fzOpenErr(err)
 	}
@@ -255,7 +257,7 @@ func fzOpenAll(dir string, ok func(uint64, []byte) bool) error {
 	if err := l.Close(); err != nil {
 		return fmt.Errorf("Close after recovery: %w", err)
 	}
-	l, err = Open(dir, opts(Strict, false))
+	l, _, err = openVerified(dir, opts(Strict, false), nil)
 	if err != nil {
 		return fmt.Errorf("Strict reopen after a repair and a clean Close: %w", err)
 	}

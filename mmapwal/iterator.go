@@ -3,6 +3,7 @@ package mmapwal
 import (
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 
 	"github.com/mmapwal/mmapwal/segment"
@@ -31,12 +32,14 @@ import (
 // record appended since; once a TruncateFront dropped a record it had still
 // to return, with ErrNotFound. A TruncateFront that drops nothing it had
 // still to return (a cut into a gap after its position) does not stop it.
+// A Reset ends every iterator opened before it with a *TruncatedError.
 type Iterator struct {
 	l    *Log
 	s    *seg          // pinned segment, or nil
 	f    *segment.File // its mapping
 	i    int64         // next index position in s
 	next uint64        // lowest sequence still to return
+	top  bool          // the record math.MaxUint64 was returned: none can follow
 	seq  uint64        // the last sequence returned, 0 before the first
 	val  []byte
 	// cut is the newest TruncateBack accounted for; cutPending says it
@@ -44,6 +47,8 @@ type Iterator struct {
 	// is done (and the iterator re-locates).
 	cut        *backCut
 	cutPending bool
+	resets     uint64 // Log.resets when the iterator was opened
+	bad        error  // the damage the verification of s found after its index's records
 	buf        []byte // ReadOnly logs: the checked copy Value returns
 	prev       roPrev // ReadOnly logs: where the last returned record is
 	err        error
@@ -58,7 +63,7 @@ func (l *Log) NewIterator(from uint64) (*Iterator, error) {
 		return nil, ErrClosed
 	}
 	c := l.cuts.Load()
-	return &Iterator{l: l, next: max(from, 1), cut: c, cutPending: c.pending.Load()}, nil
+	return &Iterator{l: l, next: max(from, 1), cut: c, cutPending: c.pending.Load(), resets: l.resets.Load()}, nil
 }
 
 // Next advances to the next record and reports whether there is one. It
@@ -69,10 +74,16 @@ func (it *Iterator) Next() bool {
 		return false
 	}
 	for {
-		// The cuts first: a record returned before a Close may have been
-		// dropped before it, and the caller must learn that (see Value).
+		// The cuts and resets first: a record returned before a Close
+		// may have been dropped before it, and the caller must learn that
+		// (see Value).
 		if !it.followCuts() {
 			return false
+		}
+		if r := it.l.resets.Load(); r != it.resets {
+			// A Reset dropped every record, those it had still to return
+			// included, and may have restarted below them.
+			return it.fail(&TruncatedError{Seq: it.next, LastSeq: it.l.last.Load()})
 		}
 		if it.l.closed.Load() {
 			return it.fail(ErrClosed)
@@ -126,6 +137,9 @@ func (it *Iterator) advance() (ok, again bool) {
 	if it.cutPending {
 		limit = it.cut.last // the records above are being dropped
 	}
+	if it.top {
+		return false, false // no sequence is above the one returned
+	}
 	for {
 		if it.next > limit {
 			return false, false // not even a seek: the segments there are being removed
@@ -136,6 +150,11 @@ func (it *Iterator) advance() (ok, again bool) {
 			}
 		}
 		if it.i >= it.s.idx.len() {
+			if it.bad != nil {
+				// The segment's verification found damage after the
+				// records returned: never skip what it may have held.
+				return it.fail(it.bad), false
+			}
 			segs := it.l.segments()
 			if len(segs) == 0 || segs[len(segs)-1] == it.s {
 				return false, false // at the end for now
@@ -189,7 +208,12 @@ func (it *Iterator) load(seq uint64) (ok, again bool) {
 		it.prev.set(s, it.f, s.idx.off(it.i))
 	}
 	it.i++
-	it.seq, it.val, it.next = seq, val, seq+1
+	it.seq, it.val = seq, val
+	if seq == math.MaxUint64 {
+		it.top = true // seq+1 would wrap to 0 and start again from the front
+	} else {
+		it.next = seq + 1
+	}
 	return true, false
 }
 
@@ -248,8 +272,19 @@ func (it *Iterator) seek() (ok, again bool) {
 	k := sort.Search(len(segs), func(k int) bool { return segs[k].first > it.next }) - 1
 	for k = max(k, 0); k < len(segs); k++ {
 		s := segs[k]
+		bad := s.ready() // a sealed segment Open did not read is verified first
+		var ce *CorruptionError
+		switch {
+		case errors.Is(bad, errSegGone):
+			return false, true
+		case bad != nil && !errors.As(bad, &ce):
+			return it.fail(it.l.readErr(bad, it.next)), false
+		}
 		i, _ := s.idx.find(it.next)
 		if i >= s.idx.len() && k < len(segs)-1 {
+			if bad != nil {
+				return it.fail(bad), false
+			}
 			continue
 		}
 		f, err := s.pin()
@@ -259,7 +294,7 @@ func (it *Iterator) seek() (ok, again bool) {
 		if err != nil {
 			return it.fail(it.l.readErr(err, it.next)), false
 		}
-		it.s, it.f, it.i = s, f, i
+		it.s, it.f, it.i, it.bad = s, f, i, bad
 		return true, false
 	}
 	return false, false
@@ -269,7 +304,7 @@ func (it *Iterator) seek() (ok, again bool) {
 func (it *Iterator) drop() {
 	if it.s != nil {
 		it.s.unpin()
-		it.s, it.f = nil, nil
+		it.s, it.f, it.bad = nil, nil, nil
 	}
 }
 

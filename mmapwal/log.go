@@ -37,10 +37,17 @@ type Log struct {
 	active   *seg         // the segment appends go to
 	off      int64        // where the next frame goes in active
 	wbFrom   int64        // write-back was requested up to here in active
+	wbAt     int64        // write-back is due once off reaches it (setWritebackAt)
+	popAt    int64        // the active segment's population limit is due to rise at this off
+	bgAt     int64        // advance calls background once off reaches it: min(wbAt, popAt)
 	wb       writeback
 	meta     meta   // the META on disk
 	nextNum  uint64 // number of the segment after active
-	prep     preparer
+	// maxNum is the highest segment number this Log has given out (nextNum
+	// included) before a TruncateBack lowered nextNum: Reset numbers its
+	// segment above it. Writer only.
+	maxNum uint64
+	prep   preparer
 
 	// Published state, read without locks.
 	segs    atomic.Pointer[[]*seg] // the log's segments in order; replaced, never modified
@@ -55,7 +62,10 @@ type Log struct {
 	// before front: an iterator behind front lost records only if it is
 	// at or below it.
 	frontGone atomic.Uint64
-	maps      mapSet // bounds the mapped segments (Options.MaxMappedSegments)
+	// resets counts the Resets: an iterator opened before one ends (see
+	// Reset). Bumped before the Reset changes anything readers see.
+	resets atomic.Uint64
+	maps   mapSet // bounds the mapped segments (Options.MaxMappedSegments)
 
 	// fmu serialises every flush of segment bytes (see flush): taken after
 	// wmu when both are held, never before it.
@@ -77,6 +87,21 @@ type Log struct {
 // last one and repairs a torn tail as opts.Repair says (see Recovery).
 // A nil opts means the defaults.
 //
+// Open reads what it needs, so that its time grows with the number of
+// segments, not of bytes, and it maps and holds open at most about
+// MaxMappedSegments files at once, however many segments the log has. A
+// writable open of a format version 2 log checks each sealed segment's
+// header and the seal that ends it (where the next segment's header
+// records it) and leaves its frames to be verified on first use, by a read,
+// an iterator, a truncation or Verify (RecoveryReport.Deferred): damage
+// there is then a *CorruptionError (Durable) from that call, never a
+// record. Open scans whole the newest segment (torn tails are judged there
+// as always; after a clean Close it does not read past the recorded
+// durable mark), every segment of a version 1 log, the segment that holds
+// FirstSeq when a TruncateFront point falls inside it, and every segment of
+// a ReadOnly open (salvage: Recovery().Corruption says where the valid
+// records end). Open followed by Verify finds what a full scan finds.
+//
 // Errors: ErrLocked when another writer has the log open, ErrCorrupt
 // (a *CorruptionError) for damage that is not a repairable torn tail,
 // ErrUnsupportedVersion for a log of a newer format, ErrInvalidArgument for
@@ -87,16 +112,16 @@ func Open(dir string, opts *Options) (*Log, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &Log{dir: dir, opts: o, log: o.Logger, syncDone: make(chan struct{})}
-	l.cuts.Store(new(backCut))
-	l.maps.l = l
-	if l.log == nil {
-		l.log = slog.New(slog.DiscardHandler)
+	var l *Log
+	if o.ReadOnly {
+		l, err = openReadOnly(dir, o)
+	} else {
+		l = newLog(dir, o)
+		if err = l.open(); err != nil {
+			l.releaseAll()
+		}
 	}
-	l.resvCond.L = &l.wmu
-	l.prep.cfg = prepConfig{dir: dir, size: o.SegmentSize, smallPages: o.Durability != SyncManual}
-	if err := l.open(); err != nil {
-		l.releaseAll()
+	if err != nil {
 		return nil, err
 	}
 	l.recovery.Duration = time.Since(start)
@@ -109,6 +134,86 @@ func Open(dir string, opts *Options) (*Log, error) {
 		}
 	}
 	return l, nil
+}
+
+// newLog returns a Log of dir with the options o, not opened yet.
+func newLog(dir string, o Options) *Log {
+	l := &Log{dir: dir, opts: o, log: o.Logger, syncDone: make(chan struct{})}
+	l.cuts.Store(new(backCut))
+	l.maps.l = l
+	if l.log == nil {
+		l.log = slog.New(slog.DiscardHandler)
+	}
+	l.resvCond.L = &l.wmu
+	l.prep.cfg = prepConfig{dir: dir, size: o.SegmentSize, smallPages: o.Durability != SyncManual}
+	return l
+}
+
+// openReadOnly opens dir ReadOnly. A writer may be changing the files
+// while Open reads them (rotating, truncating, recovering, in this or
+// another process), and what it read at different moments may not fit
+// together: a segment gone between the listing and its open, a seal
+// written after the scan of its segment and before the next header was
+// read, a tail being zeroed by a TruncateBack whose redo record was not in
+// META yet. So an open that finds damage (or fails) is made again; its
+// verdict stands only when two opens in a row reach the same one and the
+// directory (META, and each segment file's identity and size) looked the
+// same before, between and after them — damage that is really there is
+// found again, one that a moving writer made up is not — or after
+// roAttempts.
+func openReadOnly(dir string, o Options) (*Log, error) {
+	var prevVerdict, prevAfter string
+	for attempt := 1; ; attempt++ {
+		before := dirState(dir)
+		l := newLog(dir, o)
+		err := l.open()
+		verdict := ""
+		switch {
+		case err != nil:
+			verdict = "error: " + err.Error()
+		case l.recovery.Corruption != nil:
+			verdict = "corruption: " + l.recovery.Corruption.Error()
+		}
+		if verdict == "" {
+			return l, nil
+		}
+		after := dirState(dir)
+		if attempt >= roAttempts || (verdict == prevVerdict && before == prevAfter && before == after) {
+			if err != nil {
+				l.releaseAll()
+				return nil, err
+			}
+			return l, nil
+		}
+		l.releaseAll()
+		prevVerdict, prevAfter = verdict, after
+		time.Sleep(time.Duration(attempt) * 100 * time.Microsecond)
+	}
+}
+
+// roAttempts bounds the opens of openReadOnly.
+const roAttempts = 30
+
+// dirState describes what a ReadOnly open of dir reads: META's bytes and
+// identity, and the identity and size of each file named like a segment,
+// so that two states compare equal only if a writer changed nothing in
+// between (as far as a directory listing and stat can tell).
+func dirState(dir string) string {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	var b []byte
+	for _, e := range ents {
+		name := e.Name()
+		if _, ok := segment.ParseName(name); !ok && name != metaName {
+			continue
+		}
+		id, err := sysutil.FileID(filepath.Join(dir, name))
+		b = fmt.Appendf(b, "%s %s %v;", name, id, err)
+	}
+	meta, err := os.ReadFile(filepath.Join(dir, metaName))
+	return fmt.Sprintf("%s META %x %v", b, meta, err)
 }
 
 // open locks the directory, reads META and recovers the segments.
@@ -220,7 +325,7 @@ func listSegments(dir string) ([]uint64, error) {
 
 // newSeg creates segment number num, active from sequence first, and maps it.
 func (l *Log) newSeg(num, first uint64) (*seg, error) {
-	f, err := prepareSegment(l.prep.cfg, num, first)
+	f, err := prepareSegment(l.prep.cfg, num, first, false)
 	if err != nil {
 		return nil, mapNoSpace(err)
 	}
@@ -248,7 +353,8 @@ func (l *Log) setActive(s *seg, off int64) {
 	s.mu.Lock()
 	s.refs++ // the writer's own pin, released when s is sealed or closed
 	s.mu.Unlock()
-	l.active, l.off, l.wbFrom = s, off, off
+	l.active, l.off, l.wbFrom, l.popAt = s, off, off, off
+	l.setWritebackAt()
 }
 
 func (l *Log) publishSegs(segs []*seg) { l.segs.Store(&segs) }
@@ -357,7 +463,9 @@ func (l *Log) releaseAll() {
 }
 
 // FirstSeq returns the sequence of the first record in the log; LastSeq()+1
-// when the log holds no record but once did; 0 on a log that never held one.
+// when the log holds no record and LastSeq() > 0; with LastSeq() 0, the
+// point a Reset(1) or TruncateFront(1) set, else 0 (a log that never held a
+// record).
 func (l *Log) FirstSeq() uint64 { return l.first.Load() }
 
 // LastSeq returns the sequence of the last record appended (or, after

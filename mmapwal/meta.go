@@ -26,7 +26,9 @@ import (
 //
 // With the v2 feature metaCleanClose, the back fields hold the place of the
 // durable mark of a clean Close (segment at 40, offset at 12); there is no
-// TruncateBack redo record then.
+// TruncateBack redo record then. With the v2 feature metaReset, the u64 at
+// 40 is the segment number of a Reset's redo record (FORMAT.md §9.5), and
+// the offset at 12 is zero.
 const (
 	metaName    = "META"
 	metaTmpName = "META.tmp"
@@ -40,12 +42,14 @@ const (
 	// metaCleanClose: the log was closed cleanly; the record says where
 	// the mark is.
 	metaCleanClose uint32 = 1 << 0
+	// metaReset: a Reset is under way; the record names the segment it
+	// creates (FORMAT.md §9.5).
+	metaReset uint32 = 1 << 2
 	// Reserved for later issues; refused by this version.
 	metaRecycled   uint32 = 1 << 1
-	metaReset      uint32 = 1 << 2
 	metaLiveReader uint32 = 1 << 3
 
-	metaKnown = metaCleanClose
+	metaKnown = metaCleanClose | metaReset
 )
 
 var metaMagic = [8]byte{'m', 'm', 'a', 'p', 'w', 'a', 'l', 'M'}
@@ -57,8 +61,14 @@ type meta struct {
 	firstSeq uint64 // TruncateFront point: records below it are gone
 	backSeg  uint64 // TruncateBack redo record: segment (0 = none) …
 	backOff  uint32 // … and offset of the first byte to drop
-	floor    uint64 // LastSeq is at least this (set by TruncateBack)
+	floor    uint64 // LastSeq is at least this (set by TruncateBack and Reset)
 	clean    cleanClose
+	// reset is a Reset's redo record: the number of the segment it
+	// creates (0 = none). Every segment file below it is no longer part of
+	// the log; firstSeq is the sequence the log restarts at and floor
+	// firstSeq−1. It shares the u64 at 40 with backSeg and clean.seg and
+	// never coexists with them: Reset clears both first.
+	reset uint64
 }
 
 // cleanClose is the clean-close record of a version 2 META: where Close
@@ -85,6 +95,11 @@ func (m meta) encode() []byte {
 		binary.LittleEndian.PutUint32(b[12:], m.clean.off)
 		binary.LittleEndian.PutUint64(b[40:], m.clean.seg)
 		binary.LittleEndian.PutUint32(b[56:], metaCleanClose)
+	}
+	if m.reset != 0 && m.version >= 2 && m.backSeg == 0 && m.clean.seg == 0 {
+		binary.LittleEndian.PutUint32(b[12:], 0)
+		binary.LittleEndian.PutUint64(b[40:], m.reset)
+		binary.LittleEndian.PutUint32(b[56:], metaReset)
 	}
 	binary.LittleEndian.PutUint32(b[60:], crcframe.Checksum(0, b[:60]))
 	return b
@@ -114,9 +129,16 @@ func decodeMeta(b []byte) (meta, error) {
 	if features&metaCleanClose != 0 {
 		m.clean = cleanClose{seg: m.backSeg, off: m.backOff}
 		m.backSeg, m.backOff = 0, 0
-		if m.clean.seg == 0 || m.clean.off < segment.HeaderSize {
+		if m.clean.seg == 0 || m.clean.off < segment.HeaderSize || features&metaReset != 0 {
 			return meta{}, corrupt // a record no writer produces
 		}
+	}
+	if features&metaReset != 0 {
+		m.reset = m.backSeg
+		if m.reset == 0 || m.backOff != 0 || m.firstSeq == 0 || m.floor != m.firstSeq-1 {
+			return meta{}, corrupt // a record no writer produces
+		}
+		m.backSeg = 0
 	}
 	return m, nil
 }

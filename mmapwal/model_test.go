@@ -128,6 +128,9 @@ type model struct {
 	recs map[uint64][]byte
 	seqs []uint64 // the keys of recs, ascending
 	last uint64   // LastSeq
+	// front is the highest TruncateFront point: FirstSeq of a log with no
+	// record and LastSeq 0 (0 if none).
+	front uint64
 	// acked is the highest sequence acknowledged durable (by Sync, a
 	// SyncAlways append, Close) with no TruncateBack below it since.
 	acked uint64
@@ -141,7 +144,7 @@ func (m *model) first() uint64 {
 	case m.last > 0:
 		return m.last + 1
 	}
-	return 0
+	return m.front
 }
 
 func (m *model) add(seq uint64, data []byte) {
@@ -157,6 +160,7 @@ func (m *model) add(seq uint64, data []byte) {
 // truncateFront drops the records below seq and reports how many it dropped
 // at or above from.
 func (m *model) truncateFront(seq, from uint64) (dropped int) {
+	m.front = max(m.front, seq)
 	k := sort.Search(len(m.seqs), func(i int) bool { return m.seqs[i] >= seq })
 	for _, s := range m.seqs[:k] {
 		if s >= from {

@@ -70,8 +70,9 @@ type Options struct {
 	// Logger receives repairs (Warn) and poisoning (Error); nil is silent.
 	Logger *slog.Logger
 	// ReadOnly opens without the write lock and without repairing anything:
-	// it serves the valid prefix even of a corrupt log (salvage), and
-	// Recovery reports what is wrong. Writes, Sync and WaitDurable fail
+	// it scans every segment at Open (none is deferred, see Open), serves
+	// the valid prefix even of a corrupt log (salvage), and Recovery reports
+	// what is wrong. Writes, Sync and WaitDurable fail
 	// with ErrInvalidArgument; DurableSeq is what the files prove.
 	//
 	// A writer may go on beside it (in this or another process). The
@@ -93,8 +94,12 @@ type Options struct {
 	// that many bytes were appended since the last, so that a later Sync or
 	// rotation finds most bytes already on their way to the disk and
 	// appenders are not stalled by one large flush. It promises no
-	// durability. Default 1 MiB; set it to SegmentSize to leave write-back to
-	// the kernel and Sync.
+	// durability. Requests stop short of the 2 MiB-aligned block being
+	// written, and take the pages they cover out of the process's page
+	// tables first (they stay cached; a reader maps them again with a minor
+	// fault), so that write-back costs the appender no TLB shootdowns.
+	// Default 1 MiB; set it to SegmentSize to leave write-back to the kernel
+	// and Sync.
 	BytesPerSync int64
 }
 

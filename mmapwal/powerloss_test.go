@@ -618,7 +618,7 @@ func (w *plWorkload) do(what string, op crashOp, acks bool, call func() error) {
 	switch op.kind {
 	case 'f':
 		after.minLast = max(after.minLast, op.seq-1)
-	case 'k':
+	case 'k', 'z':
 		after.minLast = after.last
 	}
 	if acks {
@@ -642,6 +642,9 @@ func (st plState) apply(op crashOp) plState {
 	case 'k':
 		// TruncateBack may lower LastSeq below what was durable.
 		out.acked, out.minLast = min(st.acked, len(cs.recs)), min(st.minLast, cs.last)
+	case 'z':
+		// Reset drops every record and may lower LastSeq.
+		out.acked, out.minLast = 0, min(st.minLast, cs.last)
 	}
 	return out
 }
@@ -801,6 +804,13 @@ func (w *plWorkload) truncateBack() {
 	}
 	s := w.l.LastSeq() - 1 - uint64(w.rng.IntN(int(min(h-1, 40))))
 	w.do(fmt.Sprintf("TruncateBack(%d)", s), crashOp{kind: 'k', seq: s}, false, func() error { return w.l.TruncateBack(s) })
+	w.salt++ // records appended from here on are told apart from the dropped ones
+}
+
+// reset drops every record and restarts below, at or above LastSeq+1.
+func (w *plWorkload) reset() {
+	next := 1 + uint64(w.rng.IntN(int(w.l.LastSeq())+30))
+	w.do(fmt.Sprintf("Reset(%d)", next), crashOp{kind: 'z', seq: next}, false, func() error { return w.l.Reset(next) })
 	w.salt++ // records appended from here on are told apart from the dropped ones
 }
 
@@ -998,9 +1008,12 @@ var (
 				w.append()
 			}
 		}
-		if w.rng.IntN(2) == 0 {
+		switch w.rng.IntN(5) {
+		case 0:
+			w.reset()
+		case 1, 2:
 			w.truncateBack()
-		} else {
+		default:
 			w.truncateFront()
 		}
 		for range w.rng.IntN(6) {
@@ -1026,7 +1039,9 @@ var (
 			w.truncateFront()
 		case r < 80:
 			w.truncateBack()
-		case r < 83:
+		case r < 82:
+			w.reset()
+		case r < 85:
 			w.reopen()
 		default:
 			w.sync()
@@ -1043,7 +1058,9 @@ var (
 			w.batch()
 		case r < 60:
 			w.truncateBack()
-		case r < 66:
+		case r < 63:
+			w.reset()
+		case r < 68:
 			w.crashRestart()
 		case r < 72:
 			w.crashInClose()
@@ -1136,7 +1153,7 @@ func plCheck(dir string, img []plImgFile, snap *plSnap, strict bool) (res plResu
 	if why != "" {
 		return res, fmt.Errorf("recovered log (torn tail %+v): %s", rep.TornTail, why)
 	}
-	if first != firstSeqFor(got, last) {
+	if !firstSeqOK(first, got, last) {
 		return res, fmt.Errorf("FirstSeq %d, want %d (LastSeq %d, %d records)", first, firstSeqFor(got, last), last, len(got))
 	}
 	res.torn, res.finished = rep.TornTail != nil, rep.FinishedTruncation

@@ -9,8 +9,8 @@ import (
 )
 
 // preparer creates the next segment in the background — preallocated, header
-// written, synced, mapped and its page tables populated — so that rotation
-// never waits for file creation or preallocation.
+// written, synced, mapped, and the population of its page tables started —
+// so that rotation never waits for file creation or preallocation.
 type preparer struct {
 	mu   sync.Mutex
 	num  uint64        // the segment being (or already) prepared; 0 = none
@@ -48,7 +48,7 @@ func (p *preparer) start(num uint64) {
 	done := make(chan struct{})
 	p.done = done
 	go func() {
-		f, err := prepareSegment(cfg, num, 0)
+		f, err := prepareSegment(cfg, num, 0, true)
 		p.mu.Lock()
 		if p.num == num && p.done == done {
 			p.f, p.err = f, err
@@ -62,8 +62,18 @@ func (p *preparer) start(num uint64) {
 
 // prepareSegment creates segment num (active from sequence first, or 0 for
 // not yet), maps it and populates its page tables for writing, so that the
-// first store to each page does not fault on the append path.
-func prepareSegment(cfg prepConfig, num, first uint64) (*segment.File, error) {
+// first store to each page does not fault on the append path: the first
+// prefaultAhead bytes, and the rest in the background as the writer
+// advances (Log.background raises the limit), so that a segment is never
+// populated far beyond what the log uses (a populated page is dirty: the
+// kernel writes zeroes back for pages the log never reaches). With
+// background set the first bytes are populated in the background too: the
+// segment is ready once created, and rotation does not wait for the
+// population (a writer that overtakes it faults the rest in itself), which
+// on a busy machine took longer than the appender took to fill a segment.
+// Without it (a new log's first segment, made inside Open) they are
+// populated when it returns.
+func prepareSegment(cfg prepConfig, num, first uint64, background bool) (*segment.File, error) {
 	path := filepath.Join(cfg.dir, segment.Name(num))
 	f, err := segment.Create(path, segment.Header{Version: cfg.version, LogID: cfg.logID, Number: num, FirstSeq: first, Size: cfg.size})
 	if err != nil {
@@ -73,17 +83,32 @@ func prepareSegment(cfg prepConfig, num, first uint64) (*segment.File, error) {
 		testHookCreated(path)
 	}
 	if cfg.smallPages {
-		err = f.SmallPages()
+		if err := f.SmallPages(); err != nil {
+			f.Remove()
+			return nil, err
+		}
 	}
-	if err == nil {
-		err = f.Prefault(segment.HeaderSize, cfg.size)
+	from, ahead := int64(segment.HeaderSize), min(segment.HeaderSize+prefaultAhead, cfg.size)
+	if !background {
+		if err := f.Prefault(from, ahead); err != nil {
+			f.Remove()
+			return nil, err
+		}
+		from = ahead
 	}
-	if err != nil {
-		f.Remove()
-		return nil, err
-	}
+	f.PrefaultAsync(from, cfg.size, ahead) // a failure there only costs faults
 	return f, nil
 }
+
+// The population of the active segment's page tables (prepareSegment) stays
+// prefaultAhead bytes ahead of the writer, which raises its limit every
+// prefaultEvery bytes (Log.background). The lead covers a few milliseconds
+// of appends at the disk's speed, so that the population, on the other
+// core, keeps ahead of the appender even when it gets the core late.
+const (
+	prefaultAhead = 16 << 20
+	prefaultEvery = 2 << 20
+)
 
 // take returns the prepared segment num, waiting for it if needed. If the
 // background preparation failed (a full disk, say) it tries once more now,
@@ -106,7 +131,7 @@ func (p *preparer) take(num uint64) (*segment.File, error) {
 	if err := p.discard(); err != nil {
 		return nil, err
 	}
-	return prepareSegment(p.cfg, num, 0)
+	return prepareSegment(p.cfg, num, 0, true)
 }
 
 // putBack returns a segment that take handed out but rotation did not use.

@@ -16,8 +16,10 @@ import (
 // Readers see every appended record, durable or not: a record is readable as
 // soon as the call that appended it has written it (before it is synced).
 // Every record's checksum was verified before it is first returned: the
-// records found at Open are verified by its scan, and later ones were
-// written by this process.
+// records found at Open are verified by its scan or, in a sealed segment
+// whose frames Open did not read, by the scan of the whole segment that
+// the first reader runs (seg.ready); later ones were written by this
+// process.
 //
 // Readers take no lock against truncations: they check the chain of
 // TruncateBacks after reading (see backCut) and look again when a cut that
@@ -158,8 +160,12 @@ func (l *Log) locate(seq uint64, c *backCut) (*seg, int64, error) {
 		return nil, 0, l.notFound(seq)
 	}
 	s := segs[k]
+	bad := s.ready() // a sealed segment Open did not read is verified first
 	i, ok := s.idx.find(seq)
 	if !ok {
+		if n := s.idx.len(); bad != nil && (n == 0 || seq > s.idx.seq(n-1)) {
+			return nil, 0, l.readErr(bad, seq) // after the damage: it may have been there
+		}
 		return nil, 0, l.notFound(seq)
 	}
 	return s, i, nil

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -834,4 +835,46 @@ func TestReadersReadOnlyBesideCreation(t *testing.T) {
 	b, err := ro.Read(3)
 	require.NoError(t, err)
 	require.Equal(t, []byte("record"), b)
+}
+
+// TestReadersIteratorAtTop: after returning the record math.MaxUint64 an
+// iterator is at the end for good; its next sequence must not wrap to 0.
+// (It did: then a TruncateFront made the next Next fail with ErrNotFound,
+// "records before … were truncated away under the iterator", and a log
+// whose FirstSeq is MaxUint64 failed the same way without one.)
+func TestReadersIteratorAtTop(t *testing.T) {
+	t.Run("front at the top", func(t *testing.T) {
+		l := rdOpen(t, t.TempDir(), &Options{SegmentSize: bbSegSize, Durability: SyncManual})
+		require.NoError(t, l.AppendSeq(math.MaxUint64-1, []byte("a")))
+		require.NoError(t, l.AppendSeq(math.MaxUint64, []byte("b")))
+		require.NoError(t, l.TruncateFront(math.MaxUint64))
+		it, err := l.NewIterator(0)
+		require.NoError(t, err)
+		defer it.Close()
+		require.True(t, it.Next())
+		require.Equal(t, uint64(math.MaxUint64), it.Seq())
+		require.False(t, it.Next())
+		require.NoError(t, it.Err(), "the end of the log is not an error")
+	})
+	t.Run("front moved after the top", func(t *testing.T) {
+		l := rdOpen(t, t.TempDir(), &Options{SegmentSize: bbSegSize, Durability: SyncManual})
+		for seq := uint64(1); seq <= 3; seq++ {
+			rdAppend(t, l, seq, 0, 8)
+		}
+		rdAppend(t, l, math.MaxUint64, 0, 8)
+		it, err := l.NewIterator(0)
+		require.NoError(t, err)
+		defer it.Close()
+		var got []uint64
+		for it.Next() {
+			got = append(got, it.Seq())
+		}
+		require.NoError(t, it.Err())
+		require.Equal(t, []uint64{1, 2, 3, math.MaxUint64}, got)
+		require.NoError(t, l.TruncateFront(3))
+		require.False(t, it.Next(), "returned %d after the top", it.Seq())
+		require.NoError(t, it.Err(), "nothing the iterator had still to return was dropped")
+		require.False(t, it.Next())
+		require.NoError(t, it.Err())
+	})
 }

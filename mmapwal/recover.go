@@ -14,8 +14,22 @@ import (
 
 // RecoveryReport says what Open found and did.
 type RecoveryReport struct {
-	Segments int           // segment files scanned
-	Records  int           // records found
+	Segments int // segment files opened (scanned, or Deferred)
+	Records  int // records found in the segments scanned (not in the Deferred ones)
+	// Deferred counts the sealed segments (format version 2, writable
+	// opens) whose frames Open did not read: it checked their headers and
+	// the seal frame that ends each, where the next segment's header
+	// records it, and nothing else. Each is scanned and verified
+	// (checksums, sequences, its end) the first time a read, an iterator, a
+	// truncation or Verify needs it; damage found then is a
+	// *CorruptionError (Durable) from that call, and no record after the
+	// damage is returned. Open scans every other segment whole: those of a
+	// version 1 log, the newest (up to the durable mark a clean Close
+	// recorded in META, else to its end), the one holding the first record
+	// at or above the front truncation point when it is not the first of
+	// its segment, and every segment of a ReadOnly open (salvage: its
+	// Corruption says where the valid records end).
+	Deferred int
 	FirstSeq uint64        // FirstSeq after recovery
 	LastSeq  uint64        // LastSeq after recovery
 	Clean    bool          // the log had been closed cleanly (it ended with a durable mark)
@@ -27,11 +41,11 @@ type RecoveryReport struct {
 	// Corruption is the damage a ReadOnly open found; the log serves the
 	// valid records before it. Nil otherwise (a writable open fails instead).
 	Corruption *CorruptionError
-	// FinishedTruncation reports that a TruncateBack interrupted by a crash
-	// was completed.
+	// FinishedTruncation reports that a TruncateBack or a Reset interrupted
+	// by a crash was completed.
 	FinishedTruncation bool
 	// PendingTruncation reports that a ReadOnly open found a TruncateBack
-	// that a crash interrupted (its redo record is in META) and applied it
+	// or a Reset that a crash interrupted (its redo record is in META) and applied it
 	// in memory: the log serves what a writable open, which finishes the
 	// truncation, would leave. The files are not changed.
 	PendingTruncation bool
@@ -63,8 +77,19 @@ type TornTail struct {
 // scanned is one segment as recovery found it.
 type scanned struct {
 	s   *seg
-	f   *segment.File
-	end segment.End
+	f   *segment.File // its mapping while recovery needs it, or nil (deferred, or unmapped to bound the mappings)
+	end segment.End   // of a deferred segment: as its seal says the scan will find it
+}
+
+// below reports whether every record of the segment is below front (none
+// is at or above it). For a deferred segment Open knows it from the seal,
+// or from the first record it read (deferScan reads it exactly when the
+// seal does not tell).
+func (sc scanned) below(front uint64) bool {
+	if d := sc.s.lazy.Load(); d != nil {
+		return d.sealSeq < front || (d.none && front > 0)
+	}
+	return sc.s.lastSeq() < front
 }
 
 // recover opens and checks every segment, judges the end of the log,
@@ -77,27 +102,42 @@ type scanned struct {
 //  5. drop segments wholly before the front truncation point and an unused
 //     prepared segment; sync the tail so that DurableSeq = LastSeq.
 func (l *Log) recover(nums []uint64) error {
-	if err := l.refuseNewerFormat(nums); err != nil {
-		return err
-	}
-	if l.meta.backSeg != 0 && l.opts.ReadOnly {
-		nums = l.pendingTruncateBack(nums)
-	} else if l.meta.backSeg != 0 {
-		var err error
-		if nums, err = l.finishTruncateBack(nums); err != nil {
-			return l.openFlush(err)
-		}
-	}
-	if wasPoisoned(l.dir) {
+	poisoned := wasPoisoned(l.dir)
+	if poisoned {
+		// Before anything reads a segment, the redo of a TruncateBack
+		// included: pages whose write-back failed may read as what the
+		// disk does not hold.
 		if err := l.evictPageCache(nums); err != nil {
 			return err
 		}
 	}
+	hdrs, err := l.refuseNewerFormat(nums)
+	if err != nil {
+		return err
+	}
+	if poisoned {
+		hdrs = nil // verify every segment, as after any doubt about the pages
+	}
+	if l.meta.reset != 0 { // a Reset a crash interrupted (reset.go)
+		var err error
+		if nums, err = l.finishReset(nums); err != nil {
+			return err
+		}
+	}
+	if l.meta.backSeg != 0 && l.opts.ReadOnly {
+		nums = l.pendingTruncateBack(nums)
+	} else if l.meta.backSeg != 0 {
+		if nums, err = l.finishTruncateBack(nums); err != nil {
+			return l.openFlush(err)
+		}
+	}
 	l.front.Store(l.meta.firstSeq)
-	segs, err := l.scanAll(nums)
+	segs, err := l.scanAll(nums, hdrs)
 	if err != nil {
 		for _, sc := range segs {
-			sc.f.Close()
+			if sc.f != nil {
+				sc.f.Close()
+			}
 		}
 		return err
 	}
@@ -106,30 +146,55 @@ func (l *Log) recover(nums []uint64) error {
 
 // refuseNewerFormat fails with ErrUnsupportedVersion, before anything is
 // changed, if any segment was written by a newer format version: such a log
-// is never repaired, whatever else recovery would find first.
-func (l *Log) refuseNewerFormat(nums []uint64) error {
+// is never repaired, whatever else recovery would find first. It returns the
+// headers that check, by segment number (those that do not are the scan's
+// to report): they say which segments are sealed under format version 2.
+func (l *Log) refuseNewerFormat(nums []uint64) (map[uint64]segment.Header, error) {
+	hdrs := make(map[uint64]segment.Header, len(nums))
 	for _, num := range nums {
 		name := segment.Name(num)
 		// Only the header: damage is the scan's to report, not this.
-		_, err := segment.ReadHeader(filepath.Join(l.dir, name))
+		h, err := segment.ReadHeader(filepath.Join(l.dir, name))
 		var r crcframe.Reason
 		switch {
 		case errors.Is(err, crcframe.UnsupportedVersion):
-			return &unsupportedError{name: name}
+			return nil, &unsupportedError{name: name}
 		case err != nil && !errors.As(err, &r):
-			return err // an I/O error
+			return nil, err // an I/O error
+		case err == nil:
+			hdrs[num] = h
 		}
 	}
-	return nil
+	return hdrs, nil
 }
 
 // scanAll opens and scans the segments in order and stops at the first
 // damage. A writable open returns the damage as an error (unless it is a torn
 // tail it may cut); a ReadOnly open records it and keeps the valid prefix.
-func (l *Log) scanAll(nums []uint64) ([]scanned, error) {
+//
+// A writable open of a format version 2 log does not read the frames of
+// the segments sealed under it (deferScan): it checks their headers and
+// seals, and their frames are verified when first needed (seg.ready). hdrs
+// are the headers read before (nil: defer nothing). Every other segment is
+// scanned whole, and unmapped once scanned unless it is among the last
+// MaxMappedSegments, so that Open maps and holds open O(MaxMappedSegments)
+// files, however many segments the log has.
+func (l *Log) scanAll(nums []uint64, hdrs map[uint64]segment.Header) ([]scanned, error) {
 	var out []scanned
 	prev := uint64(0)
+	needFirst := true // no record at or above META's first seq seen yet: FirstSeq is still to find
 	for i, num := range nums {
+		if sc, ok, err := l.deferScan(nums, hdrs, i, out, prev, needFirst); err != nil {
+			return out, err
+		} else if ok {
+			out = append(out, sc)
+			prev = sc.end.LastSeq
+			needFirst = needFirst && !sc.has(l.meta.firstSeq)
+			l.recovery.Segments++
+			l.recovery.Deferred++
+			l.unmapScanned(out)
+			continue
+		}
 		name := segment.Name(num)
 		newest := i == len(nums)-1
 		f, err := segment.Open(filepath.Join(l.dir, name), num, l.meta.logID, !l.opts.ReadOnly)
@@ -157,20 +222,9 @@ func (l *Log) scanAll(nums []uint64) ([]scanned, error) {
 			}
 			break
 		}
-		// FirstSeq is LastSeq+1 at activation, which is above the previous
-		// record when a truncation raised LastSeq past the last record.
-		if i > 0 && h.FirstSeq != 0 && h.FirstSeq <= prev {
+		if err := l.checkFirstSeq(name, i, h, prev); err != nil {
 			f.Close()
-			return out, l.damage(&CorruptionError{Segment: name, Reason: ReasonSegmentGap, Durable: true})
-		}
-		// Segments leave the front only after TruncateFront raised META's
-		// first seq above their records, so the first segment starts at or
-		// below it: one starting above was preceded by a segment that is
-		// missing. Or at floor+1: a TruncateBack that left no record raised
-		// LastSeq to floor, and the next segment started after it.
-		if i == 0 && h.FirstSeq > max(l.meta.firstSeq, l.meta.floor+1, 1) {
-			f.Close()
-			return out, l.damage(&CorruptionError{Segment: name, Reason: ReasonSegmentGap, Durable: true})
+			return out, l.damage(err)
 		}
 		s := l.segFromFile(f)
 		if s.first == 0 {
@@ -182,7 +236,7 @@ func (l *Log) scanAll(nums []uint64) ([]scanned, error) {
 				return out, l.damage(err)
 			}
 		}
-		end := l.scanSegment(f, max(prev, s.first-1), framePayloadIn(h.Size), func(off int64, h crcframe.Header, _ []byte) {
+		end := l.scanSegment(f, max(prev, s.first-1), framePayloadIn(h.Size), newest, func(off int64, h crcframe.Header, _ []byte) {
 			s.idx.add(off, h.Seq)
 		})
 		s.idx.truncate(int64(end.Records))
@@ -192,6 +246,7 @@ func (l *Log) scanAll(nums []uint64) ([]scanned, error) {
 		sc := scanned{s: s, f: f, end: end}
 		out = append(out, sc)
 		prev = end.LastSeq
+		needFirst = needFirst && !sc.has(l.meta.firstSeq)
 		if !end.Clean() {
 			sealed, err := l.laterActivated(nums[i+1:])
 			if err == nil {
@@ -205,6 +260,7 @@ func (l *Log) scanAll(nums []uint64) ([]scanned, error) {
 			}
 		}
 		l.recovery.Clean = end.Marked && end.Clean() // a durable mark, and nothing after it
+		l.unmapScanned(out)
 	}
 	if l.recovery.Corruption == nil {
 		if err := l.checkCleanClose(out); err != nil {
@@ -212,6 +268,125 @@ func (l *Log) scanAll(nums []uint64) ([]scanned, error) {
 		}
 	}
 	return out, nil
+}
+
+// checkFirstSeq checks the first sequence of the header h of the i-th
+// segment, prev being the previous segment's last sequence.
+func (l *Log) checkFirstSeq(name string, i int, h segment.Header, prev uint64) error {
+	// FirstSeq is LastSeq+1 at activation, which is above the previous
+	// record when a truncation raised LastSeq past the last record.
+	if i > 0 && h.FirstSeq != 0 && h.FirstSeq <= prev {
+		return &CorruptionError{Segment: name, Reason: ReasonSegmentGap, Durable: true}
+	}
+	// Segments leave the front only after TruncateFront raised META's
+	// first seq above their records, so the first segment starts at or
+	// below it: one starting above was preceded by a segment that is
+	// missing. Or at floor+1: a TruncateBack that left no record raised
+	// LastSeq to floor, and the next segment started after it.
+	if i == 0 && h.FirstSeq > max(l.meta.firstSeq, l.meta.floor+1, 1) {
+		return &CorruptionError{Segment: name, Reason: ReasonSegmentGap, Durable: true}
+	}
+	return nil
+}
+
+// deferScan opens the i-th segment without reading its frames when a
+// writable open may leave them to be verified on first use: the next
+// segment's header checks, has a first sequence and the flag prev sealed
+// (FORMAT.md §9.2), so the segment must end with a seal at the offset that
+// header records; the header of this one opens; the seal there is a valid
+// seal frame that follows prev, below the next header's first sequence.
+// Recovery's rules need nothing else of a sealed segment at Open: the rest
+// (every frame valid, nothing after the seal) is what ready checks. When
+// needFirst and the seal does not show every record below META's first
+// seq, the segment decides FirstSeq: its first record is read (front at or
+// below its first sequence), or it is not deferred (front inside it).
+//
+// ok is false when any of this does not hold, or is not known: then the
+// segment is scanned whole, as a version 1 log's, and the scan gives the
+// verdict.
+func (l *Log) deferScan(nums []uint64, hdrs map[uint64]segment.Header, i int, out []scanned, prev uint64, needFirst bool) (scanned, bool, error) {
+	if l.opts.ReadOnly || hdrs == nil || i+1 >= len(nums) || nums[i+1] != nums[i]+1 || (i > 0 && (nums[i] != nums[i-1]+1 || len(out) != i)) {
+		return scanned{}, false, nil
+	}
+	num := nums[i]
+	next, ok := hdrs[nums[i+1]]
+	if !ok || next.Flags&segment.FlagPrevSealed == 0 || next.FirstSeq == 0 || next.LogID != l.meta.logID || next.Number != nums[i+1] {
+		return scanned{}, false, nil
+	}
+	name := segment.Name(num)
+	path := filepath.Join(l.dir, name)
+	seal := int64(next.PrevSeal)
+	h, sh, err := segment.Peek(path, num, l.meta.logID, seal, 0)
+	if err != nil {
+		return scanned{}, false, ioError(err)
+	}
+	if l.checkFirstSeq(name, i, h, prev) != nil || (i > 0 && checkSeal(out[i-1], h) != nil) {
+		return scanned{}, false, nil
+	}
+	first := h.FirstSeq
+	if first == 0 {
+		first = prev + 1
+	}
+	p := max(prev, first-1)
+	if sh.Type != crcframe.Seal || sh.Seq < p || next.FirstSeq <= sh.Seq {
+		return scanned{}, false, nil
+	}
+	d := &deferredCheck{prev: p, seal: seal, sealSeq: sh.Seq}
+	front := l.meta.firstSeq
+	var f *segment.File
+	if needFirst && sh.Seq >= front {
+		if front > first {
+			return scanned{}, false, nil // FirstSeq is inside: index the segment now
+		}
+		if f, err = segment.Open(path, num, l.meta.logID, true); err != nil {
+			return scanned{}, false, ioError(err)
+		}
+		rec, found, ferr := f.FirstRecord(p, framePayloadIn(h.Size))
+		if ferr != nil {
+			f.Close()
+			return scanned{}, false, ioError(ferr)
+		}
+		d.first, d.none = rec.Seq, !found
+	}
+	s := &seg{
+		num: num, path: path, name: name, size: h.Size, first: first, idx: newIndex(maxRecords(h.Size)),
+		file: f, logID: h.LogID, write: true, maps: &l.maps, seal: seal,
+	}
+	s.written = seal + sealSize
+	s.synced.Store(s.written)
+	s.lazy.Store(d)
+	end := segment.End{Offset: seal + sealSize, LastSeq: sh.Seq, Durable: sh.Durable, Sealed: true, Reason: crcframe.CleanEnd, Bad: seal + sealSize, Dirty: seal + sealSize}
+	return scanned{s: s, f: f, end: end}, true, nil
+}
+
+// ioError returns err unless it is about a segment's content (a
+// *segment.Error, which the full scan reports in its own terms): a failed
+// read of the disk fails Open, as it would the scan.
+func ioError(err error) error {
+	var se *segment.Error
+	if errors.As(err, &se) {
+		return nil
+	}
+	return err
+}
+
+// has reports whether sc's segment is known to hold a record at or above
+// front.
+func (sc scanned) has(front uint64) bool {
+	if d := sc.s.lazy.Load(); d != nil {
+		return d.first != 0 && d.first >= front
+	}
+	_, found, _ := sc.s.firstAtOrAbove(front)
+	return found
+}
+
+// unmapScanned unmaps the scanned segments but the last
+// MaxMappedSegments+1, so that Open never maps more than that.
+func (l *Log) unmapScanned(out []scanned) {
+	if k := len(out) - l.opts.MaxMappedSegments - 2; k >= 0 && out[k].f != nil {
+		out[k].s.release()
+		out[k].f = nil
+	}
 }
 
 // damage returns a corruption as Open's error, or, when ReadOnly, records it
@@ -309,10 +484,12 @@ func (l *Log) unusedNewest(name string, openErr error) (bool, error) {
 	}
 	path := filepath.Join(l.dir, name)
 	st, err := segment.Probe(path, num, l.meta.logID)
-	if err == nil && l.opts.ReadOnly && st.Header.Number == num && (st.State == segment.Prepared || st.State == segment.PreparedDirty || st.State == segment.Active) {
-		// The header did not check when the file was opened and does now:
-		// a live writer (a ReadOnly open takes no lock) was creating the
-		// segment. It held no record then: the view is what came before.
+	if err == nil && l.opts.ReadOnly && se.Reason != crcframe.SegmentShort && st.Size >= st.Header.Size &&
+		(st.State == segment.Prepared || st.State == segment.PreparedDirty || st.State == segment.Active) {
+		// The header did not check when the file was opened and does now,
+		// at full size (a creation preallocates before it writes the
+		// header): a live writer (a ReadOnly open takes no lock) was
+		// creating the segment. It held no record then: the view is what came before.
 		return true, nil
 	}
 	if err != nil || st.State != segment.CreationInterrupted {
@@ -414,9 +591,10 @@ func (l *Log) adopt(scs []scanned) error {
 		l.recovery.Records += int(sc.s.idx.len())
 		// Only a prefix may go: a later segment without records (one that
 		// holds only a durable mark) must stay, or the numbers have a gap.
-		if len(segs) == 0 && i < len(scs)-1 && sc.s.lastSeq() < front && !l.opts.ReadOnly {
+		if len(segs) == 0 && i < len(scs)-1 && sc.below(front) && !l.opts.ReadOnly {
 			l.recovery.Removed = append(l.recovery.Removed, sc.s.name)
-			sc.f.Remove()
+			sc.s.release()
+			sysutil.Remove(sc.s.path)
 			sysutil.SyncDir(l.dir) // one removal at a time: see dropFrontSegments
 			continue
 		}
@@ -453,7 +631,13 @@ func (l *Log) adopt(scs []scanned) error {
 			return err
 		}
 	}
-	l.updateFirst()
+	// What FirstSeq needs was read by the scan (deferScan); a damaged
+	// oldest record is found here.
+	if first, err := l.firstFrom(front); err != nil {
+		return l.damage(err)
+	} else {
+		l.first.Store(first)
+	}
 	l.recovery.FirstSeq, l.recovery.LastSeq = l.FirstSeq(), l.LastSeq()
 	l.trimMapped()
 	return nil
@@ -574,9 +758,17 @@ func (l *Log) pendingTruncateBack(nums []uint64) []uint64 {
 // scanSegment scans f. In a ReadOnly open with a pending TruncateBack, the
 // segment the truncation cuts is scanned as the truncation leaves it: up to
 // the redo offset, with a batch cut there closed (segment.File.ScanPrefix).
-func (l *Log) scanSegment(f *segment.File, prev uint64, maxPayload int, visit segment.Visit) segment.End {
-	if l.opts.ReadOnly && l.meta.backSeg != 0 && f.Header().Number == l.meta.backSeg {
+// The newest segment of a log whose META records a clean Close in it is
+// not read past the end of the recorded mark when its frames end there
+// (FORMAT.md §9.3: Close made every byte durable, and the mark must end
+// the frames): the zeros after it are not read (segment.File.ScanUntil).
+func (l *Log) scanSegment(f *segment.File, prev uint64, maxPayload int, newest bool, visit segment.Visit) segment.End {
+	num := f.Header().Number
+	switch {
+	case l.opts.ReadOnly && l.meta.backSeg != 0 && num == l.meta.backSeg:
 		return f.ScanPrefix(prev, maxPayload, int64(l.meta.backOff), visit)
+	case newest && l.meta.clean.seg == num:
+		return f.ScanUntil(prev, maxPayload, int64(l.meta.clean.off)+markSize, visit)
 	}
 	return f.Scan(prev, maxPayload, visit)
 }
@@ -644,20 +836,34 @@ func (l *Log) evictPageCache(nums []uint64) error {
 }
 
 // updateFirst recomputes FirstSeq from the front truncation point and the
-// segments.
+// segments. It keeps the old value when a segment it needs fails to verify
+// (TruncateFront verified them before it changed anything, see firstFrom).
 func (l *Log) updateFirst() {
-	front := l.front.Load()
+	if first, err := l.firstFrom(l.front.Load()); err == nil {
+		l.first.Store(first)
+	}
+}
+
+// firstFrom returns FirstSeq for the front truncation point front: the
+// first record at or above it, else LastSeq+1, or front on a log that
+// holds no record and LastSeq 0 (0 on a log that never held one). The segments it needs are verified (seg.firstAtOrAbove):
+// their damage is returned.
+func (l *Log) firstFrom(front uint64) (uint64, error) {
 	for _, s := range l.segments() {
-		if i, _ := s.idx.find(front); i < s.idx.len() {
-			l.first.Store(s.idx.seq(i))
-			return
+		seq, ok, err := s.firstAtOrAbove(front)
+		if ok {
+			return seq, nil
+		}
+		if err != nil {
+			return 0, err
 		}
 	}
 	if last := l.last.Load(); last > 0 {
-		l.first.Store(last + 1)
-	} else {
-		l.first.Store(0)
+		return last + 1, nil
 	}
+	// An empty log at the very start: 0, or the sequence a Reset or a
+	// TruncateFront set as the next one (Reset(1): FirstSeq 1).
+	return front, nil
 }
 
 // trimMapped unmaps idle sealed segments beyond Options.MaxMappedSegments.

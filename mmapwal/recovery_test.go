@@ -145,7 +145,7 @@ func rcvCorruption(t *testing.T, err error, msg string) *CorruptionError {
 // rcvOpenClose opens dir with opts, runs fn if Open succeeded, and closes.
 func rcvOpenClose(t *testing.T, dir string, opts *Options, fn func(l *Log)) error {
 	t.Helper()
-	l, err := Open(dir, opts)
+	l, _, err := openVerified(dir, opts, nil) // Open, then Verify: what a full scan at Open finds
 	if err != nil {
 		return err
 	}
@@ -487,13 +487,20 @@ func TestRecoveryDurableBitFlip(t *testing.T) {
 		label := fmt.Sprintf("record %d (%s at %d), bit %d of byte %d", seq, loc.seg, loc.off, bit, at)
 		for _, p := range []RepairPolicy{TruncatePartial, Strict} {
 			d := writeImage(t, base, img)
-			err := rcvOpenClose(t, d, manualOpts(rcvSegSize, p), nil)
+			l, deferred, err := openVerified(d, manualOpts(rcvSegSize, p), nil)
+			if err == nil {
+				l.Close()
+			}
 			ce := rcvCorruption(t, err, label)
 			require.Equal(t, loc.seg, ce.Segment, label)
 			require.Equal(t, loc.off, ce.Offset, label)
 			require.True(t, ce.Durable, "%s: %v", label, err)
 			require.NotEqual(t, ReasonTornTail, ce.Reason, label)
-			rcvRequireFiles(t, img, d, label)
+			if deferred { // found at the first read of its sealed segment: the log opened
+				require.Equal(t, img[loc.seg], snapshotDir(t, d)[loc.seg], "%s: the damaged segment was modified", label)
+			} else {
+				rcvRequireFiles(t, img, d, label)
+			}
 		}
 	}
 	// A damaged segment header is corruption too.
@@ -635,9 +642,13 @@ func TestReadOnlySalvageCorrupt(t *testing.T) {
 	dmg := img.with(loc.seg, rcvFlip(img[loc.seg], at, rng.IntN(8)))
 	d := writeImage(t, "", dmg)
 
-	// A writable open refuses it.
+	// A writable open refuses it, or (format version 2) opens and its
+	// Verify finds it: then META and the newest segment were a writer's to
+	// change, and the ReadOnly open below gets the damaged image again.
 	ce := rcvCorruption(t, rcvOpenClose(t, d, manualOpts(rcvSegSize, TruncatePartial), nil), "writable open")
 	require.True(t, ce.Durable)
+	require.Equal(t, dmg[loc.seg], snapshotDir(t, d)[loc.seg], "the damaged segment was modified")
+	d = writeImage(t, "", dmg)
 
 	l, err := Open(d, readOnlyOpts(rcvSegSize))
 	require.NoError(t, err)

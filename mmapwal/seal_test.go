@@ -132,7 +132,6 @@ func TestMetaV2Refusals(t *testing.T) {
 		"version 0":               set(8, 0, 2),
 		"reserved u16":            set(10, 1, 2),
 		"recycled feature":        set(56, metaCleanClose|metaRecycled, 4),
-		"reset feature":           set(56, metaReset, 4),
 		"live-reader feature":     set(56, metaLiveReader, 4),
 		"feature bit 31":          set(56, 1<<31, 4),
 		"version 1 with features": func() []byte { b := set(8, 1, 2); return b }(),
@@ -144,6 +143,10 @@ func TestMetaV2Refusals(t *testing.T) {
 	for name, b := range map[string][]byte{
 		"clean close in segment 0":  set(40, 0, 8),
 		"clean close in the header": set(12, 8, 4),
+		// The reset feature is defined (§9.5): its record has no offset and
+		// never comes with a clean close.
+		"reset record with an offset": set(56, metaReset, 4),
+		"reset and clean close":       set(56, metaReset|metaCleanClose, 4),
 	} {
 		if _, err := decodeMeta(b); !errors.Is(err, ErrCorrupt) {
 			t.Errorf("%s: decodeMeta = %v, want ErrCorrupt", name, err)

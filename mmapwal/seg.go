@@ -36,6 +36,28 @@ type seg struct {
 	write  bool    // map writable
 	maps   *mapSet // the Log's bound on mapped segments (nil: none)
 	used   uint64  // maps' clock at the last pin
+
+	// lazy is set, before the segment is published, on a sealed segment
+	// whose frames Open did not read (format version 2: it checked the
+	// header and the seal, see Log.deferScan); its records are indexed
+	// and verified by the first caller of ready. It is cleared (under imu)
+	// once they are; it stays set on a segment the verification found
+	// damaged (bad), whose index then holds the records before the damage.
+	lazy atomic.Pointer[deferredCheck]
+	imu  sync.Mutex                      // serialises the verification; taken before mu and the mapSet's
+	bad  atomic.Pointer[CorruptionError] // the damage the verification found
+}
+
+// deferredCheck is what Open learnt of a sealed segment whose frames it did
+// not read, and what their verification must find.
+type deferredCheck struct {
+	prev    uint64 // the sequence before the segment's first frame (FORMAT.md §3's prev)
+	seal    int64  // the offset of the seal frame, as the next segment's header records it
+	sealSeq uint64 // the seal's sequence: every record here is at or below it
+	// first is the sequence of the segment's first record, when Open read
+	// it (0: not read); none says Open found the segment holds no record.
+	first uint64
+	none  bool
 }
 
 var errSegGone = errors.New("mmapwal: segment no longer in the log")
@@ -128,6 +150,97 @@ func (s *seg) mapped() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.file != nil
+}
+
+// ready makes sure the segment's records are indexed and verified: a sealed
+// segment whose frames Open did not read is scanned (checksums, sequences,
+// the seal the next header records: FORMAT.md §5 and §9.2) by the first
+// caller; the others wait for it. It returns the damage found, a
+// *CorruptionError (Durable), every time it is called again; the index then
+// holds the valid records before the damage. A failure to map the segment
+// (errSegGone, ErrClosed, a descriptor limit) is returned and the
+// verification is tried again by the next caller. A single atomic load
+// once the segment is verified.
+func (s *seg) ready() error {
+	if s.lazy.Load() == nil {
+		return nil
+	}
+	return s.verify()
+}
+
+func (s *seg) verify() error {
+	s.imu.Lock()
+	defer s.imu.Unlock()
+	d := s.lazy.Load()
+	if d == nil {
+		return nil
+	}
+	if ce := s.bad.Load(); ce != nil {
+		return ce
+	}
+	f, err := s.pin()
+	if err != nil {
+		return err
+	}
+	defer s.unpin()
+	s.idx.truncate(0) // an earlier attempt that failed to map indexed nothing; keep it so
+	end := f.Scan(d.prev, framePayloadIn(s.size), func(off int64, h crcframe.Header, _ []byte) {
+		s.idx.add(off, h.Seq)
+	})
+	s.idx.truncate(int64(end.Records))
+	if ce := sealedEnd(s.name, end, d.seal); ce != nil {
+		s.bad.Store(ce)
+		return ce
+	}
+	s.lazy.Store(nil)
+	return nil
+}
+
+// sealedEnd checks the end of a segment sealed under format version 2,
+// whose seal the next header records at seal, as recovery judges it
+// (FORMAT.md §5, §9.2): an invalid frame is damage to durable data at the
+// spot, a seal missing from its place is ReasonMissingSeal there.
+func sealedEnd(name string, end segment.End, seal int64) *CorruptionError {
+	if !end.Clean() {
+		return &CorruptionError{Segment: name, Offset: end.Bad, Reason: end.Reason, Durable: true}
+	}
+	if !end.Sealed || end.Offset-sealSize != seal {
+		return &CorruptionError{Segment: name, Offset: seal, Reason: ReasonMissingSeal, Durable: true}
+	}
+	return nil
+}
+
+// bound returns a sequence no record of the segment is above: the seal's
+// of a segment not verified yet, else the last indexed record's (0: none).
+func (s *seg) bound() uint64 {
+	if d := s.lazy.Load(); d != nil {
+		return d.sealSeq
+	}
+	return s.lastSeq()
+}
+
+// firstAtOrAbove returns the first record of the segment at or above
+// front. A segment not verified yet answers from what Open read when it
+// can (its seal bounds its records; its first record, when front is at
+// or below its first sequence), else it is verified first; the damage
+// that verification finds is returned when the records before it do not
+// answer.
+func (s *seg) firstAtOrAbove(front uint64) (uint64, bool, error) {
+	if d := s.lazy.Load(); d != nil {
+		switch {
+		case d.sealSeq < front:
+			return 0, false, nil
+		case front <= s.first && d.none:
+			return 0, false, nil
+		case front <= s.first && d.first != 0:
+			return d.first, true, nil
+		}
+	}
+	err := s.ready()
+	if i, _ := s.idx.find(front); i < s.idx.len() {
+		return s.idx.seq(i), true, nil
+	}
+	return 0, false, err
 }
 
 // lastSeq returns the sequence of the segment's last published record, or 0.

@@ -24,6 +24,15 @@ func (l *Log) TruncateFront(seq uint64) error {
 	if seq < first || (seq > last && seq-last > 1) { // seq ≤ last+1 without overflow
 		return fmt.Errorf("%w: TruncateFront(%d) outside [FirstSeq %d, LastSeq+1 %d]", ErrInvalidArgument, seq, first, last+1)
 	}
+	// The segments the truncation reads are verified before anything
+	// changes (seg.ready): a damaged one fails it here.
+	gone, err := l.lastBelow(seq)
+	if err == nil {
+		_, err = l.firstFrom(seq)
+	}
+	if err != nil {
+		return err
+	}
 	m := l.meta
 	m.firstSeq = seq
 	if err := writeMeta(l.dir, m); err != nil {
@@ -35,21 +44,30 @@ func (l *Log) TruncateFront(seq uint64) error {
 		return mapNoSpace(err)
 	}
 	l.meta = m
-	l.frontGone.Store(max(l.frontGone.Load(), l.lastBelow(seq))) // before front: see Iterator.followFront
+	l.frontGone.Store(max(l.frontGone.Load(), gone)) // before front: see Iterator.followFront
 	l.front.Store(seq)
 	l.updateFirst()
 	return l.dropFrontSegments(seq)
 }
 
-// lastBelow returns the highest record below seq, or 0. Writer only.
-func (l *Log) lastBelow(seq uint64) uint64 {
+// lastBelow returns the highest record below seq, or 0. A segment that
+// starts at or above seq holds none: only the one it needs is verified
+// (seg.ready), and its damage is returned. Writer only.
+func (l *Log) lastBelow(seq uint64) (uint64, error) {
 	segs := l.segments()
 	for k := len(segs) - 1; k >= 0; k-- {
-		if i, _ := segs[k].idx.find(seq); i > 0 {
-			return segs[k].idx.seq(i - 1)
+		s := segs[k]
+		if s.first >= seq {
+			continue
+		}
+		if err := s.ready(); err != nil {
+			return 0, err
+		}
+		if i, _ := s.idx.find(seq); i > 0 {
+			return s.idx.seq(i - 1), nil
 		}
 	}
-	return 0
+	return 0, nil
 }
 
 // dropFrontSegments deletes the sealed segments whose records are all below
@@ -57,7 +75,9 @@ func (l *Log) lastBelow(seq uint64) uint64 {
 func (l *Log) dropFrontSegments(seq uint64) error {
 	segs := l.segments()
 	k := 0
-	for k < len(segs)-1 && segs[k+1].first <= seq && segs[k].lastSeq() < seq {
+	// A segment Open did not verify is known below seq by its seal: the
+	// next segment's first sequence is above it (seg.bound).
+	for k < len(segs)-1 && segs[k+1].first <= seq && segs[k].bound() < seq {
 		k++
 	}
 	if k == 0 {
@@ -107,7 +127,10 @@ func (l *Log) TruncateBack(seq uint64) error {
 		return nil
 	}
 	segs := l.segments()
-	j, i := l.cutPoint(segs, seq)
+	j, i, err := l.cutPoint(segs, seq)
+	if err != nil {
+		return err // a damaged segment, verified before anything changes
+	}
 	cut := segs[j]
 	off := cut.written
 	if i < cut.idx.len() {
@@ -200,15 +223,23 @@ func (l *Log) settled(c *backCut, seq uint64) bool {
 }
 
 // cutPoint finds the segment j and index position i of the first record
-// above seq to drop.
-func (l *Log) cutPoint(segs []*seg, seq uint64) (int, int64) {
+// above seq to drop. The segments it looks into are verified first
+// (seg.ready): a segment that starts above seq holds only records to drop
+// and is not read. Writer only.
+func (l *Log) cutPoint(segs []*seg, seq uint64) (int, int64, error) {
 	for j := len(segs) - 1; j >= 0; j-- {
+		if segs[j].first > seq && j > 0 {
+			continue
+		}
+		if err := segs[j].ready(); err != nil {
+			return 0, 0, err
+		}
 		i, _ := segs[j].idx.find(seq + 1)
 		if i > 0 || j == 0 {
-			return j, i
+			return j, i, nil
 		}
 	}
-	return 0, 0
+	return 0, 0, nil
 }
 
 // cutBack removes the segments after segs[j], zeroes segs[j] from off and
@@ -254,10 +285,12 @@ func (l *Log) cutBack(segs []*seg, j int, i, off int64, newLast uint64) error {
 		}
 	}
 	cut.synced.Store(min(cut.synced.Load(), off))
-	l.off = off
+	l.off, l.wbFrom, l.popAt = off, off, off // wbFrom may have been another segment's
+	l.setWritebackAt()
 	l.last.Store(newLast)
 	l.durable.Store(min(l.durable.Load(), newLast))
 	l.updateFirst()
+	l.maxNum = max(l.maxNum, l.nextNum)
 	l.nextNum = cut.num + 1
 	l.prep.start(l.nextNum)
 	return nil

@@ -10,6 +10,14 @@ import (
 // more than half their time when it ran inline; here the writer only records
 // the newest range and wakes the goroutine. Requests coalesce: the goroutine
 // always works on the latest range.
+//
+// The ranges end below the folio being written (see writebackAlign), and
+// segment.File.StartWriteback takes their pages out of the process's page
+// tables first: write-back of a mapped page write-protects its page-table
+// entry, and the TLB shootdown that takes interrupts every CPU running the
+// process, the appender's first (with it, early write-back cost appenders
+// 120–150 ns per 128 B append; without it, write-back costs them nothing
+// measurable).
 type writeback struct {
 	mu      sync.Mutex
 	s       *seg

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 
 	"github.com/mmapwal/mmapwal/crcframe"
 	"github.com/mmapwal/mmapwal/internal/sysutil"
@@ -25,6 +26,8 @@ type File struct {
 	// when something extended the file past its segment (those bytes are
 	// no segment's; a removal must quarantine them).
 	fileSize int64
+	prefault *prefaulter // the background population under way (see PrefaultAsync), or nil
+	asked    bool        // Prefault or PrefaultAsync was called (see Prefaulted)
 }
 
 // Create makes a new segment file at path, ready to take frames: it creates
@@ -257,6 +260,7 @@ func (s *File) Detach(from, to int64) error {
 	if from < HeaderSize || to > s.hdr.Size || from > to {
 		return fmt.Errorf("segment: detach [%d, %d) out of range", from, to)
 	}
+	s.stopPrefault() // it would copy the private pages it populated
 	if err := sysutil.Privatize(s.f, s.data[from:to], from); err != nil {
 		return fmt.Errorf("segment: detach %s: %w", s.path, err)
 	}
@@ -306,7 +310,20 @@ func (s *File) SyncFile() error {
 
 // StartWriteback asks the kernel to start writing [from, to) back without
 // waiting, so that a later Sync has less to do. It promises nothing.
+//
+// It is meant for bytes the writer is done with: it first takes the whole
+// pages of [from, to) out of this process's page tables
+// ([sysutil.DropPages]; they stay in the page cache, dirty), so that
+// write-back cleans them without a TLB shootdown of every CPU running the
+// process — on Linux one inter-processor interrupt per 4 KiB page, taken by
+// the appender, which cost it more than the copy of a small record did.
+// Readers map the pages again on their next access (a minor fault). Never
+// call it on a range [File.Detach] made private.
 func (s *File) StartWriteback(from, to int64) error {
+	if from < 0 || to > s.hdr.Size || from >= to {
+		return nil
+	}
+	sysutil.DropPages(s.data[from:to]) // advisory, like the write-back itself
 	return sysutil.StartWriteback(s.f, from, to-from)
 }
 
@@ -333,14 +350,105 @@ func (s *File) Clear(from, to int64) error {
 // (MADV_POPULATE_WRITE), so that the first store to each page does not
 // fault on the append path. It is a no-op where the OS lacks it.
 func (s *File) Prefault(from, to int64) error {
+	from, to = max(from, 0), min(to, int64(len(s.data)))
 	if from >= to {
 		return nil
 	}
+	s.asked = true
 	err := sysutil.Madvise(s.data[from:to], sysutil.AdvicePopulateWrite)
 	if errors.Is(err, sysutil.ErrUnsupported) {
 		return nil
 	}
 	return err
+}
+
+// PrefaultAsync is [File.Prefault] of [from, to) in the background, one
+// prefaultStep at a time from from upwards, but never past limit until
+// [File.PrefaultLimit] raises it. A writer that starts at from meanwhile
+// finds the pages ahead of it ready rather than waiting for the whole range
+// (populating a fresh 64 MiB segment costs about 15 ms of CPU: the kernel
+// zeroes every page and attaches its blocks; much more on a busy machine),
+// and a limit that follows the writer populates only what it is about to
+// use: a populated page is dirty, zeroes the kernel writes back if nothing
+// else does. A store that overtakes the population faults the page in
+// itself, as it would without it; a failure stops the population quietly
+// (it is advice). [File.Close] and [File.Detach] stop it first and wait
+// for the step under way; so does a second call. Like the rest of File it
+// is for one owner at a time.
+func (s *File) PrefaultAsync(from, to, limit int64) {
+	s.stopPrefault()
+	from, to = max(from, 0), min(to, int64(len(s.data)))
+	if from >= to {
+		return
+	}
+	p := &prefaulter{wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
+	p.limit.Store(limit)
+	s.prefault, s.asked = p, true
+	go p.run(s.data, from, to)
+}
+
+// PrefaultLimit lets the population PrefaultAsync started go on up to
+// limit (a lower limit than the current one changes nothing). It costs an
+// atomic load, and a store and a wake-up when the limit rises; without a
+// population under way it does nothing.
+func (s *File) PrefaultLimit(limit int64) {
+	if p := s.prefault; p != nil && limit > p.limit.Load() {
+		p.limit.Store(limit)
+		select {
+		case p.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Prefaulted reports whether [File.Prefault] or [File.PrefaultAsync] was
+// called on this File: false for a segment opened rather than created by
+// its owner, until it asks.
+func (s *File) Prefaulted() bool { return s.asked }
+
+// prefaultStep is what PrefaultAsync populates per madvise call: the most
+// it makes Close wait, and the granularity at which a writer catches up.
+const prefaultStep = 1 << 20
+
+// prefaulter is a background population of a mapping (PrefaultAsync).
+type prefaulter struct {
+	limit atomic.Int64  // populate below this (raised by PrefaultLimit)
+	wake  chan struct{} // a raised limit (buffered: one pending wake-up)
+	quit  chan struct{} // closed by stopPrefault
+	done  chan struct{} // closed when run returned
+}
+
+func (p *prefaulter) run(data []byte, from, to int64) {
+	defer close(p.done)
+	for off := from; off < to; {
+		select {
+		case <-p.quit:
+			return
+		default:
+		}
+		end := min(off+prefaultStep, to, p.limit.Load())
+		if end <= off {
+			select { // at the limit: wait for the writer
+			case <-p.wake:
+			case <-p.quit:
+				return
+			}
+			continue
+		}
+		if err := sysutil.Madvise(data[off:end], sysutil.AdvicePopulateWrite); err != nil {
+			return // unsupported, or failed: the writer faults the pages in itself
+		}
+		off = end
+	}
+}
+
+// stopPrefault stops a PrefaultAsync under way and waits for it.
+func (s *File) stopPrefault() {
+	if p := s.prefault; p != nil {
+		close(p.quit)
+		<-p.done
+		s.prefault = nil
+	}
 }
 
 // SmallPages asks the kernel to keep the segment's page cache in 4 KiB pages
@@ -395,6 +503,7 @@ func (s *File) Close() error {
 	if s.data == nil {
 		return nil
 	}
+	s.stopPrefault()
 	err := sysutil.Munmap(s.data)
 	s.data = nil
 	if cerr := s.f.Close(); err == nil {

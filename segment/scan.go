@@ -75,6 +75,26 @@ func (s *File) Scan(prevSeq uint64, maxPayload int, visit Visit) (end End) {
 	return end
 }
 
+// ScanUntil is Scan for a segment whose frames are known to end at limit
+// (a frame boundary: the end of the durable mark a clean Close recorded):
+// when the frames do end there, with a zero frame header at limit, the
+// bytes after that header are not read, and End says the segment ends
+// cleanly. Otherwise it is Scan: the frames are judged against the whole
+// segment, as Scan judges them, and the bytes after their end are read.
+func (s *File) ScanUntil(prevSeq uint64, maxPayload int, limit int64, visit Visit) (end End) {
+	end = End{Offset: HeaderSize, LastSeq: prevSeq}
+	defer guard(func() {
+		end.Reason, end.Bad, end.Dirty = crcframe.IOFault, end.Offset, s.hdr.Size
+	})()
+	s.scanFrames(&end, maxPayload, visit)
+	if end.Reason == crcframe.CleanEnd && end.OpenBatch == 0 && end.Bad == limit {
+		end.Dirty = end.Bad
+		return end
+	}
+	s.readAhead(&end, maxPayload)
+	return end
+}
+
 // batchRecord is a record read but not visited yet: the records of a batch
 // wait for its last frame.
 type batchRecord struct {

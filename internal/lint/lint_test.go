@@ -60,15 +60,29 @@ func skipDir(dir string, name string) bool {
 // constraints. Packages that do not exist yet are simply not found.
 func loadModule(t *testing.T) (*token.FileSet, []goFile) {
 	t.Helper()
+	fset, files := loadTree(t, moduleRoot(t))
+	// The walk must at least find this package, or it looked in the wrong
+	// place and every check below would pass vacuously.
+	if !slices.ContainsFunc(files, func(f goFile) bool { return f.dir == "internal/lint" }) {
+		t.Fatalf("walk of %s found no files of internal/lint", moduleRoot(t))
+	}
+	return fset, files
+}
+
+// loadTree parses every .go file under start (the main module's root or a
+// nested module's directory), leaving out the nested modules below start.
+// Paths are relative to the main module's root.
+func loadTree(t *testing.T, start string) (*token.FileSet, []goFile) {
+	t.Helper()
 	root := moduleRoot(t)
 	fset := token.NewFileSet()
 	var files []goFile
-	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(start, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
 		if d.IsDir() {
-			if path != root && skipDir(path, d.Name()) {
+			if path != start && skipDir(path, d.Name()) {
 				return filepath.SkipDir
 			}
 			return nil
@@ -105,11 +119,6 @@ func loadModule(t *testing.T) (*token.FileSet, []goFile) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The walk must at least find this package, or it looked in the wrong
-	// place and every check below would pass vacuously.
-	if !slices.ContainsFunc(files, func(f goFile) bool { return f.dir == "internal/lint" }) {
-		t.Fatalf("walk of %s found no files of internal/lint", root)
-	}
 	return fset, files
 }
 
@@ -142,6 +151,35 @@ func TestImportDirection(t *testing.T) {
 	for _, f := range files {
 		for _, msg := range checkImports(rules, f.dir, f.test, f.imports) {
 			t.Errorf("%s: %s", f.path, msg)
+		}
+	}
+}
+
+// TestNestedModules applies the dependency table, the unsafe rule and the
+// raw-atomics rule to the nested modules that nestedRules lists (raftstore:
+// it imports mmapwal only, never the reverse).
+func TestNestedModules(t *testing.T) {
+	funcs := atomicFuncs(t)
+	for _, dir := range nestedModules {
+		start := filepath.Join(moduleRoot(t), dir)
+		if _, err := os.Stat(filepath.Join(start, "go.mod")); err != nil {
+			t.Errorf("nested module %s: %v", dir, err)
+			continue
+		}
+		fset, files := loadTree(t, start)
+		if !slices.ContainsFunc(files, func(f goFile) bool { return !f.test }) {
+			t.Errorf("nested module %s: no non-test file found", dir)
+		}
+		for _, f := range files {
+			for _, msg := range checkImports(nestedRules, f.dir, f.test, f.imports) {
+				t.Errorf("%s: %s", f.path, msg)
+			}
+			if msg := checkUnsafe(f.dir, f.imports); msg != "" {
+				t.Errorf("%s: %s", f.path, msg)
+			}
+			for _, msg := range rawAtomics(fset, f.ast, funcs) {
+				t.Error(msg)
+			}
 		}
 	}
 }
@@ -221,9 +259,31 @@ func TestCheckImportsCatchesViolations(t *testing.T) {
 		{"unknown package", "mmapwal/internal/extra", false, []string{"fmt"}, "add it to `rules`"},
 		{"root package", ".", false, nil, "not in the dependency table"},
 	}
+	nested := map[string]bool{}
+	for _, tt := range []struct {
+		name    string
+		dir     string
+		test    bool
+		imports []string
+		want    string
+	}{
+		{"raftstore imports mmapwal and raft", "raftstore", false, []string{in("mmapwal"), raftModule, "log/slog"}, ""},
+		{"raftstore imports segment", "raftstore", false, []string{in("segment")}, "may not import"},
+		{"raftstore imports crcframe", "raftstore", false, []string{in("crcframe")}, "may not import"},
+		{"raftstore imports raft-boltdb", "raftstore", false, []string{raftTestModules[0]}, "third-party"},
+		{"raftstore test imports raft-boltdb and raft-wal", "raftstore", true, []string{raftTestModules[0], raftTestModules[1] + "/fs", raftModule + "/bench"}, ""},
+		{"raftstore test imports pebble", "raftstore", true, []string{"github.com/cockroachdb/pebble/v2"}, "third-party"},
+	} {
+		tests = append(tests, tt)
+		nested[tt.name] = true
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := checkImports(rules, tt.dir, tt.test, tt.imports)
+			table := rules
+			if nested[tt.name] {
+				table = nestedRules
+			}
+			got := checkImports(table, tt.dir, tt.test, tt.imports)
 			if tt.want == "" {
 				if len(got) != 0 {
 					t.Fatalf("want no violation, got %q", got)

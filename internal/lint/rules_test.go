@@ -32,6 +32,9 @@ type rule struct {
 	// external lists the third-party import paths (each also covers the
 	// paths below it) the package may import.
 	external []string
+	// testExternal lists third-party import paths that only _test.go
+	// files may import (besides testify).
+	testExternal []string
 	// syscall allows the standard syscall package.
 	syscall bool
 }
@@ -61,6 +64,27 @@ var rules = map[string]rule{
 	// library only, nothing of the engine.
 	"internal/measure": {},
 }
+
+// Nested modules that the lint checks (bench/ is left to its own tests)
+// and their table, keyed like rules by directories relative to the main
+// module's root. raftstore imports mmapwal only; raft is its one
+// third-party dependency, and its tests compare with raft-boltdb and
+// raft-wal.
+var (
+	nestedModules = []string{"raftstore"}
+	nestedRules   = map[string]rule{
+		"raftstore": {inModule: []string{"mmapwal"}, external: []string{raftModule}, testExternal: raftTestModules},
+		"raftstore/...": {inModule: []string{"mmapwal", "raftstore"}, external: []string{raftModule},
+			testExternal: raftTestModules},
+	}
+)
+
+const raftModule = "github.com/hashicorp/raft"
+
+// raftTestModules are what raftstore's tests may import beyond raft: the
+// stores it is compared with, and raft's own logger (go-hclog, already a
+// dependency of raft), which the cluster tests configure.
+var raftTestModules = []string{"github.com/hashicorp/raft-boltdb/v2", "github.com/hashicorp/raft-wal", "github.com/hashicorp/go-hclog"}
 
 // unsafeDirs are the only packages whose files (test files included) may
 // import unsafe.
@@ -137,7 +161,7 @@ func checkImport(r rule, dir string, test bool, path string) string {
 		}
 		return ""
 	default:
-		if test && underPath(path, testifyPath) {
+		if test && (underPath(path, testifyPath) || slices.ContainsFunc(r.testExternal, func(p string) bool { return underPath(path, p) })) {
 			return ""
 		}
 		for _, prefix := range r.external {

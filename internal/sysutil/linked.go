@@ -18,3 +18,10 @@ func Linked(f *os.File) (bool, error) {
 	}
 	return n > 0, nil
 }
+
+// FileID returns a description of the file at path that changes when the
+// file is replaced (another inode under the name) or written to (size,
+// modification and change times), for a reader that must tell whether a
+// writer changed a directory while it read it. Where the OS has no inode
+// numbers it describes size and modification time only.
+func FileID(path string) (string, error) { return statID(path) }

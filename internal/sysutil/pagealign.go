@@ -25,3 +25,17 @@ func pageAlign(b []byte) []byte {
 	back := int(uintptr(p) & uintptr(PageSize()-1))
 	return unsafe.Slice((*byte)(unsafe.Add(p, -back)), len(b)+back)
 }
+
+// pageInner returns the whole pages inside b: b with its start rounded up
+// and its end rounded down to page boundaries (empty when b holds no whole
+// page).
+func pageInner(b []byte) []byte {
+	ps := uintptr(PageSize())
+	start := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	lo := (ps - start&(ps-1)) & (ps - 1)
+	if uintptr(len(b)) < lo {
+		return nil
+	}
+	n := (uintptr(len(b)) - lo) &^ (ps - 1)
+	return b[lo : lo+n : lo+n]
+}
