@@ -25,9 +25,11 @@ import (
 // RepairPlan is what a writable Open with the TruncatePartial policy would
 // do to a log, found without changing a byte (PlanRepair).
 type RepairPlan struct {
-	// Corruption is the damage to durable data that would make Open fail
-	// (ErrCorrupt) before it changed anything; nil when there is none. Only
-	// Salvage repairs such a log.
+	// Corruption is damage to durable data, which no Open repairs (nil when
+	// there is none): Open fails with it, or, when it lies in a sealed
+	// segment that a writable Open of a version 2 log verifies on first
+	// read (RecoveryReport.Deferred), the first read there and Log.Verify
+	// do. The plan then changes nothing; only Salvage repairs such a log.
 	Corruption *CorruptionError
 	// TornTail is the torn tail Open would cut: its bytes copied to the
 	// quarantine file named in Quarantine, then zeroed (Repaired is
@@ -60,7 +62,9 @@ type RepairPlan struct {
 	// when it reaches them (a prepared header followed by non-zero bytes):
 	// the plan does not say what becomes of them.
 	Unjudged []string
-	// FirstSeq, LastSeq and Records are the log's after the repair.
+	// FirstSeq, LastSeq and Records are the log's after the repair
+	// (Records: in every segment; a writable Open's RecoveryReport counts
+	// those it read).
 	FirstSeq, LastSeq uint64
 	Records           int
 }

@@ -50,8 +50,15 @@ func runVerify(c *cli, args []string) int {
 	rec := l.Recovery()
 	var ce *mmapwal.CorruptionError
 	switch {
+	case errors.As(err, &ce) && live && writerAppended(l, ce):
+		// Frames the writer appended since the open, after the view's end.
 	case errors.As(err, &ce):
-		rec.Corruption = ce
+		// The open's verdict stands unless the scan found damage before
+		// it: where the open stopped, Verify sees the view's end, and
+		// what follows it is the damage the open already judged.
+		if before(ce, rec) {
+			rec.Corruption, rec.TornTail = ce, nil
+		}
 	case errors.Is(err, mmapwal.ErrTruncated) && live:
 		// The writer truncated records the view held: what is left was
 		// checked, and the writer owns the rest.
@@ -106,22 +113,44 @@ func runVerify(c *cli, args []string) int {
 	return exitOK
 }
 
-// verifyAll reads and checks every frame of l through the library: on a
-// ReadOnly log the open scanned every segment (Recovery reports where the
-// valid frames end and why), and each record read here is a checked copy
-// (checksum, sequence, type, length). When Log.Verify lands (branch
-// wt-readers: sealed segments verified on first read), this body becomes
-// `return l.Verify(ctx)`.
-func verifyAll(ctx context.Context, l *mmapwal.Log) error {
-	it, err := l.NewIterator(l.FirstSeq())
-	if err != nil {
-		return err
+// writerAppended reports whether ce is Verify finding bytes after the end
+// of the view's newest segment: on a log a live writer holds, its appends
+// since the open (Log.Verify: "beside a live writer it may report as
+// damage what the writer is changing meanwhile").
+func writerAppended(l *mmapwal.Log, ce *mmapwal.CorruptionError) bool {
+	segs, err := l.Segments()
+	if err != nil || ce.Reason != mmapwal.ReasonGarbageAfterEnd {
+		return false
 	}
-	defer it.Close()
-	for it.Next() {
-		if err := ctx.Err(); err != nil {
-			return err
+	for i := len(segs) - 1; i >= 0; i-- {
+		if si := segs[i]; si.Used > 0 {
+			return si.Name == ce.Segment && ce.Offset >= si.Used
 		}
 	}
-	return it.Err()
+	return false
+}
+
+// before reports whether the damage ce lies before where the open found
+// the valid frames end (a torn tail or damage), or the open found none.
+func before(ce *mmapwal.CorruptionError, rec mmapwal.RecoveryReport) bool {
+	seg, off := "", int64(0)
+	switch {
+	case rec.Corruption != nil:
+		seg, off = rec.Corruption.Segment, rec.Corruption.Offset
+	case rec.TornTail != nil:
+		seg, off = rec.TornTail.Segment, rec.TornTail.Offset
+	default:
+		return true
+	}
+	return ce.Segment < seg || ce.Segment == seg && ce.Offset < off
+}
+
+// verifyAll reads and checks every frame of l through the library
+// (Log.Verify: checksums, types, sequences, each sealed segment's end and
+// nothing after the newest segment's frames). On a ReadOnly log the open
+// scanned every segment already, and Recovery reports where the valid
+// frames end and why; Verify reads them again, so that damage since, or
+// missed by the open, is found.
+func verifyAll(ctx context.Context, l *mmapwal.Log) error {
+	return l.Verify(ctx)
 }
