@@ -397,3 +397,38 @@ func TestSalvageTornTail(t *testing.T) {
 		rcvRequireRecords(t, l, r.recs, r.synced+1, "after the salvage")
 	}))
 }
+
+// TestSalvageAfterReset: a log whose segment was started by a Reset, and
+// truncated at the front since, is salvaged to a point inside it: the
+// segment's header starts below the kept records and the front, and the
+// log opens with exactly the records kept.
+func TestSalvageAfterReset(t *testing.T) {
+	d := fastTempDir(t)
+	l, err := Open(d, manualOpts(rcvSegSize, TruncatePartial))
+	require.NoError(t, err)
+	for range 30 {
+		_, err := l.Append([]byte("before the reset"))
+		require.NoError(t, err)
+	}
+	require.NoError(t, l.Reset(100))
+	for range 5 {
+		_, err := l.Append([]byte("after the reset"))
+		require.NoError(t, err)
+	}
+	require.NoError(t, l.TruncateFront(102))
+	require.NoError(t, l.Close())
+	rep, err := Salvage(d, 102)
+	require.NoError(t, err)
+	require.Equal(t, 2, rep.Dropped)
+	require.NoError(t, openVerify(d))
+	require.NoError(t, rcvOpenClose(t, d, manualOpts(rcvSegSize, Strict), func(l *Log) {
+		require.Equal(t, uint64(102), l.FirstSeq())
+		require.Equal(t, uint64(102), l.LastSeq())
+		b, err := l.Read(102)
+		require.NoError(t, err)
+		require.Equal(t, "after the reset", string(b))
+		seq, err := l.Append([]byte("next"))
+		require.NoError(t, err)
+		require.Equal(t, uint64(103), seq)
+	}))
+}
