@@ -2,6 +2,7 @@ package crcframe
 
 import (
 	"encoding/binary"
+	"strconv"
 
 	"github.com/klauspost/crc32"
 )
@@ -52,6 +53,17 @@ func (t Type) IsRecord() bool { return t >= Full && t <= Last }
 // (Full through Seal): only such a type, with zero reserved bytes, can start
 // a valid frame.
 func (t Type) Known() bool { return t >= Full && t <= Seal }
+
+var typeNames = [...]string{Full: "full", First: "first", Middle: "middle", Last: "last", Pad: "pad", Mark: "mark", Seal: "seal"}
+
+// String returns the type's name as FORMAT.md §3 gives it ("full", "first",
+// …, "seal"), or "type(N)" for a type this version does not define.
+func (t Type) String() string {
+	if t.Known() {
+		return typeNames[t]
+	}
+	return "type(" + strconv.Itoa(int(t)) + ")"
+}
 
 // Header is a frame header without its CRC and length.
 type Header struct {

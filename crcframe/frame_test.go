@@ -524,3 +524,15 @@ func TestEncodeAllocs(t *testing.T) {
 		t.Errorf("Encode into a short buffer allocates %v times per run, want 0", a)
 	}
 }
+
+// TestTypeString: every defined type has its FORMAT.md name; others say
+// their number.
+func TestTypeString(t *testing.T) {
+	want := map[crcframe.Type]string{0: "type(0)", crcframe.Full: "full", crcframe.First: "first", crcframe.Middle: "middle",
+		crcframe.Last: "last", crcframe.Pad: "pad", crcframe.Mark: "mark", crcframe.Seal: "seal", 8: "type(8)", 255: "type(255)"}
+	for ty, s := range want {
+		if ty.String() != s {
+			t.Errorf("Type(%d).String() = %q, want %q", uint8(ty), ty.String(), s)
+		}
+	}
+}

@@ -55,7 +55,10 @@ var rules = map[string]rule{
 	"segment":          {inModule: []string{"crcframe", "internal/sysutil"}, external: []string{crc32Module}},
 	"mmapwal":          {inModule: []string{"segment", "crcframe", "internal/sysutil"}, external: []string{crc32Module}},
 	"cmd/...":          {inModule: []string{"mmapwal", "internal/measure"}},
-	"internal/lint":    {},
+	// The operator's tool shows raw frames and single segment files too
+	// (style.md, Turn 2): the public API and segment, never sysutil.
+	"cmd/mmapwal":   {inModule: []string{"mmapwal", "segment", "crcframe"}},
+	"internal/lint": {},
 	// internal/measure is the measurement code of cmd/ and bench/ (whose
 	// imports this table does not see: it is another module): standard
 	// library only, nothing of the engine.
