@@ -177,7 +177,7 @@ func TestGoldenHelp(t *testing.T) {
 // readmeDir is the directory the README's session shows.
 const readmeDir = "/var/lib/orders/wal"
 
-// TestREADMESession: the session in README-section.md (for the README's
+// TestREADMESession: the session in the README's
 // Operations section) is a real one: the transcript of these commands on
 // the fixed torn and corrupt logs, byte for byte.
 func TestREADMESession(t *testing.T) {
@@ -187,13 +187,13 @@ func TestREADMESession(t *testing.T) {
 	s := shellSession(t, torn, "info DIR", "verify DIR", "repair DIR", "repair DIR --apply", "verify DIR") +
 		shellSession(t, corrupt, "verify DIR", "repair DIR", "repair DIR --salvage-to 31", "repair DIR --salvage-to 31 --apply", "verify DIR")
 	golden(t, "readme-session", s)
-	readme, err := os.ReadFile("README-section.md")
+	readme, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, block := range strings.Split(s, "\n\n\n") {
 		if !strings.Contains(string(readme), strings.TrimSpace(block)) {
-			t.Errorf("README-section.md does not show this part of the session (testdata/readme-session.golden):\n%s", block)
+			t.Errorf("README.md's Operations section does not show this part of the session (testdata/readme-session.golden):\n%s", block)
 		}
 	}
 }
