@@ -178,7 +178,7 @@ func TestGoldenHelp(t *testing.T) {
 const readmeDir = "/var/lib/orders/wal"
 
 // TestREADMESession: the session in the README's
-// Operations section) is a real one: the transcript of these commands on
+// Operations section is a real one: the transcript of these commands on
 // the fixed torn and corrupt logs, byte for byte.
 func TestREADMESession(t *testing.T) {
 	torn, corrupt := t.TempDir(), t.TempDir()
