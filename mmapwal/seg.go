@@ -37,6 +37,8 @@ type seg struct {
 	maps   *mapSet // the Log's bound on mapped segments (nil: none)
 	used   uint64  // maps' clock at the last pin
 
+	lru lruLinks // the segment's place in maps' list of mapped segments (under maps.mu)
+
 	// lazy is set, before the segment is published, on a sealed segment
 	// whose frames Open did not read (format version 2: it checked the
 	// header and the seal, see Log.deferScan); its records are indexed
@@ -67,7 +69,7 @@ var errSegGone = errors.New("mmapwal: segment no longer in the log")
 func (s *seg) pin() (*segment.File, error) {
 	f, mapping, err := s.pinLocked()
 	if mapping {
-		s.maps.afterMap() // outside s.mu: see mapSet
+		s.maps.afterMap(s) // outside s.mu: see mapSet
 	}
 	return f, err
 }
@@ -109,17 +111,25 @@ func (s *seg) unpin() {
 	}
 }
 
-// idleSince returns the clock of the segment's last pin and whether it is
-// mapped and unpinned.
-func (s *seg) idleSince() (uint64, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.used, s.file != nil && s.refs == 0 && !s.dead && !s.closed
+// release closes the mapping if nobody uses it (idle unmapping) and reports
+// whether it did. Called with no segment's mutex held.
+func (s *seg) release() bool {
+	m := s.maps
+	if m == nil {
+		return s.releaseMapping()
+	}
+	// Under m.mu throughout: a pin that maps s again meanwhile lists it
+	// again only after it was taken out.
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !s.releaseMapping() {
+		return false
+	}
+	m.unlink(s)
+	return true
 }
 
-// release closes the mapping if nobody uses it (idle unmapping) and reports
-// whether it did.
-func (s *seg) release() bool {
+func (s *seg) releaseMapping() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.refs > 0 || s.file == nil {
@@ -131,10 +141,9 @@ func (s *seg) release() bool {
 }
 
 // retire marks the segment removed (dead) or closed; its mapping closes now
-// if unused, else at the last unpin.
+// if unused, else at the last unpin. Called with no segment's mutex held.
 func (s *seg) retire(dead bool) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if dead {
 		s.dead = true
 	} else {
@@ -144,6 +153,8 @@ func (s *seg) retire(dead bool) {
 		s.file.Close()
 		s.file = nil
 	}
+	s.mu.Unlock()
+	s.maps.forget(s) // after dead or closed is set: maps.add skips it from then on
 }
 
 func (s *seg) mapped() bool {
