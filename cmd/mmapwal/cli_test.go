@@ -360,35 +360,41 @@ func TestSalvageTo(t *testing.T) {
 // writer appends (and rotates) in the same directory: none fails, verify
 // never reports a torn tail or damage, dump's records are the writer's,
 // in order and contiguous.
+//
+// Both sides are bounded, so that a loaded machine makes the test slower,
+// never longer: the writer appends liveRecords records (about 150
+// segments), pausing every 10; the commands run while it writes, at least
+// 5 and at most liveRounds rounds.
 func TestBesideLiveWriter(t *testing.T) {
+	const liveRecords, liveRounds = 3000, 100
 	dir := t.TempDir()
 	l, err := mmapwal.Open(dir, &mmapwal.Options{SegmentSize: fixSegSize, Durability: mmapwal.SyncInterval, SyncInterval: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stop atomic.Bool
+	var stop, done atomic.Bool
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for seq := uint64(1); !stop.Load(); seq++ {
+	wg.Go(func() {
+		defer done.Store(true)
+		for seq := uint64(1); seq <= liveRecords && !stop.Load(); seq++ {
 			if _, err := l.Append(fixPayload(seq)); err != nil {
 				t.Error(err)
 				return
 			}
-			if seq%50 == 0 {
+			if seq%10 == 0 {
 				time.Sleep(time.Millisecond)
 			}
 		}
-	}()
-	deadline := time.Now().Add(2 * time.Second)
-	rounds := 0
-	for time.Now().Before(deadline) || rounds < 5 {
+	})
+	defer func() { stop.Store(true); wg.Wait() }()
+	rounds, live := 0, 0
+	for rounds < 5 || (!done.Load() && rounds < liveRounds) {
 		rounds++
+		if !done.Load() {
+			live++
+		}
 		for _, cmd := range [][]string{{"info", dir}, {"verify", dir}, {"stats", dir}, {"tail", dir, "-n", "5"}, {"quarantine", dir}} {
 			if st, out, errs := runCLI(cmd...); st != 0 {
-				stop.Store(true)
-				wg.Wait()
 				t.Fatalf("round %d: %v beside a live writer: exit %d:\n%s%s", rounds, cmd[0], st, out, errs)
 			}
 		}
@@ -400,13 +406,16 @@ func TestBesideLiveWriter(t *testing.T) {
 	}
 	stop.Store(true)
 	wg.Wait()
+	if st := l.Stats(); st.Rotations == 0 {
+		t.Fatalf("the writer never rotated: %+v", st)
+	}
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if st, out, _ := runCLI("verify", dir); st != 0 {
 		t.Fatalf("verify after Close: exit %d:\n%s", st, out)
 	}
-	t.Logf("%d rounds of every read-only command beside the writer", rounds)
+	t.Logf("%d rounds of every read-only command, %d of them beside the writer", rounds, live)
 }
 
 // checkLiveDump checks that a dump of the live log is records 1..n of the
