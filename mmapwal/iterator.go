@@ -191,7 +191,7 @@ func (it *Iterator) load(seq uint64) (ok, again bool) {
 			err = &TruncatedError{Seq: it.seq, LastSeq: l.last.Load()}
 		}
 	} else {
-		val, err = framePayload(it.f.Data(), s.idx.off(it.i), seq, s.name)
+		val, err = framePayload(s, it.f, it.i, seq)
 	}
 	if !l.settled(it.cut, seq) {
 		return false, true
@@ -238,7 +238,7 @@ func (p *roPrev) set(s *seg, f *segment.File, off int64) {
 		p.s, p.f = s, f
 	}
 	p.off = off
-	p.crc, _ = frameCRC(f.Data(), off, s.name)
+	p.crc, _ = f.FrameCRC(off)
 }
 
 // intact reports whether the remembered frame is still in place. cur is the
@@ -247,7 +247,7 @@ func (p *roPrev) intact(cur *segment.File) bool {
 	if p.s == nil {
 		return true
 	}
-	if crc, err := frameCRC(p.f.Data(), p.off, p.s.name); err != nil || crc != p.crc {
+	if crc, err := p.f.FrameCRC(p.off); err != nil || crc != p.crc {
 		return false
 	}
 	if p.f == cur {

@@ -1,11 +1,9 @@
 package mmapwal
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
-	"runtime/debug"
 	"sort"
 	"sync"
 
@@ -57,12 +55,11 @@ func (l *Log) readOnce(dst []byte, seq uint64, c *backCut) ([]byte, error) {
 	if l.opts.ReadOnly {
 		return l.readVerified(dst, s, f, i, seq)
 	}
-	off := s.idx.off(i)
-	payload, err := framePayload(f.Data(), off, seq, s.name)
+	out, err := f.AppendRecord(dst, s.idx.off(i), seq)
 	if err != nil {
-		return dst, err
+		return dst, frameErr(s.name, err)
 	}
-	return appendGuarded(dst, payload, s.name, off)
+	return out, nil
 }
 
 // View calls fn with the record seq as a slice of the log's mapping: no
@@ -102,7 +99,7 @@ func (l *Log) viewOnce(seq uint64, c *backCut, fn func([]byte) error) (done bool
 		return l.settled(c, seq), err
 	}
 	defer s.unpin()
-	payload, err := framePayload(f.Data(), s.idx.off(i), seq, s.name)
+	payload, err := framePayload(s, f, i, seq)
 	if !l.settled(c, seq) {
 		return false, nil
 	}
@@ -196,28 +193,28 @@ func (l *Log) changed(seq uint64) error {
 	return &TruncatedError{Seq: seq, LastSeq: l.last.Load()}
 }
 
-// framePayload returns the payload of the frame at off, which the index says
-// holds seq. The frame was verified when it was scanned or written; its
-// header is read through the mapping, so a fault (a file truncated under
-// us, an I/O error) becomes a CorruptionError instead of a crash, and a
-// header that does not hold seq or whose length runs out of the segment is
-// one too. Callers check the cut chain before trusting an error: a racing
-// TruncateBack explains it.
-func framePayload(data []byte, off int64, seq uint64, name string) (payload []byte, err error) {
-	old := debug.SetPanicOnFault(true)
-	defer recoverFault(old, &err, name, off)
-	if off < 0 || off+crcframe.HeaderSize > int64(len(data)) {
-		return nil, &CorruptionError{Segment: name, Offset: off, Reason: ReasonLengthOutOfBounds, Durable: true}
+// framePayload returns the payload of the frame at index position i of s
+// (mapped as f), which the index says holds seq, as a slice of the mapping
+// (see segment.File.RecordPayload). A fault reading its header (a file
+// truncated under us, an I/O error), a header that does not hold seq or
+// whose length runs out of the segment is a CorruptionError. Callers check the cut chain
+// before trusting an error: a racing TruncateBack explains it.
+func framePayload(s *seg, f *segment.File, i int64, seq uint64) ([]byte, error) {
+	p, err := f.RecordPayload(s.idx.off(i), seq)
+	if err != nil {
+		return nil, frameErr(s.name, err)
 	}
-	h := data[off : off+16 : off+16] // CRC, length, sequence: one bounds check
-	n, start := int64(binary.LittleEndian.Uint32(h[4:])), off+crcframe.HeaderSize
-	switch {
-	case start+n > int64(len(data)):
-		return nil, &CorruptionError{Segment: name, Offset: off, Reason: ReasonLengthOutOfBounds, Durable: true}
-	case binary.LittleEndian.Uint64(h[8:]) != seq:
-		return nil, &CorruptionError{Segment: name, Offset: off, Reason: ReasonSequenceViolation, Durable: true}
+	return p, nil
+}
+
+// frameErr turns an error of segment's read path (an *segment.Error at the
+// frame's offset) into damage to durable data of the segment name.
+func frameErr(name string, err error) error {
+	var se *segment.Error
+	if errors.As(err, &se) {
+		return &CorruptionError{Segment: name, Offset: se.Offset, Reason: se.Reason, Durable: true}
 	}
-	return data[start : start+n], nil
+	return err
 }
 
 // readVerified appends the record seq, at index position i of s (mapped as
@@ -229,9 +226,9 @@ func framePayload(data []byte, off int64, seq uint64, name string) (payload []by
 func (l *Log) readVerified(dst []byte, s *seg, f *segment.File, i int64, seq uint64) ([]byte, error) {
 	n0 := len(dst)
 	off := s.idx.off(i)
-	out, ok, err := copyFrame(dst, f.Data(), off, s.name)
+	out, ok, err := f.AppendFrame(dst, off)
 	if err != nil {
-		return dst, err
+		return dst, frameErr(s.name, err)
 	}
 	if !ok {
 		return dst, l.changed(seq)
@@ -245,55 +242,4 @@ func (l *Log) readVerified(dst []byte, s *seg, f *segment.File, i int64, seq uin
 	}
 	n := copy(out[n0:], payload)
 	return out[:n0+n], nil
-}
-
-// copyFrame appends the frame at off (header, payload and padding, as its
-// length field says when copied) to dst under the fault guard; ok is false
-// when that length runs out of the segment.
-func copyFrame(dst, data []byte, off int64, name string) (out []byte, ok bool, err error) {
-	old := debug.SetPanicOnFault(true)
-	defer recoverFault(old, &err, name, off)
-	if off < 0 || off+crcframe.HeaderSize > int64(len(data)) {
-		return dst, false, nil
-	}
-	n := int64(binary.LittleEndian.Uint32(data[off+4:]))
-	end := off + int64(crcframe.Size(int(min(n, crcframe.MaxPayload))))
-	if n > crcframe.MaxPayload || end > int64(len(data)) {
-		return dst, false, nil
-	}
-	return append(dst, data[off:end]...), true, nil
-}
-
-// frameCRC reads the checksum field of the frame at off under the fault
-// guard.
-func frameCRC(data []byte, off int64, name string) (crc uint32, err error) {
-	old := debug.SetPanicOnFault(true)
-	defer recoverFault(old, &err, name, off)
-	if off < 0 || off+4 > int64(len(data)) {
-		return 0, &CorruptionError{Segment: name, Offset: off, Reason: ReasonLengthOutOfBounds, Durable: true}
-	}
-	return binary.LittleEndian.Uint32(data[off:]), nil
-}
-
-// appendGuarded copies a payload out of the mapping under the fault guard.
-func appendGuarded(dst, payload []byte, name string, off int64) (out []byte, err error) {
-	old := debug.SetPanicOnFault(true)
-	defer recoverFault(old, &err, name, off)
-	return append(dst, payload...), nil
-}
-
-// recoverFault, deferred around an access to a mapping with
-// debug.SetPanicOnFault(true) in force, restores the previous setting and
-// turns a memory fault (SIGBUS/SIGSEGV on a file truncated under the
-// mapping, or an I/O error paging it in) into a CorruptionError with
-// ReasonIOFault. The setting is per goroutine, so it is set and restored
-// around each access.
-func recoverFault(old bool, err *error, name string, off int64) {
-	debug.SetPanicOnFault(old)
-	if r := recover(); r != nil {
-		if _, ok := r.(interface{ Addr() uintptr }); !ok {
-			panic(r)
-		}
-		*err = &CorruptionError{Segment: name, Offset: off, Reason: ReasonIOFault, Durable: true}
-	}
 }
