@@ -1,11 +1,8 @@
 package mmapwal
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -472,37 +469,18 @@ func salvagedSeqs(l *Log, r *SalvageReport, keep uint64) (uint64, uint64) {
 // byte for byte, from an earlier Salvage a crash interrupted.
 func checkMoves(moves []MovedBytes) error {
 	for _, mv := range moves {
-		q, err := os.ReadFile(mv.Quarantine)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return err
-		}
+		path := "" // a whole file's rename would replace any file there
 		if !mv.WholeFile {
-			same, err := sameBytes(filepath.Join(filepath.Dir(mv.Quarantine), mv.Segment), mv.Offset, q)
-			if err != nil {
-				return err
-			}
-			if same {
-				continue
-			}
+			path = filepath.Join(filepath.Dir(mv.Quarantine), mv.Segment)
+		}
+		exists, same, err := segment.QuarantineHolds(mv.Quarantine, path, mv.Offset)
+		switch {
+		case err != nil:
+			return err
+		case !exists || same:
+			continue
 		}
 		return fmt.Errorf("%w: quarantine file %s exists: move it away (or remove it with `mmapwal quarantine DIR rm`) first", ErrInvalidArgument, mv.Quarantine)
 	}
 	return nil
-}
-
-// sameBytes reports whether the file at path holds b at off.
-func sameBytes(path string, off int64, b []byte) (bool, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return false, err
-	}
-	defer f.Close()
-	got := make([]byte, len(b))
-	if _, err := f.ReadAt(got, off); err != nil && !errors.Is(err, io.EOF) {
-		return false, err
-	}
-	return bytes.Equal(got, b), nil
 }

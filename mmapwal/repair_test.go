@@ -6,11 +6,13 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/mmapwal/mmapwal/crcframe"
+	"github.com/mmapwal/mmapwal/internal/sysutil"
 	"github.com/mmapwal/mmapwal/segment"
 )
 
@@ -373,6 +375,33 @@ func TestSalvageRefuses(t *testing.T) {
 	_, err = Salvage(t.TempDir(), 0)
 	var ce *CorruptionError
 	require.True(t, errors.As(err, &ce) && ce.Reason == ReasonMissingMeta, "not a log: %v", err)
+}
+
+// TestSalvageQuarantineUnreadable: when a quarantine file in the way of a
+// move cannot be read (its open fails) Salvage fails with that error before
+// any change, rather than judging it the same bytes or other bytes.
+func TestSalvageQuarantineUnreadable(t *testing.T) {
+	img, _, _, bad := salvageLog(t)
+	d := writeImage(t, "", img)
+	plan, err := PlanSalvage(d, bad-1)
+	require.NoError(t, err)
+	tail := plan.Moved[0]
+	require.False(t, tail.WholeFile)
+	orig := img[tail.Segment]
+	require.NoError(t, os.WriteFile(tail.Quarantine, orig[tail.Offset:tail.Offset+tail.Bytes], 0o644))
+	before := snapshotDir(t, d)
+	restore := sysutil.SetFault(func(op sysutil.Op, path string) error {
+		if op == sysutil.OpOpen && path == tail.Quarantine {
+			return syscall.EIO
+		}
+		return nil
+	})
+	_, err = Salvage(d, bad-1)
+	restore()
+	require.ErrorIs(t, err, syscall.EIO)
+	rcvRequireFiles(t, before, d, "a quarantine file that cannot be read")
+	_, err = Salvage(d, bad-1)
+	require.NoError(t, err, "once it reads, the tail's own copy is no obstacle")
 }
 
 // TestSalvageTornTail: salvaging a torn log through its last intact record
