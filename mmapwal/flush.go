@@ -6,9 +6,15 @@ import (
 	"github.com/mmapwal/mmapwal/segment"
 )
 
-// flush makes [from, to) of f durable. It is the one path by which a Log
-// flushes segment bytes: sync rounds, rotation, Close's durable mark,
-// TruncateBack's zeroing and retype. Its rules:
+// flush makes [from, to) of f durable. It is the one path by which an open
+// Log flushes segment bytes: sync rounds, rotation, Close's durable mark,
+// TruncateBack's zeroing and retype. Recovery, before Open returns (and
+// Salvage, under the writer's lock, with no Log open), syncs segment bytes
+// by hand instead, with nothing else running: the cut of a torn tail
+// (segment.File.Zero), the tail at Open (syncTailAtOpen) and the redo of an
+// interrupted TruncateBack (finishCut); they call the synced-range hook
+// themselves, and a failure there fails the Open or Salvage (see
+// openFlush) rather than poisoning a Log. Its rules:
 //
 //   - Flushes run one at a time (fmu). Linux reports a write-back error to
 //     only one of several concurrent msync/fdatasync callers of a file, so
@@ -19,8 +25,9 @@ import (
 //     ErrPoisoned without asking the OS: no watermark rises after a failed
 //     flush (callers raise theirs only when flush returns nil, and check the
 //     poison again under wmu before they do).
-//   - The synced-range test hook is called here and only here, for exactly
-//     the range that a successful flush covered.
+//   - The synced-range test hook (testHookSynced) is called here for
+//     exactly the range that a successful flush covered; the only other
+//     callers are those three recovery syncs, each for the range it synced.
 //
 // appends is the Stats count of appends the flush covers.
 func (l *Log) flush(f *segment.File, from, to int64, appends uint64) error {
