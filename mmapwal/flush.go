@@ -13,8 +13,8 @@ import (
 // by hand instead, with nothing else running: the cut of a torn tail
 // (segment.File.Zero), the tail at Open (syncTailAtOpen) and the redo of an
 // interrupted TruncateBack (finishCut); they call the synced-range hook
-// themselves, and a failure there fails the Open or Salvage (see
-// openFlush) rather than poisoning a Log. Its rules:
+// themselves, and a failure there fails the Open, marking the directory
+// poisoned (openFlush), or the Salvage. Its rules:
 //
 //   - Flushes run one at a time (fmu). Linux reports a write-back error to
 //     only one of several concurrent msync/fdatasync callers of a file, so
