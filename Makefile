@@ -142,10 +142,19 @@ cross: ## go build for linux, darwin, windows (CGO off); go vet for darwin, wind
 # The long runs below fail, rather than pass vacuously, when no test matches.
 # -count=1 keeps a cached result from standing in for a run.
 
-torture: ## crash, power-cut, torture and xfs/btrfs tests, raftstore's cluster crash test (MMAPWAL_TORTURE=1, no race detector; root)
-	@$(GO) test -race=false -list 'Torture|Crash|Power|XFS|Btrfs' ./mmapwal/... | grep -q '^Test' || \
-		{ echo "torture: no test matching Torture|Crash|Power|XFS|Btrfs in ./mmapwal/... (or it did not build)"; exit 1; }
-	MMAPWAL_TORTURE=1 $(GO) test -race=false -count=1 -run 'Torture|Crash|Power|XFS|Btrfs' -timeout 0 $(TESTFLAGS) ./mmapwal/...
+# TORTURE_RUN selects the tests make torture runs in ./mmapwal: every test
+# whose size or strictness MMAPWAL_TORTURE=1 changes. Each alternative must
+# match a test, so a rename cannot drop one silently.
+TORTURE_RUN := Torture|Crash|Power|XFS|Btrfs|EveryHeaderBit|EveryMetaBit|ZeroedSectorsAndPages
+
+torture: ## crash, power-cut, torture, every-bit and xfs/btrfs tests, raftstore's cluster crash test (MMAPWAL_TORTURE=1, no race detector; root)
+	@list=$$($(GO) test -race=false -list '$(TORTURE_RUN)' ./mmapwal/...) || \
+		{ echo "torture: ./mmapwal/... did not build"; exit 1; }; \
+	for p in $$(echo '$(TORTURE_RUN)' | tr '|' ' '); do \
+		echo "$$list" | grep -q "^Test.*$$p" || \
+			{ echo "torture: no test matching $$p in ./mmapwal/..."; exit 1; }; \
+	done
+	MMAPWAL_TORTURE=1 $(GO) test -race=false -count=1 -run '$(TORTURE_RUN)' -timeout 0 $(TESTFLAGS) ./mmapwal/...
 	@cd raftstore && $(GO) test -race=false -list '^TestRaftCrash$$' . | grep -q '^TestRaftCrash$$' || \
 		{ echo "torture: no TestRaftCrash in ./raftstore (or it did not build)"; exit 1; }
 	cd raftstore && MMAPWAL_TORTURE=1 $(GO) test -race=false -count=1 -run '^TestRaftCrash$$' -timeout 0 $(TESTFLAGS) .
