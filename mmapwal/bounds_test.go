@@ -45,7 +45,7 @@ func boundsReopen(t *testing.T, l *Log, dir string, o Options, want map[uint64][
 		require.Equal(t, want[it.Seq()], it.Value(), "record %d after reopen", it.Seq())
 		n++
 		if it.Seq() == top {
-			break // a Next after MaxUint64 wraps: TestKnownBugIteratorWrapsAtTop
+			break // nothing follows MaxUint64: TestReadersIteratorAtTop
 		}
 	}
 	require.NoError(t, it.Err())

@@ -2,7 +2,6 @@ package raftstore
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"time"
 
@@ -25,10 +24,6 @@ const (
 	recordV1   = 1
 	flagCommit = 0x80
 )
-
-// ErrBadRecord is returned when a log record does not decode: it was not
-// written by this package or a newer version wrote it. It wraps the index.
-var ErrBadRecord = errors.New("raftstore: log record does not decode")
 
 // appendRecord appends the encoding of lg to b; commit 0 means no commit
 // index.

@@ -34,11 +34,6 @@ var stableMagic = []byte("mmapwalS")
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// ErrStableCorrupt is returned by Open when dir/stable is damaged or
-// missing beside an existing log (raft's term and vote would be lost). It
-// is wrapped with the reason.
-var ErrStableCorrupt = errors.New("raftstore: stable file corrupt")
-
 func encodeStable(kv map[string][]byte) []byte {
 	keys := make([]string, 0, len(kv))
 	for k := range kv {

@@ -28,19 +28,6 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Errors. ErrKeyNotFound's text is exactly raft-boltdb's: raft compares
-// the text of a StableStore error with "not found" to tell a missing key.
-var (
-	ErrKeyNotFound = errors.New("not found")
-	// ErrNonContiguous: a StoreLogs batch that neither starts an empty
-	// store nor continues LastIndex()+1 with consecutive indexes (index 0,
-	// a gap, an overlap). Nothing was written.
-	ErrNonContiguous = errors.New("raftstore: logs not contiguous with the store")
-	// ErrMiddleDelete: DeleteRange of a range strictly inside the log; only
-	// a prefix or a suffix can be deleted. Nothing was deleted.
-	ErrMiddleDelete = errors.New("raftstore: DeleteRange strictly inside the log (only a prefix or a suffix can go)")
-)
-
 // Store is a raft.LogStore, raft.StableStore, raft.MonotonicLogStore and
 // CommitTrackingLogStore (StageCommitIndex, GetCommitIndex) on an mmapwal
 // log. Every method is safe for concurrent use.
