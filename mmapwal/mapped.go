@@ -8,8 +8,9 @@ import (
 )
 
 // mapSet enforces Options.MaxMappedSegments on the read path: a pin that
-// maps a segment, and the last unpin while too many are mapped, unmap the
-// least recently pinned idle sealed segments beyond the limit. The newest
+// maps a segment, and the last unpin while too many are mapped, unmap idle
+// sealed segments beyond the limit, least recently used first (as the list
+// below orders them: close to least recently pinned). The newest
 // segment (the active one) is not counted, as in trimMapped; pinned segments
 // are never unmapped, so while more than the limit are pinned the bound is
 // the number pinned.
@@ -18,9 +19,9 @@ import (
 // so that a trim costs O(1) amortised, not O(segments): a segment mapped on
 // demand joins its front; a trim looks at its back, unmaps the segment there
 // if it is idle and was not pinned since it was put in its place, and else
-// moves it to the front (a pin of a mapped segment only stamps it, see
-// below; the trim that meets it puts it back in order). The list is rebuilt
-// from the Log's segments, once, by the first trim after they were
+// moves it to the front as recently used (a pin of a mapped segment only
+// stamps it, see below: the trim that meets it reorders it). The list is
+// rebuilt from the Log's segments, once, by the first trim after they were
 // republished (a rotation, a truncation, Open, Reset: each copies the
 // segment list anyway), as segments join it mapped and the newest changes
 // only then; release and retire take a segment out of it.
@@ -54,7 +55,7 @@ type lruLinks struct {
 	stamp      uint64 // the segment's used when it was put in its place
 }
 
-// trim unmaps idle sealed segments, least recently pinned first, until at
+// trim unmaps idle sealed segments, least recently used first, until at
 // most MaxMappedSegments are mapped or the rest are pinned; mapped, if not
 // nil, is a segment a pin just mapped.
 func (m *mapSet) trim(mapped *seg) {
@@ -65,8 +66,8 @@ func (m *mapSet) trim(mapped *seg) {
 	} else if mapped != nil {
 		m.add(mapped)
 	}
-	// Two passes at most: the first puts every segment pinned since it was
-	// put in its place back in order, the second finds them idle in order.
+	// Two passes at most: the first moves every segment pinned since it was
+	// put in its place to the front, the second finds those idle now.
 	max := m.l.opts.MaxMappedSegments
 	for left := 2 * m.n; m.n > max && left > 0; left-- {
 		m.visit(m.tail)
