@@ -19,6 +19,11 @@ import (
 // view holding the entries kept (sharing the chunks wholly below the cut,
 // copying the one it falls in). A reader that loaded the old view reads it
 // unchanged; the log's chain of cuts (backCut) tells it to look again.
+//
+// A view whose sequences are dense (entry i holds base+i, as Append makes
+// them) keeps no table of sequences: an append stores 4 bytes. The first
+// entry that breaks the run (AppendSeq with a gap) installs a sparse view,
+// with the table filled for the entries before it.
 type index struct {
 	v       atomic.Pointer[indexView] // the current view; replaced by truncate
 	nChunks int                       // length of every view's chunk table
@@ -29,7 +34,8 @@ type indexView struct {
 	n      atomic.Int64 // published entries; entries below it never change
 	w      int64        // entries written, published or not (writer only)
 	offs   [][]uint32   // chunk table of frame offsets
-	seqs   [][]uint64   // chunk table of sequences
+	seqs   [][]uint64   // chunk table of sequences; nil in a dense view
+	base   uint64       // a dense view's sequence of entry 0 (set before entry 0 is published)
 	chunks int          // allocated chunks (writer only)
 }
 
@@ -46,22 +52,51 @@ func newIndex(maxRecords int64) *index {
 	return x
 }
 
+// newView returns an empty dense view.
 func (x *index) newView() *indexView {
-	return &indexView{offs: make([][]uint32, x.nChunks), seqs: make([][]uint64, x.nChunks)}
+	return &indexView{offs: make([][]uint32, x.nChunks)}
 }
 
 // add appends an entry and publishes it (with every entry put before it).
 // Writer only.
 func (x *index) add(off int64, seq uint64) {
-	v := x.v.Load()
-	v.put(off, seq)
+	v := x.put(off, seq)
 	v.n.Store(v.w)
 }
 
 // put appends an entry without publishing it: readers see it after the
 // next publish (or add). Recovery's scans put every frame and publish once.
-// Writer only.
-func (x *index) put(off int64, seq uint64) { x.v.Load().put(off, seq) }
+// It returns the view it went to. Writer only.
+func (x *index) put(off int64, seq uint64) *indexView {
+	v := x.v.Load()
+	if v.seqs == nil {
+		switch {
+		case v.w == 0:
+			v.base = seq // no reader looks at it before entry 0 is published
+		case seq != v.base+uint64(v.w):
+			v = x.sparse(v)
+		}
+	}
+	v.put(off, seq)
+	return v
+}
+
+// sparse installs a view like the dense v with a table of sequences, and
+// returns it. The chunks of offsets are shared: the new view writes only
+// entries from v.w on, which no reader of v reads. Writer only.
+func (x *index) sparse(v *indexView) *indexView {
+	nv := &indexView{offs: make([][]uint32, x.nChunks), seqs: make([][]uint64, x.nChunks), chunks: v.chunks, w: v.w}
+	copy(nv.offs, v.offs)
+	for c := range v.chunks {
+		nv.seqs[c] = make([]uint64, chunkLen)
+		for j := range nv.seqs[c] {
+			nv.seqs[c][j] = v.base + uint64(c<<chunkBits+j)
+		}
+	}
+	nv.n.Store(v.n.Load())
+	x.v.Store(nv)
+	return nv
+}
 
 // publish makes every entry put so far visible to readers. Writer only.
 func (x *index) publish() {
@@ -74,11 +109,15 @@ func (v *indexView) put(off int64, seq uint64) {
 	c := int(i >> chunkBits)
 	if c == v.chunks {
 		v.offs[c] = make([]uint32, chunkLen)
-		v.seqs[c] = make([]uint64, chunkLen)
+		if v.seqs != nil {
+			v.seqs[c] = make([]uint64, chunkLen)
+		}
 		v.chunks++
 	}
 	v.offs[c][i&chunkMask] = uint32(off)
-	v.seqs[c][i&chunkMask] = seq
+	if v.seqs != nil {
+		v.seqs[c][i&chunkMask] = seq
+	}
 	v.w = i + 1
 }
 
@@ -94,15 +133,23 @@ func (x *index) truncate(i int64) {
 		return
 	}
 	nv := x.newView()
+	nv.base = v.base
+	if v.seqs != nil {
+		nv.seqs = make([][]uint64, x.nChunks)
+	}
 	c := int(i >> chunkBits)
 	copy(nv.offs[:c], v.offs[:c]) // never written again: every later entry is at i or above
-	copy(nv.seqs[:c], v.seqs[:c])
+	if v.seqs != nil {
+		copy(nv.seqs[:c], v.seqs[:c])
+	}
 	nv.chunks = c
 	if r := int(i & chunkMask); r > 0 {
 		nv.offs[c] = make([]uint32, chunkLen)
-		nv.seqs[c] = make([]uint64, chunkLen)
 		copy(nv.offs[c], v.offs[c][:r])
-		copy(nv.seqs[c], v.seqs[c][:r])
+		if v.seqs != nil {
+			nv.seqs[c] = make([]uint64, chunkLen)
+			copy(nv.seqs[c], v.seqs[c][:r])
+		}
 		nv.chunks = c + 1
 	}
 	nv.w = i
@@ -133,7 +180,12 @@ func (x *index) seq(i int64) uint64 {
 	return v.seq(i)
 }
 
-func (v *indexView) seq(i int64) uint64 { return v.seqs[i>>chunkBits][i&chunkMask] }
+func (v *indexView) seq(i int64) uint64 {
+	if v.seqs == nil {
+		return v.base + uint64(i)
+	}
+	return v.seqs[i>>chunkBits][i&chunkMask]
+}
 
 // lastSeq returns the sequence of the last published entry, 0 when none.
 func (x *index) lastSeq() (uint64, int64) {
