@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mmapwal/mmapwal/bench"
 	"github.com/mmapwal/mmapwal/mmapwal"
 	"golang.org/x/sys/unix"
 )
@@ -297,4 +298,59 @@ func threadCPU(b *testing.B) (user, sys int64) {
 		b.Skip("no RUSAGE_THREAD here:", err)
 	}
 	return ru.Utime.Nano(), ru.Stime.Nano()
+}
+
+// BenchmarkReplay is workload (v) on its own: Open and iterate a closed
+// log of 1M × 128 B records (records/s), cold (its files dropped from the
+// page cache with DropCache before each Open) and warm.
+func BenchmarkReplay(b *testing.B) {
+	dir := b.TempDir()
+	l, err := mmapwal.Open(dir, &mmapwal.Options{Durability: mmapwal.SyncManual})
+	if err != nil {
+		b.Fatal(err)
+	}
+	const n = 1000000
+	fillLog(b, l, n, 128)
+	if err := l.Close(); err != nil {
+		b.Fatal(err)
+	}
+	for _, cold := range []bool{true, false} {
+		b.Run(fmt.Sprintf("cold=%v", cold), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if cold {
+					b.StopTimer()
+					if err := bench.DropCache(dir); err != nil {
+						b.Fatal(err)
+					}
+					b.StartTimer()
+				}
+				replayAll(b, dir, n)
+			}
+			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "records/s")
+		})
+	}
+}
+
+// replayAll opens dir, iterates its n records and closes it.
+func replayAll(b *testing.B, dir string, n int) {
+	l, err := mmapwal.Open(dir, &mmapwal.Options{Durability: mmapwal.SyncManual})
+	if err != nil {
+		b.Fatal(err)
+	}
+	it, err := l.NewIterator(1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	got := 0
+	for it.Next() {
+		got++
+	}
+	if err := it.Err(); err != nil || got != n {
+		b.Fatalf("replayed %d of %d records: %v", got, n, err)
+	}
+	it.Close()
+	if err := l.Close(); err != nil {
+		b.Fatal(err)
+	}
 }

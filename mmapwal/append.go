@@ -208,6 +208,7 @@ func (l *Log) advance(s *seg, n int, first, last uint64) {
 // at its first append here, not at Open, where it would compete with a
 // replay. Writer only.
 func (l *Log) background(s *seg) {
+	l.prep.startDeferred() // the first append after Open (see preparer.startLater)
 	if l.off >= l.popAt {
 		if s.file.Prefaulted() {
 			s.file.PrefaultLimit(l.off + prefaultAhead)

@@ -127,7 +127,7 @@ func Open(dir string, opts *Options) (*Log, error) {
 	l.recovery.Duration = time.Since(start)
 	l.last.rebase() // Stats.Appends counts from here
 	if !o.ReadOnly {
-		l.prep.start(l.nextNum)
+		l.prep.startLater(l.nextNum) // at the first append: a replay prepares nothing
 		l.wb.run()
 		if o.Durability == SyncInterval {
 			l.flushStop, l.flushDone = make(chan struct{}), make(chan struct{})
