@@ -90,6 +90,9 @@ func Seed(logID [16]byte, segment uint64) uint32 {
 // header and META use; a frame's CRC continues its segment's [Seed] over
 // the frame's bytes 4 up to the end of the padding (FORMAT.md §2).
 func Checksum(seed uint32, b []byte) uint32 {
+	if haveCRC3 && len(b) >= tripleMin && len(b) < tripleMax {
+		return tripleUpdate(seed, b)
+	}
 	return crc32.Update(seed, castagnoli, b)
 }
 

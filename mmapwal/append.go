@@ -82,7 +82,7 @@ func (l *Log) afterAppend(seq uint64) error {
 // is 0, else seq if it is above LastSeq. The last of them must not pass
 // math.MaxUint64: sequences never wrap. Writer only.
 func (l *Log) checkSeq(seq uint64, n int) (uint64, error) {
-	last := l.last.Load()
+	last := l.last.w
 	if seq == 0 {
 		if last == math.MaxUint64 {
 			return 0, errSeqExhausted
@@ -187,14 +187,14 @@ func (l *Log) durableMark(s *seg) uint32 { return uint32(s.synced.Load()) }
 // advance publishes n bytes written at l.off holding the records first..last.
 // Writer only.
 func (l *Log) advance(s *seg, n int, first, last uint64) {
-	prevLast := l.last.Load()
+	prevLast := l.last.w
 	l.off += int64(n)
 	s.written = l.off
-	l.last.Store(last)
+	l.last.follow(s.idx, int64(last-first+1)) // LastSeq and Stats.Appends follow s's index: nothing to store
+	l.last.w = last
 	if f := l.first.Load(); f == 0 || f > prevLast { // the log held no record
 		l.first.Store(first)
 	}
-	l.st.appends.Add(last - first + 1)
 	if l.off >= l.bgAt {
 		l.background(s)
 	}
@@ -208,6 +208,7 @@ func (l *Log) advance(s *seg, n int, first, last uint64) {
 // at its first append here, not at Open, where it would compete with a
 // replay. Writer only.
 func (l *Log) background(s *seg) {
+	l.prep.startDeferred() // the first append after Open (see preparer.startLater)
 	if l.off >= l.popAt {
 		if s.file.Prefaulted() {
 			s.file.PrefaultLimit(l.off + prefaultAhead)

@@ -19,10 +19,12 @@ import (
 	"github.com/mmapwal/mmapwal/segment"
 )
 
-// waitPrepared waits until the background preparation of the next segment
-// is over, so that a copy or snapshot of the directory (or a crash point)
-// does not depend on its timing.
+// waitPrepared starts the preparation of the next segment if Open left it
+// to the first append, and waits until it is over, so that a copy or
+// snapshot of the directory (or a crash point) does not depend on its
+// timing.
 func waitPrepared(l *Log) {
+	l.prep.startDeferred() // Open leaves it to the first append (preparer.startLater)
 	l.prep.mu.Lock()
 	done := l.prep.done
 	l.prep.mu.Unlock()

@@ -52,7 +52,7 @@ type Log struct {
 	// Published state, read without locks.
 	segs    atomic.Pointer[[]*seg] // the log's segments in order; replaced, never modified
 	first   atomic.Uint64          // FirstSeq
-	last    atomic.Uint64          // LastSeq
+	last    lastSeq                // LastSeq, derived from the active index (see lastSeq)
 	front   atomic.Uint64          // records below are truncated away
 	durable atomic.Uint64          // DurableSeq
 	closed  atomic.Bool
@@ -125,8 +125,9 @@ func Open(dir string, opts *Options) (*Log, error) {
 		return nil, err
 	}
 	l.recovery.Duration = time.Since(start)
+	l.last.rebase() // Stats.Appends counts from here
 	if !o.ReadOnly {
-		l.prep.start(l.nextNum)
+		l.prep.startLater(l.nextNum) // at the first append: a replay prepares nothing
 		l.wb.run()
 		if o.Durability == SyncInterval {
 			l.flushStop, l.flushDone = make(chan struct{}), make(chan struct{})
@@ -140,6 +141,7 @@ func Open(dir string, opts *Options) (*Log, error) {
 func newLog(dir string, o Options) *Log {
 	l := &Log{dir: dir, opts: o, log: o.Logger, syncDone: make(chan struct{})}
 	l.cuts.Store(new(backCut))
+	l.st.appends = appendCount{&l.last}
 	l.maps.l = l
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)

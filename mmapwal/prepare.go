@@ -18,6 +18,29 @@ type preparer struct {
 	f    *segment.File
 	err  error
 	cfg  prepConfig
+	// later is a segment to start preparing at the writer's first append
+	// (startLater), 0 = none; any other start, take or drop clears it.
+	later uint64
+}
+
+// startLater has segment num prepared once the writer appends (Log.background
+// calls startDeferred): an Open that only reads (a replay) then creates and
+// populates no segment it would remove at Close, and a replay does not
+// compete with the preparation for the disk and the other core.
+func (p *preparer) startLater(num uint64) {
+	p.mu.Lock()
+	p.later = num
+	p.mu.Unlock()
+}
+
+// startDeferred starts the preparation startLater asked for, if any.
+func (p *preparer) startDeferred() {
+	p.mu.Lock()
+	num := p.later
+	p.mu.Unlock()
+	if num != 0 {
+		p.start(num)
+	}
 }
 
 // prepConfig says how to make a segment.
@@ -40,6 +63,7 @@ func (p *preparer) setVersion(v uint16) {
 func (p *preparer) start(num uint64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.later = 0
 	if p.num == num {
 		return
 	}
@@ -117,6 +141,7 @@ func (p *preparer) take(num uint64) (*segment.File, error) {
 	p.mu.Lock()
 	done := p.done
 	ours := p.num == num
+	p.later = 0
 	p.mu.Unlock()
 	if ours && done != nil {
 		<-done
@@ -168,7 +193,7 @@ func (p *preparer) drop(remove bool) error {
 	case p.f != nil:
 		p.f.Close()
 	}
-	p.num, p.f, p.err, p.done = 0, nil, nil, nil
+	p.num, p.f, p.err, p.done, p.later = 0, nil, nil, nil, 0
 	return err
 }
 

@@ -237,9 +237,10 @@ func (l *Log) scanAll(nums []uint64, hdrs map[uint64]segment.Header) ([]scanned,
 			}
 		}
 		end := l.scanSegment(f, max(prev, s.first-1), framePayloadIn(h.Size), newest, func(off int64, h crcframe.Header, _ []byte) {
-			s.idx.add(off, h.Seq)
+			s.idx.put(off, h.Seq)
 		})
 		s.idx.truncate(int64(end.Records))
+		s.idx.publish() // once: the segment is not published yet
 		if end.Sealed {
 			s.seal = end.Offset - sealSize // appends go to the next segment
 		}

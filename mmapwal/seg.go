@@ -196,9 +196,10 @@ func (s *seg) verify() error {
 	defer s.unpin()
 	s.idx.truncate(0) // an earlier attempt that failed to map indexed nothing; keep it so
 	end := f.Scan(d.prev, framePayloadIn(s.size), func(off int64, h crcframe.Header, _ []byte) {
-		s.idx.add(off, h.Seq)
+		s.idx.put(off, h.Seq)
 	})
 	s.idx.truncate(int64(end.Records))
+	s.idx.publish() // once: readers wait for the verification anyway
 	if ce := sealedEnd(s.name, end, d.seal); ce != nil {
 		s.bad.Store(ce)
 		return ce

@@ -22,7 +22,7 @@ type Stats struct {
 
 // stats holds the counters, updated with atomics.
 type stats struct {
-	appends    atomic.Uint64
+	appends    appendCount // derived from the active index
 	syncs      atomic.Uint64
 	syncedUpTo atomic.Uint64 // appends count covered by the last flush
 	covered    atomic.Uint64 // appends covered by flushes

@@ -266,6 +266,7 @@ func (l *Log) cutBack(segs []*seg, j int, i, off int64, newLast uint64) error {
 		l.active = cut
 		l.publishSegs(append([]*seg(nil), segs[:j+1]...))
 	}
+	l.last.Store(newLast) // before the index shrinks below the tail's start
 	cut.idx.truncate(i)
 	end := cut.written
 	cut.written = off
