@@ -67,6 +67,12 @@ type Log struct {
 	resets atomic.Uint64
 	maps   mapSet // bounds the mapped segments (Options.MaxMappedSegments)
 
+	// Waiting iterators (NextWait): wNew is woken after each append
+	// publishes its records (advance), wDurable after DurableSeq rises;
+	// both after a truncation, Close and poisoning (wakeAll), which every
+	// waiter must see. The writer changes the state first, then wakes.
+	wNew, wDurable waitSet
+
 	// fmu serialises every flush of segment bytes (see flush): taken after
 	// wmu when both are held, never before it.
 	fmu sync.Mutex
@@ -402,6 +408,7 @@ func (l *Log) Close() error {
 	l.closed.Store(true) // in the same critical section: no append after the mark
 	l.resvCond.Broadcast()
 	l.wmu.Unlock()
+	l.wakeAll()
 	l.shutdown(false)
 	return err
 }
@@ -415,6 +422,7 @@ func (l *Log) shutdown(keepPrepared bool) {
 	l.closed.Store(true)
 	l.resvCond.Broadcast()
 	l.wmu.Unlock()
+	l.wakeAll()
 	if l.flushStop != nil {
 		close(l.flushStop)
 		<-l.flushDone
@@ -496,6 +504,7 @@ func (l *Log) setPoison(cause error) error {
 	if l.poison.CompareAndSwap(nil, &err) {
 		markPoisoned(l.dir)
 		l.log.Error("mmapwal: log poisoned; writes will fail until it is reopened", "dir", l.dir, "cause", cause)
+		l.wakeAll() // DurableOnly waiters fail now: DurableSeq never rises again
 	}
 	return l.poisoned()
 }

@@ -37,6 +37,8 @@ func (l *Log) Reset(next uint64) error {
 	}
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
+	// Waiting iterators end: see Iterator.Next.
+	defer l.wakeAll()
 	if err := l.waitWritable(); err != nil { // makes META version 2 first
 		return err
 	}

@@ -17,6 +17,7 @@ import (
 func (l *Log) TruncateFront(seq uint64) error {
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
+	defer l.wakeAll() // waiting iterators look at what changed
 	if err := l.waitWritable(); err != nil {
 		return err
 	}
@@ -116,6 +117,7 @@ func (l *Log) dropFrontSegments(seq uint64) error {
 func (l *Log) TruncateBack(seq uint64) error {
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
+	defer l.wakeAll() // waiting iterators look at what changed
 	if err := l.waitWritable(); err != nil {
 		return err
 	}
