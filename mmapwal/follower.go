@@ -551,7 +551,7 @@ func (fi *followIter) revalidate(it *Iterator, st ctlState) bool {
 	f := fi.f
 	fi.f.release(fi.file)
 	fi.file, fi.batchEnd, fi.durableEnd, fi.durWalk = nil, 0, 0, 0
-	if fi.returned == 0 {
+	if fi.returned == 0 || fi.retFile == nil {
 		return true
 	}
 	m, err := readMeta(f.dir)
@@ -586,6 +586,8 @@ func (fi *followIter) revalidate(it *Iterator, st ctlState) bool {
 		// position is re-located from next, if the frame is still in the
 		// removed file as it was (a cut zeroes it in place first).
 		if c, err := frameCRC(fi.retFile.f.Data(), fi.retOff, ""); err == nil && c == fi.retCRC {
+			f.release(fi.retFile)
+			fi.retFile = nil // gone for good: nothing left to check it against
 			return true
 		}
 	}
@@ -733,11 +735,14 @@ func (fi *followIter) advance(it *Iterator, st ctlState) (ok, again bool) {
 		if st2, err := f.state(); err != nil || st2.inc != st.inc || st2.epoch != st.epoch || st2.trusted != st.trusted {
 			return false, true
 		}
-		if fi.retFile != nil && fi.retFile == fi.file {
-			if c, err := frameCRC(fi.file.f.Data(), fi.retOff, ""); err != nil || c != fi.retCRC {
+		if fi.retFile != nil {
+			// The last record returned must still be in place: a cut
+			// zeroes it, a re-append rewrites it.
+			if c, err := frameCRC(fi.retFile.f.Data(), fi.retOff, ""); err != nil || c != fi.retCRC {
 				return false, fi.forceRevalidate()
 			}
-		} else if fi.retFile != nil {
+		}
+		if fi.retFile != nil && fi.retFile != fi.file {
 			// The first record of a segment after the one returned last:
 			// that one must still be the log's (not removed by a cut).
 			if linked, err := fi.retFile.f.Linked(); err != nil || !linked {
