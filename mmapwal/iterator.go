@@ -33,6 +33,10 @@ import (
 // to return, with ErrNotFound. A TruncateFront that drops nothing it had
 // still to return (a cut into a gap after its position) does not stop it.
 // A Reset ends every iterator opened before it with a *TruncatedError.
+//
+// NextWait waits for records not appended yet (see wait.go); a Follower's
+// iterators (Follower.NewIterator) are of this type too and read through
+// the Follower (see followIter).
 type Iterator struct {
 	l    *Log
 	s    *seg          // pinned segment, or nil
@@ -53,23 +57,43 @@ type Iterator struct {
 	prev       roPrev // ReadOnly logs: where the last returned record is
 	err        error
 	closed     bool
+
+	durableOnly bool          // IteratorOptions.DurableOnly: nothing above DurableSeq
+	ctxErr      error         // the ctx error of the last NextWait; not sticky
+	wakeCh      chan struct{} // NextWait's wake-up, made at its first wait
+	fol         *followIter   // set on a Follower's iterator: it reads through fol instead
 }
 
 // NewIterator returns an iterator positioned before the first record whose
 // sequence is ≥ from (records below FirstSeq are gone; iteration starts at
 // the first one kept).
 func (l *Log) NewIterator(from uint64) (*Iterator, error) {
+	return l.NewIteratorWith(from, nil)
+}
+
+// NewIteratorWith is NewIterator with options; a nil o is NewIterator. It
+// works on a ReadOnly Log too, where DurableOnly means what the files proved
+// durable at Open.
+func (l *Log) NewIteratorWith(from uint64, o *IteratorOptions) (*Iterator, error) {
 	if l.closed.Load() {
 		return nil, ErrClosed
 	}
 	c := l.cuts.Load()
-	return &Iterator{l: l, next: max(from, 1), cut: c, cutPending: c.pending.Load(), resets: l.resets.Load()}, nil
+	it := &Iterator{l: l, next: max(from, 1), cut: c, cutPending: c.pending.Load(), resets: l.resets.Load()}
+	if o != nil {
+		it.durableOnly = o.DurableOnly
+	}
+	return it, nil
 }
 
 // Next advances to the next record and reports whether there is one. It
 // returns false at the end of the log (Err is nil: a later Next may find
 // new records) or on an error (see Err).
 func (it *Iterator) Next() bool {
+	it.ctxErr = nil
+	if it.fol != nil {
+		return it.fol.next(it)
+	}
 	if it.err != nil || it.closed {
 		return false
 	}
@@ -92,6 +116,12 @@ func (it *Iterator) Next() bool {
 			return false
 		}
 		if ok, again := it.advance(); !again {
+			if !ok && it.err == nil && it.durableOnly {
+				if err := it.l.poisoned(); err != nil {
+					// DurableSeq never rises again on this Log.
+					return it.fail(err)
+				}
+			}
 			return ok
 		}
 	}
@@ -136,6 +166,9 @@ func (it *Iterator) advance() (ok, again bool) {
 	limit := ^uint64(0)
 	if it.cutPending {
 		limit = it.cut.last // the records above are being dropped
+	}
+	if it.durableOnly {
+		limit = min(limit, it.l.durable.Load())
 	}
 	if it.top {
 		return false, false // no sequence is above the one returned
@@ -324,15 +357,27 @@ func (it *Iterator) Seq() uint64 { return it.seq }
 // returns false with a *TruncatedError (ErrTruncated) whose Seq is at or
 // below this record's — so a caller that must never act on a dropped record
 // acts on a record only after the following Next (or checks Err after its
-// loop). On a ReadOnly log Value is a checked copy.
+// loop). On a ReadOnly log, and on a Follower's iterator, Value is a
+// checked copy in a buffer the iterator owns (valid until the next Next,
+// NextWait or Close; it grows once and is reused).
 func (it *Iterator) Value() []byte { return it.val }
 
-// Err returns the error that stopped the iterator, or nil.
-func (it *Iterator) Err() error { return it.err }
+// Err returns the error that stopped the iterator, or nil; after a
+// NextWait that returned false because its context was done, that
+// context's error (not sticky, see NextWait).
+func (it *Iterator) Err() error {
+	if it.err != nil {
+		return it.err
+	}
+	return it.ctxErr
+}
 
 // Close releases the iterator's segment. It always returns nil; a second
 // Close does nothing.
 func (it *Iterator) Close() error {
+	if it.fol != nil {
+		it.fol.close()
+	}
 	it.drop()
 	it.prev.release()
 	it.closed, it.val = true, nil

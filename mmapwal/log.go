@@ -67,6 +67,18 @@ type Log struct {
 	resets atomic.Uint64
 	maps   mapSet // bounds the mapped segments (Options.MaxMappedSegments)
 
+	// Waiting iterators (NextWait): wNew is woken after each append
+	// publishes its records (advance), wDurable after DurableSeq rises;
+	// both after a truncation, Close and poisoning (wakeAll), which every
+	// waiter must see. The writer changes the state first, then wakes.
+	wNew, wDurable waitSet
+	// ctl is the control area followers read (control.go), nil when the
+	// log has none (ReadOnly, or it could not be made). Used under wmu.
+	ctl *control
+	// ctlFollowers is ctl's followers word (noFollowers without ctl): the
+	// one load an append pays for followers. Used under wmu.
+	ctlFollowers *atomic.Uint32
+
 	// fmu serialises every flush of segment bytes (see flush): taken after
 	// wmu when both are held, never before it.
 	fmu sync.Mutex
@@ -127,6 +139,7 @@ func Open(dir string, opts *Options) (*Log, error) {
 	l.recovery.Duration = time.Since(start)
 	l.last.rebase() // Stats.Appends counts from here
 	if !o.ReadOnly {
+		l.openControl()
 		l.prep.startLater(l.nextNum) // at the first append: a replay prepares nothing
 		l.wb.run()
 		if o.Durability == SyncInterval {
@@ -142,6 +155,7 @@ func newLog(dir string, o Options) *Log {
 	l := &Log{dir: dir, opts: o, log: o.Logger, syncDone: make(chan struct{})}
 	l.cuts.Store(new(backCut))
 	l.st.appends = appendCount{&l.last}
+	l.ctlFollowers = &noFollowers
 	l.maps.l = l
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)
@@ -404,6 +418,7 @@ func (l *Log) Close() error {
 	l.closed.Store(true) // in the same critical section: no append after the mark
 	l.resvCond.Broadcast()
 	l.wmu.Unlock()
+	l.wakeAll()
 	l.shutdown(false)
 	return err
 }
@@ -416,7 +431,9 @@ func (l *Log) shutdown(keepPrepared bool) {
 	l.wmu.Lock()
 	l.closed.Store(true)
 	l.resvCond.Broadcast()
+	l.ctlClose()
 	l.wmu.Unlock()
+	l.wakeAll()
 	if l.flushStop != nil {
 		close(l.flushStop)
 		<-l.flushDone
@@ -498,6 +515,7 @@ func (l *Log) setPoison(cause error) error {
 	if l.poison.CompareAndSwap(nil, &err) {
 		markPoisoned(l.dir)
 		l.log.Error("mmapwal: log poisoned; writes will fail until it is reopened", "dir", l.dir, "cause", cause)
+		l.wakeAll() // DurableOnly waiters fail now: DurableSeq never rises again
 	}
 	return l.poisoned()
 }

@@ -103,6 +103,17 @@ type Options struct {
 	BytesPerSync int64
 }
 
+// IteratorOptions configure an Iterator (Log.NewIteratorWith). The zero
+// value (and nil) is NewIterator's iterator.
+type IteratorOptions struct {
+	// DurableOnly stops the iterator at DurableSeq(): it never returns a
+	// record that a crash could take back. (TruncateBack and Reset remove
+	// durable records on purpose: such an iterator still gets
+	// ErrTruncated for them.) On a poisoned log, where DurableSeq no
+	// longer rises, Next and NextWait fail with ErrPoisoned at its end.
+	DurableOnly bool
+}
+
 // Defaults.
 const (
 	DefaultSegmentSize       = 64 << 20

@@ -148,6 +148,7 @@ func (l *Log) syncRound() error {
 		}
 		if last > l.durable.Load() {
 			l.durable.Store(last)
+			l.durableRose()
 		}
 	}
 	return nil
@@ -168,6 +169,7 @@ func (l *Log) syncSegLocked(s *seg) error {
 	}
 	if s == l.active {
 		l.durable.Store(l.last.Load())
+		l.durableRose()
 	}
 	return nil
 }

@@ -112,3 +112,33 @@ func (s *File) unguard(old bool, err *error, off int64) {
 func (s *File) frameErr(off int64, r crcframe.Reason) error {
 	return &Error{Path: s.path, Offset: off, Reason: r}
 }
+
+// CopyAt copies len(dst) mapped bytes at off into dst, for a reader that
+// must check a copy because another process may change the mapped bytes at
+// any time. A range outside the mapping is an *Error with
+// crcframe.LengthOutOfBounds, a memory fault one with crcframe.IOFault.
+func (s *File) CopyAt(dst []byte, off int64) (err error) {
+	old := debug.SetPanicOnFault(true)
+	defer s.unguard(old, &err, off)
+	if off < 0 || off+int64(len(dst)) > int64(len(s.data)) {
+		return s.frameErr(off, crcframe.LengthOutOfBounds)
+	}
+	copy(dst, s.data[off:])
+	return nil
+}
+
+// PeekFrame decodes the frame at off in place, with payloads of at most
+// maxPayload bytes, and returns its header and size; ok is false when no
+// valid frame is there now (or the bytes fault). The bytes are not copied:
+// a reader of another process's mapping learns only where frames end, and
+// checks a copy of what it returns.
+func (s *File) PeekFrame(off int64, maxPayload int) (h crcframe.Header, size int64, ok bool) {
+	var err error
+	old := debug.SetPanicOnFault(true)
+	defer s.unguard(old, &err, off)
+	if off < 0 || off+crcframe.HeaderSize > int64(len(s.data)) {
+		return h, 0, false
+	}
+	h, _, n, derr := crcframe.Decode(s.data[off:], s.seed, maxPayload)
+	return h, int64(n), derr == nil
+}

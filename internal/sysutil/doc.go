@@ -21,7 +21,16 @@
 // beyond the end of the file, faults (SIGSEGV or SIGBUS), which Go reports as a
 // fatal error rather than a recoverable panic. [Msync] and [Madvise] accept any
 // sub-slice of a mapping and round its start down to a page boundary; that is
-// the package's one use of unsafe (pagealign.go).
+// the package's first use of unsafe (pagealign.go).
+//
+// # Shared memory between processes
+//
+// [LoadUint32], [StoreUint32], [AddUint32], [CompareAndSwapUint32], their
+// 64-bit siblings, and [Uint32At]/[Uint64At] are atomics on a word of a
+// mapping that other processes map too (shared.go, the package's second use of
+// unsafe). [FutexWait] and [FutexWake] let a process sleep until another
+// changes such a word: futex(2) without the private flag on linux, a
+// sleep-poll elsewhere.
 //
 // # Durability
 //

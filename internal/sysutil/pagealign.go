@@ -15,8 +15,8 @@ func pageSpan(b []byte, off int64) (addr unsafe.Pointer, length uintptr, pageOff
 //
 // msync(2) and madvise(2) reject addresses that are not page-aligned, but
 // callers hand [Msync] and [Madvise] sub-slices of a mapping that usually start
-// mid-page. No safe API yields a slice that begins before b[0], so this is the
-// package's only use of unsafe, kept to this file. The extension stays inside
+// mid-page. No safe API yields a slice that begins before b[0], so this file uses
+// unsafe (as does shared.go, for atomics on mapped words). The extension stays inside
 // the mapping because every mapping starts on a page boundary and b lies
 // within it; b must therefore point into memory returned by [Mmap], never into
 // the Go heap.

@@ -1,0 +1,169 @@
+package mmapwal
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+)
+
+// waitSet holds the goroutines blocked in Iterator.NextWait on one kind of
+// change of a Log (records appended, or DurableSeq raised). No goroutine
+// runs per waiter: each blocked iterator has a channel of capacity one,
+// registered here while it waits.
+//
+// Ordering (the lost wake-up): a waiter increments n (in register) before
+// it looks at the log again; the writer changes the log before it loads n
+// (in wake). Both are sequentially consistent atomics, so either the
+// waiter's second look sees the change or the writer sees the waiter and
+// sends to its channel. With no waiter, wake is one atomic load.
+type waitSet struct {
+	n   atomic.Int32    // registered waiters; written under mu, read by wake without it
+	mu  sync.Mutex      // guards chs
+	chs []chan struct{} // the registered waiters' channels
+}
+
+// register adds ch; the next wake sends to it (without blocking) and
+// removes it.
+func (w *waitSet) register(ch chan struct{}) {
+	w.mu.Lock()
+	w.chs = append(w.chs, ch)
+	w.n.Store(int32(len(w.chs)))
+	w.mu.Unlock()
+}
+
+// unregister removes ch if a wake has not already done so.
+func (w *waitSet) unregister(ch chan struct{}) {
+	w.mu.Lock()
+	for i, c := range w.chs {
+		if c == ch {
+			last := len(w.chs) - 1
+			w.chs[i] = w.chs[last]
+			w.chs[last] = nil
+			w.chs = w.chs[:last]
+			break
+		}
+	}
+	w.n.Store(int32(len(w.chs)))
+	w.mu.Unlock()
+}
+
+// wake wakes every registered waiter. One atomic load when there is none
+// (the Append path).
+func (w *waitSet) wake() {
+	if w.n.Load() != 0 {
+		w.wakeAll()
+	}
+}
+
+func (w *waitSet) wakeAll() {
+	w.mu.Lock()
+	for i, ch := range w.chs {
+		select {
+		case ch <- struct{}{}:
+		default: // already woken
+		}
+		w.chs[i] = nil
+	}
+	w.chs = w.chs[:0]
+	w.n.Store(0)
+	w.mu.Unlock()
+}
+
+// durableRose wakes the DurableOnly waiters and followers after DurableSeq
+// rose. Writer only.
+func (l *Log) durableRose() {
+	l.wDurable.wake()
+	l.ctlDurable()
+}
+
+// truncated wakes every waiter and follower after a truncation (or one
+// that failed). Writer only.
+func (l *Log) truncated() {
+	l.ctlTruncated()
+	l.wakeAll()
+}
+
+// wakeAll wakes the waiters of both kinds: the log changed in a way every
+// iterator must look at (a truncation, Close, poisoning).
+func (l *Log) wakeAll() {
+	l.wNew.wake()
+	l.wDurable.wake()
+}
+
+// NextWait is Next, but when no record is available yet it blocks until one
+// is, and returns false only when ctx is done, the log (or follower) is
+// closed, or an error ends the iterator; Err says which. After ctx is done
+// Err returns ctx.Err(), which is not sticky: a later NextWait with a live
+// context waits again. The other errors are sticky, as for Next: ErrClosed,
+// a *TruncatedError (ErrTruncated), ErrNotFound (a TruncateFront overtook
+// the iterator), a *CorruptionError, ErrPoisoned (a DurableOnly iterator on
+// a poisoned log, or any iterator that would wait on a poisoned log: no
+// record can come) and ErrUnsupportedVersion (a follower that finds a newer
+// control area).
+//
+// No goroutine runs for a waiting iterator: the writer wakes it when it
+// appends (Append, AppendSeq, AppendBatch, Reservation.Commit), when
+// DurableSeq rises (DurableOnly iterators), and on truncations and Close.
+// A ctx that is already done returns at once, without waiting.
+func (it *Iterator) NextWait(ctx context.Context) bool {
+	it.ctxErr = nil
+	if it.fol != nil {
+		return it.fol.nextWait(it, ctx)
+	}
+	for {
+		if it.Next() {
+			return true
+		}
+		if it.err != nil || it.closed {
+			return false
+		}
+		if err := ctx.Err(); err != nil {
+			it.ctxErr = err
+			return false
+		}
+		if ok, done := it.wait(ctx); done {
+			return ok
+		}
+	}
+}
+
+// wait blocks until the log may have changed for the iterator, or ctx is
+// done. done says NextWait has its answer (ok): a record found after the
+// registration, an error, or ctx done.
+func (it *Iterator) wait(ctx context.Context) (ok, done bool) {
+	l := it.l
+	if err := l.poisoned(); err != nil {
+		it.fail(err) // no writer will append to this Log again
+		return false, true
+	}
+	ws := &l.wNew
+	if it.durableOnly {
+		ws = &l.wDurable
+	}
+	if it.wakeCh == nil {
+		it.wakeCh = make(chan struct{}, 1)
+	}
+	select {
+	case <-it.wakeCh: // a stale token from an earlier wake
+	default:
+	}
+	ws.register(it.wakeCh)
+	// Look again after registering: a record published before the
+	// registration did not wake us.
+	if it.Next() {
+		ws.unregister(it.wakeCh)
+		return true, true
+	}
+	if it.err != nil {
+		ws.unregister(it.wakeCh)
+		return false, true
+	}
+	select {
+	case <-it.wakeCh:
+		return false, false
+	case <-ctx.Done():
+		ws.unregister(it.wakeCh)
+		it.ctxErr = ctx.Err()
+		return false, true
+	}
+}
