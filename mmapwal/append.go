@@ -198,7 +198,8 @@ func (l *Log) advance(s *seg, n int, first, last uint64) {
 	if l.off >= l.bgAt {
 		l.background(s)
 	}
-	l.wNew.wake() // after the records are published: see waitSet
+	l.wNew.wake()         // after the records are published: see waitSet
+	l.ctlPublish(s, last) // and to followers
 }
 
 // background does the writer's periodic work for s, the active segment:
@@ -365,7 +366,7 @@ func (l *Log) writeMarkThrough(r *Reservation) error {
 	}
 	s.synced.Store(to)
 	l.durable.Store(l.last.Load())
-	l.wDurable.wake()
+	l.durableRose()
 	last := l.last.Load()
 	if last == 0 {
 		return nil

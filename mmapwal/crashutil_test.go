@@ -180,7 +180,7 @@ func copyDir(src, dst string) error {
 		return err
 	}
 	for _, e := range ents {
-		if !e.Type().IsRegular() || e.Name() == lockName {
+		if !e.Type().IsRegular() || e.Name() == lockName || e.Name() == controlName {
 			continue
 		}
 		if err := copyFile(filepath.Join(src, e.Name()), filepath.Join(dst, e.Name())); err != nil {

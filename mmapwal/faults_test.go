@@ -69,6 +69,9 @@ type fltFiring struct {
 // open, the unused prepared segment that TruncateBack, Close or a rotation
 // discards), and unmapping a segment it lets go of.
 func fltIgnored(f fltFiring) bool {
+	if filepath.Base(f.path) == controlName {
+		return true // optional: Open goes on without a control area (followers scan)
+	}
 	switch f.op {
 	case sysutil.OpMunmap:
 		return true

@@ -1,10 +1,898 @@
 package mmapwal
 
-import "context"
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mmapwal/mmapwal/crcframe"
+	"github.com/mmapwal/mmapwal/internal/sysutil"
+	"github.com/mmapwal/mmapwal/segment"
+)
+
+// Follower reads a log that a Log in another process (or this one) writes,
+// as it grows, with no lock: it never blocks or stops the writer. It maps
+// the segments read-only and trusts no byte of them: every record is
+// copied into a buffer the iterator owns and checked after the copy (its
+// checksum, its sequence, and that no truncation began meanwhile), so that
+// the writer may zero, truncate or replace bytes under it at any time.
+//
+// It learns what changed from the log's control area (FORMAT.md §9.6),
+// which the writer rebuilds at each Open: truncations, DurableSeq, and a
+// futex word the writer wakes it with. Without one it can trust (no control
+// area, or one the process holding the log's lock does not maintain) it
+// scans the frames alone and polls.
+//
+// A Follower's methods are safe for concurrent use; each of its Iterators,
+// like a Log's, is not.
+type Follower struct {
+	dir   string
+	opts  FollowerOptions
+	log   *slog.Logger
+	logID [16]byte
+
+	mu     sync.Mutex          // guards the fields below
+	files  map[uint64]*folFile // mapped segments by number
+	ctl    *control            // the control area, nil when none could be mapped
+	ctlTry time.Time           // when mapping it was last tried
+	reg    uint64              // the incarnation this Follower is counted in ctl.followers under (0: none)
+	trust  trustVerdict
+	tail   [2]*Iterator // LastSeq's and DurableSeq's scans, used under tmu
+	closed atomic.Bool
+
+	tmu      sync.Mutex   // serialises LastSeq's and DurableSeq's scans; taken before mu
+	sleepers sync.RWMutex // read-held by iterators sleeping on ctl's futex word
+}
+
+// FollowerOptions configure a Follower. The zero value (and nil) is the
+// default.
+type FollowerOptions struct {
+	// DurableOnly: the Follower's iterators return no record above the
+	// writer's DurableSeq, so that none of them can be taken back by a
+	// crash (TruncateBack and Reset, which drop durable records on
+	// purpose, still end them with ErrTruncated).
+	DurableOnly bool
+	// PollInterval is the longest an idle NextWait sleeps between two
+	// looks at the log; default 1ms. It spins briefly first, and a writer
+	// that maintains the control area wakes it sooner.
+	PollInterval time.Duration
+	// Logger receives what the Follower falls back to (Info); nil is
+	// silent.
+	Logger *slog.Logger
+}
+
+// DefaultPollInterval is FollowerOptions.PollInterval's default.
+const DefaultPollInterval = time.Millisecond
+
+// trustVerdict caches whether the control area's writer holds the lock.
+type trustVerdict struct {
+	inc, pid uint64
+	ok       bool
+	at       time.Time
+}
+
+// trustRecheck bounds how long a trust verdict is reused while the
+// incarnation stays the same: a writer of an older version that took the
+// lock since does not maintain the area.
+const trustRecheck = 50 * time.Millisecond
+
+// folFile is a segment mapped by a Follower, shared by its iterators.
+type folFile struct {
+	num  uint64
+	f    *segment.File
+	refs int // the Follower's own reference (while in files) plus the iterators'
+}
+
+// OpenFollower opens the log in dir for following. It takes no lock and
+// writes nothing but its registration in the control area. Errors: those of
+// reading META (ErrCorrupt for a missing or bad one), ErrUnsupportedVersion
+// for a log of a newer format or a newer control area.
+func OpenFollower(dir string, opts *FollowerOptions) (*Follower, error) {
+	f := &Follower{dir: dir, files: map[uint64]*folFile{}}
+	if opts != nil {
+		f.opts = *opts
+	}
+	if f.opts.PollInterval <= 0 {
+		f.opts.PollInterval = DefaultPollInterval
+	}
+	f.log = f.opts.Logger
+	if f.log == nil {
+		f.log = slog.New(slog.DiscardHandler)
+	}
+	m, err := readMeta(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, &CorruptionError{Segment: metaName, Reason: ReasonMissingMeta, Durable: true}
+	}
+	if err != nil {
+		return nil, err
+	}
+	f.logID = m.logID
+	f.mu.Lock()
+	_, err = f.stateLocked()
+	f.mu.Unlock()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// Close releases the Follower; its iterators end with ErrClosed. A second
+// Close returns nil.
+func (f *Follower) Close() error {
+	if f.closed.Swap(true) {
+		return nil
+	}
+	f.tmu.Lock()
+	for _, t := range f.tail {
+		if t != nil {
+			t.Close()
+		}
+	}
+	f.tmu.Unlock()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.unregisterLocked()
+	c := f.ctl
+	f.ctl = nil
+	for num, ff := range f.files {
+		delete(f.files, num)
+		f.releaseLocked(ff)
+	}
+	f.mu.Unlock()
+	if c != nil {
+		c.futex.Add(1) // iterators sleeping on it look again and find the Follower closed
+		sysutil.FutexWake(c.m, ctlFutexOff, 0)
+		f.sleepers.Lock()
+		c.close()
+		f.sleepers.Unlock()
+	}
+	f.mu.Lock()
+	return nil
+}
+
+// ctlState is what a look at the control area found.
+type ctlState struct {
+	trusted            bool // the writer holding the lock maintains it
+	inc, epoch, resets uint64
+	durable, last      uint64
+	first              uint64
+}
+
+// state reads the control area; ErrUnsupportedVersion when it is of a
+// newer version.
+func (f *Follower) state() (ctlState, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.stateLocked()
+}
+
+func (f *Follower) stateLocked() (ctlState, error) {
+	if f.closed.Load() {
+		return ctlState{}, ErrClosed
+	}
+	if f.ctl == nil && time.Since(f.ctlTry) >= f.opts.PollInterval {
+		f.ctlTry = time.Now()
+		if err := f.mapControlLocked(); err != nil {
+			return ctlState{}, err
+		}
+	}
+	c := f.ctl
+	if c == nil {
+		return ctlState{}, nil
+	}
+	if v := binary.LittleEndian.Uint32(c.m[ctlVersionOff:]); string(c.m[:8]) == controlMagic && v > controlVersion {
+		return ctlState{}, fmt.Errorf("%w: control area version %d (this reader knows %d)", ErrUnsupportedVersion, v, controlVersion)
+	}
+	inc := c.incarnation.Load()
+	st := ctlState{inc: inc, epoch: c.epoch.Load(), resets: c.resets.Load(),
+		durable: c.durable.Load(), last: c.last.Load(), first: c.first.Load()}
+	if inc == 0 || !f.validControl(c) || c.incarnation.Load() != inc {
+		return ctlState{inc: inc}, nil // being rebuilt, or not this log's
+	}
+	st.trusted = f.trustedLocked(c, inc)
+	if st.trusted && f.reg != inc {
+		f.unregisterLocked()
+		c.followers.Add(1) // the writer publishes each append from now on
+		f.reg = inc
+	}
+	return st, nil
+}
+
+// validControl checks the fields of a control area that never change
+// under one incarnation.
+func (f *Follower) validControl(c *control) bool {
+	return string(c.m[:8]) == controlMagic &&
+		binary.LittleEndian.Uint32(c.m[ctlVersionOff:]) == controlVersion &&
+		binary.LittleEndian.Uint32(c.m[ctlSizeOff:]) == controlSize &&
+		[16]byte(c.m[ctlLogIDOff:ctlLogIDOff+16]) == f.logID
+}
+
+// trustedLocked reports whether the process holding the log's lock is the
+// one that wrote the control area's incarnation inc.
+func (f *Follower) trustedLocked(c *control, inc uint64) bool {
+	pid := c.pid.Load()
+	t := &f.trust
+	if t.inc == inc && t.pid == pid && time.Since(t.at) < trustRecheck {
+		return t.ok
+	}
+	ok := pid != 0
+	if ok {
+		pids, known, err := sysutil.LockHolders(filepath.Join(f.dir, lockName))
+		ok = err == nil && (!known || slices.Contains(pids, int(pid)) || slices.Contains(pids, 0))
+	}
+	if ok != t.ok || t.inc != inc {
+		f.log.Info("mmapwal: follower", "dir", f.dir, "control area trusted", ok, "writer pid", pid)
+	}
+	*t = trustVerdict{inc: inc, pid: pid, ok: ok, at: time.Now()}
+	return ok
+}
+
+// mapControlLocked maps the control area if there is one: writable, to
+// register, or read-only when the file does not allow more. A damaged
+// one (too short) is left alone: the Follower scans.
+func (f *Follower) mapControlLocked() error {
+	path := filepath.Join(f.dir, controlName)
+	file, err := os.OpenFile(path, os.O_RDWR, 0)
+	writable := err == nil
+	if err != nil {
+		if file, err = os.Open(path); err != nil {
+			return nil // none (yet)
+		}
+	}
+	st, err := file.Stat()
+	if err != nil || st.Size() < controlSize {
+		file.Close()
+		return nil
+	}
+	c, err := mapControl(file, writable)
+	if err != nil {
+		file.Close()
+		return nil
+	}
+	if v := binary.LittleEndian.Uint32(c.m[ctlVersionOff:]); string(c.m[:8]) == controlMagic && v > controlVersion {
+		c.close()
+		return fmt.Errorf("%w: control area version %d (this reader knows %d)", ErrUnsupportedVersion, v, controlVersion)
+	}
+	if !writable {
+		// Registration and waiting need stores: poll instead.
+		c.followers, c.waiters = new(atomic.Uint32), new(atomic.Uint32)
+	}
+	f.ctl = c
+	return nil
+}
+
+func (f *Follower) unregisterLocked() {
+	if f.ctl != nil && f.reg != 0 {
+		if f.ctl.incarnation.Load() == f.reg {
+			f.ctl.followers.Add(^uint32(0))
+		}
+	}
+	f.reg = 0
+}
+
+// acquire returns segment num mapped, with a reference, or nil when there
+// is no such segment (now). A cached mapping whose file was removed or
+// replaced since is dropped first.
+func (f *Follower) acquire(num uint64) (*folFile, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed.Load() {
+		return nil, ErrClosed
+	}
+	if ff := f.files[num]; ff != nil {
+		if linked, err := ff.f.Linked(); err == nil && linked {
+			ff.refs++
+			return ff, nil
+		}
+		delete(f.files, num)
+		f.releaseLocked(ff)
+	}
+	sf, err := segment.Open(filepath.Join(f.dir, segment.Name(num)), num, f.logID, false)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		var se *segment.Error
+		if errors.As(err, &se) && se.Reason == crcframe.UnsupportedVersion {
+			return nil, &unsupportedError{name: segment.Name(num)}
+		}
+		return nil, nil // being created or removed: not there yet
+	}
+	ff := &folFile{num: num, f: sf, refs: 2}
+	f.files[num] = ff
+	return ff, nil
+}
+
+// ref adds a reference to ff.
+func (f *Follower) ref(ff *folFile) {
+	f.mu.Lock()
+	ff.refs++
+	f.mu.Unlock()
+}
+
+func (f *Follower) release(ff *folFile) {
+	if ff == nil {
+		return
+	}
+	f.mu.Lock()
+	f.releaseLocked(ff)
+	f.mu.Unlock()
+}
+
+func (f *Follower) releaseLocked(ff *folFile) {
+	ff.refs--
+	if ff.refs == 0 {
+		ff.f.Close()
+	}
+}
+
+// activeFrom returns the first sequence of segment ff as its header in the
+// mapping says now: 0 while it is prepared but not active (or its header
+// is being rewritten).
+func activeFrom(ff *folFile) uint64 {
+	var hb [segment.HeaderSize]byte
+	if err := guardedCopy(hb[:], ff.f.Data(), 0); err != nil {
+		return 0
+	}
+	h, err := segment.DecodeHeader(hb[:])
+	if err != nil || h.Number != ff.num {
+		return 0
+	}
+	return h.FirstSeq
+}
+
+// guardedCopy copies data[off:] into dst under the fault guard.
+func guardedCopy(dst, data []byte, off int64) (err error) {
+	old := debug.SetPanicOnFault(true)
+	defer recoverFault(old, &err, "", off)
+	if off < 0 || off+int64(len(dst)) > int64(len(data)) {
+		return &CorruptionError{Offset: off, Reason: ReasonLengthOutOfBounds}
+	}
+	copy(dst, data[off:])
+	return nil
+}
+
+// segmentNums lists the segment numbers in the directory, ascending.
+func (f *Follower) segmentNums() ([]uint64, error) {
+	nums, err := listSegments(f.dir)
+	var ce *CorruptionError
+	if errors.As(err, &ce) {
+		return nums, nil // the segments before the bad entry
+	}
+	return nums, err
+}
+
+// NewIterator returns an iterator positioned before the first record whose
+// sequence is ≥ from, the same Iterator type as a Log's: Next, NextWait,
+// Seq, Value, Err, Close. Its Value is a checked copy in a buffer the
+// iterator owns, valid until the next Next or NextWait.
+func (f *Follower) NewIterator(from uint64) (*Iterator, error) {
+	if f.closed.Load() {
+		return nil, ErrClosed
+	}
+	return &Iterator{fol: &followIter{f: f, want: max(from, 1), durableOnly: f.opts.DurableOnly}}, nil
+}
+
+// FirstSeq returns the sequence of the first record the log holds (as the
+// Follower sees it now), or LastSeq()+1 when it holds none.
+func (f *Follower) FirstSeq() uint64 {
+	st, _ := f.state()
+	it, err := f.NewIterator(1)
+	if err != nil {
+		return 0
+	}
+	defer it.Close()
+	if st.trusted {
+		it.fol.want = max(st.first, 1)
+	} else if m, err := readMeta(f.dir); err == nil {
+		it.fol.want = max(m.firstSeq, 1)
+	}
+	if it.Next() {
+		return it.Seq()
+	}
+	if last := f.LastSeq(); last > 0 {
+		return last + 1
+	}
+	return it.fol.want - 1
+}
+
+// LastSeq returns the sequence of the last record the Follower can see
+// (or, when the writer maintains the control area, the writer's LastSeq if
+// it is higher: records being appended).
+func (f *Follower) LastSeq() uint64 { return f.tailSeq(0) }
+
+// DurableSeq returns the writer's DurableSeq as its control area says, or,
+// without one it can trust, the last record the files prove durable.
+func (f *Follower) DurableSeq() uint64 { return f.tailSeq(1) }
+
+// tailSeq scans to the end of the log with the tail iterator k (0: all
+// records, 1: durable ones) and returns the last sequence found, or the
+// control area's when higher.
+func (f *Follower) tailSeq(k int) uint64 {
+	st, err := f.state()
+	if err != nil {
+		return 0
+	}
+	f.tmu.Lock()
+	defer f.tmu.Unlock()
+	it := f.tail[k]
+	if it == nil || it.Err() != nil {
+		if it != nil {
+			it.Close()
+		}
+		it = &Iterator{fol: &followIter{f: f, want: 1, durableOnly: k == 1}}
+		f.tail[k] = it
+	}
+	for it.Next() {
+	}
+	seq := it.fol.returned
+	if st.trusted {
+		if k == 1 {
+			return max(seq, st.durable)
+		}
+		return max(seq, st.last)
+	}
+	return seq
+}
+
+// Read returns a copy of the record seq, or ErrNotFound.
+func (f *Follower) Read(seq uint64) ([]byte, error) {
+	it, err := f.NewIterator(seq)
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	it.fol.durableOnly = false
+	if it.Next() && it.Seq() == seq {
+		return slices.Clone(it.Value()), nil
+	}
+	if err := it.Err(); err != nil && !errors.Is(err, ErrNotFound) {
+		return nil, err
+	}
+	return nil, fmt.Errorf("%w: sequence %d", ErrNotFound, seq)
+}
 
 // followIter is the state of a Follower's iterator.
-type followIter struct{}
+type followIter struct {
+	f           *Follower
+	durableOnly bool
 
-func (f *followIter) next(it *Iterator) bool                          { return false }
-func (f *followIter) nextWait(it *Iterator, ctx context.Context) bool { return false }
-func (f *followIter) close()                                          {}
+	file *folFile // the segment the position is in (referenced), nil to locate
+	off  int64    // the next frame's offset in it
+	want uint64   // the lowest sequence still to return
+
+	// The last record returned, to re-validate after any truncation or
+	// change of writer: gone or different is a *TruncatedError.
+	returned   uint64
+	retCRC     uint32
+	retFile    *folFile // referenced while set
+	retOff     int64
+	batchEnd   int64  // frames of file before it belong to a batch seen complete
+	durableEnd int64  // bytes of file before it are proven durable by its frames (fallback)
+	durWalk    int64  // where the walk for durableEnd stopped
+	inc, epoch uint64 // the control area's when the position was last validated
+	resets     uint64
+	trusted    bool
+	idle       int // looks in a row that found nothing new
+	buf        []byte
+	hdr        [crcframe.HeaderSize]byte
+}
+
+func (fi *followIter) close() {
+	fi.f.release(fi.file)
+	fi.f.release(fi.retFile)
+	fi.file, fi.retFile = nil, nil
+}
+
+// next is Iterator.Next for a Follower's iterator.
+func (fi *followIter) next(it *Iterator) bool {
+	if it.err != nil || it.closed {
+		return false
+	}
+	for tries := 0; ; tries++ {
+		st, err := fi.f.state()
+		if err != nil {
+			return fi.fail(it, err)
+		}
+		if !fi.checkState(it, st) {
+			return false
+		}
+		if st.trusted && st.epoch%2 == 1 {
+			return false // a truncation is under way
+		}
+		ok, again := fi.advance(it, st)
+		if !again || tries > 100 {
+			return ok
+		}
+	}
+}
+
+// checkState re-validates the position when the control area says the log
+// may have changed under it (a truncation, another writer, trust gained or
+// lost). False: the iterator failed or must wait.
+func (fi *followIter) checkState(it *Iterator, st ctlState) bool {
+	changed := st.trusted != fi.trusted || st.inc != fi.inc || (st.trusted && st.epoch != fi.epoch)
+	if !changed {
+		return true
+	}
+	if st.trusted && fi.trusted && st.inc == fi.inc && st.resets != fi.resets {
+		return fi.fail(it, &TruncatedError{Seq: fi.want, LastSeq: st.last}) // a Reset
+	}
+	if st.trusted && st.epoch%2 == 1 {
+		return false // re-validate once it is done
+	}
+	if !fi.revalidate(it, st) {
+		return false
+	}
+	fi.trusted, fi.inc, fi.epoch, fi.resets = st.trusted, st.inc, st.epoch, st.resets
+	return true
+}
+
+// revalidate checks that the record returned last is still in the log,
+// byte for byte (its frame's checksum), and re-locates the position.
+func (fi *followIter) revalidate(it *Iterator, st ctlState) bool {
+	f := fi.f
+	fi.f.release(fi.file)
+	fi.file, fi.batchEnd, fi.durableEnd, fi.durWalk = nil, 0, 0, 0
+	if fi.returned == 0 {
+		return true
+	}
+	m, err := readMeta(f.dir)
+	if err != nil {
+		return fi.fail(it, err)
+	}
+	if !st.trusted && (m.backSeg != 0 || m.reset != 0) {
+		return false // a truncation's redo record: wait until it is done
+	}
+	ff, err := f.acquire(fi.retFile.num)
+	if err != nil {
+		return fi.fail(it, err)
+	}
+	if ff != nil {
+		h, _, ok := fi.frameAt(ff, fi.retOff)
+		if ok && h.Seq == fi.returned && binary.LittleEndian.Uint32(fi.buf) == fi.retCRC {
+			f.release(fi.retFile)
+			f.ref(ff) // position and returned record share it
+			fi.retFile, fi.file = ff, ff
+			fi.off = fi.retOff + int64(len(fi.buf))
+			fi.batchEnd = fi.off
+			return true
+		}
+		f.release(ff)
+	}
+	if ff == nil && m.firstSeq > fi.returned && m.reset == 0 {
+		// Its segment went with a TruncateFront: nothing it returned
+		// was taken back; the position is re-located from next.
+		return true
+	}
+	last := st.last
+	return fi.fail(it, &TruncatedError{Seq: min(fi.returned, last+1), LastSeq: last})
+}
+
+// frameAt copies the frame at off of ff into fi.buf and decodes the copy;
+// ok is false when there is no valid frame there (now).
+func (fi *followIter) frameAt(ff *folFile, off int64) (crcframe.Header, []byte, bool) {
+	data := ff.f.Data()
+	if guardedCopy(fi.hdr[:], data, off) != nil {
+		return crcframe.Header{}, nil, false
+	}
+	n := int64(binary.LittleEndian.Uint32(fi.hdr[4:]))
+	maxPayload := framePayloadIn(ff.f.Size())
+	if n > int64(maxPayload) {
+		return crcframe.Header{}, nil, false
+	}
+	size := int64(crcframe.Size(int(n)))
+	if int64(cap(fi.buf)) < size {
+		fi.buf = make([]byte, size, max(size, 2*int64(cap(fi.buf))))
+	}
+	fi.buf = fi.buf[:size]
+	if guardedCopy(fi.buf, data, off) != nil {
+		return crcframe.Header{}, nil, false
+	}
+	h, payload, _, err := crcframe.Decode(fi.buf, ff.f.Seed(), maxPayload)
+	if err != nil {
+		return crcframe.Header{}, nil, false
+	}
+	return h, payload, true
+}
+
+// peek decodes the frame at off of ff in place (no copy: the caller only
+// learns where frames end, and checks what it returns on a copy).
+func peek(ff *folFile, off int64) (h crcframe.Header, size int64, ok bool) {
+	data := ff.f.Data()
+	defer func() {
+		if r := recover(); r != nil {
+			ok = false
+		}
+	}()
+	old := debug.SetPanicOnFault(true)
+	defer debug.SetPanicOnFault(old)
+	if off < 0 || off+crcframe.HeaderSize > int64(len(data)) {
+		return h, 0, false
+	}
+	h, _, n, err := crcframe.Decode(data[off:], ff.f.Seed(), framePayloadIn(ff.f.Size()))
+	return h, int64(n), err == nil
+}
+
+// locate positions the iterator at the first record ≥ next: in the newest
+// active segment whose first sequence is at or below it.
+func (fi *followIter) locate(it *Iterator, st ctlState) (found bool) {
+	f := fi.f
+	front := st.first
+	if !st.trusted {
+		m, err := readMeta(f.dir)
+		if err != nil {
+			return fi.fail(it, err)
+		}
+		if m.backSeg != 0 || m.reset != 0 {
+			return false // a truncation is under way: wait
+		}
+		front = m.firstSeq
+	}
+	if fi.returned != 0 && fi.want < front {
+		return fi.fail(it, fmt.Errorf("%w: records before %d were truncated away under the iterator", ErrNotFound, front))
+	}
+	fi.want = max(fi.want, front, 1)
+	nums, err := f.segmentNums()
+	if err != nil {
+		return fi.fail(it, err)
+	}
+	for k := len(nums) - 1; k >= 0; k-- {
+		ff, err := f.acquire(nums[k])
+		if err != nil {
+			return fi.fail(it, err)
+		}
+		if ff == nil {
+			continue
+		}
+		first := activeFrom(ff)
+		if first == 0 || (first > fi.want && k > 0) {
+			f.release(ff)
+			continue
+		}
+		fi.file, fi.off, fi.batchEnd, fi.durableEnd, fi.durWalk = ff, segment.HeaderSize, 0, 0, 0
+		return true
+	}
+	return false
+}
+
+// advance finds the next record from the position. again asks next to
+// look at the control area again (it changed while a record was copied).
+func (fi *followIter) advance(it *Iterator, st ctlState) (ok, again bool) {
+	f := fi.f
+	if fi.file == nil && !fi.locate(it, st) {
+		return false, false
+	}
+	for {
+		h, payload, valid := fi.frameAt(fi.file, fi.off)
+		if !valid {
+			moved, err := fi.nextSegment(true)
+			if err != nil {
+				return fi.fail(it, err), false
+			}
+			if !moved {
+				return fi.atEnd(it, st), false
+			}
+			continue
+		}
+		size := int64(crcframe.Size(len(payload)))
+		switch {
+		case h.Type == crcframe.Seal:
+			moved, err := fi.nextSegment(false)
+			if err != nil {
+				return fi.fail(it, err), false
+			}
+			if !moved {
+				return fi.atEnd(it, st), false
+			}
+			continue
+		case !h.Type.IsRecord() || h.Seq < fi.want:
+			if h.Type.IsRecord() && fi.retFile == fi.file && fi.off > fi.retOff && h.Seq <= fi.returned {
+				// Sequences go down: the tail was rewritten.
+				return false, fi.forceRevalidate()
+			}
+			fi.off += size
+			continue
+		}
+		if (h.Type == crcframe.First || h.Type == crcframe.Middle) && fi.off >= fi.batchEnd && !fi.batchComplete(fi.off) {
+			return false, false // the batch is still being written
+		}
+		if fi.durableOnly && !fi.durable(st, h.Seq, fi.off+size) {
+			return fi.atEnd(it, st), false
+		}
+		// After the copy: nothing may have changed under it.
+		if st2, err := f.state(); err != nil || st2.inc != st.inc || st2.epoch != st.epoch || st2.trusted != st.trusted {
+			return false, true
+		}
+		if fi.retFile != nil && fi.retFile == fi.file {
+			if c, err := frameCRC(fi.file.f.Data(), fi.retOff, ""); err != nil || c != fi.retCRC {
+				return false, fi.forceRevalidate()
+			}
+		}
+		fi.setReturned(h.Seq, fi.off)
+		it.seq, it.val = h.Seq, payload
+		fi.off += size
+		fi.want = h.Seq + 1
+		fi.idle = 0
+		return true, false
+	}
+}
+
+// forceRevalidate makes the next look re-validate the last record.
+func (fi *followIter) forceRevalidate() bool {
+	fi.inc, fi.trusted = ^uint64(0), false
+	return true
+}
+
+// setReturned remembers the record just returned.
+func (fi *followIter) setReturned(seq uint64, off int64) {
+	if fi.retFile != fi.file {
+		fi.f.release(fi.retFile)
+		fi.f.ref(fi.file)
+		fi.retFile = fi.file
+	}
+	fi.returned, fi.retOff, fi.retCRC = seq, off, binary.LittleEndian.Uint32(fi.buf)
+}
+
+// atEnd is what Next returns with nothing new at the position: false; a
+// look that finds nothing new without a control area to trust re-validates
+// the last record (a writer that does not tell of its truncations).
+func (fi *followIter) atEnd(it *Iterator, st ctlState) bool {
+	fi.idle++
+	if !st.trusted && fi.returned != 0 {
+		fi.forceRevalidate()
+	}
+	return false
+}
+
+// batchComplete reports whether the batch whose frame starts at off ends
+// (a valid last frame) in the segment; it remembers where.
+func (fi *followIter) batchComplete(off int64) bool {
+	for o := off; ; {
+		h, size, ok := peek(fi.file, o)
+		if !ok || !h.Type.IsRecord() {
+			return false
+		}
+		o += size
+		if h.Type == crcframe.Last || h.Type == crcframe.Full {
+			fi.batchEnd = o
+			return h.Type == crcframe.Last
+		}
+	}
+}
+
+// durable reports whether the record seq, whose frame ends at end, is
+// durable: at or below the control area's DurableSeq, or, without one to
+// trust, proven by the files (a later segment is active: rotation synced
+// this one; or a later frame's durable field, or a mark, covers it).
+func (fi *followIter) durable(st ctlState, seq uint64, end int64) bool {
+	if st.trusted {
+		return seq <= st.durable
+	}
+	if end <= fi.durableEnd {
+		return true
+	}
+	o := max(fi.off, fi.durWalk)
+	for {
+		h, size, ok := peek(fi.file, o)
+		if !ok {
+			break
+		}
+		d := int64(h.Durable)
+		if h.Type == crcframe.Mark || h.Type == crcframe.Seal {
+			d = max(d, o) // everything before a mark was synced
+		}
+		fi.durableEnd = max(fi.durableEnd, d)
+		o += size
+	}
+	fi.durWalk = o
+	if end <= fi.durableEnd {
+		return true
+	}
+	if ff, _ := fi.f.acquire(fi.file.num + 1); ff != nil {
+		active := activeFrom(ff) != 0
+		fi.f.release(ff)
+		if active {
+			fi.durableEnd = fi.file.f.Size()
+			return true
+		}
+	}
+	return false
+}
+
+// nextSegment moves the position to the next segment once it is active
+// (the writer rotated): the frames of this one are then complete.
+func (fi *followIter) nextSegment(recheck bool) (bool, error) {
+	f := fi.f
+	nf, err := f.acquire(fi.file.num + 1)
+	if err != nil || nf == nil {
+		return false, err
+	}
+	if activeFrom(nf) == 0 {
+		f.release(nf)
+		return false, nil
+	}
+	// Rotation wrote and synced the old segment before activating the
+	// next: one more look at the position, now final.
+	if _, _, ok := peek(fi.file, fi.off); ok && recheck {
+		f.release(nf)
+		return true, nil // a frame after all: read it
+	}
+	f.release(fi.file)
+	fi.file, fi.off, fi.batchEnd, fi.durableEnd, fi.durWalk = nf, segment.HeaderSize, 0, 0, 0
+	return true, nil
+}
+
+func (fi *followIter) fail(it *Iterator, err error) bool {
+	it.err, it.val = err, nil
+	fi.close()
+	return false
+}
+
+// nextWait is Iterator.NextWait for a Follower's iterator: it looks, spins
+// briefly, then sleeps on the control area's futex word (woken by the
+// writer) or, without one, for PollInterval, and looks again.
+func (fi *followIter) nextWait(it *Iterator, ctx context.Context) bool {
+	for spins := 0; ; spins++ {
+		if it.Next() {
+			return true
+		}
+		if it.err != nil || it.closed {
+			return false
+		}
+		if err := ctx.Err(); err != nil {
+			it.ctxErr = err
+			return false
+		}
+		if spins < 50 {
+			runtime.Gosched()
+			continue
+		}
+		if fi.sleep(it, ctx) {
+			return true
+		}
+	}
+}
+
+// sleep waits for a wake-up of the writer, at most PollInterval (or until
+// ctx's deadline); true when the look it takes after registering as a
+// waiter found a record (it is current then).
+func (fi *followIter) sleep(it *Iterator, ctx context.Context) bool {
+	f := fi.f
+	d := f.opts.PollInterval
+	if dl, ok := ctx.Deadline(); ok {
+		d = max(min(d, time.Until(dl)), time.Microsecond)
+	}
+	f.sleepers.RLock() // Close unmaps the control area only once no one sleeps on it
+	defer f.sleepers.RUnlock()
+	f.mu.Lock()
+	c, reg := f.ctl, f.reg
+	f.mu.Unlock()
+	if c == nil || reg == 0 {
+		time.Sleep(d)
+		return false
+	}
+	v := c.futex.Load()
+	c.waiters.Add(1)
+	defer c.waiters.Add(^uint32(0))
+	// Look again after registering as a waiter: an append before it did
+	// not wake us.
+	if it.Next() {
+		return true
+	}
+	if it.err == nil && !f.closed.Load() {
+		sysutil.FutexWait(c.m, ctlFutexOff, v, d)
+	}
+	return false
+}

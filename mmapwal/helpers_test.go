@@ -69,7 +69,7 @@ func fastTempDir(t testing.TB) string {
 // by name: what snapshotDir read or writeImage is to write.
 type dirImage map[string][]byte
 
-// snapshotDir reads the regular files of dir, except LOCK. It reads through
+// snapshotDir reads the regular files of dir, except LOCK and CONTROL. It reads through
 // the page cache (and a live Log's MAP_SHARED mapping): what a crash of the
 // process, not of the machine, would leave.
 func snapshotDir(t testing.TB, dir string) dirImage {
@@ -80,7 +80,7 @@ func snapshotDir(t testing.TB, dir string) dirImage {
 	}
 	img := dirImage{}
 	for _, e := range ents {
-		if !e.Type().IsRegular() || e.Name() == lockName {
+		if !e.Type().IsRegular() || e.Name() == lockName || e.Name() == controlName {
 			continue
 		}
 		b, err := os.ReadFile(filepath.Join(dir, e.Name()))

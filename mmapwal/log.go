@@ -72,6 +72,9 @@ type Log struct {
 	// both after a truncation, Close and poisoning (wakeAll), which every
 	// waiter must see. The writer changes the state first, then wakes.
 	wNew, wDurable waitSet
+	// ctl is the control area followers read (control.go), nil when the
+	// log has none (ReadOnly, or it could not be made). Used under wmu.
+	ctl *control
 
 	// fmu serialises every flush of segment bytes (see flush): taken after
 	// wmu when both are held, never before it.
@@ -132,6 +135,7 @@ func Open(dir string, opts *Options) (*Log, error) {
 	}
 	l.recovery.Duration = time.Since(start)
 	if !o.ReadOnly {
+		l.openControl()
 		l.prep.start(l.nextNum)
 		l.wb.run()
 		if o.Durability == SyncInterval {
@@ -421,6 +425,7 @@ func (l *Log) shutdown(keepPrepared bool) {
 	l.wmu.Lock()
 	l.closed.Store(true)
 	l.resvCond.Broadcast()
+	l.ctlClose()
 	l.wmu.Unlock()
 	l.wakeAll()
 	if l.flushStop != nil {

@@ -323,7 +323,7 @@ func (r *plRecorder) snapshot(where string) *plSnap {
 	seen := map[string]bool{}
 	for _, e := range ents {
 		name := e.Name()
-		if !e.Type().IsRegular() || name == lockName {
+		if !e.Type().IsRegular() || name == lockName || name == controlName {
 			continue
 		}
 		cur, err := os.ReadFile(filepath.Join(r.dir, name))
@@ -1303,7 +1303,7 @@ func plSameAsImage(dir string, img []plImgFile) error {
 	}
 	for _, e := range ents {
 		name := e.Name()
-		if name == lockName || name == metaTmpName {
+		if name == lockName || name == controlName || name == metaTmpName {
 			continue
 		}
 		w, ok := want[name]

@@ -37,8 +37,7 @@ func (l *Log) Reset(next uint64) error {
 	}
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
-	// Waiting iterators end: see Iterator.Next.
-	defer l.wakeAll()
+	defer l.truncated()                      // waiting iterators end: see Iterator.Next
 	if err := l.waitWritable(); err != nil { // makes META version 2 first
 		return err
 	}
@@ -60,6 +59,7 @@ func (l *Log) Reset(next uint64) error {
 	// Readers: before anything changes, end the iterators, refuse every
 	// sequence below next (front) and at or above it (a pending cut) until
 	// the new segment is published.
+	l.ctlTruncating()
 	l.resets.Add(1)
 	// Iterators opened before end through resets; those opened after must
 	// not take the old records for ones a TruncateFront removed under them.

@@ -148,7 +148,7 @@ func (l *Log) syncRound() error {
 		}
 		if last > l.durable.Load() {
 			l.durable.Store(last)
-			l.wDurable.wake()
+			l.durableRose()
 		}
 	}
 	return nil
@@ -169,7 +169,7 @@ func (l *Log) syncSegLocked(s *seg) error {
 	}
 	if s == l.active {
 		l.durable.Store(l.last.Load())
-		l.wDurable.wake()
+		l.durableRose()
 	}
 	return nil
 }

@@ -17,7 +17,7 @@ import (
 func (l *Log) TruncateFront(seq uint64) error {
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
-	defer l.wakeAll() // waiting iterators look at what changed
+	defer l.truncated() // waiting iterators and followers look at what changed
 	if err := l.waitWritable(); err != nil {
 		return err
 	}
@@ -45,6 +45,7 @@ func (l *Log) TruncateFront(seq uint64) error {
 		return mapNoSpace(err)
 	}
 	l.meta = m
+	l.ctlTruncating()
 	l.frontGone.Store(max(l.frontGone.Load(), gone)) // before front: see Iterator.followFront
 	l.front.Store(seq)
 	l.updateFirst()
@@ -117,7 +118,7 @@ func (l *Log) dropFrontSegments(seq uint64) error {
 func (l *Log) TruncateBack(seq uint64) error {
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
-	defer l.wakeAll() // waiting iterators look at what changed
+	defer l.truncated() // waiting iterators and followers look at what changed
 	if err := l.waitWritable(); err != nil {
 		return err
 	}
@@ -154,6 +155,7 @@ func (l *Log) TruncateBack(seq uint64) error {
 		return mapNoSpace(err)
 	}
 	l.meta = m
+	l.ctlTruncating()
 	c := l.addCut(newLast) // before anything changes: readers check it after reading
 	l.st.gen.Add(1)        // sync rounds in flight must not raise DurableSeq
 	if err := l.cutBack(segs, j, i, off, newLast); err != nil {

@@ -69,6 +69,20 @@ func (w *waitSet) wakeAll() {
 	w.mu.Unlock()
 }
 
+// durableRose wakes the DurableOnly waiters and followers after DurableSeq
+// rose. Writer only.
+func (l *Log) durableRose() {
+	l.wDurable.wake()
+	l.ctlDurable()
+}
+
+// truncated wakes every waiter and follower after a truncation (or one
+// that failed). Writer only.
+func (l *Log) truncated() {
+	l.ctlTruncated()
+	l.wakeAll()
+}
+
 // wakeAll wakes the waiters of both kinds: the log changed in a way every
 // iterator must look at (a truncation, Close, poisoning).
 func (l *Log) wakeAll() {

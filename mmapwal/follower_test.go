@@ -1,0 +1,649 @@
+package mmapwal
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// Tests of Follower (issue 11) with the writer in the same process: the
+// follower reads through its own read-only mappings and the control area
+// file as another process would.
+
+const folSegSize = 16 << 10
+
+func folOpts() *Options { return &Options{Durability: SyncManual, SegmentSize: folSegSize} }
+
+// openFollower opens a Follower on dir, closed when the test ends.
+func openFollower(t *testing.T, dir string, o *FollowerOptions) *Follower {
+	t.Helper()
+	f, err := OpenFollower(dir, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
+// folPayload is the content of record seq in these tests.
+func folPayload(seq uint64) []byte {
+	return bytes.Repeat([]byte{byte(seq), byte(seq >> 8)}, int(seq%300))
+}
+
+// nextWithin calls NextWait with a deadline (the tests' only bound: a hang
+// fails instead of stalling the suite).
+func nextWithin(it *Iterator) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	return it.NextWait(ctx)
+}
+
+// expect reads the records want from it, checking each byte for byte.
+func expect(t *testing.T, it *Iterator, want ...uint64) {
+	t.Helper()
+	for _, seq := range want {
+		if !nextWithin(it) {
+			t.Fatalf("record %d: NextWait false, err %v", seq, it.Err())
+		}
+		if it.Seq() != seq || !bytes.Equal(it.Value(), folPayload(seq)) {
+			t.Fatalf("got record %d (%d bytes), want %d", it.Seq(), len(it.Value()), seq)
+		}
+	}
+}
+
+func seqRange(from, to uint64) []uint64 {
+	var s []uint64
+	for i := from; i <= to; i++ {
+		s = append(s, i)
+	}
+	return s
+}
+
+func TestFollowerAllWriteKinds(t *testing.T) {
+	dir := fastTempDir(t)
+	l, err := Open(dir, folOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	f := openFollower(t, dir, nil)
+	it, err := f.NewIterator(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer it.Close()
+	done := make(chan error, 1)
+	var want []uint64
+	go func() {
+		done <- func() error {
+			for seq := uint64(1); seq <= 400; seq++ {
+				switch {
+				case seq%50 == 10: // a gap: AppendSeq
+					if err := l.AppendSeq(seq+3, folPayload(seq+3)); err != nil {
+						return err
+					}
+					seq += 3
+				case seq%7 == 0: // a batch of three
+					b := [][]byte{folPayload(seq), folPayload(seq + 1), folPayload(seq + 2)}
+					if _, err := l.AppendBatch(b); err != nil {
+						return err
+					}
+					seq += 2
+				case seq%11 == 0: // a reservation
+					p := folPayload(seq)
+					r, err := l.Reserve(len(p))
+					if err != nil {
+						return err
+					}
+					copy(r.Bytes(), p)
+					if _, err := r.Commit(); err != nil {
+						return err
+					}
+				default:
+					if _, err := l.Append(folPayload(seq)); err != nil {
+						return err
+					}
+				}
+				if seq%13 == 0 {
+					if err := l.Sync(); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		}()
+	}()
+	// The sequences the writer makes, computed the same way.
+	for seq := uint64(1); seq <= 400; seq++ {
+		switch {
+		case seq%50 == 10:
+			seq += 3
+			want = append(want, seq)
+		case seq%7 == 0:
+			want = append(want, seq, seq+1, seq+2)
+			seq += 2
+		default:
+			want = append(want, seq)
+		}
+	}
+	expect(t, it, want...)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if l.Stats().Rotations == 0 {
+		t.Fatal("the test did not rotate")
+	}
+	if got, last := f.LastSeq(), l.LastSeq(); got != last {
+		t.Fatalf("Follower.LastSeq %d, Log.LastSeq %d", got, last)
+	}
+	if f.FirstSeq() != 1 {
+		t.Fatalf("FirstSeq %d", f.FirstSeq())
+	}
+	b, err := f.Read(want[len(want)/2])
+	if err != nil || !bytes.Equal(b, folPayload(want[len(want)/2])) {
+		t.Fatalf("Read: %v", err)
+	}
+	if _, err := f.Read(10); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Read of a gap: %v", err)
+	}
+}
+
+func TestFollowerDurableOnly(t *testing.T) {
+	dir := fastTempDir(t)
+	l, err := Open(dir, folOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	f := openFollower(t, dir, &FollowerOptions{DurableOnly: true})
+	it, _ := f.NewIterator(1)
+	defer it.Close()
+	for seq := uint64(1); seq <= 5; seq++ {
+		l.Append(folPayload(seq))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Millisecond)
+	if it.NextWait(ctx) {
+		t.Fatalf("record %d returned, DurableSeq %d", it.Seq(), l.DurableSeq())
+	}
+	cancel()
+	if err := l.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, it, 1, 2, 3, 4, 5)
+	if f.DurableSeq() != 5 {
+		t.Fatalf("DurableSeq %d", f.DurableSeq())
+	}
+	l.Append(folPayload(6))
+	for i := 0; i < 20; i++ {
+		if it.Next() {
+			t.Fatalf("record %d above DurableSeq", it.Seq())
+		}
+	}
+}
+
+func TestFollowerTruncateBack(t *testing.T) {
+	for _, durableOnly := range []bool{false, true} {
+		t.Run(fmt.Sprintf("durableOnly=%v", durableOnly), func(t *testing.T) {
+			dir := fastTempDir(t)
+			l, err := Open(dir, folOpts())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			for seq := uint64(1); seq <= 100; seq++ {
+				l.Append(folPayload(seq))
+			}
+			l.Sync()
+			f := openFollower(t, dir, &FollowerOptions{DurableOnly: durableOnly})
+			it, _ := f.NewIterator(1)
+			defer it.Close()
+			expect(t, it, seqRange(1, 100)...)
+			if err := l.TruncateBack(40); err != nil {
+				t.Fatal(err)
+			}
+			for seq := uint64(41); seq <= 60; seq++ {
+				l.Append([]byte("another record")) // same sequences, other bytes
+			}
+			l.Sync()
+			if nextWithin(it) {
+				t.Fatalf("returned record %d after TruncateBack", it.Seq())
+			}
+			var te *TruncatedError
+			if !errors.As(it.Err(), &te) || !errors.Is(it.Err(), ErrNotFound) {
+				t.Fatalf("err %v, want a *TruncatedError", it.Err())
+			}
+			// A new iterator reads the log as it is now.
+			it2, _ := f.NewIterator(39)
+			defer it2.Close()
+			expect(t, it2, 39, 40)
+			if !nextWithin(it2) || it2.Seq() != 41 || string(it2.Value()) != "another record" {
+				t.Fatalf("after the cut: %d %q %v", it2.Seq(), it2.Value(), it2.Err())
+			}
+		})
+	}
+}
+
+func TestFollowerTruncateFront(t *testing.T) {
+	dir := fastTempDir(t)
+	l, err := Open(dir, folOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for seq := uint64(1); seq <= 300; seq++ {
+		l.Append(folPayload(seq))
+	}
+	f := openFollower(t, dir, nil)
+	behind, _ := f.NewIterator(1)
+	defer behind.Close()
+	expect(t, behind, 1)
+	atEnd, _ := f.NewIterator(1)
+	defer atEnd.Close()
+	expect(t, atEnd, seqRange(1, 300)...)
+	if err := l.TruncateFront(250); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "0000000000000001.wal")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatal("TruncateFront removed no segment")
+	}
+	l.Append(folPayload(301))
+	if nextWithin(behind) {
+		t.Fatalf("returned %d after TruncateFront(250) dropped 2..249", behind.Seq())
+	}
+	if err := behind.Err(); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("err %v, want ErrNotFound", err)
+	}
+	expect(t, atEnd, 301)
+	if f.FirstSeq() != 250 {
+		t.Fatalf("FirstSeq %d", f.FirstSeq())
+	}
+	fresh, _ := f.NewIterator(1)
+	defer fresh.Close()
+	expect(t, fresh, 250)
+}
+
+func TestFollowerReset(t *testing.T) {
+	dir := fastTempDir(t)
+	l, err := Open(dir, folOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for seq := uint64(1); seq <= 10; seq++ {
+		l.Append(folPayload(seq))
+	}
+	f := openFollower(t, dir, nil)
+	it, _ := f.NewIterator(1)
+	defer it.Close()
+	expect(t, it, seqRange(1, 10)...)
+	if err := l.Reset(5); err != nil {
+		t.Fatal(err)
+	}
+	l.Append(folPayload(5))
+	if nextWithin(it) || !errors.Is(it.Err(), ErrTruncated) {
+		t.Fatalf("after Reset: seq %d, err %v", it.Seq(), it.Err())
+	}
+	it2, _ := f.NewIterator(1)
+	defer it2.Close()
+	expect(t, it2, 5)
+}
+
+// The follower goes on across the writer's Close and reopen, and across a
+// crash (no Close) and the next writer's recovery.
+func TestFollowerWriterRestarts(t *testing.T) {
+	dir := fastTempDir(t)
+	var f *Follower
+	var it *Iterator
+	seq := uint64(0)
+	for round := 0; round < 4; round++ {
+		l, err := Open(dir, folOpts())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f == nil {
+			f = openFollower(t, dir+"/../"+filepath.Base(dir), nil) // the same directory, another path
+			it, _ = f.NewIterator(1)
+			defer it.Close()
+		}
+		from := seq + 1
+		for i := 0; i < 80; i++ {
+			seq++
+			if _, err := l.Append(folPayload(seq)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		l.Sync()
+		expect(t, it, seqRange(from, seq)...)
+		if round%2 == 0 {
+			l.Close()
+		} else {
+			crashRelease(l)
+		}
+	}
+}
+
+// A follower on a log no writer has open reads it and waits; a writer
+// that opens it later wakes it.
+func TestFollowerNoWriter(t *testing.T) {
+	dir := fastTempDir(t)
+	l, err := Open(dir, folOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for seq := uint64(1); seq <= 50; seq++ {
+		l.Append(folPayload(seq))
+	}
+	l.Close()
+	for _, durableOnly := range []bool{false, true} {
+		f := openFollower(t, dir, &FollowerOptions{DurableOnly: durableOnly})
+		it, _ := f.NewIterator(1)
+		defer it.Close()
+		expect(t, it, seqRange(1, 50)...) // Close's mark proves them durable
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Millisecond)
+		if it.NextWait(ctx) || !errors.Is(it.Err(), context.DeadlineExceeded) {
+			t.Fatalf("no writer: %v", it.Err())
+		}
+		cancel()
+		if f.LastSeq() != 50 || f.DurableSeq() != 50 || f.FirstSeq() != 1 {
+			t.Fatalf("First %d Last %d Durable %d", f.FirstSeq(), f.LastSeq(), f.DurableSeq())
+		}
+		res := make(chan error, 1)
+		go func() {
+			if !nextWithin(it) {
+				res <- it.Err()
+				return
+			}
+			if it.Seq() != 51 {
+				res <- fmt.Errorf("got %d", it.Seq())
+			}
+			res <- nil
+		}()
+		l, err = Open(dir, folOpts())
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.Append(folPayload(51))
+		l.Sync()
+		if err := <-res; err != nil {
+			t.Fatal(err)
+		}
+		l.TruncateBack(50)
+		l.Close()
+	}
+}
+
+// A record the follower returned, then cut as a torn tail by the next
+// writer's recovery: ErrTruncated, never a different record at its
+// sequence; a DurableOnly follower never saw it.
+func TestFollowerTornTailRepair(t *testing.T) {
+	dir := fastTempDir(t)
+	l, err := Open(dir, folOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for seq := uint64(1); seq <= 20; seq++ {
+		l.Append(folPayload(seq))
+	}
+	l.Sync()
+	l.Append(folPayload(21)) // never synced: the torn tail to be
+	all := openFollower(t, dir, nil)
+	dur := openFollower(t, dir, &FollowerOptions{DurableOnly: true})
+	itAll, _ := all.NewIterator(1)
+	defer itAll.Close()
+	itDur, _ := dur.NewIterator(1)
+	defer itDur.Close()
+	expect(t, itAll, seqRange(1, 21)...)
+	expect(t, itDur, seqRange(1, 20)...)
+	// The crash tore record 21: flip a byte of its payload in the file.
+	segs := l.segments()
+	s := segs[len(segs)-1]
+	off := s.idx.off(s.idx.len() - 1)
+	crashRelease(l)
+	path := s.path
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[off+30] ^= 0xff
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l, err = Open(dir, folOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if l.LastSeq() != 20 {
+		t.Fatalf("recovery kept LastSeq %d", l.LastSeq())
+	}
+	l.Append([]byte("a new 21"))
+	l.Sync()
+	if nextWithin(itAll) {
+		t.Fatalf("returned %d %q after the repair", itAll.Seq(), itAll.Value())
+	}
+	var te *TruncatedError
+	if !errors.As(itAll.Err(), &te) || te.Seq != 21 {
+		t.Fatalf("err %v, want a *TruncatedError at 21", itAll.Err())
+	}
+	if !nextWithin(itDur) || itDur.Seq() != 21 || string(itDur.Value()) != "a new 21" {
+		t.Fatalf("DurableOnly follower: %d %q %v", itDur.Seq(), itDur.Value(), itDur.Err())
+	}
+}
+
+func TestFollowerControlVersion(t *testing.T) {
+	dir := fastTempDir(t)
+	l, err := Open(dir, folOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	l.Append(folPayload(1))
+	f := openFollower(t, dir, nil)
+	it, _ := f.NewIterator(1)
+	defer it.Close()
+	expect(t, it, 1)
+	// A newer writer rebuilt the control area in a newer format.
+	path := filepath.Join(dir, controlName)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	binary.LittleEndian.PutUint32(b[ctlVersionOff:], controlVersion+1)
+	writeInPlace(t, path, b)
+	l.Append(folPayload(2))
+	if nextWithin(it) || !errors.Is(it.Err(), ErrUnsupportedVersion) {
+		t.Fatalf("newer control area: %v", it.Err())
+	}
+	if _, err := OpenFollower(dir, nil); !errors.Is(err, ErrUnsupportedVersion) {
+		t.Fatalf("OpenFollower: %v", err)
+	}
+}
+
+// writeInPlace overwrites the file at path with b without truncating it
+// (a writer maps it: a shorter file would fault its stores).
+func writeInPlace(t *testing.T, path string, b []byte) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt(b, 0); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Damaged control areas: the follower reads the right records (it falls
+// back to the frames), never panics. A shorter file is made only while no
+// writer maps it.
+func TestFollowerDamagedControl(t *testing.T) {
+	damages := map[string]func([]byte) []byte{
+		"garbage":  func(b []byte) []byte { return bytes.Repeat([]byte{0xa5}, len(b)) },
+		"short":    func(b []byte) []byte { return b[:10] },
+		"empty":    func([]byte) []byte { return []byte{} },
+		"foreign":  func(b []byte) []byte { b[ctlLogIDOff] ^= 1; return b },
+		"zero-inc": func(b []byte) []byte { clear(b[ctlIncarnationOff : ctlIncarnationOff+8]); return b },
+		"wrong-pid": func(b []byte) []byte {
+			binary.LittleEndian.PutUint64(b[ctlPIDOff:], 1<<40) // no such lock holder
+			binary.LittleEndian.PutUint64(b[ctlDurableOff:], 1<<60)
+			binary.LittleEndian.PutUint64(b[ctlEpochOff:], 7) // "truncating"
+			return b
+		},
+	}
+	for name, damage := range damages {
+		t.Run(name, func(t *testing.T) {
+			dir := fastTempDir(t)
+			l, err := Open(dir, folOpts())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			for seq := uint64(1); seq <= 30; seq++ {
+				l.Append(folPayload(seq))
+			}
+			l.Sync()
+			l.Append(folPayload(31))
+			path := filepath.Join(dir, controlName)
+			b, _ := os.ReadFile(path)
+			if d := damage(b); len(d) == len(b) {
+				writeInPlace(t, path, d)
+			} else {
+				crashRelease(l) // 31 stays, not durable
+				if err := os.WriteFile(path, d, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, durableOnly := range []bool{false, true} {
+				f := openFollower(t, dir, &FollowerOptions{DurableOnly: durableOnly})
+				it, _ := f.NewIterator(1)
+				defer it.Close()
+				want := uint64(31)
+				if durableOnly {
+					want = 30
+				}
+				expect(t, it, seqRange(1, want)...)
+				if it.Next() {
+					t.Fatalf("DurableOnly %v: record %d", durableOnly, it.Seq())
+				}
+			}
+		})
+	}
+}
+
+func TestFollowerClose(t *testing.T) {
+	dir := fastTempDir(t)
+	l, err := Open(dir, folOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	f, err := OpenFollower(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	it, _ := f.NewIterator(1)
+	defer it.Close()
+	res := make(chan error, 1)
+	go func() {
+		it.NextWait(context.Background())
+		res <- it.Err()
+	}()
+	time.Sleep(2 * time.Millisecond) // let it wait (not asserted)
+	f.Close()
+	if err := <-res; !errors.Is(err, ErrClosed) {
+		t.Fatalf("after Follower.Close: %v", err)
+	}
+	if _, err := f.NewIterator(1); !errors.Is(err, ErrClosed) {
+		t.Fatal(err)
+	}
+}
+
+func TestFollowerNoMeta(t *testing.T) {
+	if _, err := OpenFollower(fastTempDir(t), nil); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("empty directory: %v", err)
+	}
+}
+
+func TestFollowerAllocs(t *testing.T) {
+	dir := fastTempDir(t)
+	l, err := Open(dir, &Options{Durability: SyncManual})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for i := 0; i < 3000; i++ {
+		l.Append([]byte("payload of a record"))
+	}
+	l.Sync()
+	f := openFollower(t, dir, nil)
+	it, _ := f.NewIterator(1)
+	defer it.Close()
+	ctx := context.Background()
+	it.NextWait(ctx)
+	if a := testing.AllocsPerRun(2000, func() {
+		if !it.NextWait(ctx) {
+			t.Fatal(it.Err())
+		}
+	}); a != 0 {
+		t.Fatalf("%v allocations per record", a)
+	}
+}
+
+// goldenControlPath is the control area of FORMAT.md §9.6 with fixed
+// values: log identity 01 02 … 10, incarnation 0x1122334455667789, pid
+// 4242, epoch 6, DurableSeq 90, LastSeq 100, FirstSeq 3, segment 7, end
+// 0x1a40, resets 1, followers 2, waiters 1, futex 9.
+const goldenControlPath = "testdata/control-v1.bin"
+
+func TestControlGolden(t *testing.T) {
+	path := filepath.Join(t.TempDir(), controlName)
+	if err := os.WriteFile(path, make([]byte, controlSize), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	file, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := mapControl(file, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var id [16]byte
+	for i := range id {
+		id[i] = byte(i + 1)
+	}
+	c.writeHeader(id)
+	c.incarnation.Store(0x1122334455667789)
+	c.pid.Store(4242)
+	c.epoch.Store(6)
+	c.durable.Store(90)
+	c.last.Store(100)
+	c.first.Store(3)
+	c.segment.Store(7)
+	c.end.Store(0x1a40)
+	c.resets.Store(1)
+	c.followers.Store(2)
+	c.waiters.Store(1)
+	c.futex.Store(9)
+	got := bytes.Clone(c.m)
+	c.close()
+	if f := flag.Lookup("update"); f != nil && f.Value.String() == "true" {
+		if err := os.WriteFile(goldenControlPath, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(goldenControlPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("control area layout changed:\n got %x\nwant %x", got[:256], want[:min(256, len(want))])
+	}
+}
