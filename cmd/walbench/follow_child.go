@@ -1,5 +1,3 @@
-//go:build followers
-
 package main
 
 import (

@@ -91,3 +91,12 @@ func TestFollowersInProcess(t *testing.T) {
 		checkFollow(t, r, 2, 500, false)
 	}
 }
+
+// TestFollowersProcess: child-process followers (this test binary, through
+// TestMain) see every record through the shared mapping.
+func TestFollowersProcess(t *testing.T) {
+	doc := runJSON(t, "--durability", "manual", "--records", "500", "--followers", "2", "--followers-process", "--replay", "--dir", t.TempDir())
+	r := doc.Runs[0]
+	checkRun(t, r, 500)
+	checkFollow(t, r, 2, 500, true)
+}
