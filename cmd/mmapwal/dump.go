@@ -45,10 +45,10 @@ var tailCmd = &command{
   --durable    only records the files prove durable (up to DurableSeq)
   --payload P  as dump's, default text
   --format F   as dump's: table (default) or jsonl
-  -f           then keep printing records as a writer (in any process) appends
-               them, across rotation and restarts, until interrupted (SIGINT: exit
-               0). It reads through a follower: no lock, and the
-               writer is never slowed. Each line then holds only SEQ, LENGTH and
+  -f           then keep printing records as a writer (in any process)
+               appends them, across rotation and restarts, until SIGINT (exit
+               0). It reads through a follower: it takes no lock and the writer
+               never waits for it. Each line then holds only SEQ, LENGTH and
                PAYLOAD (jsonl: {"v":1,"seq":N,"length":N} plus "payload"): a
                follower does not report where a frame lies. With --durable it
                prints a record only once it is durable. If the writer truncates
