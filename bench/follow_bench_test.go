@@ -2,7 +2,6 @@ package bench_test
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"testing"
 
@@ -23,18 +22,38 @@ func followAll(ctx context.Context, b *testing.B, it *mmapwal.Iterator) int {
 }
 
 // BenchmarkAppendFollowers is BenchmarkAppend's 128-byte case with live
-// followers reading every record as it is appended (NextWait), beside the
-// case with none: the writer's cost of being followed. allocs/op counts the
-// whole process, the followers included.
+// readers of every record as it is appended, beside the case with none: the
+// writer's cost of being followed. "iterators" are the Log's own iterators
+// in NextWait; "followers" are Followers (OpenFollower, what another process
+// uses: they poll the control area and sleep on its futex), here in this
+// process. allocs/op counts the whole process, the readers included.
 func BenchmarkAppendFollowers(b *testing.B) {
-	for _, followers := range []int{0, 2} {
-		b.Run(fmt.Sprintf("followers=%d", followers), func(b *testing.B) {
-			l := benchLog(b, &mmapwal.Options{Durability: mmapwal.SyncManual})
+	for _, c := range []struct {
+		name     string
+		n        int
+		follower bool
+	}{{"none", 0, false}, {"iterators=2", 2, false}, {"followers=2", 2, true}} {
+		b.Run(c.name, func(b *testing.B) {
+			dir := b.TempDir()
+			l, err := mmapwal.Open(dir, &mmapwal.Options{Durability: mmapwal.SyncManual})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer l.Close()
 			rec := make([]byte, 128)
 			ctx, cancel := context.WithCancel(context.Background())
 			var wg sync.WaitGroup
-			for range followers {
+			for range c.n {
 				it, err := l.NewIterator(1)
+				if c.follower {
+					f, ferr := mmapwal.OpenFollower(dir, nil)
+					if ferr != nil {
+						b.Fatal(ferr)
+					}
+					defer f.Close()
+					it.Close()
+					it, err = f.NewIterator(1)
+				}
 				if err != nil {
 					b.Fatal(err)
 				}
