@@ -37,17 +37,23 @@ there (a note on stderr says why; exit 3 for damage to durable data).
 
 var tailCmd = &command{
 	name:     "tail",
-	synopsis: "tail DIR [-n N] [--from SEQ] [--durable] [--payload P] [--format F]",
-	summary:  "the last records (no -f yet: it needs the live-reader follower)",
+	synopsis: "tail DIR [-n N] [--from SEQ] [--durable] [--payload P] [--format F] [-f [--for D]]",
+	summary:  "the last records, and with -f the new ones as they are appended",
 	help: `flags:
   -n N         the last N records (default 10); with --from, at most N from there
   --from SEQ   start at SEQ instead and print to the end
   --durable    only records the files prove durable (up to DurableSeq)
   --payload P  as dump's, default text
   --format F   as dump's: table (default) or jsonl
-  -f           (not yet: following the writer as it appends, across rotation,
-               needs the live-reader follower, which has not landed; run tail
-               again to see new records)
+  -f           then keep printing records as a writer (in any process)
+               appends them, across rotation and restarts, until SIGINT (exit
+               0). It reads through a follower: it takes no lock and the writer
+               never waits for it. Each line then holds only SEQ, LENGTH and
+               PAYLOAD (jsonl: {"v":1,"seq":N,"length":N} plus "payload"): a
+               follower does not report where a frame lies. With --durable it
+               prints a record only once it is durable. If the writer truncates
+               records it printed, tail -f stops with exit 4.
+  --for D      with -f: stop following after D (e.g. 30s), exit 0
 `,
 	run: runTail,
 }
@@ -105,15 +111,18 @@ func runTail(c *cli, args []string) int {
 	n := f.Int("n", 10, "the last N records")
 	from := f.Uint64("from", 0, "start at SEQ and print to the end")
 	durable := f.Bool("durable", false, "only records proven durable")
-	follow := f.Bool("f", false, "follow the writer (not yet)")
+	follow := f.Bool("f", false, "follow the writer")
+	forD := f.Duration("for", 0, "with -f: stop after D")
 	out := addRecordFlags(f, "text")
 	pos, st, ok := c.parseArgs(f, args, "DIR")
 	if !ok {
 		return st
 	}
 	switch {
-	case *follow:
-		return c.usageErr("-f is not available yet: following a live writer needs the live-reader follower, which has not landed; run tail without -f again to see new records")
+	case f.set["for"] && !*follow:
+		return c.usageErr("--for needs -f")
+	case *forD < 0:
+		return c.usageErr("invalid value %v for flag -for: must not be negative", *forD)
 	case *n < 0:
 		return c.usageErr("invalid value %d for flag -n: must not be negative", *n)
 	}
@@ -126,6 +135,17 @@ func runTail(c *cli, args []string) int {
 	hi := l.LastSeq()
 	if *durable {
 		hi = min(hi, l.DurableSeq())
+	}
+	if *follow {
+		lo := *from
+		if !f.set["from"] {
+			var err error
+			if lo, err = lastN(l, hi, *n); err != nil {
+				return c.logErr(dir, err)
+			}
+		}
+		l.Close()
+		return c.follow(dir, lo, *durable, *forD, out)
 	}
 	if f.set["from"] {
 		limit := 0

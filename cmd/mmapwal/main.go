@@ -9,7 +9,7 @@
 //	mmapwal verify DIR [--strict]
 //	mmapwal dump DIR [--from SEQ] [--to SEQ] [--limit N] [--payload none|len|hex|base64|text] [--format table|jsonl]
 //	mmapwal dump-segment FILE
-//	mmapwal tail DIR [-n N] [--from SEQ] [--durable] [--payload …] [--format …]
+//	mmapwal tail DIR [-n N] [--from SEQ] [--durable] [--payload …] [--format …] [-f [--for D]]
 //	mmapwal stats DIR
 //	mmapwal repair DIR [--apply] [--salvage-to SEQ]
 //	mmapwal quarantine DIR [list|rm]

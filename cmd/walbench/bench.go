@@ -37,6 +37,7 @@ type result struct {
 	disk         diskUsage
 	timeline     []point // throughput per sampleEvery
 	replay       *replayResult
+	follow       *followResult // --followers
 }
 
 // point is one throughput bucket: the rate in the bucket ending at t.
@@ -92,7 +93,21 @@ func runBench(e env, s spec, idx int) (*result, error) {
 		}
 		return nil, usagef("cannot open a log in %s: %v", dir, err)
 	}
+	var fs *followers
+	if s.followers > 0 {
+		if fs, err = startFollowers(s, l, dir); err != nil {
+			l.Close()
+			return nil, err
+		}
+	}
 	res, err := write(e, s, l)
+	if fs != nil {
+		if err != nil {
+			fs.kill()
+		} else {
+			res.follow, err = fs.finish(l.LastSeq())
+		}
+	}
 	if cerr := l.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("closing the log: %w", cerr)
 	}
@@ -195,8 +210,25 @@ func (b *bench) run(w *writer, quota int64, id uint64) {
 			b.stop.Store(true)
 		}
 	}()
-	c := caller{bench: b, rng: rand.New(rand.NewPCG(id, 0x9e3779b97f4a7c15))}
+	c := caller{bench: b, rng: rand.New(rand.NewPCG(id, 0x9e3779b97f4a7c15)), buf: b.payload}
+	if b.spec.followers > 0 { // records carry stamps: this writer's own buffers
+		c.buf = measure.Pattern(b.spec.sizeMax)
+		for range b.spec.batch {
+			c.bufs = append(c.bufs, measure.Pattern(b.spec.sizeMax))
+		}
+	}
+	var every time.Duration // --rate: each writer's share
+	if b.spec.rate > 0 {
+		every = time.Duration(float64(b.spec.writers) / b.spec.rate * 1e9)
+	}
+	next := time.Now()
 	for n := int64(0); (quota == 0 || n < quota) && !b.stop.Load(); {
+		if every > 0 { // on a fixed schedule: a late call is not made up by a longer pause
+			if d := time.Until(next); d > 0 {
+				time.Sleep(d)
+			}
+			next = next.Add(every)
+		}
 		k := 1
 		if b.spec.batch > 0 {
 			k = b.spec.batch
@@ -222,6 +254,22 @@ type caller struct {
 	*bench
 	rng   *rand.Rand
 	batch [][]byte // reused by AppendBatch calls
+	buf   []byte   // the payload of Append: b.payload, or this writer's when records carry stamps
+	bufs  [][]byte // the payloads of one AppendBatch when records carry stamps
+}
+
+// stamp writes t0, the time the call starts, into each record, for
+// followers. It reuses the clock reading that times the call: reading the
+// clock costs 20-200 ns depending on the machine, which would slow the
+// writer measured with followers against the one without.
+func (c *caller) stamp(t0 time.Time, recs ...[]byte) {
+	if c.spec.followers == 0 {
+		return
+	}
+	t := t0.UnixNano()
+	for _, r := range recs {
+		putStamp(r, t)
+	}
 }
 
 // size picks the next record's size.
@@ -242,34 +290,43 @@ func (c *caller) call(k int) (time.Duration, int64, error) {
 	switch {
 	case c.spec.batch > 0:
 		c.batch = c.batch[:0]
-		for range k {
+		for i := range k {
 			sz := c.size()
-			c.batch = append(c.batch, c.payload[:sz])
+			p := c.payload
+			if c.bufs != nil {
+				p = c.bufs[i]
+			}
+			c.batch = append(c.batch, p[:sz])
 			nb += int64(sz)
 		}
 		t0 := time.Now()
+		c.stamp(t0, c.batch...)
 		_, err = c.log.AppendBatch(c.batch)
 		return time.Since(t0), nb, err
 	case c.spec.reserve:
 		sz := c.size()
 		t0 := time.Now()
-		err = c.reserve(sz)
+		err = c.reserve(sz, t0)
 		return time.Since(t0), int64(sz), err
 	}
 	sz := c.size()
 	t0 := time.Now()
-	_, err = c.log.Append(c.payload[:sz])
+	c.stamp(t0, c.buf)
+	_, err = c.log.Append(c.buf[:sz])
 	return time.Since(t0), int64(sz), err
 }
 
 // reserve writes one record of n bytes through Reserve/Commit: the bytes go
 // straight into the log's mapping.
-func (b *bench) reserve(n int) error {
+func (b *bench) reserve(n int, t0 time.Time) error {
 	r, err := b.log.Reserve(n)
 	if err != nil {
 		return err
 	}
 	copy(r.Bytes(), b.payload[:n])
+	if b.spec.followers > 0 {
+		putStamp(r.Bytes(), t0.UnixNano())
+	}
 	_, err = r.Commit()
 	return err
 }
@@ -364,10 +421,14 @@ func replay(dir string, opts *mmapwal.Options, res *result) (*replayResult, erro
 	}
 	defer it.Close()
 	want := measure.Pattern(res.spec.sizeMax)
+	skip := 0 // the stamp, with followers
+	if res.spec.followers > 0 {
+		skip = stampLen
+	}
 	start = time.Now()
 	for it.Next() {
 		v := it.Value()
-		if !bytes.Equal(v, want[:min(len(v), len(want))]) || len(v) > len(want) {
+		if len(v) > len(want) || len(v) < skip || !bytes.Equal(v[skip:], want[skip:len(v)]) {
 			return nil, fmt.Errorf("replay: record %d differs from what was written", it.Seq())
 		}
 		rr.records++

@@ -37,6 +37,9 @@ type spec struct {
 	reserve     bool          // Reserve/Commit instead of Append
 	segmentSize int64         // 0: the engine's default
 	replay      bool          // reopen, time Open, iterate and verify
+	followers   int           // live followers reading while the writers append
+	followProc  bool          // the followers are child processes (OpenFollower), not goroutines
+	rate        float64       // appends (calls) per second over all writers; 0: as fast as possible
 }
 
 // config is the parsed command line.
@@ -58,6 +61,7 @@ const (
 	mixDurable      = 1500 * time.Millisecond
 	customDuration  = 2 * time.Second
 	maxWriters      = 4096
+	maxFollowers    = 64
 )
 
 // standardMix is what walbench runs without workload flags: 128 B and 4 KiB
@@ -93,6 +97,15 @@ func (s spec) defaultName() string {
 	if s.reserve {
 		name += "/reserve"
 	}
+	if s.rate > 0 {
+		name += "/rate=" + strconv.FormatFloat(s.rate, 'g', -1, 64)
+	}
+	if s.followers > 0 {
+		name += fmt.Sprintf("/followers=%d", s.followers)
+		if s.followProc {
+			name += "-process"
+		}
+	}
 	return name
 }
 
@@ -108,13 +121,15 @@ func durabilityName(d mmapwal.Durability, interval time.Duration) string {
 var workloadFlags = map[string]bool{
 	"records": true, "duration": true, "size": true, "writers": true, "durability": true,
 	"batch": true, "reserve": true, "segment-size": true, "replay": true,
+	"followers": true, "followers-process": true, "rate": true,
 }
 
 // rawFlags holds the flag values as typed, before parsing: parsing them
 // ourselves gives one clear message per bad value.
 type rawFlags struct {
 	records, duration, size, writers, durability, batch, segmentSize string
-	reserve, replay, json, keep                                      bool
+	followers, rate                                                  string
+	reserve, replay, json, keep, followProc                          bool
 	cpuprofile, plot, dir                                            string
 }
 
@@ -129,6 +144,9 @@ func newFlagSet(r *rawFlags) *flag.FlagSet {
 	fs.StringVar(&r.batch, "batch", "", "append with AppendBatch of `N` records per call")
 	fs.BoolVar(&r.reserve, "reserve", false, "append with the zero-copy Reserve/Commit path (not with --batch)")
 	fs.StringVar(&r.segmentSize, "segment-size", "", "segment file size in `bytes` (e.g. 64M); default the engine's")
+	fs.StringVar(&r.followers, "followers", "", "run `N` live followers that read every record as it is appended")
+	fs.BoolVar(&r.followProc, "followers-process", false, "run the followers in child processes (OpenFollower) instead of goroutines")
+	fs.StringVar(&r.rate, "rate", "", "append at `R` calls per second over all writers (default: as fast as possible)")
 	fs.BoolVar(&r.replay, "replay", false, "after writing: close, time Open, iterate everything and verify the count")
 	fs.BoolVar(&r.json, "json", false, "print one JSON document on stdout instead of the table")
 	fs.StringVar(&r.cpuprofile, "cpuprofile", "", "write a CPU profile of the whole run to `file`")
@@ -212,6 +230,27 @@ func (r *rawFlags) spec() (spec, error) {
 		}
 	}
 	s.reserve, s.replay = r.reserve, r.replay
+	if r.followers != "" {
+		n, err := parsePositive("--followers", r.followers, maxFollowers)
+		if err != nil {
+			return s, err
+		}
+		s.followers = int(n)
+	}
+	if r.followProc {
+		if s.followers == 0 {
+			s.followers = 1
+		}
+		s.followProc = true
+	}
+	if s.followers > 0 && s.sizeMin < stampLen {
+		return s, usagef("--size: followers need records of at least %d bytes (each carries its append time)", stampLen)
+	}
+	if r.rate != "" {
+		if s.rate, err = strconv.ParseFloat(r.rate, 64); err != nil || s.rate <= 0 || math.IsInf(s.rate, 0) || math.IsNaN(s.rate) {
+			return s, usagef("--rate: cannot parse %q (want a positive number of appends per second)", r.rate)
+		}
+	}
 	s.name = s.defaultName()
 	return s, nil
 }

@@ -22,7 +22,12 @@ import (
 	"time"
 )
 
-func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+func main() {
+	if dir := os.Getenv(followerEnv); dir != "" { // a --followers-process child
+		os.Exit(followerChild(dir, os.Stdin, os.Stdout, os.Stderr))
+	}
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
 
 const helpText = `walbench measures mmapwal's append throughput and latency, group commit,
 disk use, replay speed and recovery time.
@@ -34,7 +39,8 @@ Without workload flags it runs the standard mix (about 15 s on 2 cores):
 and sync=always (1.5 s timed runs) × 1 and 16 writers, each replayed, in a
 fresh directory under --dir (default: the system temp dir) that is removed
 afterwards. Any workload flag (--records --duration --size --writers
---durability --batch --reserve --segment-size --replay) runs one custom run
+--durability --batch --reserve --segment-size --replay --followers
+--followers-process --rate) runs one custom run
 instead; --json, --plot, --cpuprofile, --dir and --keep apply to either.
 
 Workload:
@@ -50,6 +56,11 @@ Workload:
   --segment-size B     segment file size, e.g. 64M (default: the engine's, 64 MiB)
   --replay             then close, time Open, iterate every record and verify
                        the count and the contents
+  --followers N        N live followers read every record as it is appended
+                       (NextWait) and time append -> NextWait return
+  --followers-process  the followers are child processes reading the shared
+                       mapping (OpenFollower); implies --followers 1
+  --rate R             append at R calls/s over all writers (e.g. 1000)
 
 Output:
   --json               print one JSON document on stdout instead of the table

@@ -76,7 +76,58 @@ func writeTable(w io.Writer, h header, results []*result) error {
 	for _, n := range tableNotes {
 		fmt.Fprintln(w, "# "+n)
 	}
+	return writeFollowTable(w, results, nameWidth)
+}
+
+// followColumns are the columns of the followers' table.
+var followColumns = []string{"run", "followers", "in", "records seen", "p50", "p90", "p99", "p99.9", "max", "allocs/rec"}
+
+// writeFollowTable prints, for the runs with --followers, the latency from
+// the start of an append call to a follower's NextWait returning that
+// record.
+func writeFollowTable(w io.Writer, results []*result, nameWidth int) error {
+	var rows [][]string
+	for _, r := range results {
+		f := r.follow
+		if f == nil {
+			continue
+		}
+		where := "goroutines"
+		if f.process {
+			where = "processes"
+		}
+		h := &f.hist
+		rows = append(rows, []string{r.spec.name, fmt.Sprint(f.followers), where, fmt.Sprint(f.records),
+			formatNanos(h.Quantile(0.50)), formatNanos(h.Quantile(0.90)), formatNanos(h.Quantile(0.99)),
+			formatNanos(h.Quantile(0.999)), formatNanos(h.Max()), fmt.Sprintf("%.3f", f.allocsPerRecord())})
+	}
+	if rows == nil {
+		return nil
+	}
+	var buf bytes.Buffer
+	tw := tabwriter.NewWriter(&buf, 0, 0, 2, ' ', tabwriter.AlignRight)
+	for _, cells := range append([][]string{append([]string(nil), followColumns...)}, rows...) {
+		cells[0] = fmt.Sprintf("%-*s", nameWidth, cells[0])
+		fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t")
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	for line := range strings.Lines(buf.String()) {
+		fmt.Fprint(w, strings.TrimPrefix(line, "  "))
+	}
+	for _, n := range followNotes {
+		fmt.Fprintln(w, "# "+n)
+	}
 	return nil
+}
+
+// followNotes say how the followers' figures were measured.
+var followNotes = []string{
+	"followers: latency from the start of the append call (wall clock stamped in the record) to the return of",
+	"  the follower's NextWait with that record, over every record and follower; allocs/rec: heap allocations",
+	"  while following / records seen (goroutines: the whole process's, writers included; processes: the child's).",
 }
 
 // tableRow formats one run's figures in tableColumns order.
@@ -179,6 +230,16 @@ type jsonRun struct {
 	SegmentFileBytes   int64        `json:"segment_file_bytes"`
 	Replay             *jsonReplay  `json:"replay"`
 	Throughput         []jsonSample `json:"throughput"`
+	Followers          *jsonFollow  `json:"followers,omitempty"`
+}
+
+// jsonFollow is what the live followers of a run measured.
+type jsonFollow struct {
+	Count           int         `json:"count"`
+	Processes       bool        `json:"processes"`
+	Records         int64       `json:"records_seen"`
+	Latency         jsonLatency `json:"latency_ns"`
+	AllocsPerRecord float64     `json:"allocs_per_record"`
 }
 
 type jsonConfig struct {
@@ -193,6 +254,9 @@ type jsonConfig struct {
 	TargetRecords  int64   `json:"target_records,omitempty"`
 	TargetSeconds  float64 `json:"target_seconds,omitempty"`
 	Replay         bool    `json:"replay"`
+	Followers      int     `json:"followers,omitempty"`
+	FollowProcess  bool    `json:"followers_process,omitempty"`
+	Rate           float64 `json:"rate,omitempty"`
 }
 
 // jsonLatency holds append-call latencies in nanoseconds.
@@ -243,7 +307,8 @@ func toJSON(r *result) jsonRun {
 		Config: jsonConfig{SizeMin: s.sizeMin, SizeMax: s.sizeMax, Writers: s.writers,
 			Durability: durabilityName(s.durability, s.interval), SyncIntervalNs: int64(s.interval),
 			Batch: s.batch, Reserve: s.reserve, SegmentSize: s.segmentSize,
-			TargetRecords: s.records, TargetSeconds: s.duration.Seconds(), Replay: s.replay},
+			TargetRecords: s.records, TargetSeconds: s.duration.Seconds(), Replay: s.replay,
+			Followers: s.followers, FollowProcess: s.followProc, Rate: s.rate},
 		Records: r.records, PayloadBytes: r.payloadBytes, Seconds: r.elapsed.Seconds(),
 		RecordsPerSec: r.recordsPerSec(), MBPerSec: r.mbPerSec(),
 		Latency: jsonLatency{Per: latencyUnit(s), Count: h.Count(), Min: h.Min(), Mean: h.Mean(),
@@ -255,6 +320,14 @@ func toJSON(r *result) jsonRun {
 	}
 	for _, p := range r.timeline {
 		j.Throughput = append(j.Throughput, jsonSample{T: p.t.Seconds(), RecordsPerSec: p.rate})
+	}
+	if f := r.follow; f != nil {
+		fh := &f.hist
+		j.Followers = &jsonFollow{Count: f.followers, Processes: f.process, Records: f.records,
+			AllocsPerRecord: f.allocsPerRecord(),
+			Latency: jsonLatency{Per: "append call start to a follower's NextWait return", Count: fh.Count(), Min: fh.Min(),
+				Mean: fh.Mean(), P50: fh.Quantile(0.5), P90: fh.Quantile(0.9), P99: fh.Quantile(0.99),
+				P999: fh.Quantile(0.999), P9999: fh.Quantile(0.9999), Max: fh.Max(), MaxErr: measure.MaxRelErr}}
 	}
 	if rr := r.replay; rr != nil {
 		j.Replay = &jsonReplay{OpenSeconds: rr.open.Seconds(), RecoveredRecords: rr.recovered,
