@@ -10,11 +10,15 @@ package mmapwal
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // rt3Payload is record seq of generation gen, n bytes long.
@@ -215,5 +219,138 @@ func TestRedTeam3FollowerLeaksRemovedSegments(t *testing.T) {
 		mapped := len(f.files)
 		f.mu.Unlock()
 		t.Fatalf("the follower holds %d descriptors on removed segments (%d segments mapped); the writer has %d segments", n, mapped, len(l.segments()))
+	}
+}
+
+// rt3Child runs body in a child process (this test binary re-executed with
+// only test name selected) when this process is the parent; in the child,
+// it runs body and exits. The parent gets the started command.
+func rt3Child(t *testing.T, env string, body func()) *exec.Cmd {
+	t.Helper()
+	if os.Getenv("RT3_CHILD") == env {
+		body()
+		os.Exit(0)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^"+t.Name()+"$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "RT3_CHILD="+env)
+	return cmd
+}
+
+// A follower in another process that is SIGKILLed while it sleeps in
+// NextWait leaves its registration (followers) and its waiter count in the
+// writer's control area for the rest of the writer's incarnation: nothing
+// ever takes them back (control.go published/wake, follower.go sleep:
+// c.waiters.Add(1) undone only by a defer the kill never runs). From then on
+// every Append of the writer stores the published end and makes a
+// FUTEX_WAKE system call for no one: the "≤ 5 ns more with no follower"
+// and "followers never slow the writer" guarantees are gone until the
+// writer reopens the log. (Followers are supposed to crash freely: they
+// take no lock.)
+func TestRedTeam3KilledFollowerStaysRegistered(t *testing.T) {
+	dir := os.Getenv("RT3_DIR")
+	cmd := rt3Child(t, "killed-follower", func() {
+		f, err := OpenFollower(dir, nil)
+		if err != nil {
+			os.Exit(3)
+		}
+		it, _ := f.NewIterator(1 << 40)
+		it.NextWait(context.Background()) // sleeps on the futex until killed
+		os.Exit(4)
+	})
+	dir = fastTempDir(t)
+	l, err := Open(dir, folOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	l.Append([]byte("one"))
+	cmd.Env = append(cmd.Env, "RT3_DIR="+dir)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for l.ctl.waiters.Load() == 0 {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatal("the child never waited")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	for i := 0; i < 100; i++ { // the writer goes on: does anything notice?
+		l.Append([]byte("more"))
+		time.Sleep(time.Millisecond)
+	}
+	if w, n := l.ctl.waiters.Load(), l.ctl.followers.Load(); w != 0 || n != 0 {
+		t.Fatalf("after the only follower was killed the writer still counts %d waiters and %d followers: every Append publishes and calls FUTEX_WAKE", w, n)
+	}
+}
+
+// A follower maps the control area and reads its words with no fault
+// guard (follower.go stateLocked, sleep; control.go mapControl). When the
+// file shrinks under it (an operator's ': > CONTROL', a copy tool, a
+// writer of a future version that lays it out otherwise) the next look
+// faults and the Go runtime kills the whole follower process with SIGBUS:
+// bad input must be an error, never a crash, and the segments' mappings are
+// read under debug.SetPanicOnFault for exactly this reason.
+func TestRedTeam3ShrunkControlKillsFollower(t *testing.T) {
+	dir := os.Getenv("RT3_DIR")
+	cmd := rt3Child(t, "shrunk-control", func() {
+		f, err := OpenFollower(dir, nil)
+		if err != nil {
+			os.Exit(3)
+		}
+		f.LastSeq() // maps CONTROL
+		if err := os.Truncate(filepath.Join(dir, controlName), 0); err != nil {
+			os.Exit(5)
+		}
+		f.LastSeq()
+		f.Close()
+	})
+	dir = fastTempDir(t)
+	l, err := Open(dir, folOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for seq := uint64(1); seq <= 10; seq++ {
+		l.Append(folPayload(seq))
+	}
+	l.Close()
+	cmd.Env = append(cmd.Env, "RT3_DIR="+dir)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		first, _, _ := strings.Cut(string(out), "\n")
+		t.Fatalf("the follower process died: %v: %s", err, first)
+	}
+}
+
+// What a killed follower's leftover registration costs each Append:
+//
+//	go test -tags redteam3 -run '^$' -bench BenchmarkRedTeam3AppendStale -benchtime 200000x ./mmapwal
+func BenchmarkRedTeam3AppendStale(b *testing.B) {
+	for _, name := range []string{"clean", "stale-follower", "stale-waiter"} {
+		b.Run(name, func(b *testing.B) {
+			l, err := Open(fastTempDir(b), &Options{Durability: SyncManual})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer l.Close()
+			switch name {
+			case "stale-follower":
+				l.ctl.followers.Store(1)
+			case "stale-waiter":
+				l.ctl.followers.Store(1)
+				l.ctl.waiters.Store(1)
+			}
+			rec := make([]byte, 100)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				if _, err := l.Append(rec); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
