@@ -116,7 +116,7 @@ func (l *Log) openControl() {
 		l.log.Warn("mmapwal: no control area: followers will scan the frames", "dir", l.dir, "err", err)
 		return
 	}
-	l.ctl = c
+	l.ctl, l.ctlFollowers = c, c.followers
 }
 
 func (l *Log) createControl() (*control, error) {
@@ -177,25 +177,36 @@ func (l *Log) publishAll(c *control) {
 	}
 }
 
-// published tells followers that records up to last were appended to
-// segment num, whose frames end at end: only while followers are
-// registered (one atomic load otherwise). Writer only.
-func (c *control) published(num uint64, end int64, last uint64) {
-	if c.followers.Load() != 0 {
-		c.segment.Store(num)
-		c.end.Store(uint64(end))
-		c.last.Store(last)
-		c.wake()
+// publish tells followers that records up to last were appended to
+// segment num, whose frames end at end, and wakes the sleeping ones.
+// Writer only.
+func (c *control) publish(num uint64, end int64, last uint64) {
+	c.segment.Store(num)
+	c.end.Store(uint64(end))
+	c.last.Store(last) // the seq-cst store orders the frames before the waiters load
+	c.wake()
+}
+
+// ctlPublish publishes an append on the control area only while followers
+// are registered: with none, one atomic load (inlined in advance). Writer
+// only.
+func (l *Log) ctlPublish(s *seg, last uint64) {
+	if l.ctlFollowers.Load() != 0 {
+		l.publishAppend(s, last)
 	}
 }
 
-// ctlPublish is published on the Log's control area, if it has one.
-// Writer only.
-func (l *Log) ctlPublish(s *seg, last uint64) {
+// publishAppend is ctlPublish's slow path, kept out of line.
+//
+//go:noinline
+func (l *Log) publishAppend(s *seg, last uint64) {
 	if c := l.ctl; c != nil {
-		c.published(s.num, l.off, last)
+		c.publish(s.num, l.off, last)
 	}
 }
+
+// noFollowers is the followers word of a Log without a control area.
+var noFollowers atomic.Uint32
 
 // ctlDurable publishes a DurableSeq that rose.
 func (l *Log) ctlDurable() {
@@ -238,6 +249,6 @@ func (l *Log) ctlClose() {
 		c.futex.Add(1)
 		sysutil.FutexWake(c.m, ctlFutexOff, 0)
 		c.close()
-		l.ctl = nil
+		l.ctl, l.ctlFollowers = nil, &noFollowers
 	}
 }

@@ -77,10 +77,48 @@
 // releases. Reopening in the same process evicts the segments' cached pages
 // first, so what is read back is what the disk holds.
 //
+// # Live readers
+//
+// An iterator can follow the log as it grows. [Iterator.NextWait] is Next,
+// but blocks until a record is appended (or ctx is done, the log is closed,
+// or a truncation ends the iterator):
+//
+//	it, err := l.NewIteratorWith(applied+1, &mmapwal.IteratorOptions{DurableOnly: true})
+//	defer it.Close()
+//	for it.NextWait(ctx) {
+//		apply(it.Seq(), it.Value())
+//	}
+//	if errors.Is(it.Err(), mmapwal.ErrTruncated) { … } // records it returned were cut
+//
+// [IteratorOptions.DurableOnly] stops at DurableSeq: such an iterator never
+// returns a record a crash could take back. No goroutine runs per waiting
+// iterator; with none, an append pays one atomic load for them. The errors
+// that end an iterator are sticky; a ctx error is not (the next NextWait
+// waits again).
+//
+// Another process follows the same log with [OpenFollower]: it takes no
+// lock and never blocks the writer. Its iterators (the same [Iterator]
+// type) map the segments read-only and return checked copies, because the
+// writer may zero or rewrite bytes under them: every record is copied into
+// a buffer the iterator owns and its checksum verified on the copy. The
+// writer tells followers what changed, and wakes them, through the control
+// area, a small file (CONTROL) it rebuilds at every Open and never syncs
+// (FORMAT.md §9.6): truncations (an epoch), DurableSeq, a futex word. A
+// follower re-validates the last record it returned whenever the epoch or
+// the writer changes, so a record later cut — by TruncateBack, Reset or the
+// torn-tail repair of the next writer's recovery — ends it with
+// [ErrTruncated], never with a different record at the same sequence; a
+// DurableOnly follower never sees a record recovery can cut. Without a
+// control area it can trust (none, or one the lock holder does not
+// maintain: an older writer) a follower reads the frames alone and polls
+// every [FollowerOptions.PollInterval]. Followers survive the writer's
+// restarts, rotation and every truncation, and read a log no writer has
+// open.
+//
 // # Files
 //
 // The directory holds LOCK (the writer's flock), META (the log's identity and
-// truncation state), segment files named by number (0000000000000001.wal,
+// truncation state), CONTROL (the live readers' control area), segment files named by number (0000000000000001.wal,
 // 0000000000000002.wal, …) and, after a repair, quarantine files
 // (0000000000000007.wal.torn-0000000000001a40 holds the bytes cut from
 // segment 7 at offset 0x1a40). FORMAT.md at the repository root documents

@@ -332,6 +332,12 @@ func (f *Follower) release(ff *folFile) {
 
 func (f *Follower) releaseLocked(ff *folFile) {
 	ff.refs--
+	if ff.refs == 1 && f.files[ff.num] == ff {
+		// Only the cache holds it: unmap it (a log of many segments is
+		// not kept mapped whole).
+		delete(f.files, ff.num)
+		ff.refs--
+	}
 	if ff.refs == 0 {
 		ff.f.Close()
 	}
@@ -649,16 +655,18 @@ func (fi *followIter) locate(it *Iterator, st ctlState) (found bool) {
 		return fi.fail(it, err)
 	}
 	for k := len(nums) - 1; k >= 0; k-- {
+		h, err := segment.ReadHeader(filepath.Join(f.dir, segment.Name(nums[k])))
+		if errors.Is(err, crcframe.UnsupportedVersion) {
+			return fi.fail(it, &unsupportedError{name: segment.Name(nums[k])})
+		}
+		if err != nil || h.FirstSeq == 0 || (h.FirstSeq > fi.want && k > 0) {
+			continue // gone, being made, prepared, or after the position
+		}
 		ff, err := f.acquire(nums[k])
 		if err != nil {
 			return fi.fail(it, err)
 		}
 		if ff == nil {
-			continue
-		}
-		first := activeFrom(ff)
-		if first == 0 || (first > fi.want && k > 0) {
-			f.release(ff)
 			continue
 		}
 		fi.file, fi.off, fi.batchEnd, fi.durableEnd, fi.durWalk = ff, segment.HeaderSize, 0, 0, 0
@@ -750,7 +758,9 @@ func (fi *followIter) setReturned(seq uint64, off int64) {
 // the last record (a writer that does not tell of its truncations).
 func (fi *followIter) atEnd(it *Iterator, st ctlState) bool {
 	fi.idle++
-	if !st.trusted && fi.returned != 0 {
+	if !st.trusted && fi.returned != 0 && fi.idle%16 == 1 {
+		// Not at every look: records are checked against the last one
+		// returned anyway (advance), this catches a cut with no append.
 		fi.forceRevalidate()
 	}
 	return false

@@ -533,8 +533,66 @@ func TestFollowerDamagedControl(t *testing.T) {
 					t.Fatalf("DurableOnly %v: record %d", durableOnly, it.Seq())
 				}
 			}
+			if l.closed.Load() {
+				return
+			}
+			// A writer the follower does not trust truncates: the
+			// follower finds out from the frames.
+			f := openFollower(t, dir, nil)
+			it, _ := f.NewIterator(1)
+			defer it.Close()
+			expect(t, it, seqRange(1, 31)...)
+			if err := l.TruncateBack(10); err != nil {
+				t.Fatal(err)
+			}
+			for seq := uint64(11); seq <= 40; seq++ {
+				l.Append([]byte("other"))
+			}
+			if nextWithin(it) || !errors.Is(it.Err(), ErrTruncated) {
+				t.Fatalf("after an untold TruncateBack: %d %q %v", it.Seq(), it.Value(), it.Err())
+			}
 		})
 	}
+}
+
+// A batch whose last frame a crash never wrote: no follower returns any of
+// it, and the records after the next writer's recovery come in order.
+func TestFollowerIncompleteBatch(t *testing.T) {
+	dir := fastTempDir(t)
+	l, err := Open(dir, folOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Append(folPayload(1))
+	l.AppendBatch([][]byte{folPayload(2), folPayload(3), folPayload(4)})
+	segs := l.segments()
+	s := segs[len(segs)-1]
+	lastOff := s.idx.off(s.idx.len() - 1)
+	crashRelease(l)
+	b, _ := os.ReadFile(s.path)
+	clear(b[lastOff : lastOff+64]) // record 4's frame, never written
+	if err := os.WriteFile(s.path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f := openFollower(t, dir, nil)
+	it, _ := f.NewIterator(1)
+	defer it.Close()
+	expect(t, it, 1)
+	for i := 0; i < 20; i++ {
+		if it.Next() {
+			t.Fatalf("returned %d of an unfinished batch", it.Seq())
+		}
+	}
+	l, err = Open(dir, folOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if l.LastSeq() != 1 {
+		t.Fatalf("recovery: LastSeq %d", l.LastSeq())
+	}
+	l.Append(folPayload(2))
+	expect(t, it, 2)
 }
 
 func TestFollowerClose(t *testing.T) {

@@ -75,6 +75,9 @@ type Log struct {
 	// ctl is the control area followers read (control.go), nil when the
 	// log has none (ReadOnly, or it could not be made). Used under wmu.
 	ctl *control
+	// ctlFollowers is ctl's followers word (noFollowers without ctl): the
+	// one load an append pays for followers. Used under wmu.
+	ctlFollowers *atomic.Uint32
 
 	// fmu serialises every flush of segment bytes (see flush): taken after
 	// wmu when both are held, never before it.
@@ -150,6 +153,7 @@ func Open(dir string, opts *Options) (*Log, error) {
 func newLog(dir string, o Options) *Log {
 	l := &Log{dir: dir, opts: o, log: o.Logger, syncDone: make(chan struct{})}
 	l.cuts.Store(new(backCut))
+	l.ctlFollowers = &noFollowers
 	l.maps.l = l
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)
