@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mmapwal/mmapwal/internal/sysutil"
 )
 
 // rt3Payload is record seq of generation gen, n bytes long.
@@ -477,5 +480,58 @@ func TestRedTeam3StaleControlSamePid(t *testing.T) {
 		st, _ := f.state()
 		t.Fatalf("DurableOnly follower: no record after 20 though 21..40 are durable (%v); control area trusted %v, its DurableSeq %d",
 			it.Err(), st.trusted, st.durable)
+	}
+}
+
+// A TruncateBack that fails half way poisons the log and leaves the
+// control area's epoch odd ("truncating") for as long as the poisoned
+// writer keeps the log open (control.go ctlTruncated returns early when
+// poisoned). Followers then return nothing at all (follower.go next:
+// trusted && epoch odd), not even the records far below the cut that the
+// writer's own iterators still serve, and NextWait never ends: the
+// in-process DurableOnly iterator gets ErrPoisoned, the follower just waits.
+func TestRedTeam3PoisonedCutFreezesFollowers(t *testing.T) {
+	dir := fastTempDir(t)
+	l, err := Open(dir, &Options{SegmentSize: rcvSegSize, Durability: SyncAlways})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for i := range 250 {
+		if _, err := l.Append(fmt.Appendf(nil, "rec-%d-%0*d", i, 100+i%100, 0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := openFollower(t, dir, nil)
+	it, _ := f.NewIterator(1)
+	defer it.Close()
+	if !nextWithin(it) || it.Seq() != 1 { // registered, positioned at 1
+		t.Fatalf("record 1: %v", it.Err())
+	}
+	segs := l.segments()
+	newest := segs[len(segs)-1].path
+	keep := segs[0].lastSeq() - 3
+	waitPrepared(l)
+	restore := sysutil.SetFault(func(op sysutil.Op, path string) error {
+		if op == sysutil.OpRemove && path == newest {
+			return syscall.EIO
+		}
+		return nil
+	})
+	err = l.TruncateBack(keep)
+	restore()
+	if !errors.Is(err, ErrPoisoned) {
+		t.Fatalf("TruncateBack: %v", err)
+	}
+	own, _ := l.NewIterator(2)
+	defer own.Close()
+	n := 0
+	for own.Next() {
+		n++
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if !it.NextWait(ctx) {
+		t.Fatalf("the writer's own iterator reads records 2..%d of the poisoned log; the follower gets none (%v) and would wait forever", n+1, it.Err())
 	}
 }
