@@ -535,3 +535,52 @@ func TestRedTeam3PoisonedCutFreezesFollowers(t *testing.T) {
 		t.Fatalf("the writer's own iterator reads records 2..%d of the poisoned log; the follower gets none (%v) and would wait forever", n+1, it.Err())
 	}
 }
+
+// The control area is rebuilt by each writer, and nothing in it is needed
+// to read the log, so a CONTROL file may go (an operator's clean-up, a
+// copy or restore of the directory that skips it as the crash tests' own
+// copyDir does) and the next writer creates a new one. A follower that
+// mapped the old file keeps it for good (follower.go stateLocked maps the
+// file only while f.ctl is nil): it never trusts a control area again,
+// never registers, is never woken by the futex and never sees the new
+// writer's truncation epochs, DurableSeq or Resets; it polls and relies on
+// the frames alone (see TestRedTeam3UntrustedCutAcrossSegments for what
+// that misses).
+func TestRedTeam3RecreatedControlNeverTrusted(t *testing.T) {
+	dir := fastTempDir(t)
+	l, err := Open(dir, folOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Append(folPayload(1))
+	f := openFollower(t, dir, nil)
+	it, _ := f.NewIterator(1)
+	defer it.Close()
+	expect(t, it, 1)
+	l.Close()
+	if err := os.Remove(filepath.Join(dir, controlName)); err != nil {
+		t.Fatal(err)
+	}
+	l, err = Open(dir, folOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	l.Append(folPayload(2))
+	expect(t, it, 2)
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		st, err := f.state()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.trusted {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the new writer maintains a new CONTROL (followers registered: %d); the follower still reads the removed one (incarnation %#x, trusted %v)",
+				l.ctl.followers.Load(), st.inc, st.trusted)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
