@@ -599,6 +599,9 @@ func (fi *followIter) frameAt(ff *folFile, off int64) (crcframe.Header, []byte, 
 		return crcframe.Header{}, nil, false
 	}
 	size := int64(crcframe.Size(int(n)))
+	if off+size > int64(len(data)) {
+		return crcframe.Header{}, nil, false // a length no frame here can have: grow nothing for it
+	}
 	if int64(cap(fi.buf)) < size {
 		fi.buf = make([]byte, size, max(size, 2*int64(cap(fi.buf))))
 	}

@@ -33,6 +33,10 @@ import (
 // to return, with ErrNotFound. A TruncateFront that drops nothing it had
 // still to return (a cut into a gap after its position) does not stop it.
 // A Reset ends every iterator opened before it with a *TruncatedError.
+//
+// NextWait waits for records not appended yet (see wait.go); a Follower's
+// iterators (Follower.NewIterator) are of this type too and read through
+// the Follower (see followIter).
 type Iterator struct {
 	l    *Log
 	s    *seg          // pinned segment, or nil
@@ -353,7 +357,9 @@ func (it *Iterator) Seq() uint64 { return it.seq }
 // returns false with a *TruncatedError (ErrTruncated) whose Seq is at or
 // below this record's — so a caller that must never act on a dropped record
 // acts on a record only after the following Next (or checks Err after its
-// loop). On a ReadOnly log Value is a checked copy.
+// loop). On a ReadOnly log, and on a Follower's iterator, Value is a
+// checked copy in a buffer the iterator owns (valid until the next Next,
+// NextWait or Close; it grows once and is reused).
 func (it *Iterator) Value() []byte { return it.val }
 
 // Err returns the error that stopped the iterator, or nil; after a

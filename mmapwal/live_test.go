@@ -514,3 +514,50 @@ func TestAppendAllocsWithWaiter(t *testing.T) {
 	cancel()
 	<-res
 }
+
+// BenchmarkAppendListeners measures what an append pays for live readers:
+// none (the check only), registered followers (the control area's
+// publication; they do not read here), a waiting in-process iterator.
+func BenchmarkAppendListeners(b *testing.B) {
+	for _, kind := range []string{"none", "followers=2", "waiter=1"} {
+		b.Run(kind, func(b *testing.B) {
+			dir := fastTempDir(b)
+			l, err := Open(dir, &Options{Durability: SyncManual})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer l.Close()
+			switch kind {
+			case "followers=2":
+				for i := 0; i < 2; i++ {
+					f, err := OpenFollower(dir, nil)
+					if err != nil {
+						b.Fatal(err)
+					}
+					defer f.Close()
+				}
+				if l.ctlFollowers.Load() != 2 {
+					b.Fatalf("%d followers registered", l.ctlFollowers.Load())
+				}
+			case "waiter=1":
+				it, _ := l.NewIterator(1)
+				ctx, cancel := context.WithCancel(context.Background())
+				done := make(chan bool)
+				go func() {
+					for it.NextWait(ctx) {
+					}
+					done <- true
+				}()
+				defer func() { cancel(); <-done; it.Close() }()
+			}
+			rec := make([]byte, 128)
+			b.SetBytes(128)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := l.Append(rec); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
