@@ -584,3 +584,57 @@ func TestRedTeam3RecreatedControlNeverTrusted(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TruncatedError.Seq is "the first sequence the iterator had reached (or
+// returned) that no longer exists": the point a consumer rolls back to. A
+// follower reports its last returned record instead (follower.go
+// revalidate: Seq min(fi.returned, last+1)), so a consumer that rolls back
+// from Seq keeps records the cut took back. The writer's own iterators
+// report the lowest cut (iterator.go followCuts: low+1). Found by
+// TestRedTeam3KillWriter/with-cuts (a consumer that trusted Seq kept
+// records of a killed writer that the next one replaced).
+func TestRedTeam3FollowerTruncatedSeq(t *testing.T) {
+	for _, trusted := range []bool{true, false} {
+		t.Run(map[bool]string{true: "control", false: "frames"}[trusted], func(t *testing.T) {
+			dir := fastTempDir(t)
+			l, err := Open(dir, folOpts())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			if !trusted {
+				rt3NoControl(t, l)
+			}
+			for seq := uint64(1); seq <= 40; seq++ {
+				l.Append(rt3Payload('a', seq, 100))
+			}
+			f := openFollower(t, dir, nil)
+			fit, _ := f.NewIterator(1)
+			defer fit.Close()
+			own, _ := l.NewIterator(1)
+			defer own.Close()
+			for seq := uint64(1); seq <= 40; seq++ {
+				if !nextWithin(fit) || !own.Next() {
+					t.Fatalf("record %d: %v %v", seq, fit.Err(), own.Err())
+				}
+			}
+			if err := l.TruncateBack(20); err != nil {
+				t.Fatal(err)
+			}
+			for seq := uint64(21); seq <= 50; seq++ {
+				l.Append(rt3Payload('b', seq, 100))
+			}
+			var ownTE, folTE *TruncatedError
+			if own.Next() || !errors.As(own.Err(), &ownTE) {
+				t.Fatalf("writer's iterator: %v", own.Err())
+			}
+			if nextWithin(fit) || !errors.As(fit.Err(), &folTE) {
+				t.Fatalf("follower: %d %v", fit.Seq(), fit.Err())
+			}
+			if folTE.Seq != 21 {
+				t.Fatalf("follower: TruncatedError{Seq %d, LastSeq %d}, want Seq 21 (records 21..40 it returned are gone); the writer's iterator says {Seq %d, LastSeq %d}",
+					folTE.Seq, folTE.LastSeq, ownTE.Seq, ownTE.LastSeq)
+			}
+		})
+	}
+}
