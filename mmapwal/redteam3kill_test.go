@@ -99,7 +99,7 @@ func TestRedTeam3KillWriter(t *testing.T) {
 	// consumer may; with-cuts-rollback-all forgets everything at each
 	// ErrTruncated and re-reads from 1, so that only a silent change fails.
 	for _, c := range []struct {
-		name       string
+		name      string
 		cuts, all bool
 	}{{"appends", false, false}, {"with-cuts", true, false}, {"with-cuts-rollback-all", true, true}} {
 		t.Run(c.name, func(t *testing.T) {
