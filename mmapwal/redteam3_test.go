@@ -676,3 +676,50 @@ func TestRedTeam3FollowerTailReopensPrepared(t *testing.T) {
 		t.Fatalf("%v allocations per record following a live writer", a)
 	}
 }
+
+// "A TruncateFront that drops nothing it had still to return (a cut into a
+// gap after its position) does not stop it" (Iterator's doc; the writer's
+// iterators do so through frontGone). A follower's does stop when the
+// segment of its last record went with the cut: locate fails any iterator
+// that returned a record and whose next sequence is below the new front
+// (follower.go locate: fi.returned != 0 && fi.want < front), whether or not
+// a record was there.
+func TestRedTeam3FollowerFrontIntoGap(t *testing.T) {
+	dir := fastTempDir(t)
+	l, err := Open(dir, folOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for seq := uint64(1); seq <= 10; seq++ {
+		l.Append(rt3Payload('a', seq, 1000))
+	}
+	// A gap: 11..99 never existed; 100.. do not fit in the first segment.
+	for seq := uint64(100); seq <= 105; seq++ {
+		if err := l.AppendSeq(seq, rt3Payload('a', seq, 8000)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := openFollower(t, dir, nil)
+	fit, _ := f.NewIterator(1)
+	defer fit.Close()
+	own, _ := l.NewIterator(1)
+	defer own.Close()
+	for seq := uint64(1); seq <= 10; seq++ {
+		if !nextWithin(fit) || !own.Next() {
+			t.Fatalf("record %d: %v %v", seq, fit.Err(), own.Err())
+		}
+	}
+	if err := l.TruncateFront(100); err != nil { // drops 1..10 only: nothing either had still to return
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "0000000000000001.wal")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatal("the segment of record 10 is still there: the test needs it gone")
+	}
+	if !own.Next() || own.Seq() != 100 {
+		t.Fatalf("writer's iterator: %d %v", own.Seq(), own.Err())
+	}
+	if !nextWithin(fit) || fit.Seq() != 100 {
+		t.Fatalf("follower: %d %v; the writer's own iterator goes on with 100 (the cut removed only records it returned)", fit.Seq(), fit.Err())
+	}
+}
