@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 )
@@ -703,5 +704,164 @@ func TestControlGolden(t *testing.T) {
 	}
 	if !bytes.Equal(got, want) {
 		t.Fatalf("control area layout changed:\n got %x\nwant %x", got[:256], want[:min(256, len(want))])
+	}
+}
+
+// TestFollowerStress runs a writer doing random appends, batches, syncs,
+// TruncateBacks, TruncateFronts and reopens against followers (one
+// DurableOnly) and checks what they return: strictly increasing sequences,
+// payloads that are what was appended at that sequence, and never a
+// record appended after a TruncateBack that dropped a record the follower
+// had returned (it must fail with ErrTruncated first; it then starts
+// again).
+func TestFollowerStress(t *testing.T) {
+	dir := fastTempDir(t)
+	type cut struct {
+		gen, point uint64 // the TruncateBack (or reopen) that made gen cut the log to point
+		reopen     bool
+	}
+	var mu sync.Mutex
+	var cuts []cut
+	gen := uint64(1)
+	payload := func(seq, gen uint64) []byte {
+		b := make([]byte, 16+seq%200)
+		binary.LittleEndian.PutUint64(b, seq)
+		binary.LittleEndian.PutUint64(b[8:], gen)
+		return b
+	}
+	stop := make(chan struct{})
+	var finalLast uint64 // the log's LastSeq once the writer is done (set before stop is closed)
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	follow := func(durableOnly bool) {
+		defer wg.Done()
+		f, err := OpenFollower(dir, &FollowerOptions{DurableOnly: durableOnly, PollInterval: 200 * time.Microsecond})
+		if err != nil {
+			errs <- err
+			return
+		}
+		defer f.Close()
+		var lastSeq, lastGen uint64
+		var stopped time.Time
+		it, err := f.NewIterator(1)
+		if err != nil {
+			errs <- err
+			return
+		}
+		defer func() { it.Close() }()
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Millisecond)
+			ok := it.NextWait(ctx)
+			cancel()
+			if !ok {
+				err := it.Err()
+				switch {
+				case errors.Is(err, context.DeadlineExceeded): // not sticky: wait again
+					select {
+					case <-stop:
+						// The writer is done: the follower must reach its end.
+						if lastSeq == finalLast {
+							return
+						}
+						if stopped.IsZero() {
+							stopped = time.Now()
+						} else if time.Since(stopped) > 10*time.Second {
+							errs <- fmt.Errorf("DurableOnly %v: stuck at %d, the log ends at %d", durableOnly, lastSeq, finalLast)
+							return
+						}
+					default:
+					}
+				case errors.Is(err, ErrTruncated) || errors.Is(err, ErrNotFound):
+					it.Close() // start again
+					if it, err = f.NewIterator(1); err != nil {
+						errs <- err
+						return
+					}
+					lastSeq, lastGen = 0, 0
+				default:
+					errs <- fmt.Errorf("DurableOnly %v: %v", durableOnly, err)
+					return
+				}
+				continue
+			}
+			seq, v := it.Seq(), it.Value()
+			if len(v) < 16 || binary.LittleEndian.Uint64(v) != seq || !bytes.Equal(v, payload(seq, binary.LittleEndian.Uint64(v[8:]))) {
+				errs <- fmt.Errorf("record %d: bytes not appended at %d", seq, seq)
+				return
+			}
+			g := binary.LittleEndian.Uint64(v[8:])
+			if seq <= lastSeq {
+				errs <- fmt.Errorf("record %d after %d", seq, lastSeq)
+				return
+			}
+			mu.Lock()
+			for _, c := range cuts {
+				if c.gen > lastGen && c.gen <= g && c.point < lastSeq {
+					mu.Unlock()
+					errs <- fmt.Errorf("DurableOnly %v: returned %d (gen %d) though a cut to %d (gen %d, reopen %v) dropped %d (gen %d) it returned", durableOnly, seq, g, c.point, c.gen, c.reopen, lastSeq, lastGen)
+					return
+				}
+			}
+			mu.Unlock()
+			lastSeq, lastGen = seq, g
+		}
+	}
+	l, err := Open(dir, folOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	wg.Add(2)
+	go follow(false)
+	go follow(true)
+	rng := testSeed(t)
+	for op := 0; op < 1500; op++ {
+		rng = splitmix(rng)
+		switch r := rng % 100; {
+		case r < 60:
+			l.Append(payload(l.LastSeq()+1, gen))
+		case r < 75:
+			s := l.LastSeq() + 1
+			l.AppendBatch([][]byte{payload(s, gen), payload(s+1, gen), payload(s+2, gen)})
+		case r < 85:
+			l.Sync()
+		case r < 92:
+			if last, first := l.LastSeq(), l.FirstSeq(); last > first+5 {
+				point := last - 1 - (rng>>8)%5
+				mu.Lock()
+				gen++
+				cuts = append(cuts, cut{gen, point, false})
+				mu.Unlock()
+				if err := l.TruncateBack(point); err != nil {
+					t.Fatal(err)
+				}
+			}
+		case r < 96:
+			if last, first := l.LastSeq(), l.FirstSeq(); last > first+50 {
+				l.TruncateFront(first + 10)
+			}
+		default:
+			if rng>>20%2 == 0 {
+				l.Close()
+			} else {
+				crashRelease(l)
+			}
+			if l, err = Open(dir, folOpts()); err != nil {
+				t.Fatal(err)
+			}
+			mu.Lock()
+			gen++ // a crash may cut a torn tail: records after it are a new generation
+			cuts = append(cuts, cut{gen, l.LastSeq(), true})
+			mu.Unlock()
+		}
+	}
+	// End with records after every cut, so that LastSeq is a record.
+	l.Append(payload(l.LastSeq()+1, gen))
+	finalLast = l.LastSeq()
+	l.Close()
+	close(stop)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }
