@@ -349,3 +349,57 @@ func TestRT3HeldAllocs(t *testing.T) {
 		})
 	}
 }
+
+// A DurableOnly follower never returns a record above the writer's
+// DurableSeq at the moment it returns it (DurableSeq only rises here: no
+// truncation), with and without a control area.
+func TestRT3HeldDurableOnlyBound(t *testing.T) {
+	for _, noCtl := range []bool{false, true} {
+		t.Run(fmt.Sprint("noControl=", noCtl), func(t *testing.T) {
+			dir := fastTempDir(t)
+			l, err := Open(dir, &Options{Durability: SyncManual, SegmentSize: 64 << 10})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			if noCtl {
+				rt3NoControl(t, l)
+			}
+			f := openFollower(t, dir, &FollowerOptions{DurableOnly: true})
+			const total = 8000
+			done := make(chan string, 1)
+			go func() {
+				it, _ := f.NewIterator(1)
+				defer it.Close()
+				ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+				defer cancel()
+				for want := uint64(1); want <= total-1; want++ {
+					if !it.NextWait(ctx) {
+						done <- fmt.Sprintf("stuck at %d: %v", want, it.Err())
+						return
+					}
+					if d := l.DurableSeq(); it.Seq() > d {
+						done <- fmt.Sprintf("returned %d above DurableSeq %d", it.Seq(), d)
+						return
+					}
+				}
+				done <- ""
+			}()
+			rec := make([]byte, 300)
+			for n := 1; n <= total; n++ {
+				l.Append(rec)
+				if n%17 == 0 {
+					l.Sync()
+				}
+				if n%100 == 0 {
+					time.Sleep(100 * time.Microsecond)
+				}
+			}
+			l.Sync()
+			l.Append(rec)
+			if msg := <-done; msg != "" {
+				t.Fatal(msg)
+			}
+		})
+	}
+}
