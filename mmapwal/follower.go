@@ -730,6 +730,12 @@ func (fi *followIter) advance(it *Iterator, st ctlState) (ok, again bool) {
 			if c, err := frameCRC(fi.file.f.Data(), fi.retOff, ""); err != nil || c != fi.retCRC {
 				return false, fi.forceRevalidate()
 			}
+		} else if fi.retFile != nil {
+			// The first record of a segment after the one returned last:
+			// that one must still be the log's (not removed by a cut).
+			if linked, err := fi.retFile.f.Linked(); err != nil || !linked {
+				return false, fi.forceRevalidate()
+			}
 		}
 		fi.setReturned(h.Seq, fi.off)
 		it.seq, it.val = h.Seq, payload
@@ -832,8 +838,16 @@ func (fi *followIter) nextSegment(recheck bool) (bool, error) {
 	if err != nil || nf == nil {
 		return false, err
 	}
-	if activeFrom(nf) == 0 {
+	first := activeFrom(nf)
+	if first == 0 {
 		f.release(nf)
+		return false, nil
+	}
+	if fi.returned != 0 && first <= fi.returned {
+		// Not a rotation after the records returned (which starts above
+		// them): a cut or a Reset made it. Re-validate first.
+		f.release(nf)
+		fi.forceRevalidate()
 		return false, nil
 	}
 	// Rotation wrote and synced the old segment before activating the

@@ -708,7 +708,7 @@ func TestControlGolden(t *testing.T) {
 }
 
 // TestFollowerStress runs a writer doing random appends, batches, syncs,
-// TruncateBacks, TruncateFronts and reopens against followers (one
+// TruncateBacks, TruncateFronts, Resets and reopens against followers (one
 // DurableOnly) and checks what they return: strictly increasing sequences,
 // payloads that are what was appended at that sequence, and never a
 // record appended after a TruncateBack that dropped a record the follower
@@ -838,6 +838,15 @@ func TestFollowerStress(t *testing.T) {
 		case r < 96:
 			if last, first := l.LastSeq(), l.FirstSeq(); last > first+50 {
 				l.TruncateFront(first + 10)
+			}
+		case r < 97:
+			next := max(l.LastSeq()+6, 15) - (rng>>8)%12 // below or above LastSeq+1
+			mu.Lock()
+			gen++
+			cuts = append(cuts, cut{gen, next - 1, false})
+			mu.Unlock()
+			if err := l.Reset(next); err != nil {
+				t.Fatal(err)
 			}
 		default:
 			if rng>>20%2 == 0 {
