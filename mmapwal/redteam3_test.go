@@ -38,7 +38,11 @@ func rt3Payload(gen byte, seq uint64, n int) []byte {
 // segment that held the follower's last record, before the follower looks
 // again. Its revalidation takes the missing segment for a TruncateFront
 // that took nothing back (follower.go revalidate: ff == nil &&
-// m.firstSeq > fi.returned) and it goes on with the new records.
+// m.firstSeq > fi.returned) and it goes on with the new records. Since
+// cc78287 (wt-live) the first record of the new segment finds the old one
+// unlinked and forces a re-validation, which takes the same branch again:
+// the follower spins (100 re-validations per look) and NextWait never
+// returns, instead of ErrTruncated.
 func TestRedTeam3FollowerCutThenFrontIsSilent(t *testing.T) {
 	dir := fastTempDir(t)
 	l, err := Open(dir, folOpts())
@@ -130,7 +134,9 @@ func TestRedTeam3FollowerCutSameLastRecord(t *testing.T) {
 // writer closed (or reopened: a new incarnation), the Reset counter it
 // compares is gone and revalidate takes the removed segments for a
 // TruncateFront: Reset(last+1) goes on silently, Reset above it ends with
-// a bare ErrNotFound (locate), not ErrTruncated.
+// a bare ErrNotFound (locate), not ErrTruncated. Since cc78287 (wt-live)
+// Reset(last+1) no longer goes on: NextWait waits forever (the same
+// re-validation loop as TestRedTeam3FollowerCutThenFrontIsSilent).
 func TestRedTeam3FollowerResetAcrossRestart(t *testing.T) {
 	for _, next := range []uint64{11, 1000} {
 		for _, reopen := range []bool{false, true} {
