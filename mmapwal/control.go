@@ -111,6 +111,9 @@ func (c *control) wake() {
 // every field, then a new incarnation. A failure leaves the log without
 // one: followers then scan. Writer only, before any append.
 func (l *Log) openControl() {
+	if testHookNoControl {
+		return // a writer of an older version
+	}
 	c, err := l.createControl()
 	if err != nil {
 		l.log.Warn("mmapwal: no control area: followers will scan the frames", "dir", l.dir, "err", err)
@@ -204,6 +207,10 @@ func (l *Log) publishAppend(s *seg, last uint64) {
 		c.publish(s.num, l.off, last)
 	}
 }
+
+// testHookNoControl, set by a test, makes writers maintain no control
+// area, as older versions do. False in production.
+var testHookNoControl bool
 
 // noFollowers is the followers word of a Log without a control area.
 var noFollowers atomic.Uint32

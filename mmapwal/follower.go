@@ -578,9 +578,16 @@ func (fi *followIter) revalidate(it *Iterator, st ctlState) bool {
 		f.release(ff)
 	}
 	if ff == nil && m.firstSeq > fi.returned && m.reset == 0 {
-		// Its segment went with a TruncateFront: nothing it returned
-		// was taken back; the position is re-located from next.
-		return true
+		if m.firstSeq > fi.want {
+			// A TruncateFront overtook it (and removed its segment).
+			return fi.fail(it, fmt.Errorf("%w: records before %d were truncated away under the iterator", ErrNotFound, m.firstSeq))
+		}
+		// Its segment went with a TruncateFront to just after it: the
+		// position is re-located from next, if the frame is still in the
+		// removed file as it was (a cut zeroes it in place first).
+		if c, err := frameCRC(fi.retFile.f.Data(), fi.retOff, ""); err == nil && c == fi.retCRC {
+			return true
+		}
 	}
 	last := st.last
 	return fi.fail(it, &TruncatedError{Seq: min(fi.returned, last+1), LastSeq: last})
@@ -767,10 +774,17 @@ func (fi *followIter) setReturned(seq uint64, off int64) {
 // the last record (a writer that does not tell of its truncations).
 func (fi *followIter) atEnd(it *Iterator, st ctlState) bool {
 	fi.idle++
-	if !st.trusted && fi.returned != 0 && fi.idle%16 == 1 {
-		// Not at every look: records are checked against the last one
-		// returned anyway (advance), this catches a cut with no append.
+	if st.trusted || fi.idle%16 != 1 {
+		return false
+	}
+	// Not at every look: records are checked against the last one
+	// returned anyway (advance); this catches a cut with no append, and a
+	// position in a segment removed since.
+	if fi.returned != 0 {
 		fi.forceRevalidate()
+	} else if linked, err := fi.file.f.Linked(); err != nil || !linked {
+		fi.f.release(fi.file)
+		fi.file = nil
 	}
 	return false
 }

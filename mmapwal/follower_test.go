@@ -715,6 +715,14 @@ func TestControlGolden(t *testing.T) {
 // had returned (it must fail with ErrTruncated first; it then starts
 // again).
 func TestFollowerStress(t *testing.T) {
+	// (With testHookNoControl set — writers of an older version, the
+	// followers have the frames only — about one run in five still finds
+	// a follower that goes on after a cut of a record it returned: the
+	// fallback's known gap, see the report of issue 11.)
+	followerStress(t)
+}
+
+func followerStress(t *testing.T) {
 	dir := fastTempDir(t)
 	type cut struct {
 		gen, point uint64 // the TruncateBack (or reopen) that made gen cut the log to point
@@ -766,7 +774,17 @@ func TestFollowerStress(t *testing.T) {
 						if stopped.IsZero() {
 							stopped = time.Now()
 						} else if time.Since(stopped) > 10*time.Second {
-							errs <- fmt.Errorf("DurableOnly %v: stuck at %d, the log ends at %d", durableOnly, lastSeq, finalLast)
+							fi := it.fol
+							dbg := fmt.Sprintf("want %d returned %d", fi.want, fi.returned)
+							if fi.file != nil {
+								h, _, ok := fi.frameAt(fi.file, fi.off)
+								lk, _ := fi.file.f.Linked()
+								dbg += fmt.Sprintf(" file %d linked %v first %d off %d frame %+v %v", fi.file.num, lk, activeFrom(fi.file), fi.off, h, ok)
+							}
+							nums, _ := listSegments(dir)
+							m, _ := readMeta(dir)
+							dbg += fmt.Sprintf(" segs %v meta first %d", nums, m.firstSeq)
+							errs <- fmt.Errorf("DurableOnly %v: stuck at %d, the log ends at %d: %s", durableOnly, lastSeq, finalLast, dbg)
 							return
 						}
 					default:
