@@ -1,0 +1,658 @@
+//go:build redteam4
+
+package mmapwal
+
+// Red team 4 (issue 9, the performance changes): index views, LastSeq and
+// Stats.Appends derived from the index, the three-stream CRC, the
+// preparation left to the first append, the mapped-segment LRU.
+//
+//	go test -tags redteam4 -race -count=1 -run TestRT4 ./mmapwal
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+
+	"github.com/mmapwal/mmapwal/crcframe"
+	"github.com/mmapwal/mmapwal/internal/sysutil"
+	"github.com/mmapwal/mmapwal/segment"
+	"golang.org/x/sys/unix"
+)
+
+// rt4Payload is a self-describing record: seq, generation, length, filler,
+// and a CRC of what precedes it, so a reader can tell a torn or foreign
+// record from the one it asked for.
+func rt4Payload(seq uint64, gen uint32, n int) []byte {
+	n = max(n, 20)
+	b := make([]byte, n)
+	binary.LittleEndian.PutUint64(b, seq)
+	binary.LittleEndian.PutUint32(b[8:], gen)
+	binary.LittleEndian.PutUint32(b[12:], uint32(n))
+	for i := 16; i < n-4; i++ {
+		b[i] = byte(seq) ^ byte(gen) ^ byte(i)
+	}
+	binary.LittleEndian.PutUint32(b[n-4:], crc32.ChecksumIEEE(b[:n-4]))
+	return b
+}
+
+// rt4Check returns "" if b is a record rt4Payload made for seq.
+func rt4Check(b []byte, seq uint64) string {
+	if len(b) < 20 {
+		return fmt.Sprintf("record %d: %d bytes", seq, len(b))
+	}
+	n := len(b)
+	if crc32.ChecksumIEEE(b[:n-4]) != binary.LittleEndian.Uint32(b[n-4:]) {
+		return fmt.Sprintf("record %d: torn (crc)", seq)
+	}
+	if got := binary.LittleEndian.Uint64(b); got != seq {
+		return fmt.Sprintf("record %d: holds record %d", seq, got)
+	}
+	if int(binary.LittleEndian.Uint32(b[12:])) != n {
+		return fmt.Sprintf("record %d: length %d", seq, n)
+	}
+	return ""
+}
+
+// TestRT4CRCGuardPage: Checksum at every length 1..600 on data that ends
+// exactly at a page followed by a PROT_NONE page (a read past the end
+// faults) and that starts right after a PROT_NONE page, at odd alignments,
+// against hash/crc32.
+func TestRT4CRCGuardPage(t *testing.T) {
+	pg := os.Getpagesize()
+	mem, err := unix.Mmap(-1, 0, 3*pg, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Munmap(mem)
+	if err := unix.Mprotect(mem[:pg], unix.PROT_NONE); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mprotect(mem[2*pg:], unix.PROT_NONE); err != nil {
+		t.Fatal(err)
+	}
+	page := mem[pg : 2*pg]
+	rng := rand.New(rand.NewPCG(4, 4))
+	for i := range page {
+		page[i] = byte(rng.Uint32())
+	}
+	tab := crc32.MakeTable(crc32.Castagnoli)
+	for n := 1; n <= 600; n++ {
+		for _, seed := range []uint32{0, 0xffffffff, 0x12345678} {
+			end := page[pg-n:] // ends at the guard page
+			if got, want := crcframe.Checksum(seed, end), crc32.Update(seed, tab, end); got != want {
+				t.Errorf("len %d at page end, seed %x: %08x, hash/crc32 %08x", n, seed, got, want)
+			}
+			for a := range 8 { // starts after the guard page, odd alignments, also crossing no boundary
+				b := page[a : a+n]
+				if got, want := crcframe.Checksum(seed, b), crc32.Update(seed, tab, b); got != want {
+					t.Errorf("len %d at offset %d, seed %x: %08x, hash/crc32 %08x", n, a, seed, got, want)
+				}
+			}
+		}
+	}
+}
+
+// TestRT4IndexViewsRace: one writer appends (Append, AppendBatch, AppendSeq
+// with gaps: the dense to sparse switch), TruncateBacks into the tail,
+// into and out of gaps and into the previous segment, and re-appends at the
+// same sequences with another generation; readers Read, ReadInto, View and
+// iterate, and every record they get must be whole and the one they asked
+// for (by its embedded sequence).
+func TestRT4IndexViewsRace(t *testing.T) {
+	seed := testSeed(t)
+	for round := range 6 {
+		rt4IndexRound(t, seed+uint64(round), round%2 == 1)
+	}
+}
+
+func rt4IndexRound(t *testing.T, seed uint64, tinySegs bool) {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	size := int64(64 << 10)
+	if tinySegs {
+		size = 8 << 10
+	}
+	dir := fastTempDir(t)
+	l, err := Open(dir, &Options{SegmentSize: size, Durability: SyncManual, MaxMappedSegments: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var stop atomic.Bool
+	var bad sync.Mutex
+	var errs []string
+	var nerrs atomic.Int64
+	report := func(s string) {
+		bad.Lock()
+		if len(errs) < 10 {
+			errs = append(errs, s)
+		}
+		bad.Unlock()
+		nerrs.Add(1)
+	}
+	var wg sync.WaitGroup
+	var reads atomic.Int64
+	for r := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rr := rand.New(rand.NewPCG(seed, uint64(10+r)))
+			buf := make([]byte, 0, 4096)
+			for !stop.Load() {
+				last := l.LastSeq()
+				if last == 0 {
+					continue
+				}
+				first := l.FirstSeq()
+				seq := first + rr.Uint64N(last-first+1)
+				switch rr.IntN(4) {
+				case 0:
+					b, err := l.Read(seq)
+					if err == nil {
+						if s := rt4Check(b, seq); s != "" {
+							report("Read: " + s)
+						}
+					} else if !errors.Is(err, ErrNotFound) {
+						report(fmt.Sprintf("Read(%d): %v", seq, err))
+					}
+				case 1:
+					b, err := l.ReadInto(buf[:0], seq)
+					if err == nil {
+						if s := rt4Check(b, seq); s != "" {
+							report("ReadInto: " + s)
+						}
+					} else if !errors.Is(err, ErrNotFound) {
+						report(fmt.Sprintf("ReadInto(%d): %v", seq, err))
+					}
+				case 2:
+					var msg string
+					err := l.View(seq, func(b []byte) error { msg = rt4Check(b, seq); return nil })
+					if err == nil && msg != "" {
+						report("View: " + msg)
+					} else if err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrTruncated) {
+						report(fmt.Sprintf("View(%d): %v", seq, err))
+					}
+				case 3:
+					it, err := l.NewIterator(seq)
+					if err != nil {
+						if !errors.Is(err, ErrNotFound) {
+							report(fmt.Sprintf("NewIterator(%d): %v", seq, err))
+						}
+						continue
+					}
+					// Value may be zeroed under us by a TruncateBack: act on a
+					// record only after the following Next (Value's documentation).
+					prev, pending := uint64(0), ""
+					for k := 0; k < 51 && it.Next(); k++ {
+						if pending != "" {
+							report("Iterator: " + pending)
+						}
+						pending = rt4Check(it.Value(), it.Seq())
+						if it.Seq() <= prev {
+							report(fmt.Sprintf("Iterator: %d after %d", it.Seq(), prev))
+						}
+						prev = it.Seq()
+					}
+					if err := it.Err(); err != nil && !errors.Is(err, ErrTruncated) && !errors.Is(err, ErrNotFound) {
+						report(fmt.Sprintf("Iterator from %d: %v", seq, err))
+					}
+					it.Close()
+				}
+				reads.Add(1)
+			}
+		}()
+	}
+	gen := uint32(0)
+	var ops [6]int
+	for step := 0; step < 4000 && nerrs.Load() == 0; step++ {
+		gen++
+		last := l.LastSeq()
+		switch k := rng.IntN(20); {
+		case k < 10:
+			s, err := l.Append(rt4Payload(last+1, gen, 20+rng.IntN(300)))
+			if err != nil || s != last+1 {
+				t.Fatalf("Append: %d, %v (LastSeq was %d)", s, err, last)
+			}
+			ops[0]++
+		case k < 13:
+			n := 1 + rng.IntN(8)
+			recs := make([][]byte, n)
+			for i := range recs {
+				recs[i] = rt4Payload(last+1+uint64(i), gen, 20+rng.IntN(200))
+			}
+			s, err := l.AppendBatch(recs)
+			if err != nil || s != last+1 {
+				t.Fatalf("AppendBatch: %d, %v", s, err)
+			}
+			ops[1]++
+		case k < 15:
+			seq := last + 1 + uint64(rng.IntN(5)) // a gap: a sparse view
+			if err := l.AppendSeq(seq, rt4Payload(seq, gen, 40)); err != nil {
+				t.Fatalf("AppendSeq(%d): %v", seq, err)
+			}
+			ops[2]++
+		case k < 19:
+			if last < 3 {
+				continue
+			}
+			to := last - uint64(rng.IntN(min(int(last), 12)))
+			if to < l.FirstSeq() {
+				continue
+			}
+			if err := l.TruncateBack(to); err != nil {
+				t.Fatalf("TruncateBack(%d): %v", to, err)
+			}
+			if got := l.LastSeq(); got > to {
+				t.Fatalf("after TruncateBack(%d): LastSeq %d", to, got)
+			}
+			ops[3]++
+		default:
+			if last > 200 && last-100 > l.FirstSeq() {
+				if err := l.TruncateFront(last - 100); err != nil {
+					t.Fatalf("TruncateFront: %v", err)
+				}
+				ops[4]++
+			}
+		}
+		if got := l.LastSeq(); got < last && ops[3] == 0 {
+			t.Fatalf("LastSeq went back")
+		}
+	}
+	stop.Store(true)
+	wg.Wait()
+	t.Logf("seed %d tiny %v: ops %v, %d reads, LastSeq %d, %d segments", seed, tinySegs, ops, reads.Load(), l.LastSeq(), l.Stats().Segments)
+	if len(errs) > 0 {
+		t.Fatalf("seed %d:\n  %s", seed, strings.Join(errs, "\n  "))
+	}
+}
+
+// TestRT4LastSeqObservers: without truncations, LastSeq and Stats.Appends
+// never go back for any observer across rotations, and a record at or below
+// an observed LastSeq is readable (LastSeq never runs ahead of the index);
+// the writer sees LastSeq equal to the sequence just appended and Appends
+// equal to its count.
+func TestRT4LastSeqObservers(t *testing.T) {
+	dir := fastTempDir(t)
+	l, err := Open(dir, &Options{SegmentSize: 16 << 10, Durability: SyncManual, MaxMappedSegments: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var errs []string
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var pl, pa uint64
+			for !stop.Load() {
+				ls := l.LastSeq()
+				a := l.Stats().Appends
+				if ls < pl || a < pa {
+					mu.Lock()
+					errs = append(errs, fmt.Sprintf("LastSeq %d after %d, Appends %d after %d", ls, pl, a, pa))
+					mu.Unlock()
+					return
+				}
+				pl, pa = ls, a
+				if ls > 0 {
+					if b, err := l.Read(ls); err != nil || rt4Check(b, ls) != "" {
+						mu.Lock()
+						errs = append(errs, fmt.Sprintf("Read(LastSeq %d): %v", ls, err))
+						mu.Unlock()
+						return
+					}
+				}
+			}
+		}()
+	}
+	var count uint64
+	for i := 0; i < 20000 && !stop.Load(); i++ {
+		last := l.LastSeq()
+		var want uint64
+		switch i % 3 {
+		case 0:
+			s, err := l.Append(rt4Payload(last+1, 1, 100))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, count = s, count+1
+		case 1:
+			recs := [][]byte{rt4Payload(last+1, 1, 60), rt4Payload(last+2, 1, 60)}
+			s, err := l.AppendBatch(recs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, count = s+1, count+2
+		case 2:
+			r, err := l.Reserve(80)
+			if err != nil {
+				t.Fatal(err)
+			}
+			copy(r.Bytes(), rt4Payload(last+1, 1, 80))
+			s, err := r.Commit()
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, count = s, count+1
+		}
+		if got := l.LastSeq(); got != want {
+			t.Fatalf("append %d: LastSeq %d, want %d", i, got, want)
+		}
+		if got := l.Stats().Appends; got != count {
+			t.Fatalf("append %d: Stats.Appends %d, want %d", i, got, count)
+		}
+	}
+	stop.Store(true)
+	wg.Wait()
+	if len(errs) > 0 {
+		t.Fatal(strings.Join(errs, "\n"))
+	}
+	t.Logf("%d appends, %d rotations", count, l.Stats().Rotations)
+}
+
+// TestRT4LastSeqAcrossOps: LastSeq and Stats.Appends through rotation,
+// TruncateBack into the active and into a previous segment, AppendSeq
+// gaps, Reset, TruncateFront of everything and reopen; after each, the next
+// append gets LastSeq+1 (or the AppendSeq sequence) and LastSeq reports it.
+func TestRT4LastSeqAcrossOps(t *testing.T) {
+	dir := fastTempDir(t)
+	opts := &Options{SegmentSize: 8 << 10, Durability: SyncManual, MaxMappedSegments: 1}
+	l, err := Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { l.Close() }()
+	var appends uint64
+	app := func(what string) uint64 {
+		t.Helper()
+		want := l.LastSeq() + 1
+		s, err := l.Append(rt4Payload(want, 2, 150))
+		if err != nil || s != want {
+			t.Fatalf("%s: Append %d, %v; want %d", what, s, err, want)
+		}
+		appends++
+		if got := l.LastSeq(); got != s {
+			t.Fatalf("%s: LastSeq %d after Append %d", what, got, s)
+		}
+		if got := l.Stats().Appends; got != appends {
+			t.Fatalf("%s: Stats.Appends %d, want %d", what, got, appends)
+		}
+		return s
+	}
+	check := func(what string, want uint64) {
+		t.Helper()
+		if got := l.LastSeq(); got != want {
+			t.Fatalf("%s: LastSeq %d, want %d", what, got, want)
+		}
+		if got := l.Stats().Appends; got != appends {
+			t.Fatalf("%s: Stats.Appends %d, want %d", what, got, appends)
+		}
+	}
+	for range 200 {
+		app("fill")
+	}
+	segs, _ := l.Segments()
+	if len(segs) < 3 {
+		t.Fatalf("%d segments", len(segs))
+	}
+	// TruncateBack inside the active segment, several times without appends.
+	last := l.LastSeq()
+	for _, d := range []uint64{1, 2, 3} {
+		if err := l.TruncateBack(last - d); err != nil {
+			t.Fatal(err)
+		}
+		check(fmt.Sprintf("TruncateBack(last-%d)", d), last-d)
+	}
+	for range 5 {
+		app("after TruncateBack in active")
+	}
+	// Into the previous segment.
+	segs, _ = l.Segments()
+	prevLast := segs[len(segs)-2].LastSeq
+	if err := l.TruncateBack(prevLast - 2); err != nil {
+		t.Fatal(err)
+	}
+	check("TruncateBack into previous", prevLast-2)
+	for range 40 {
+		app("after TruncateBack into previous")
+	}
+	// A gap, then TruncateBack into the gap and back out of it.
+	g := l.LastSeq()
+	if err := l.AppendSeq(g+10, rt4Payload(g+10, 3, 50)); err != nil {
+		t.Fatal(err)
+	}
+	appends++
+	check("AppendSeq gap", g+10)
+	app("after gap")
+	if err := l.TruncateBack(g + 5); err != nil { // inside the gap
+		t.Fatal(err)
+	}
+	check("TruncateBack into gap", g)
+	app("after TruncateBack into gap")
+	// Reset.
+	if err := l.Reset(1000); err != nil {
+		t.Fatal(err)
+	}
+	check("Reset(1000)", 999)
+	if s := app("after Reset"); s != 1000 {
+		t.Fatalf("after Reset: %d", s)
+	}
+	for range 100 {
+		app("after Reset")
+	}
+	// TruncateFront of everything.
+	last = l.LastSeq()
+	if err := l.TruncateFront(last + 1); err != nil {
+		t.Fatal(err)
+	}
+	check("TruncateFront(last+1)", last)
+	app("after TruncateFront of all")
+	// Reopen.
+	last = l.LastSeq()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l, err = Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	appends = 0
+	check("reopen", last)
+	for range 60 {
+		app("after reopen")
+	}
+	if err := l.Reset(5); err != nil { // down
+		t.Fatal(err)
+	}
+	check("Reset(5)", 4)
+	app("after Reset(5)")
+}
+
+// TestRT4PrepareLater: Close with no append after Open leaves no prepared
+// segment and records a clean close; the first append after Open with every
+// segment creation failing still appends, and a later rotation reports the
+// failure without losing records; a ReadOnly open beside a writer that has
+// not prepared reads everything.
+func TestRT4PrepareLater(t *testing.T) {
+	dir := fastTempDir(t)
+	opts := &Options{SegmentSize: 8 << 10, Durability: SyncManual}
+	l, err := Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 100 {
+		if _, err := l.Append(rt4Payload(uint64(i+1), 1, 100)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	list := func() []string {
+		es, _ := os.ReadDir(dir)
+		var s []string
+		for _, e := range es {
+			s = append(s, e.Name())
+		}
+		sort.Strings(s)
+		return s
+	}
+	before := list()
+	for range 3 {
+		l, err = Open(dir, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ro, err := Open(dir, readOnlyOpts(8<<10))
+		if err != nil {
+			t.Fatalf("ReadOnly beside an unprepared writer: %v", err)
+		}
+		if ro.LastSeq() != 100 {
+			t.Fatalf("ReadOnly LastSeq %d", ro.LastSeq())
+		}
+		if b, err := ro.Read(50); err != nil || rt4Check(b, 50) != "" {
+			t.Fatalf("ReadOnly Read(50): %v", err)
+		}
+		ro.Close()
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if after := list(); fmt.Sprint(after) != fmt.Sprint(before) {
+			t.Fatalf("Open+Close without appends: files %v, before %v", after, before)
+		}
+	}
+	l, err = Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !l.Recovery().Clean {
+		t.Fatalf("Open+Close without appends did not record a clean close: %+v", l.Recovery())
+	}
+	// The first append's preparation fails (ENOSPC on create and fallocate).
+	var fired atomic.Int64
+	restore := sysutil.SetFault(func(op sysutil.Op, path string) error {
+		if _, seg := segment.ParseName(filepath.Base(path)); seg && (op == sysutil.OpCreate || op == sysutil.OpFallocate) {
+			fired.Add(1)
+			return syscall.ENOSPC
+		}
+		return nil
+	})
+	s, err := l.Append(rt4Payload(101, 1, 100))
+	if err != nil || s != 101 {
+		restore()
+		t.Fatalf("first append with the preparation failing: %d, %v", s, err)
+	}
+	waitPrepared(l)
+	var appendErr error
+	n := uint64(101)
+	for range 200 { // runs into the rotation
+		if _, appendErr = l.Append(rt4Payload(n+1, 1, 100)); appendErr != nil {
+			break
+		}
+		n++
+	}
+	restore()
+	t.Logf("fault fired %d times; append stopped at %d: %v", fired.Load(), n, appendErr)
+	if appendErr != nil && !errors.Is(appendErr, ErrNoSpace) && !errors.Is(appendErr, ErrPoisoned) {
+		t.Errorf("append error %v: neither ErrNoSpace nor ErrPoisoned", appendErr)
+	}
+	l.Close()
+	l, err = Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if l.LastSeq() < 101 {
+		t.Fatalf("after reopen LastSeq %d, acknowledged %d", l.LastSeq(), n)
+	}
+	for seq := uint64(1); seq <= l.LastSeq(); seq++ {
+		b, err := l.Read(seq)
+		if err != nil || rt4Check(b, seq) != "" {
+			t.Fatalf("after reopen Read(%d): %v %q", seq, err, rt4Check(b, seq))
+		}
+	}
+}
+
+// TestRT4MappedPins: MaxMappedSegments 1, Views held (pins) across
+// rotations and TruncateFront of the pinned segments; the bytes a View
+// holds stay the record until it returns, and MappedSegments comes back
+// down to the bound once the pins go.
+func TestRT4MappedPins(t *testing.T) {
+	dir := fastTempDir(t)
+	l, err := Open(dir, &Options{SegmentSize: 8 << 10, Durability: SyncManual, MaxMappedSegments: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for i := range 300 {
+		if _, err := l.Append(rt4Payload(uint64(i+1), 1, 150)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	release := make(chan struct{})
+	held := make(chan struct{}, 8)
+	var errs sync.Map
+	for _, seq := range []uint64{1, 60, 120, 180} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := l.View(seq, func(b []byte) error {
+				held <- struct{}{}
+				<-release
+				if s := rt4Check(b, seq); s != "" {
+					errs.Store(seq, s)
+				}
+				c := bytes.Clone(b)
+				_ = c
+				return nil
+			})
+			if err != nil {
+				errs.Store(seq, err.Error())
+			}
+		}()
+	}
+	for range 4 {
+		<-held
+	}
+	for i := 300; i < 900; i++ {
+		if _, err := l.Append(rt4Payload(uint64(i+1), 1, 150)); err != nil {
+			t.Fatal(err)
+		}
+		if i%100 == 0 {
+			for s := uint64(1); s <= uint64(i); s += 37 {
+				if b, err := l.Read(s); err == nil && rt4Check(b, s) != "" {
+					t.Fatalf("Read(%d) while pins held: %s", s, rt4Check(b, s))
+				}
+			}
+		}
+	}
+	if err := l.TruncateFront(500); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	wg.Wait()
+	errs.Range(func(k, v any) bool { t.Errorf("View(%v): %v", k, v); return true })
+	for s := uint64(500); s <= 900; s += 7 {
+		b, err := l.Read(s)
+		if err != nil || rt4Check(b, s) != "" {
+			t.Fatalf("Read(%d): %v", s, err)
+		}
+	}
+	if m := l.Stats().MappedSegments; m > 2 { // the bound plus the active one
+		t.Errorf("MappedSegments %d after the pins went (bound 1)", m)
+	}
+}
