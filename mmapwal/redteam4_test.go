@@ -16,13 +16,16 @@ import (
 	"hash/crc32"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/mmapwal/mmapwal/crcframe"
 	"github.com/mmapwal/mmapwal/internal/sysutil"
@@ -738,3 +741,110 @@ func TestRT4MappedBoundAfterPins(t *testing.T) {
 		t.Errorf("%d segments mapped after the pins went, no segment pinned: bound 1 sealed + the active one", after)
 	}
 }
+
+// TestRT4KillBeforeFirstAppend: a writer SIGKILLed between Open and its
+// first append (or during its first appends, while the preparation Open
+// left to the first append runs, or during Open itself) leaves a log that
+// opens, holds every record it synced, appends, and closes cleanly.
+func TestRT4KillBeforeFirstAppend(t *testing.T) {
+	if os.Getenv("RT4_CHILD") == "1" {
+		dir := os.Getenv("RT4_DIR")
+		k, _ := strconv.Atoi(os.Getenv("RT4_K"))
+		l, err := Open(dir, &Options{SegmentSize: 8 << 10, Durability: SyncManual})
+		if err != nil {
+			fmt.Println("open:", err)
+			os.Exit(3)
+		}
+		fmt.Println("open")
+		for i := range k {
+			if _, err := l.Append(rt4Payload(l.LastSeq()+1, 9, 150)); err != nil {
+				fmt.Println("append:", err)
+				os.Exit(3)
+			}
+			if i%10 == 9 {
+				if err := l.Sync(); err != nil {
+					os.Exit(3)
+				}
+				fmt.Println("synced", l.LastSeq())
+			}
+		}
+		fmt.Println("done")
+		time.Sleep(time.Hour)
+	}
+	seed := testSeed(t)
+	rng := rand.New(rand.NewPCG(seed, 7))
+	dir := fastTempDir(t)
+	opts := &Options{SegmentSize: 8 << 10, Durability: SyncManual}
+	l, err := Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 100 {
+		if _, err := l.Append(rt4Payload(l.LastSeq()+1, 9, 150)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.Close()
+	synced := uint64(100)
+	for round := range 16 {
+		k := []int{0, 1, 30, 200}[round%4]
+		cmd := exec.Command(os.Args[0], "-test.run=^TestRT4KillBeforeFirstAppend$", "-test.count=1")
+		cmd.Env = append(os.Environ(), "RT4_CHILD=1", "RT4_DIR="+dir, "RT4_K="+strconv.Itoa(k))
+		out := &syncBuf{}
+		cmd.Stdout = out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(rng.IntN(40)) * time.Millisecond)
+		cmd.Process.Kill()
+		cmd.Wait()
+		for _, line := range strings.Split(out.String(), "\n") {
+			if v, ok := strings.CutPrefix(line, "synced "); ok {
+				n, _ := strconv.ParseUint(v, 10, 64)
+				synced = max(synced, n)
+			}
+			if strings.HasPrefix(line, "open:") || strings.HasPrefix(line, "append:") {
+				t.Fatalf("round %d child: %s", round, line)
+			}
+		}
+		l, err := Open(dir, opts)
+		if err != nil {
+			t.Fatalf("round %d (k %d, child said %q): reopen: %v", round, k, out.String(), err)
+		}
+		if l.LastSeq() < synced {
+			t.Fatalf("round %d: LastSeq %d below the synced %d", round, l.LastSeq(), synced)
+		}
+		for seq := l.FirstSeq(); seq <= l.LastSeq(); seq++ {
+			b, err := l.Read(seq)
+			if err != nil || rt4Check(b, seq) != "" {
+				t.Fatalf("round %d: Read(%d): %v %q", round, seq, err, rt4Check(b, seq))
+			}
+		}
+		if _, err := l.Append(rt4Payload(l.LastSeq()+1, 9, 150)); err != nil {
+			t.Fatalf("round %d: append after reopen: %v", round, err)
+		}
+		synced = l.LastSeq() // Close makes it durable
+		if err := l.Close(); err != nil {
+			t.Fatalf("round %d: close: %v", round, err)
+		}
+		lines := strings.Count(out.String(), "\n")
+		t.Logf("round %d: k %d, child printed %d lines, LastSeq now %d", round, k, lines, synced)
+	}
+	l, err = Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if !l.Recovery().Clean {
+		t.Errorf("not clean after the last Close")
+	}
+}
+
+// syncBuf is a bytes.Buffer safe for the child's output copier.
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
