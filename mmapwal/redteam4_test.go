@@ -128,13 +128,26 @@ func TestRT4IndexViewsRace(t *testing.T) {
 	for round := range 2 {
 		rt4IndexRound(t, seed+uint64(10+round), true, 1500) // ~20 segments, one mapped
 	}
+	deep = true // 1 MiB segments: views of several chunks, cuts across chunk boundaries
+	defer func() { deep = false }()
+	for round := range 2 {
+		rt4IndexRound(t, seed+uint64(20+round), false, 1<<30)
+	}
 }
+
+// deep makes rt4IndexRound use 1 MiB segments, 20-byte records and
+// TruncateBacks up to 6000 records deep (chunks hold 4096 entries).
+var deep bool
 
 func rt4IndexRound(t *testing.T, seed uint64, tinySegs bool, keep uint64) {
 	rng := rand.New(rand.NewPCG(seed, 1))
 	size := int64(64 << 10)
 	if tinySegs {
 		size = 8 << 10
+	}
+	plen, depth, steps := 300, 12, 6000
+	if deep {
+		size, plen, depth, steps = 1<<20, 1, 6000, 40000
 	}
 	dir := fastTempDir(t)
 	l, err := Open(dir, &Options{SegmentSize: size, Durability: SyncManual, MaxMappedSegments: 1})
@@ -228,12 +241,12 @@ func rt4IndexRound(t *testing.T, seed uint64, tinySegs bool, keep uint64) {
 	}
 	gen := uint32(0)
 	var ops [6]int
-	for step := 0; step < 6000 && nerrs.Load() == 0; step++ {
+	for step := 0; step < steps && nerrs.Load() == 0; step++ {
 		gen++
 		last := l.LastSeq()
 		switch k := rng.IntN(20); {
 		case k < 10:
-			s, err := l.Append(rt4Payload(last+1, gen, 20+rng.IntN(300)))
+			s, err := l.Append(rt4Payload(last+1, gen, 20+rng.IntN(plen)))
 			if err != nil || s != last+1 {
 				t.Fatalf("Append: %d, %v (LastSeq was %d)", s, err, last)
 			}
@@ -242,7 +255,7 @@ func rt4IndexRound(t *testing.T, seed uint64, tinySegs bool, keep uint64) {
 			n := 1 + rng.IntN(8)
 			recs := make([][]byte, n)
 			for i := range recs {
-				recs[i] = rt4Payload(last+1+uint64(i), gen, 20+rng.IntN(200))
+				recs[i] = rt4Payload(last+1+uint64(i), gen, 20+rng.IntN(plen))
 			}
 			s, err := l.AppendBatch(recs)
 			if err != nil || s != last+1 {
@@ -256,10 +269,10 @@ func rt4IndexRound(t *testing.T, seed uint64, tinySegs bool, keep uint64) {
 			}
 			ops[2]++
 		case k < 19:
-			if last < 3 {
+			if last < 3 || (deep && rng.IntN(400) != 0) {
 				continue
 			}
-			to := last - uint64(rng.IntN(min(int(last), 12)))
+			to := last - uint64(rng.IntN(min(int(last), depth)))
 			if to < l.FirstSeq() {
 				continue
 			}
