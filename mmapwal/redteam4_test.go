@@ -938,3 +938,67 @@ func TestRT4BatchPublishedWhole(t *testing.T) {
 		t.Errorf("LastSeq seen %d times inside a batch of %d (e.g. %d): a batch is published record by record", n, k, example.Load())
 	}
 }
+
+// TestRT4PrepareFaults: the preparation the first append after Open
+// starts fails (EIO from fdatasync, madvise, mmap, the directory's sync,
+// the zero-filling of the new segment); the fault then goes away. The first
+// append and the rotation after it succeed (the rotation prepares again),
+// nothing is poisoned, and a reopen reads every record.
+func TestRT4PrepareFaults(t *testing.T) {
+	for _, op := range []sysutil.Op{sysutil.OpFdatasync, sysutil.OpMadvise, sysutil.OpMmap, sysutil.OpSyncDir, sysutil.OpWriteZeros, sysutil.OpFallocate, sysutil.OpCreate} {
+		dir := fastTempDir(t)
+		opts := &Options{SegmentSize: 8 << 10, Durability: SyncManual}
+		l, err := Open(dir, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 20 {
+			if _, err := l.Append(rt4Payload(uint64(i+1), 1, 100)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		l.Close()
+		if l, err = Open(dir, opts); err != nil {
+			t.Fatal(err)
+		}
+		var fail atomic.Bool
+		fail.Store(true)
+		restore := sysutil.SetFault(func(o sysutil.Op, path string) error {
+			if o != op || !fail.Load() {
+				return nil
+			}
+			if _, seg := segment.ParseName(filepath.Base(path)); seg || path == "" || path == dir {
+				return syscall.EIO
+			}
+			return nil
+		})
+		_, err1 := l.Append(rt4Payload(21, 1, 100))
+		waitPrepared(l)
+		fail.Store(false)
+		var err2 error
+		n := uint64(21)
+		for range 100 { // two rotations
+			if _, err2 = l.Append(rt4Payload(n+1, 1, 100)); err2 != nil {
+				break
+			}
+			n++
+		}
+		restore()
+		if err1 != nil || err2 != nil || l.Stats().Poisoned {
+			t.Errorf("%v: first append %v; then up to %d: %v; poisoned %v", op, err1, n, err2, l.Stats().Poisoned)
+		}
+		if err := l.Close(); err != nil {
+			t.Errorf("%v: Close: %v", op, err)
+		}
+		l, err = Open(dir, opts)
+		if err != nil {
+			t.Fatalf("%v: reopen: %v", op, err)
+		}
+		for seq := uint64(1); seq <= n; seq++ {
+			if b, err := l.Read(seq); err != nil || rt4Check(b, seq) != "" {
+				t.Fatalf("%v: after reopen Read(%d): %v", op, seq, err)
+			}
+		}
+		l.Close()
+	}
+}
