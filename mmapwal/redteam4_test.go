@@ -36,7 +36,6 @@ import (
 	"github.com/mmapwal/mmapwal/crcframe"
 	"github.com/mmapwal/mmapwal/internal/sysutil"
 	"github.com/mmapwal/mmapwal/segment"
-	"golang.org/x/sys/unix"
 )
 
 // rt4Payload is a self-describing record: seq, generation, length, filler,
@@ -79,15 +78,15 @@ func rt4Check(b []byte, seq uint64) string {
 // against hash/crc32.
 func TestRT4CRCGuardPage(t *testing.T) {
 	pg := os.Getpagesize()
-	mem, err := unix.Mmap(-1, 0, 3*pg, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE)
+	mem, err := syscall.Mmap(-1, 0, 3*pg, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer unix.Munmap(mem)
-	if err := unix.Mprotect(mem[:pg], unix.PROT_NONE); err != nil {
+	defer syscall.Munmap(mem)
+	if err := syscall.Mprotect(mem[:pg], syscall.PROT_NONE); err != nil {
 		t.Fatal(err)
 	}
-	if err := unix.Mprotect(mem[2*pg:], unix.PROT_NONE); err != nil {
+	if err := syscall.Mprotect(mem[2*pg:], syscall.PROT_NONE); err != nil {
 		t.Fatal(err)
 	}
 	page := mem[pg : 2*pg]
