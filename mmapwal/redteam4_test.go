@@ -1,5 +1,3 @@
-//go:build redteam4
-
 package mmapwal
 
 // Red team 4 (issue 9, the performance changes): index views, LastSeq and
@@ -127,15 +125,19 @@ func TestRT4CRCGuardPage(t *testing.T) {
 // for (by its embedded sequence).
 func TestRT4IndexViewsRace(t *testing.T) {
 	seed := testSeed(t)
-	for round := range 6 {
+	short, long := 2, 1 // CI size; MMAPWAL_TORTURE=1 runs the red team's sizes
+	if os.Getenv("MMAPWAL_TORTURE") == "1" {
+		short, long = 6, 2
+	}
+	for round := range short {
 		rt4IndexRound(t, seed+uint64(round), round%2 == 1, 100)
 	}
-	for round := range 2 {
+	for round := range long {
 		rt4IndexRound(t, seed+uint64(10+round), true, 1500) // ~20 segments, one mapped
 	}
 	deep = true // 1 MiB segments: views of several chunks, cuts across chunk boundaries
 	defer func() { deep = false }()
-	for round := range 2 {
+	for round := range long {
 		rt4IndexRound(t, seed+uint64(20+round), false, 1<<30)
 	}
 }
