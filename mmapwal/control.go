@@ -60,6 +60,7 @@ type control struct {
 	last, first, segment, end        *atomic.Uint64
 	resets                           *atomic.Uint64
 	followers, waiters, futex        *atomic.Uint32
+	ring                             cutRing // cutring.go
 }
 
 // mapControl maps the control area file f (at least controlSize bytes).
@@ -83,6 +84,7 @@ func mapControl(f *os.File, writable bool) (*control, error) {
 	c.last, c.first, c.segment, c.end = u64(ctlLastOff), u64(ctlFirstOff), u64(ctlSegmentOff), u64(ctlEndOff)
 	c.resets = u64(ctlResetsOff)
 	c.followers, c.waiters, c.futex = u32(ctlFollowersOff), u32(ctlWaitersOff), u32(ctlFutexOff)
+	err = errors.Join(err, c.mapRing())
 	if err != nil {
 		c.close()
 		return nil, err
@@ -149,10 +151,18 @@ func (l *Log) createControl() (*control, error) {
 	}
 	inc := binary.LittleEndian.Uint64(b[:]) | 1 // never 0
 	c.incarnation.Store(0)
+	carried, midCut, err := c.carryRing(l.meta.logID)
+	if err != nil {
+		c.close()
+		return nil, err
+	}
 	c.writeHeader(l.meta.logID)
 	c.pid.Store(uint64(os.Getpid()))
 	c.epoch.Store((c.epoch.Load() + 2) &^ 1) // even: no truncation under way
-	c.followers.Store(0)                     // followers register again on the new incarnation
+	if carried {
+		l.openCut(c, midCut)
+	}
+	c.followers.Store(0) // followers register again on the new incarnation
 	c.resets.Store(0)
 	l.publishAll(c)
 	c.incarnation.Store(inc)
@@ -231,6 +241,7 @@ func (l *Log) ctlDurable() {
 func (l *Log) ctlTruncating() {
 	if c := l.ctl; c != nil {
 		if c.epoch.Load()%2 == 0 {
+			l.cutBegin(c)
 			c.epoch.Add(1)
 		}
 	}
@@ -241,6 +252,7 @@ func (l *Log) ctlTruncated() {
 		l.publishAll(c)
 		c.resets.Store(l.resets.Load())
 		if c.epoch.Load()%2 == 1 {
+			l.cutEnd(c)
 			c.epoch.Add(1)
 		}
 		c.futex.Add(1)
