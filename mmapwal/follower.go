@@ -163,6 +163,7 @@ func (f *Follower) Close() error {
 // ctlState is what a look at the control area found.
 type ctlState struct {
 	trusted            bool // the writer holding the lock maintains it
+	rebuilding         bool // incarnation 0 while a writer holds the lock: its open rebuilds the area
 	inc, epoch, resets uint64
 	lineage            uint64 // the cut ring's (cutring.go)
 	durable, last      uint64
@@ -198,6 +199,10 @@ func (f *Follower) stateLocked() (ctlState, error) {
 	st := ctlState{inc: inc, epoch: c.epoch.Load(), resets: c.resets.Load(),
 		durable: c.durable.Load(), last: c.last.Load(), first: c.first.Load(),
 		lineage: c.ring.lineage.Load()}
+	if inc == 0 && f.validControl(c) {
+		pids, _, err := sysutil.LockHolders(filepath.Join(f.dir, lockName))
+		return ctlState{rebuilding: err == nil && len(pids) != 0}, nil
+	}
 	if inc == 0 || !f.validControl(c) || c.incarnation.Load() != inc {
 		return ctlState{inc: inc}, nil // being rebuilt, or not this log's
 	}
@@ -528,6 +533,9 @@ func (fi *followIter) checkState(it *Iterator, st ctlState) bool {
 	if !changed {
 		return true
 	}
+	if st.rebuilding && fi.trusted {
+		return false // the new writer's open is rebuilding it: its cuts are in the ring after
+	}
 	if st.trusted && st.epoch%2 == 1 {
 		return false // re-validate once it is done
 	}
@@ -576,11 +584,10 @@ func (fi *followIter) followRing(it *Iterator, st ctlState) bool {
 		fi.want = st.first
 	}
 	// What follows the position may have been cut and rewritten, or its
-	// segment removed: locate it again. The last record returned is not
-	// gone: nothing left to check it against in the files.
+	// segment removed: locate it again. The last record returned stays
+	// (referenced) for a re-validation should trust be lost.
 	f.release(fi.file)
-	f.release(fi.retFile)
-	fi.file, fi.retFile, fi.batchEnd, fi.durableEnd, fi.durWalk = nil, nil, 0, 0, 0
+	fi.file, fi.batchEnd, fi.durableEnd, fi.durWalk = nil, 0, 0, 0
 	return true
 }
 
