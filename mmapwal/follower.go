@@ -436,7 +436,7 @@ func (f *Follower) tailSeq(k int) uint64 {
 		if it != nil {
 			it.Close()
 		}
-		it = &Iterator{fol: &followIter{f: f, want: 1, durableOnly: k == 1}}
+		it = &Iterator{fol: &followIter{f: f, want: 1, durableOnly: k == 1, tail: true}}
 		f.tail[k] = it
 	}
 	for it.Next() {
@@ -472,6 +472,7 @@ func (f *Follower) Read(seq uint64) ([]byte, error) {
 type followIter struct {
 	f           *Follower
 	durableOnly bool
+	tail        bool // one of f.tail: runs under f.tmu
 
 	file *folFile // the segment the position is in (referenced), nil to locate
 	off  int64    // the next frame's offset in it
@@ -492,8 +493,12 @@ type followIter struct {
 	lineage    uint64 // the cut ring's lineage then
 	trusted    bool
 	idle       int // looks in a row that found nothing new
-	buf        []byte
-	hdr        [crcframe.HeaderSize]byte
+	// The last records returned (hist[i % len(hist)] for i < nhist), to
+	// tell, without a cut ring to trust, the first one a cut removed.
+	hist  [64]retMark
+	nhist uint64
+	buf   []byte
+	hdr   [crcframe.HeaderSize]byte
 }
 
 func (fi *followIter) close() {
@@ -638,7 +643,10 @@ func (fi *followIter) revalidate(it *Iterator, st ctlState) bool {
 		}
 	}
 	last := st.last
-	return fi.fail(it, &TruncatedError{Seq: min(fi.returned, last+1), LastSeq: last})
+	if !st.trusted && !fi.tail {
+		last = f.LastSeq() // what the files hold now
+	}
+	return fi.fail(it, &TruncatedError{Seq: fi.cutFrom(m.firstSeq), LastSeq: last})
 }
 
 // frameAt copies the frame at off of ff into fi.buf and decodes the copy;
@@ -782,6 +790,14 @@ func (fi *followIter) advance(it *Iterator, st ctlState) (ok, again bool) {
 				return false, fi.forceRevalidate()
 			}
 		}
+		if !st.trusted {
+			// Nothing tells of a cut that removed the position's segment
+			// (its mapping still holds the records cut): the file must
+			// still be the log's after the copy.
+			if linked, err := fi.file.f.Linked(); err != nil || !linked {
+				return false, fi.forceRevalidate()
+			}
+		}
 		fi.setReturned(h.Seq, fi.off)
 		it.seq, it.val = h.Seq, payload
 		fi.off += size
@@ -789,6 +805,42 @@ func (fi *followIter) advance(it *Iterator, st ctlState) (ok, again bool) {
 		fi.idle = 0
 		return true, false
 	}
+}
+
+// retMark is where a record returned was: its segment, offset and frame
+// checksum.
+type retMark struct {
+	seq, num uint64
+	off      int64
+	crc      uint32
+}
+
+// cutFrom returns the first record returned that the files no longer hold
+// as it was, from the marks of the last records returned: the one after
+// the newest mark, oldest first, still intact (a record below front, whose
+// segment a TruncateFront removed, counts as intact); the first record
+// returned when even the oldest mark is not (conservative: older ones may
+// be gone too).
+func (fi *followIter) cutFrom(front uint64) uint64 {
+	seq := fi.firstRet
+	for i := fi.nhist - min(fi.nhist, uint64(len(fi.hist))); i < fi.nhist; i++ {
+		m := fi.hist[i%uint64(len(fi.hist))]
+		ff, err := fi.f.acquire(m.num)
+		if err != nil {
+			break
+		}
+		intact := ff == nil && m.seq < front
+		if ff != nil {
+			c, err := ff.f.FrameCRC(m.off)
+			intact = err == nil && c == m.crc
+			fi.f.release(ff)
+		}
+		if !intact {
+			break
+		}
+		seq = m.seq + 1
+	}
+	return min(seq, fi.returned)
 }
 
 // forceRevalidate makes the next look re-validate the last record.
@@ -805,6 +857,8 @@ func (fi *followIter) setReturned(seq uint64, off int64) {
 		fi.retFile = fi.file
 	}
 	fi.returned, fi.retOff, fi.retCRC = seq, off, binary.LittleEndian.Uint32(fi.buf)
+	fi.hist[fi.nhist%uint64(len(fi.hist))] = retMark{seq: seq, num: fi.file.num, off: off, crc: fi.retCRC}
+	fi.nhist++
 	if fi.firstRet == 0 {
 		fi.firstRet = seq
 	}

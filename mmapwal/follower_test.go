@@ -1098,3 +1098,125 @@ func TestFollowerFrontIntoGap(t *testing.T) {
 		t.Fatalf("follower: %d %v; the writer's own iterator goes on with 100 (the cut removed only records it returned)", fit.Seq(), fit.Err())
 	}
 }
+
+// rt3NoControl makes l a writer that does not maintain the control area
+// (a writer of an older version): it unmaps its own and removes the file.
+func rt3NoControl(t *testing.T, l *Log) {
+	t.Helper()
+	l.wmu.Lock()
+	if l.ctl != nil {
+		l.ctl.close()
+		l.ctl, l.ctlFollowers = nil, &noFollowers
+	}
+	l.wmu.Unlock()
+	if err := os.Remove(filepath.Join(l.dir, controlName)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		t.Fatal(err)
+	}
+}
+
+// TruncatedError.Seq is "the first sequence the iterator had reached (or
+// returned) that no longer exists": the point a consumer rolls back to. A
+// follower reports its last returned record instead (follower.go
+// revalidate: Seq min(fi.returned, last+1)), so a consumer that rolls back
+// from Seq keeps records the cut took back. The writer's own iterators
+// report the lowest cut (iterator.go followCuts: low+1). Found by
+// TestRedTeam3KillWriter/with-cuts (a consumer that trusted Seq kept
+// records of a killed writer that the next one replaced).
+func TestFollowerTruncatedSeq(t *testing.T) {
+	for _, trusted := range []bool{true, false} {
+		t.Run(map[bool]string{true: "control", false: "frames"}[trusted], func(t *testing.T) {
+			dir := fastTempDir(t)
+			l, err := Open(dir, folOpts())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			if !trusted {
+				rt3NoControl(t, l)
+			}
+			for seq := uint64(1); seq <= 40; seq++ {
+				l.Append(rt3Payload('a', seq, 100))
+			}
+			f := openFollower(t, dir, nil)
+			fit, _ := f.NewIterator(1)
+			defer fit.Close()
+			own, _ := l.NewIterator(1)
+			defer own.Close()
+			for seq := uint64(1); seq <= 40; seq++ {
+				if !nextWithin(fit) || !own.Next() {
+					t.Fatalf("record %d: %v %v", seq, fit.Err(), own.Err())
+				}
+			}
+			if err := l.TruncateBack(20); err != nil {
+				t.Fatal(err)
+			}
+			for seq := uint64(21); seq <= 50; seq++ {
+				l.Append(rt3Payload('b', seq, 100))
+			}
+			var ownTE, folTE *TruncatedError
+			if own.Next() || !errors.As(own.Err(), &ownTE) {
+				t.Fatalf("writer's iterator: %v", own.Err())
+			}
+			if nextWithin(fit) || !errors.As(fit.Err(), &folTE) {
+				t.Fatalf("follower: %d %v", fit.Seq(), fit.Err())
+			}
+			if folTE.Seq != 21 {
+				t.Fatalf("follower: TruncatedError{Seq %d, LastSeq %d}, want Seq 21 (records 21..40 it returned are gone); the writer's iterator says {Seq %d, LastSeq %d}",
+					folTE.Seq, folTE.LastSeq, ownTE.Seq, ownTE.LastSeq)
+			}
+		})
+	}
+}
+
+// A follower without a control area to trust learns of a TruncateBack only
+// from the frames: its last returned record changed (checked in advance
+// when the next record is in the same segment) or an idle look re-validates.
+// When the follower's position is in a segment the cut removed, it reads
+// the removed file's mapping to its end, moves to the next segment
+// (nextSegment: the new file of that number is active) and returns the
+// re-appended records there, never checking its last record, which lives in
+// another file (follower.go advance: fi.retFile == fi.file only). Worse, the
+// removed file's mapping still holds a41..a45, records the cut dropped, and
+// the follower returns them first.
+func TestFollowerUntrustedCutAcrossSegments(t *testing.T) {
+	for _, durableOnly := range []bool{false, true} {
+		t.Run(map[bool]string{false: "all", true: "durableOnly"}[durableOnly], func(t *testing.T) {
+			dir := fastTempDir(t)
+			l, err := Open(dir, folOpts())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			rt3NoControl(t, l)
+			for seq := uint64(1); seq <= 45; seq++ {
+				l.Append(rt3Payload('a', seq, 1000))
+			}
+			l.Sync()
+			l.Append(rt3Payload('a', 46, 1000)) // its durable field proves 1..45 to the follower
+			f := openFollower(t, dir, &FollowerOptions{DurableOnly: durableOnly})
+			it, _ := f.NewIterator(1)
+			defer it.Close()
+			for seq := uint64(1); seq <= 40; seq++ {
+				if !nextWithin(it) || it.Seq() != seq {
+					t.Fatalf("record %d: %d %v", seq, it.Seq(), it.Err())
+				}
+			}
+			// No idle look between the cut and the re-appends.
+			if err := l.TruncateBack(20); err != nil {
+				t.Fatal(err)
+			}
+			for seq := uint64(21); seq <= 80; seq++ {
+				l.Append(rt3Payload('b', seq, 4000))
+			}
+			l.Sync()
+			l.Append(rt3Payload('b', 81, 4000))
+			if nextWithin(it) {
+				t.Fatalf("follower applied a21..a40, the log holds b21..b40, and it goes on silently with record %d (%c...)",
+					it.Seq(), it.Value()[0])
+			}
+			if !errors.Is(it.Err(), ErrTruncated) {
+				t.Fatalf("err %v, want ErrTruncated", it.Err())
+			}
+		})
+	}
+}
