@@ -903,7 +903,8 @@ func (fi *followIter) batchComplete(off int64) bool {
 // durable reports whether the record seq, whose frame ends at end, is
 // durable: at or below the control area's DurableSeq, or, without one to
 // trust, proven by the files (a later segment is active: rotation synced
-// this one; or a later frame's durable field, or a mark, covers it).
+// this one; or a later frame's durable field, or a mark, covers it; a seal
+// proves nothing: it is written before the sync).
 func (fi *followIter) durable(st ctlState, seq uint64, end int64) bool {
 	if st.trusted {
 		return seq <= st.durable
@@ -918,9 +919,11 @@ func (fi *followIter) durable(st ctlState, seq uint64, end int64) bool {
 			break
 		}
 		d := int64(h.Durable)
-		if h.Type == crcframe.Mark || h.Type == crcframe.Seal {
+		if h.Type == crcframe.Mark {
 			d = max(d, o) // everything before a mark was synced
 		}
+		// Not so a seal: rotation writes it before the sync; the next
+		// segment's activation, after the sync, proves the segment.
 		fi.durableEnd = max(fi.durableEnd, d)
 		o += size
 	}
