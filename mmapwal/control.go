@@ -106,6 +106,7 @@ type control struct {
 	resets, poisoned                 *atomic.Uint64
 	listen                           *atomic.Uint64 // the listeners word (see listenFollower)
 	futex                            *atomic.Uint32
+	ring                             cutRing // cutring.go
 	// followers and waiters are the two halves of listen, as u32 views,
 	// for tests only: every access in the package goes through listen.
 	followers, waiters *atomic.Uint32
@@ -132,6 +133,7 @@ func mapControl(f *os.File, writable bool) (*control, error) {
 	c.last, c.first, c.segment, c.end = u64(ctlLastOff), u64(ctlFirstOff), u64(ctlSegmentOff), u64(ctlEndOff)
 	c.resets, c.poisoned, c.listen = u64(ctlResetsOff), u64(ctlPoisonedOff), u64(ctlListenOff)
 	c.followers, c.waiters, c.futex = u32(ctlListenOff), u32(ctlWaitersOff), u32(ctlFutexOff)
+	err = errors.Join(err, c.mapRing())
 	if err != nil {
 		c.close()
 		return nil, err
@@ -198,10 +200,18 @@ func (l *Log) createControl() (*control, error) {
 	}
 	inc := binary.LittleEndian.Uint64(b[:]) | 1 // never 0
 	c.incarnation.Store(0)
+	carried, midCut, err := c.carryRing(l.meta.logID)
+	if err != nil {
+		c.close()
+		return nil, err
+	}
 	c.writeHeader(l.meta.logID)
 	c.pid.Store(uint64(os.Getpid()))
 	c.epoch.Store((c.epoch.Load() + 2) &^ 1) // even: no truncation under way
-	c.listen.Store(0)                        // flags of a former writer's readers: live ones set them again
+	if carried {
+		l.openCut(c, midCut)
+	}
+	c.listen.Store(0) // flags of a former writer's readers: live ones set them again
 	c.resets.Store(0)
 	c.poisoned.Store(0)
 	l.publishAll(c)
@@ -313,6 +323,7 @@ func (l *Log) ctlDurable() {
 func (l *Log) ctlTruncating() {
 	if c := l.ctl; c != nil {
 		if c.epoch.Load()%2 == 0 {
+			l.cutBegin(c)
 			c.epoch.Add(1)
 		}
 	}
@@ -323,13 +334,20 @@ func (l *Log) ctlTruncated() {
 	if c == nil {
 		return
 	}
-	if l.poisoned() != nil {
+	poisoned := l.poisoned() != nil
+	if poisoned {
 		l.ctlPoison(c)
 	} else {
 		l.publishAll(c)
 	}
 	c.resets.Store(l.resets.Load())
 	if c.epoch.Load()%2 == 1 {
+		if last := c.last.Load(); poisoned && last < c.ring.lastBefore {
+			// The failed cut counts as done for followers: the records
+			// above its last may be gone.
+			c.addCut(c.epoch.Load()|1+1, last+1)
+		}
+		l.cutEnd(c)
 		c.epoch.Add(1)
 	}
 	c.wakeFutex()
@@ -372,8 +390,10 @@ func (l *Log) ctlClose() {
 
 // ctlSnap is one look at a follower's mapped control area.
 type ctlSnap struct {
-	valid                   bool // bytes 0–31 are this version's, of this log; incarnation stable
+	header                  bool // bytes 0–31 are this version's, of this log
+	valid                   bool // header, and a non-zero incarnation that stayed the same
 	inc, pid, epoch, resets uint64
+	lineage                 uint64 // the cut ring's (cutring.go)
 	durable, last, first    uint64
 	poisoned                bool
 }
@@ -393,12 +413,27 @@ func (c *control) snapshot(logID [16]byte) (s ctlSnap, err error) {
 	s.pid, s.epoch, s.resets = c.pid.Load(), c.epoch.Load(), c.resets.Load()
 	s.durable, s.last, s.first = c.durable.Load(), c.last.Load(), c.first.Load()
 	s.poisoned = c.poisoned.Load() != 0
-	s.valid = s.inc != 0 && string(m[:8]) == controlMagic &&
+	s.lineage = c.ring.lineage.Load()
+	s.header = string(m[:8]) == controlMagic &&
 		binary.LittleEndian.Uint32(m[ctlVersionOff:]) == controlVersion &&
 		binary.LittleEndian.Uint32(m[ctlSizeOff:]) == controlSize &&
-		[16]byte(m[ctlLogIDOff:ctlLogIDOff+16]) == logID &&
-		c.incarnation.Load() == s.inc
+		[16]byte(m[ctlLogIDOff:ctlLogIDOff+16]) == logID
+	s.valid = s.inc != 0 && s.header && c.incarnation.Load() == s.inc
 	return s, nil
+}
+
+// ringSince is cutsSince(e0) for a follower, under a fault guard; stable
+// says the epoch and incarnation were still epoch and inc after the ring
+// was read (false after a fault too).
+func (c *control) ringSince(e0, epoch, inc uint64) (low, gone uint64, stable bool) {
+	var err error
+	func() {
+		old := debug.SetPanicOnFault(true)
+		defer unguardControl(old, &err)
+		low, gone = c.cutsSince(e0)
+		stable = c.epoch.Load() == epoch && c.incarnation.Load() == inc
+	}()
+	return low, gone, stable && err == nil
 }
 
 // listenAs sets a listeners flag (listenFollower or listenFutex) for a

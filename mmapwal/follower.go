@@ -170,8 +170,11 @@ func (f *Follower) Close() error {
 // ctlState is what a look at the control area found.
 type ctlState struct {
 	trusted            bool // the writer holding the lock maintains it
+	rebuilding         bool // incarnation 0 while a writer holds the lock: its open rebuilds the area
 	poisoned           bool // trusted, and a failed truncation poisoned the writer: no record above last comes
+	poisonEnds         bool // poisoned and the writer still holds the log: NextWait ends with ErrPoisoned
 	inc, epoch, resets uint64
+	lineage            uint64 // the cut ring's (cutring.go)
 	durable, last      uint64
 	first              uint64
 }
@@ -207,13 +210,18 @@ func (f *Follower) stateLocked() (ctlState, error) {
 		return ctlState{}, err
 	}
 	inc := sn.inc
+	if inc == 0 && sn.header {
+		pids, _, err := sysutil.LockHolders(filepath.Join(f.dir, lockName))
+		return ctlState{rebuilding: err == nil && len(pids) != 0}, nil
+	}
 	if !sn.valid {
 		return ctlState{inc: inc}, nil // being rebuilt, or not this log's
 	}
 	st := ctlState{inc: inc, epoch: sn.epoch, resets: sn.resets,
-		durable: sn.durable, last: sn.last, first: sn.first}
+		durable: sn.durable, last: sn.last, first: sn.first, lineage: sn.lineage}
 	st.trusted = f.trustedLocked(sn.pid, inc)
 	st.poisoned = st.trusted && sn.poisoned
+	st.poisonEnds = st.poisoned && sn.pid != 0
 	if st.trusted {
 		// The writer publishes each append while the flag is set; it
 		// clears it now and then, and each look sets it again.
@@ -244,10 +252,14 @@ func (f *Follower) trustedLocked(pid, inc uint64) bool {
 	if t.inc == inc && t.pid == pid && time.Since(t.at) < trustRecheck {
 		return t.ok
 	}
-	ok := pid != 0
-	if ok {
-		pids, known, err := sysutil.LockHolders(filepath.Join(f.dir, lockName))
+	pids, known, err := sysutil.LockHolders(filepath.Join(f.dir, lockName))
+	var ok bool
+	if pid != 0 {
 		ok = err == nil && (!known || slices.Contains(pids, int(pid)) || slices.Contains(pids, 0))
+	} else {
+		// Closed, and no writer since: the area says how the last one
+		// left the log (its cuts included).
+		ok = err == nil && known && len(pids) == 0
 	}
 	if ok != t.ok || t.inc != inc {
 		f.log.Info("mmapwal: follower", "dir", f.dir, "control area trusted", ok, "writer pid", pid)
@@ -479,6 +491,7 @@ type followIter struct {
 	// The last record returned, to re-validate after any truncation or
 	// change of writer: gone or different is a *TruncatedError.
 	returned   uint64
+	firstRet   uint64 // the first record returned (0: none yet)
 	retCRC     uint32
 	retFile    *folFile // referenced while set
 	retOff     int64
@@ -487,6 +500,7 @@ type followIter struct {
 	durWalk    int64  // where the walk for durableEnd stopped
 	inc, epoch uint64 // the control area's when the position was last validated
 	resets     uint64
+	lineage    uint64 // the cut ring's lineage then
 	trusted    bool
 	idle       int // looks in a row that found nothing new
 	buf        []byte
@@ -530,16 +544,60 @@ func (fi *followIter) checkState(it *Iterator, st ctlState) bool {
 	if !changed {
 		return true
 	}
-	if st.trusted && fi.trusted && st.inc == fi.inc && st.resets != fi.resets {
-		return fi.fail(it, &TruncatedError{Seq: fi.want, LastSeq: st.last}) // a Reset
+	if st.rebuilding && fi.trusted {
+		return false // the new writer's open is rebuilding it: its cuts are in the ring after
 	}
 	if st.trusted && st.epoch%2 == 1 {
 		return false // re-validate once it is done
 	}
-	if !fi.revalidate(it, st) {
+	if st.trusted && fi.trusted && st.lineage != 0 && st.lineage == fi.lineage {
+		if !fi.followRing(it, st) {
+			return false
+		}
+	} else if !fi.revalidate(it, st) {
 		return false
 	}
-	fi.trusted, fi.inc, fi.epoch, fi.resets = st.trusted, st.inc, st.epoch, st.resets
+	fi.trusted, fi.inc, fi.epoch, fi.resets, fi.lineage = st.trusted, st.inc, st.epoch, st.resets, st.lineage
+	return true
+}
+
+// followRing accounts for the truncations between the epoch the position
+// was validated at and st's, from the control area's cut ring (the same
+// lineage: the writers since carried it over): a cut at or below the last
+// record returned fails the iterator with the first sequence it returned
+// that is gone; a TruncateFront past the position fails it only if it
+// removed a record still to return. False: the iterator failed, or the
+// area changed while the ring was read (look again).
+func (fi *followIter) followRing(it *Iterator, st ctlState) bool {
+	f := fi.f
+	f.mu.Lock()
+	c := f.ctl
+	var low, gone uint64
+	stable := false
+	if c != nil {
+		low, gone, stable = c.ringSince(fi.epoch, st.epoch, st.inc) // a fault: not stable, and the next look drops the area
+	}
+	f.mu.Unlock()
+	if !stable {
+		return false
+	}
+	switch {
+	case low == 0: // a Reset: every record is gone
+		return fi.fail(it, &TruncatedError{Seq: fi.want, LastSeq: st.last})
+	case fi.returned != 0 && low <= fi.returned:
+		return fi.fail(it, &TruncatedError{Seq: max(low, fi.firstRet), LastSeq: st.last})
+	}
+	if st.first > fi.want {
+		if fi.returned != 0 && gone >= fi.want {
+			return fi.fail(it, fmt.Errorf("%w: records before %d were truncated away under the iterator", ErrNotFound, st.first))
+		}
+		fi.want = st.first
+	}
+	// What follows the position may have been cut and rewritten, or its
+	// segment removed: locate it again. The last record returned stays
+	// (referenced) for a re-validation should trust be lost.
+	f.release(fi.file)
+	fi.file, fi.batchEnd, fi.durableEnd, fi.durWalk = nil, 0, 0, 0
 	return true
 }
 
@@ -723,14 +781,14 @@ func (fi *followIter) advance(it *Iterator, st ctlState) (ok, again bool) {
 		if st2, err := f.state(); err != nil || st2.inc != st.inc || st2.epoch != st.epoch || st2.trusted != st.trusted {
 			return false, true
 		}
-		if fi.retFile != nil {
+		if fi.retFile != nil && !st.trusted {
 			// The last record returned must still be in place: a cut
 			// zeroes it, a re-append rewrites it.
 			if c, err := fi.retFile.f.FrameCRC(fi.retOff); err != nil || c != fi.retCRC {
 				return false, fi.forceRevalidate()
 			}
 		}
-		if fi.retFile != nil && fi.retFile != fi.file {
+		if fi.retFile != nil && fi.retFile != fi.file && !st.trusted {
 			// The first record of a segment after the one returned last:
 			// that one must still be the log's (not removed by a cut).
 			if linked, err := fi.retFile.f.Linked(); err != nil || !linked {
@@ -748,7 +806,7 @@ func (fi *followIter) advance(it *Iterator, st ctlState) (ok, again bool) {
 
 // forceRevalidate makes the next look re-validate the last record.
 func (fi *followIter) forceRevalidate() bool {
-	fi.inc, fi.trusted = ^uint64(0), false
+	fi.inc = ^uint64(0) // with a trusted area, the cut ring says what changed
 	return true
 }
 
@@ -760,6 +818,9 @@ func (fi *followIter) setReturned(seq uint64, off int64) {
 		fi.retFile = fi.file
 	}
 	fi.returned, fi.retOff, fi.retCRC = seq, off, binary.LittleEndian.Uint32(fi.buf)
+	if fi.firstRet == 0 {
+		fi.firstRet = seq
+	}
 }
 
 // atEnd is what Next returns with nothing new at the position: false; a
@@ -889,7 +950,7 @@ func (fi *followIter) nextWait(it *Iterator, ctx context.Context) bool {
 			it.ctxErr = err
 			return false
 		}
-		if st, err := fi.f.state(); err == nil && st.poisoned {
+		if st, err := fi.f.state(); err == nil && st.poisonEnds {
 			// No record will come: the writer must be reopened.
 			return fi.fail(it, fmt.Errorf("%w: the writer's log was poisoned (a truncation failed)", ErrPoisoned))
 		}

@@ -658,7 +658,9 @@ func TestFollowerAllocs(t *testing.T) {
 // goldenControlPath is the control area of FORMAT.md §9.6 with fixed
 // values: log identity 01 02 … 10, incarnation 0x1122334455667789, pid
 // 4242, epoch 6, DurableSeq 90, LastSeq 100, FirstSeq 3, segment 7, end
-// 0x1a40, resets 1, followers 2, waiters 1, futex 9.
+// 0x1a40, resets 1, followers 2, waiters 1, futex 9; cut ring: lineage
+// 0x0102030405060709, front gone 2, cuts 2: {epoch 4, seq 0 (a Reset)},
+// {epoch 6, seq 95}.
 const goldenControlPath = "testdata/control-v1.bin"
 
 func TestControlGolden(t *testing.T) {
@@ -691,6 +693,10 @@ func TestControlGolden(t *testing.T) {
 	c.followers.Store(2)
 	c.waiters.Store(1)
 	c.futex.Store(9)
+	c.ring.lineage.Store(0x0102030405060709)
+	c.ring.frontGone.Store(2)
+	c.addCut(4, 0)  // a Reset
+	c.addCut(6, 95) // a TruncateBack(94)
 	got := bytes.Clone(c.m)
 	c.close()
 	if f := flag.Lookup("update"); f != nil && f.Value.String() == "true" {
@@ -892,5 +898,203 @@ func followerStress(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+}
+
+// rt3Payload is record seq of generation gen, n bytes long.
+func rt3Payload(gen byte, seq uint64, n int) []byte {
+	b := bytes.Repeat([]byte{gen, byte(seq), byte(seq >> 8)}, n/3+1)
+	return b[:n]
+}
+
+// A follower that returned records later cut by TruncateBack must get
+// ErrTruncated, never silently different records at the same sequences.
+// Here the writer cuts back below what the follower returned, re-appends
+// other records at the same sequences, and a TruncateFront then removes the
+// segment that held the follower's last record, before the follower looks
+// again. Its revalidation takes the missing segment for a TruncateFront
+// that took nothing back (follower.go revalidate: ff == nil &&
+// m.firstSeq > fi.returned) and it goes on with the new records. Since
+// cc78287 (wt-live) the first record of the new segment finds the old one
+// unlinked and forces a re-validation, which takes the same branch again:
+// the follower spins (100 re-validations per look) and NextWait never
+// returns, instead of ErrTruncated.
+func TestFollowerCutThenFrontIsSilent(t *testing.T) {
+	dir := fastTempDir(t)
+	l, err := Open(dir, folOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for seq := uint64(1); seq <= 40; seq++ {
+		if _, err := l.Append(rt3Payload('a', seq, 1000)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := openFollower(t, dir, nil)
+	it, _ := f.NewIterator(1)
+	defer it.Close()
+	for seq := uint64(1); seq <= 40; seq++ {
+		if !nextWithin(it) || it.Seq() != seq || !bytes.Equal(it.Value(), rt3Payload('a', seq, 1000)) {
+			t.Fatalf("record %d: %d %v", seq, it.Seq(), it.Err())
+		}
+	}
+	// The follower has applied a1..a40. The writer takes a21..a40 back
+	// and writes b21..b60 (bigger, so that they spread over more segments).
+	if err := l.TruncateBack(20); err != nil {
+		t.Fatal(err)
+	}
+	for seq := uint64(21); seq <= 60; seq++ {
+		if _, err := l.Append(rt3Payload('b', seq, 4000)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.TruncateFront(41); err != nil {
+		t.Fatal(err)
+	}
+	if nextWithin(it) {
+		t.Fatalf("follower applied a21..a40, the log now holds b21..b40, and it goes on silently with record %d (%c...)",
+			it.Seq(), it.Value()[0])
+	}
+	if !errors.Is(it.Err(), ErrTruncated) {
+		t.Fatalf("err %v, want ErrTruncated", it.Err())
+	}
+}
+
+// The same with no TruncateFront: the writer cuts back and re-appends
+// records of the same sizes, the one at the follower's last sequence byte
+// for byte as before, the others different. The follower re-validates only
+// its last record (follower.go revalidate: frame at retOff, same seq and
+// CRC), finds it intact and goes on: it applied a36..a39 the log no longer
+// holds.
+func TestFollowerCutSameLastRecord(t *testing.T) {
+	dir := fastTempDir(t)
+	l, err := Open(dir, folOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for seq := uint64(1); seq <= 40; seq++ {
+		l.Append(rt3Payload('a', seq, 100))
+	}
+	f := openFollower(t, dir, nil)
+	it, _ := f.NewIterator(1)
+	defer it.Close()
+	for seq := uint64(1); seq <= 40; seq++ {
+		if !nextWithin(it) || it.Seq() != seq {
+			t.Fatalf("record %d: %d %v", seq, it.Seq(), it.Err())
+		}
+	}
+	if err := l.TruncateBack(35); err != nil {
+		t.Fatal(err)
+	}
+	for seq := uint64(36); seq <= 39; seq++ {
+		l.Append(rt3Payload('b', seq, 100))
+	}
+	l.Append(rt3Payload('a', 40, 100)) // record 40 as it was
+	l.Append(rt3Payload('b', 41, 100))
+	if got, _ := f.Read(36); !bytes.Equal(got, rt3Payload('b', 36, 100)) {
+		t.Fatalf("the log does not hold b36: %q", got)
+	}
+	if nextWithin(it) {
+		t.Fatalf("follower applied a36..a39, the log holds b36..b39, and it goes on silently with record %d (%c...)",
+			it.Seq(), it.Value()[0])
+	}
+	if !errors.Is(it.Err(), ErrTruncated) {
+		t.Fatalf("err %v, want ErrTruncated", it.Err())
+	}
+}
+
+// A Reset ends every iterator opened before it with ErrTruncated (README,
+// issue 11), followers included. When the follower looks only after the
+// writer closed (or reopened: a new incarnation), the Reset counter it
+// compares is gone and revalidate takes the removed segments for a
+// TruncateFront: Reset(last+1) goes on silently, Reset above it ends with
+// a bare ErrNotFound (locate), not ErrTruncated. Since cc78287 (wt-live)
+// Reset(last+1) no longer goes on: NextWait waits forever (the same
+// re-validation loop as TestRedTeam3FollowerCutThenFrontIsSilent).
+func TestFollowerResetAcrossRestart(t *testing.T) {
+	for _, next := range []uint64{11, 1000} {
+		for _, reopen := range []bool{false, true} {
+			t.Run(map[bool]string{false: "close", true: "reopen"}[reopen]+"-"+map[uint64]string{11: "next11", 1000: "next1000"}[next], func(t *testing.T) {
+				dir := fastTempDir(t)
+				l, err := Open(dir, folOpts())
+				if err != nil {
+					t.Fatal(err)
+				}
+				for seq := uint64(1); seq <= 10; seq++ {
+					l.Append(folPayload(seq))
+				}
+				f := openFollower(t, dir, nil)
+				it, _ := f.NewIterator(1)
+				defer it.Close()
+				expect(t, it, seqRange(1, 10)...)
+				if err := l.Reset(next); err != nil {
+					t.Fatal(err)
+				}
+				l.Append([]byte("after the reset"))
+				l.Close()
+				if reopen {
+					l, err = Open(dir, folOpts())
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer l.Close()
+				}
+				if nextWithin(it) {
+					t.Fatalf("returned %d %q after Reset(%d) dropped the records it returned", it.Seq(), it.Value(), next)
+				}
+				if !errors.Is(it.Err(), ErrTruncated) {
+					t.Fatalf("err %v, want ErrTruncated", it.Err())
+				}
+			})
+		}
+	}
+}
+
+// "A TruncateFront that drops nothing it had still to return (a cut into a
+// gap after its position) does not stop it" (Iterator's doc; the writer's
+// iterators do so through frontGone). A follower's does stop when the
+// segment of its last record went with the cut: locate fails any iterator
+// that returned a record and whose next sequence is below the new front
+// (follower.go locate: fi.returned != 0 && fi.want < front), whether or not
+// a record was there.
+func TestFollowerFrontIntoGap(t *testing.T) {
+	dir := fastTempDir(t)
+	l, err := Open(dir, folOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for seq := uint64(1); seq <= 10; seq++ {
+		l.Append(rt3Payload('a', seq, 1000))
+	}
+	// A gap: 11..99 never existed; 100.. do not fit in the first segment.
+	for seq := uint64(100); seq <= 105; seq++ {
+		if err := l.AppendSeq(seq, rt3Payload('a', seq, 8000)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := openFollower(t, dir, nil)
+	fit, _ := f.NewIterator(1)
+	defer fit.Close()
+	own, _ := l.NewIterator(1)
+	defer own.Close()
+	for seq := uint64(1); seq <= 10; seq++ {
+		if !nextWithin(fit) || !own.Next() {
+			t.Fatalf("record %d: %v %v", seq, fit.Err(), own.Err())
+		}
+	}
+	if err := l.TruncateFront(100); err != nil { // drops 1..10 only: nothing either had still to return
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "0000000000000001.wal")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatal("the segment of record 10 is still there: the test needs it gone")
+	}
+	if !own.Next() || own.Seq() != 100 {
+		t.Fatalf("writer's iterator: %d %v", own.Seq(), own.Err())
+	}
+	if !nextWithin(fit) || fit.Seq() != 100 {
+		t.Fatalf("follower: %d %v; the writer's own iterator goes on with 100 (the cut removed only records it returned)", fit.Seq(), fit.Err())
 	}
 }
