@@ -44,7 +44,8 @@ type Follower struct {
 	files  map[uint64]*folFile // mapped segments by number
 	ctl    *control            // the control area, nil when none could be mapped
 	ctlTry time.Time           // when mapping it was last tried
-	reg    uint64              // the incarnation this Follower is counted in ctl.followers under (0: none)
+	reg    uint64              // the incarnation this Follower trusts and flags itself in (listenFollower; 0: none)
+	faulty []*control          // areas dropped after a fault, unmapped at Close (sleepers may hold them)
 	trust  trustVerdict
 	tail   [2]*Iterator // LastSeq's and DurableSeq's scans, used under tmu
 	closed atomic.Bool
@@ -141,21 +142,27 @@ func (f *Follower) Close() error {
 	f.tmu.Unlock()
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.unregisterLocked()
+	f.reg = 0
 	c := f.ctl
 	f.ctl = nil
+	faulty := f.faulty
+	f.faulty = nil
 	for num, ff := range f.files {
 		delete(f.files, num)
 		f.releaseLocked(ff)
 	}
 	f.mu.Unlock()
 	if c != nil {
-		c.futex.Add(1) // iterators sleeping on it look again and find the Follower closed
-		sysutil.FutexWake(c.m, ctlFutexOff, 0)
-		f.sleepers.Lock()
-		c.close()
-		f.sleepers.Unlock()
+		c.wakeFutexGuarded() // iterators sleeping on it look again and find the Follower closed
 	}
+	f.sleepers.Lock()
+	if c != nil {
+		c.close()
+	}
+	for _, c := range faulty {
+		c.close()
+	}
+	f.sleepers.Unlock()
 	f.mu.Lock()
 	return nil
 }
@@ -164,6 +171,8 @@ func (f *Follower) Close() error {
 type ctlState struct {
 	trusted            bool // the writer holding the lock maintains it
 	rebuilding         bool // incarnation 0 while a writer holds the lock: its open rebuilds the area
+	poisoned           bool // trusted, and a failed truncation poisoned the writer: no record above last comes
+	poisonEnds         bool // poisoned and the writer still holds the log: NextWait ends with ErrPoisoned
 	inc, epoch, resets uint64
 	lineage            uint64 // the cut ring's (cutring.go)
 	durable, last      uint64
@@ -192,42 +201,53 @@ func (f *Follower) stateLocked() (ctlState, error) {
 	if c == nil {
 		return ctlState{}, nil
 	}
-	if v := binary.LittleEndian.Uint32(c.m[ctlVersionOff:]); string(c.m[:8]) == controlMagic && v > controlVersion {
-		return ctlState{}, fmt.Errorf("%w: control area version %d (this reader knows %d)", ErrUnsupportedVersion, v, controlVersion)
+	sn, err := c.snapshot(f.logID)
+	if errors.Is(err, errControlFault) {
+		f.dropControlLocked(err)
+		return ctlState{}, nil
 	}
-	inc := c.incarnation.Load()
-	st := ctlState{inc: inc, epoch: c.epoch.Load(), resets: c.resets.Load(),
-		durable: c.durable.Load(), last: c.last.Load(), first: c.first.Load(),
-		lineage: c.ring.lineage.Load()}
-	if inc == 0 && f.validControl(c) {
+	if err != nil {
+		return ctlState{}, err
+	}
+	inc := sn.inc
+	if inc == 0 && sn.header {
 		pids, _, err := sysutil.LockHolders(filepath.Join(f.dir, lockName))
 		return ctlState{rebuilding: err == nil && len(pids) != 0}, nil
 	}
-	if inc == 0 || !f.validControl(c) || c.incarnation.Load() != inc {
+	if !sn.valid {
 		return ctlState{inc: inc}, nil // being rebuilt, or not this log's
 	}
-	st.trusted = f.trustedLocked(c, inc)
-	if st.trusted && f.reg != inc {
-		f.unregisterLocked()
-		c.followers.Add(1) // the writer publishes each append from now on
+	st := ctlState{inc: inc, epoch: sn.epoch, resets: sn.resets,
+		durable: sn.durable, last: sn.last, first: sn.first, lineage: sn.lineage}
+	st.trusted = f.trustedLocked(sn.pid, inc)
+	st.poisoned = st.trusted && sn.poisoned
+	st.poisonEnds = st.poisoned && sn.pid != 0
+	if st.trusted {
+		// The writer publishes each append while the flag is set; it
+		// clears it now and then, and each look sets it again.
+		if err := c.listenAs(listenFollower); err != nil {
+			f.dropControlLocked(err)
+			return ctlState{}, nil
+		}
 		f.reg = inc
 	}
 	return st, nil
 }
 
-// validControl checks the fields of a control area that never change
-// under one incarnation.
-func (f *Follower) validControl(c *control) bool {
-	return string(c.m[:8]) == controlMagic &&
-		binary.LittleEndian.Uint32(c.m[ctlVersionOff:]) == controlVersion &&
-		binary.LittleEndian.Uint32(c.m[ctlSizeOff:]) == controlSize &&
-		[16]byte(c.m[ctlLogIDOff:ctlLogIDOff+16]) == f.logID
+// dropControlLocked stops using the control area after a fault (the file
+// shrank under the mapping): the Follower scans the frames, and maps the
+// file again once it is whole (a writer's open rebuilds it). The mapping
+// stays until Close: an iterator may be asleep on it.
+func (f *Follower) dropControlLocked(err error) {
+	f.log.Info("mmapwal: follower: control area dropped", "dir", f.dir, "err", err)
+	f.faulty = append(f.faulty, f.ctl)
+	f.ctl, f.reg = nil, 0
+	f.ctlTry = time.Now()
 }
 
 // trustedLocked reports whether the process holding the log's lock is the
 // one that wrote the control area's incarnation inc.
-func (f *Follower) trustedLocked(c *control, inc uint64) bool {
-	pid := c.pid.Load()
+func (f *Follower) trustedLocked(pid, inc uint64) bool {
 	t := &f.trust
 	if t.inc == inc && t.pid == pid && time.Since(t.at) < trustRecheck {
 		return t.ok
@@ -276,19 +296,10 @@ func (f *Follower) mapControlLocked() error {
 	}
 	if !writable {
 		// Registration and waiting need stores: poll instead.
-		c.followers, c.waiters = new(atomic.Uint32), new(atomic.Uint32)
+		c.listen = new(atomic.Uint64)
 	}
 	f.ctl = c
 	return nil
-}
-
-func (f *Follower) unregisterLocked() {
-	if f.ctl != nil && f.reg != 0 {
-		if f.ctl.incarnation.Load() == f.reg {
-			f.ctl.followers.Add(^uint32(0))
-		}
-	}
-	f.reg = 0
 }
 
 // acquire returns segment num mapped, with a reference, or nil when there
@@ -569,8 +580,7 @@ func (fi *followIter) followRing(it *Iterator, st ctlState) bool {
 	var low, gone uint64
 	stable := false
 	if c != nil {
-		low, gone = c.cutsSince(fi.epoch)
-		stable = c.epoch.Load() == st.epoch && c.incarnation.Load() == st.inc
+		low, gone, stable = c.ringSince(fi.epoch, st.epoch, st.inc) // a fault: not stable, and the next look drops the area
 	}
 	f.mu.Unlock()
 	if !stable {
@@ -765,6 +775,9 @@ func (fi *followIter) advance(it *Iterator, st ctlState) (ok, again bool) {
 			}
 			fi.off += size
 			continue
+		}
+		if st.poisoned && h.Seq > st.last {
+			return fi.atEnd(it, st), false // above what the poisoned writer's own readers return
 		}
 		if (h.Type == crcframe.First || h.Type == crcframe.Middle) && fi.off >= fi.batchEnd && !fi.batchComplete(fi.off) {
 			return false, false // the batch is still being written
@@ -994,6 +1007,10 @@ func (fi *followIter) nextWait(it *Iterator, ctx context.Context) bool {
 			it.ctxErr = err
 			return false
 		}
+		if st, err := fi.f.state(); err == nil && st.poisonEnds {
+			// No record will come: the writer must be reopened.
+			return fi.fail(it, fmt.Errorf("%w: the writer's log was poisoned (a truncation failed)", ErrPoisoned))
+		}
 		if spins < 50 {
 			runtime.Gosched()
 			continue
@@ -1022,9 +1039,11 @@ func (fi *followIter) sleep(it *Iterator, ctx context.Context) bool {
 		time.Sleep(d)
 		return false
 	}
-	v := c.futex.Load()
-	c.waiters.Add(1)
-	defer c.waiters.Add(^uint32(0))
+	v, err := c.prepareSleep() // sets listenFutex: the writer clears it when it wakes us
+	if err != nil {
+		time.Sleep(d) // the area faulted: the next look drops it
+		return false
+	}
 	// Look again after registering as a waiter: an append before it did
 	// not wake us.
 	if it.Next() {

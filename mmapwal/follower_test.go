@@ -1108,7 +1108,7 @@ func rt3NoControl(t *testing.T, l *Log) {
 	l.wmu.Lock()
 	if l.ctl != nil {
 		l.ctl.close()
-		l.ctl, l.ctlFollowers = nil, &noFollowers
+		l.ctl, l.listen = nil, &l.ownListen
 	}
 	l.wmu.Unlock()
 	if err := os.Remove(filepath.Join(l.dir, controlName)); err != nil && !errors.Is(err, os.ErrNotExist) {

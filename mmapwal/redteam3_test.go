@@ -10,17 +10,11 @@ package mmapwal
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
-
-	"github.com/mmapwal/mmapwal/internal/sysutil"
 )
 
 // deletedFDs counts this process's descriptors on removed files of dir.
@@ -76,120 +70,6 @@ func TestRedTeam3FollowerLeaksRemovedSegments(t *testing.T) {
 		mapped := len(f.files)
 		f.mu.Unlock()
 		t.Fatalf("the follower holds %d descriptors on removed segments (%d segments mapped); the writer has %d segments", n, mapped, len(l.segments()))
-	}
-}
-
-// rt3Child runs body in a child process (this test binary re-executed with
-// only test name selected) when this process is the parent; in the child,
-// it runs body and exits. The parent gets the started command.
-func rt3Child(t *testing.T, env string, body func()) *exec.Cmd {
-	t.Helper()
-	if os.Getenv("RT3_CHILD") == env {
-		body()
-		os.Exit(0)
-	}
-	cmd := exec.Command(os.Args[0], "-test.run=^"+t.Name()+"$", "-test.count=1")
-	cmd.Env = append(os.Environ(), "RT3_CHILD="+env)
-	return cmd
-}
-
-// A follower in another process that is SIGKILLed while it sleeps in
-// NextWait leaves its registration (followers) and its waiter count in the
-// writer's control area for the rest of the writer's incarnation: nothing
-// ever takes them back (control.go published/wake, follower.go sleep:
-// c.waiters.Add(1) undone only by a defer the kill never runs). From then on
-// every Append of the writer stores the published end and makes a
-// FUTEX_WAKE system call for no one: the "≤ 5 ns more with no follower"
-// and "followers never slow the writer" guarantees are gone until the
-// writer reopens the log, and the waiter count even survives that (each
-// Sync then still calls FUTEX_WAKE). (Followers are supposed to crash
-// freely: they take no lock.)
-func TestRedTeam3KilledFollowerStaysRegistered(t *testing.T) {
-	dir := os.Getenv("RT3_DIR")
-	cmd := rt3Child(t, "killed-follower", func() {
-		f, err := OpenFollower(dir, nil)
-		if err != nil {
-			os.Exit(3)
-		}
-		it, _ := f.NewIterator(1 << 40)
-		it.NextWait(context.Background()) // sleeps on the futex until killed
-		os.Exit(4)
-	})
-	dir = fastTempDir(t)
-	l, err := Open(dir, folOpts())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	l.Append([]byte("one"))
-	cmd.Env = append(cmd.Env, "RT3_DIR="+dir)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(20 * time.Second)
-	for l.ctl.waiters.Load() == 0 {
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			t.Fatal("the child never waited")
-		}
-		time.Sleep(time.Millisecond)
-	}
-	cmd.Process.Signal(syscall.SIGKILL)
-	cmd.Wait()
-	for i := 0; i < 100; i++ { // the writer goes on: does anything notice?
-		l.Append([]byte("more"))
-		time.Sleep(time.Millisecond)
-	}
-	w, n := l.ctl.waiters.Load(), l.ctl.followers.Load()
-	// A new writer rebuilds the control area: followers is reset, waiters
-	// is not (control.go createControl), so every later writer still makes
-	// the FUTEX_WAKE call at each DurableSeq rise (ctlDurable -> wake).
-	l.Close()
-	l, err = Open(dir, folOpts())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	if w != 0 || n != 0 || l.ctl.waiters.Load() != 0 {
-		t.Fatalf("after the only follower was killed the writer still counts %d waiters and %d followers: every Append publishes and calls FUTEX_WAKE; after the writer reopened: %d waiters", w, n, l.ctl.waiters.Load())
-	}
-}
-
-// A follower maps the control area and reads its words with no fault
-// guard (follower.go stateLocked, sleep; control.go mapControl). When the
-// file shrinks under it (an operator's ': > CONTROL', a copy tool, a
-// writer of a future version that lays it out otherwise) the next look
-// faults and the Go runtime kills the whole follower process with SIGBUS:
-// bad input must be an error, never a crash, and the segments' mappings are
-// read under debug.SetPanicOnFault for exactly this reason.
-func TestRedTeam3ShrunkControlKillsFollower(t *testing.T) {
-	dir := os.Getenv("RT3_DIR")
-	cmd := rt3Child(t, "shrunk-control", func() {
-		f, err := OpenFollower(dir, nil)
-		if err != nil {
-			os.Exit(3)
-		}
-		f.LastSeq() // maps CONTROL
-		if err := os.Truncate(filepath.Join(dir, controlName), 0); err != nil {
-			os.Exit(5)
-		}
-		f.LastSeq()
-		f.Close()
-	})
-	dir = fastTempDir(t)
-	l, err := Open(dir, folOpts())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for seq := uint64(1); seq <= 10; seq++ {
-		l.Append(folPayload(seq))
-	}
-	l.Close()
-	cmd.Env = append(cmd.Env, "RT3_DIR="+dir)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		first, _, _ := strings.Cut(string(out), "\n")
-		t.Fatalf("the follower process died: %v: %s", err, first)
 	}
 }
 
@@ -263,7 +143,7 @@ func TestRedTeam3StaleControlSamePid(t *testing.T) {
 	defer l.Close()
 	l.wmu.Lock()
 	l.ctl.close()
-	l.ctl, l.ctlFollowers = nil, &noFollowers
+	l.ctl, l.listen = nil, &l.ownListen
 	l.wmu.Unlock()
 	writeInPlace(t, path, killed)
 	for seq := uint64(21); seq <= 40; seq++ {
@@ -277,59 +157,6 @@ func TestRedTeam3StaleControlSamePid(t *testing.T) {
 		st, _ := f.state()
 		t.Fatalf("DurableOnly follower: no record after 20 though 21..40 are durable (%v); control area trusted %v, its DurableSeq %d",
 			it.Err(), st.trusted, st.durable)
-	}
-}
-
-// A TruncateBack that fails half way poisons the log and leaves the
-// control area's epoch odd ("truncating") for as long as the poisoned
-// writer keeps the log open (control.go ctlTruncated returns early when
-// poisoned). Followers then return nothing at all (follower.go next:
-// trusted && epoch odd), not even the records far below the cut that the
-// writer's own iterators still serve, and NextWait never ends: the
-// in-process DurableOnly iterator gets ErrPoisoned, the follower just waits.
-func TestRedTeam3PoisonedCutFreezesFollowers(t *testing.T) {
-	dir := fastTempDir(t)
-	l, err := Open(dir, &Options{SegmentSize: rcvSegSize, Durability: SyncAlways})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	for i := range 250 {
-		if _, err := l.Append(fmt.Appendf(nil, "rec-%d-%0*d", i, 100+i%100, 0)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	f := openFollower(t, dir, nil)
-	it, _ := f.NewIterator(1)
-	defer it.Close()
-	if !nextWithin(it) || it.Seq() != 1 { // registered, positioned at 1
-		t.Fatalf("record 1: %v", it.Err())
-	}
-	segs := l.segments()
-	newest := segs[len(segs)-1].path
-	keep := segs[0].lastSeq() - 3
-	waitPrepared(l)
-	restore := sysutil.SetFault(func(op sysutil.Op, path string) error {
-		if op == sysutil.OpRemove && path == newest {
-			return syscall.EIO
-		}
-		return nil
-	})
-	err = l.TruncateBack(keep)
-	restore()
-	if !errors.Is(err, ErrPoisoned) {
-		t.Fatalf("TruncateBack: %v", err)
-	}
-	own, _ := l.NewIterator(2)
-	defer own.Close()
-	n := 0
-	for own.Next() {
-		n++
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	if !it.NextWait(ctx) {
-		t.Fatalf("the writer's own iterator reads records 2..%d of the poisoned log; the follower gets none (%v) and would wait forever", n+1, it.Err())
 	}
 }
 
