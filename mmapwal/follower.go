@@ -44,6 +44,7 @@ type Follower struct {
 	files  map[uint64]*folFile // mapped segments by number
 	ctl    *control            // the control area, nil when none could be mapped
 	ctlTry time.Time           // when mapping it was last tried
+	idAt   time.Time           // when ctl's file was last checked to still be CONTROL
 	reg    uint64              // the incarnation this Follower trusts and flags itself in (listenFollower; 0: none)
 	faulty []*control          // areas dropped after a fault, unmapped at Close (sleepers may hold them)
 	trust  trustVerdict
@@ -209,6 +210,13 @@ func (f *Follower) stateLocked() (ctlState, error) {
 	if err != nil {
 		return ctlState{}, err
 	}
+	if f.replacedLocked(c) {
+		// CONTROL was removed and made again (a new writer's open):
+		// map the new one.
+		f.faulty = append(f.faulty, f.ctl)
+		f.ctl, f.reg, f.ctlTry = nil, 0, time.Time{}
+		return f.stateLocked()
+	}
 	inc := sn.inc
 	if inc == 0 && sn.header {
 		pids, _, err := sysutil.LockHolders(filepath.Join(f.dir, lockName))
@@ -234,6 +242,18 @@ func (f *Follower) stateLocked() (ctlState, error) {
 	return st, nil
 }
 
+// replacedLocked reports, at most once per trustRecheck, whether the file
+// named CONTROL is no longer the one c maps (removed, and perhaps made
+// again).
+func (f *Follower) replacedLocked(c *control) bool {
+	if time.Since(f.idAt) < trustRecheck {
+		return false
+	}
+	f.idAt = time.Now()
+	linked, err := sysutil.Linked(c.f)
+	return err == nil && !linked
+}
+
 // dropControlLocked stops using the control area after a fault (the file
 // shrank under the mapping): the Follower scans the frames, and maps the
 // file again once it is whole (a writer's open rebuilds it). The mapping
@@ -256,6 +276,14 @@ func (f *Follower) trustedLocked(pid, inc uint64) bool {
 	var ok bool
 	if pid != 0 {
 		ok = err == nil && (!known || slices.Contains(pids, int(pid)) || slices.Contains(pids, 0))
+		if ok {
+			// The pid is no identity (reuse, a container's pid 1): the
+			// writer that maintains the area also holds a flock on
+			// CONTROL, which its death drops and an older writer never
+			// takes (lockControl).
+			cpids, cknown, err := sysutil.LockHolders(filepath.Join(f.dir, controlName))
+			ok = err == nil && (!cknown || slices.Contains(cpids, int(pid)) || slices.Contains(cpids, 0))
+		}
 	} else {
 		// Closed, and no writer since: the area says how the last one
 		// left the log (its cuts included).

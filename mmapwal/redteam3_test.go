@@ -9,12 +9,10 @@ package mmapwal
 //	go test -tags redteam3 -race -count=1 -run TestRedTeam3 ./mmapwal
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 // deletedFDs counts this process's descriptors on removed files of dir.
@@ -100,112 +98,6 @@ func BenchmarkRedTeam3AppendStale(b *testing.B) {
 				}
 			}
 		})
-	}
-}
-
-// A follower trusts a control area when the pid in it holds the log's lock
-// (follower.go trustedLocked). A pid is not an identity: the writer's
-// process is SIGKILLed (its control area stays, pid and incarnation in
-// it), and the next writer runs under the same pid (a container's PID 1,
-// pid reuse) but does not maintain the control area (an older version, as
-// the issue requires followers to handle). The follower then trusts the
-// dead writer's area forever: a DurableOnly follower never sees another
-// record (DurableSeq frozen: it waits forever), and the others are never
-// told of the new writer's truncations. In-process the two writers share
-// the pid by construction; the SIGKILL is emulated by putting back the
-// bytes a kill leaves (crashRelease's ctlClose zeroes the pid).
-func TestRedTeam3StaleControlSamePid(t *testing.T) {
-	dir := fastTempDir(t)
-	l, err := Open(dir, folOpts())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for seq := uint64(1); seq <= 20; seq++ {
-		l.Append(folPayload(seq))
-	}
-	l.Sync()
-	f := openFollower(t, dir, &FollowerOptions{DurableOnly: true})
-	it, _ := f.NewIterator(1)
-	defer it.Close()
-	expect(t, it, seqRange(1, 20)...)
-	path := filepath.Join(dir, controlName)
-	killed, err := os.ReadFile(path) // what SIGKILL would leave
-	if err != nil {
-		t.Fatal(err)
-	}
-	crashRelease(l)
-	writeInPlace(t, path, killed)
-	// The next writer: same pid, does not maintain the control area.
-	l, err = Open(dir, folOpts())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	l.wmu.Lock()
-	l.ctl.close()
-	l.ctl, l.listen = nil, &l.ownListen
-	l.wmu.Unlock()
-	writeInPlace(t, path, killed)
-	for seq := uint64(21); seq <= 40; seq++ {
-		l.Append(folPayload(seq))
-	}
-	l.Sync()
-	l.Append(folPayload(41)) // its durable field proves 21..40 to a follower that scans
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	if !it.NextWait(ctx) {
-		st, _ := f.state()
-		t.Fatalf("DurableOnly follower: no record after 20 though 21..40 are durable (%v); control area trusted %v, its DurableSeq %d",
-			it.Err(), st.trusted, st.durable)
-	}
-}
-
-// The control area is rebuilt by each writer, and nothing in it is needed
-// to read the log, so a CONTROL file may go (an operator's clean-up, a
-// copy or restore of the directory that skips it as the crash tests' own
-// copyDir does) and the next writer creates a new one. A follower that
-// mapped the old file keeps it for good (follower.go stateLocked maps the
-// file only while f.ctl is nil): it never trusts a control area again,
-// never registers, is never woken by the futex and never sees the new
-// writer's truncation epochs, DurableSeq or Resets; it polls and relies on
-// the frames alone (see TestRedTeam3UntrustedCutAcrossSegments for what
-// that misses).
-func TestRedTeam3RecreatedControlNeverTrusted(t *testing.T) {
-	dir := fastTempDir(t)
-	l, err := Open(dir, folOpts())
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.Append(folPayload(1))
-	f := openFollower(t, dir, nil)
-	it, _ := f.NewIterator(1)
-	defer it.Close()
-	expect(t, it, 1)
-	l.Close()
-	if err := os.Remove(filepath.Join(dir, controlName)); err != nil {
-		t.Fatal(err)
-	}
-	l, err = Open(dir, folOpts())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	l.Append(folPayload(2))
-	expect(t, it, 2)
-	deadline := time.Now().Add(3 * time.Second)
-	for {
-		st, err := f.state()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if st.trusted {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the new writer maintains a new CONTROL (followers registered: %d); the follower still reads the removed one (incarnation %#x, trusted %v)",
-				l.ctl.followers.Load(), st.inc, st.trusted)
-		}
-		time.Sleep(time.Millisecond)
 	}
 }
 
