@@ -397,6 +397,12 @@ func (f *Follower) releaseLocked(ff *folFile) {
 // is being rewritten).
 func activeFrom(ff *folFile) uint64 {
 	var hb [segment.HeaderSize]byte
+	return activeFromBuf(ff, &hb)
+}
+
+// activeFromBuf is activeFrom copying the header into hb (an iterator's:
+// a local array would escape, one allocation per look).
+func activeFromBuf(ff *folFile, hb *[segment.HeaderSize]byte) uint64 {
 	if err := ff.f.CopyAt(hb[:], 0); err != nil {
 		return 0
 	}
@@ -513,9 +519,10 @@ type followIter struct {
 	durableOnly bool
 	tail        bool // one of f.tail: runs under f.tmu
 
-	file *folFile // the segment the position is in (referenced), nil to locate
-	off  int64    // the next frame's offset in it
-	want uint64   // the lowest sequence still to return
+	file  *folFile // the segment the position is in (referenced), nil to locate
+	nextF *folFile // the one after it, once seen (referenced; nextFile), or nil
+	off   int64    // the next frame's offset in it
+	want  uint64   // the lowest sequence still to return
 
 	// The last record returned, to re-validate after any truncation or
 	// change of writer: gone or different is a *TruncatedError.
@@ -534,15 +541,17 @@ type followIter struct {
 	idle       int // looks in a row that found nothing new
 	// The last records returned (hist[i % len(hist)] for i < nhist), to
 	// tell, without a cut ring to trust, the first one a cut removed.
-	hist  [64]retMark
-	nhist uint64
-	buf   []byte
-	hdr   [crcframe.HeaderSize]byte
+	hist   [64]retMark
+	nhist  uint64
+	buf    []byte
+	hdr    [crcframe.HeaderSize]byte
+	segHdr [segment.HeaderSize]byte // activeFromBuf's copy
 }
 
 func (fi *followIter) close() {
 	fi.f.release(fi.file)
 	fi.f.release(fi.retFile)
+	fi.dropNext()
 	fi.file, fi.retFile = nil, nil
 }
 
@@ -972,10 +981,8 @@ func (fi *followIter) durable(st ctlState, seq uint64, end int64) bool {
 	if end <= fi.durableEnd {
 		return true
 	}
-	if ff, _ := fi.f.acquire(fi.file.num + 1); ff != nil {
-		active := activeFrom(ff) != 0
-		fi.f.release(ff)
-		if active {
+	if ff, _ := fi.nextFile(); ff != nil {
+		if activeFromBuf(ff, &fi.segHdr) != 0 {
 			fi.durableEnd = fi.file.f.Size()
 			return true
 		}
@@ -987,31 +994,56 @@ func (fi *followIter) durable(st ctlState, seq uint64, end int64) bool {
 // (the writer rotated): the frames of this one are then complete.
 func (fi *followIter) nextSegment(recheck bool) (bool, error) {
 	f := fi.f
-	nf, err := f.acquire(fi.file.num + 1)
+	nf, err := fi.nextFile()
 	if err != nil || nf == nil {
 		return false, err
 	}
-	first := activeFrom(nf)
+	first := activeFromBuf(nf, &fi.segHdr)
 	if first == 0 {
-		f.release(nf)
-		return false, nil
+		return false, nil // prepared, not active yet: nf stays mapped for the next look
 	}
 	if fi.returned != 0 && first <= fi.returned {
 		// Not a rotation after the records returned (which starts above
 		// them): a cut or a Reset made it. Re-validate first.
-		f.release(nf)
+		fi.dropNext()
 		fi.forceRevalidate()
 		return false, nil
 	}
 	// Rotation wrote and synced the old segment before activating the
 	// next: one more look at the position, now final.
 	if _, _, ok := peek(fi.file, fi.off); ok && recheck {
-		f.release(nf)
 		return true, nil // a frame after all: read it
 	}
 	f.release(fi.file)
+	fi.nextF = nil // its reference goes to the position
 	fi.file, fi.off, fi.batchEnd, fi.durableEnd, fi.durWalk = nf, segment.HeaderSize, 0, 0, 0
 	return true, nil
+}
+
+// nextFile returns the segment after the position's, mapped, or nil when
+// there is none (yet). It keeps it (fi.nextF) so that looks at the end of
+// the active segment do not map the writer's prepared next segment again
+// each time (fi.nextF); every 16th idle look takes it afresh (a Reset or a cut may
+// have replaced the file of that number).
+func (fi *followIter) nextFile() (*folFile, error) {
+	num := fi.file.num + 1
+	if fi.nextF != nil && (fi.nextF.num != num || fi.idle%16 == 15) {
+		fi.dropNext()
+	}
+	if fi.nextF == nil {
+		nf, err := fi.f.acquire(num)
+		if err != nil || nf == nil {
+			return nil, err
+		}
+		fi.nextF = nf
+	}
+	return fi.nextF, nil
+}
+
+// dropNext releases fi.nextF.
+func (fi *followIter) dropNext() {
+	fi.f.release(fi.nextF)
+	fi.nextF = nil
 }
 
 func (fi *followIter) fail(it *Iterator, err error) bool {

@@ -1402,3 +1402,41 @@ func TestFollowerRecreatedControlNeverTrusted(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// "0 allocations per record on the follower": a follower that keeps up with
+// a live writer looks at the end of the active segment after each record.
+// There nextSegment asks acquire for the next segment, which exists (the
+// writer prepares it in the background) but is not active yet; releasing it
+// drops the cache's only other reference and unmaps it (follower.go
+// releaseLocked, since 879815e), so every look at the tail opens, stats,
+// maps, unmaps and closes the prepared segment again: allocations (file
+// name, os.File, mapping) and five system calls per look, per record while
+// following, and 50 times per NextWait that spins. Without the prepared
+// segment (before the writer made it) the look is free.
+func TestFollowerTailReopensPrepared(t *testing.T) {
+	dir := fastTempDir(t)
+	l, err := Open(dir, &Options{Durability: SyncManual, SegmentSize: 64 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	rec := make([]byte, 200)
+	l.Append(rec)
+	waitPrepared(l)
+	f := openFollower(t, dir, nil)
+	it, _ := f.NewIterator(1)
+	defer it.Close()
+	for it.Next() {
+	}
+	if a := testing.AllocsPerRun(2000, func() {
+		l.Append(rec)
+		if !it.Next() {
+			t.Fatal("no record", it.Err())
+		}
+		if it.Next() { // at the end: what a NextWait does before it sleeps
+			t.Fatal("a record too many")
+		}
+	}); a != 0 {
+		t.Fatalf("%v allocations per record following a live writer", a)
+	}
+}
