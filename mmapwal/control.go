@@ -375,6 +375,20 @@ func (l *Log) ctlPoison(c *control) {
 	c.poisoned.Store(1)
 }
 
+// ctlPoisoned tells followers at once that the log was poisoned (by a
+// failed flush too, which may run outside the writer lock): they stop
+// waiting for records that cannot come. Any goroutine (setPoison); l.ctl
+// is read under lmu. A truncation that poisons publishes again when it
+// ends (ctlTruncated), with its cut.
+func (l *Log) ctlPoisoned() {
+	l.lmu.Lock()
+	defer l.lmu.Unlock()
+	if c := l.ctl; c != nil {
+		l.ctlPoison(c)
+		c.wakeFutex()
+	}
+}
+
 // ctlClose publishes the final state and that no writer holds the log.
 func (l *Log) ctlClose() {
 	if c := l.ctl; c != nil {

@@ -314,3 +314,52 @@ func TestNextWaitReadOnly(t *testing.T) {
 		})
 	}
 }
+
+// A failed flush poisons the log outside any truncation: a DurableOnly
+// follower, which would wait for a DurableSeq that never rises again, and
+// a plain one at the end, end with ErrPoisoned instead of waiting.
+func TestControlPoisonedFlushFollowers(t *testing.T) {
+	for _, durableOnly := range []bool{false, true} {
+		t.Run(fmt.Sprint("durableOnly=", durableOnly), func(t *testing.T) {
+			dir := fastTempDir(t)
+			l, err := Open(dir, folOpts())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			for seq := uint64(1); seq <= 5; seq++ {
+				l.Append(folPayload(seq))
+			}
+			if err := l.Sync(); err != nil {
+				t.Fatal(err)
+			}
+			for seq := uint64(6); seq <= 8; seq++ {
+				l.Append(folPayload(seq))
+			}
+			f := openFollower(t, dir, &FollowerOptions{DurableOnly: durableOnly})
+			it, _ := f.NewIterator(1)
+			defer it.Close()
+			want := seqRange(1, 8)
+			if durableOnly {
+				want = seqRange(1, 5)
+			}
+			expect(t, it, want...)
+			res := make(chan bool)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			go func() { res <- it.NextWait(ctx) }()
+			restore := sysutil.SetFault(sysutil.FailNth(sysutil.OpMsync, 1, syscall.EIO, true))
+			err = l.Sync()
+			restore()
+			if !errors.Is(err, ErrPoisoned) {
+				t.Fatalf("Sync: %v", err)
+			}
+			if <-res {
+				t.Fatalf("record %d after the poisoning", it.Seq())
+			}
+			if !errors.Is(it.Err(), ErrPoisoned) {
+				t.Fatalf("err %v, want ErrPoisoned", it.Err())
+			}
+		})
+	}
+}

@@ -229,7 +229,7 @@ func (f *Follower) stateLocked() (ctlState, error) {
 		durable: sn.durable, last: sn.last, first: sn.first, lineage: sn.lineage}
 	st.trusted = f.trustedLocked(sn.pid, inc)
 	st.poisoned = st.trusted && sn.poisoned
-	st.poisonEnds = st.poisoned && sn.pid != 0
+	st.poisonEnds = st.poisoned && sn.pid != 0 && sn.epoch%2 == 0 // a failing truncation publishes its cut first
 	if st.trusted {
 		// The writer publishes each append while the flag is set; it
 		// clears it now and then, and each look sets it again.

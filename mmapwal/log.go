@@ -521,7 +521,8 @@ func (l *Log) setPoison(cause error) error {
 	if l.poison.CompareAndSwap(nil, &err) {
 		markPoisoned(l.dir)
 		l.log.Error("mmapwal: log poisoned; writes will fail until it is reopened", "dir", l.dir, "cause", cause)
-		l.wakeAll() // DurableOnly waiters fail now: DurableSeq never rises again
+		l.wakeAll()     // DurableOnly waiters fail now: DurableSeq never rises again
+		l.ctlPoisoned() // and followers
 	}
 	return l.poisoned()
 }
