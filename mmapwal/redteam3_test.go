@@ -100,4 +100,3 @@ func BenchmarkRedTeam3AppendStale(b *testing.B) {
 		})
 	}
 }
-
