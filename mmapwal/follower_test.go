@@ -1440,3 +1440,80 @@ func TestFollowerTailReopensPrepared(t *testing.T) {
 		t.Fatalf("%v allocations per record following a live writer", a)
 	}
 }
+
+// The cut ring keeps the last 16 cuts and folds older ones into its oldest
+// entry: the lowest cut since an epoch is exact while the ring covers it
+// and never higher than the true one when it does not.
+func TestControlCutRingFold(t *testing.T) {
+	path := filepath.Join(t.TempDir(), controlName)
+	if err := os.WriteFile(path, make([]byte, controlSize), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	file, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := mapControl(file, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.close()
+	seqs := []uint64{50, 40, 90, 7, 60, 61, 62, 63, 64, 65, 66, 67, 68, 69, 70, 71, 72, 73, 74, 75, 30, 80}
+	for i, s := range seqs {
+		c.addCut(uint64(2*i+2), s)
+	}
+	for e0 := uint64(0); e0 <= uint64(2*len(seqs)); e0 += 2 {
+		want := ^uint64(0)
+		for i, s := range seqs {
+			if uint64(2*i+2) > e0 {
+				want = min(want, s)
+			}
+		}
+		got, _ := c.cutsSince(e0)
+		covered := e0 >= uint64(2*(len(seqs)-ctlRingLen)+2) // the oldest entry kept (folded) is not after e0
+		if covered && got != want || got > want {
+			t.Errorf("cutsSince(%d) = %d, want %d (covered %v)", e0, got, want, covered)
+		}
+	}
+}
+
+// A follower that does not look while the writer cuts above its position
+// 20 times (more than the ring holds) goes on; a cut below it then ends it
+// at the first record it returned that is gone.
+func TestFollowerManyCutsAbove(t *testing.T) {
+	dir := fastTempDir(t)
+	l, err := Open(dir, folOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for seq := uint64(1); seq <= 40; seq++ {
+		l.Append(rt3Payload('a', seq, 100))
+	}
+	f := openFollower(t, dir, nil)
+	it, _ := f.NewIterator(1)
+	defer it.Close()
+	for seq := uint64(1); seq <= 10; seq++ {
+		if !nextWithin(it) || it.Seq() != seq {
+			t.Fatalf("record %d: %d %v", seq, it.Seq(), it.Err())
+		}
+	}
+	for k := uint64(39); k > 19; k-- {
+		if err := l.TruncateBack(k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for seq := uint64(20); seq <= 30; seq++ {
+		l.Append(rt3Payload('b', seq, 100))
+	}
+	if !nextWithin(it) || it.Seq() != 11 || !bytes.Equal(it.Value(), rt3Payload('a', 11, 100)) {
+		t.Fatalf("after 20 cuts above it: %d %v", it.Seq(), it.Err())
+	}
+	if err := l.TruncateBack(5); err != nil {
+		t.Fatal(err)
+	}
+	var te *TruncatedError
+	if nextWithin(it) || !errors.As(it.Err(), &te) || te.Seq != 6 {
+		t.Fatalf("after TruncateBack(5): %d %v, want TruncatedError at 6", it.Seq(), it.Err())
+	}
+}
