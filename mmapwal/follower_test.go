@@ -1463,3 +1463,46 @@ func TestFollowerManyCutsAbove(t *testing.T) {
 		t.Fatalf("after TruncateBack(5): %d %v, want TruncatedError at 6", it.Seq(), it.Err())
 	}
 }
+
+// Without a control area, an idle look re-validates every mark of the last
+// records returned, not only the last one: a cut whose re-appends rewrote
+// the last record byte for byte is found, at the first record gone.
+func TestFollowerUntrustedCutSameLastRecord(t *testing.T) {
+	dir := fastTempDir(t)
+	l, err := Open(dir, folOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	rt3NoControl(t, l)
+	for seq := uint64(1); seq <= 40; seq++ {
+		l.Append(rt3Payload('a', seq, 100))
+	}
+	f := openFollower(t, dir, nil)
+	it, _ := f.NewIterator(1)
+	defer it.Close()
+	for seq := uint64(1); seq <= 40; seq++ {
+		if !nextWithin(it) || it.Seq() != seq {
+			t.Fatalf("record %d: %d %v", seq, it.Seq(), it.Err())
+		}
+	}
+	if err := l.TruncateBack(35); err != nil {
+		t.Fatal(err)
+	}
+	for seq := uint64(36); seq <= 39; seq++ {
+		l.Append(rt3Payload('b', seq, 100))
+	}
+	l.Append(rt3Payload('a', 40, 100)) // record 40 as it was
+	var te *TruncatedError
+	for range 40 {
+		if it.Next() {
+			t.Fatalf("returned %d after the cut", it.Seq())
+		}
+		if it.Err() != nil {
+			break
+		}
+	}
+	if !errors.As(it.Err(), &te) || te.Seq != 36 {
+		t.Fatalf("err %v, want a *TruncatedError at 36", it.Err())
+	}
+}
