@@ -193,6 +193,10 @@ func (l *Log) createControl() (*control, error) {
 		f.Close()
 		return nil, err
 	}
+	if err := lockControl(f); err != nil {
+		c.close()
+		return nil, err
+	}
 	var b [8]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		c.close()

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
+	"os"
 	"sync/atomic"
 
 	"github.com/mmapwal/mmapwal/internal/sysutil"
@@ -154,4 +155,18 @@ func (c *control) cutsSince(e0 uint64) (low, frontGone uint64) {
 		}
 	}
 	return low, r.frontGone.Load()
+}
+
+// lockControl takes the flock on CONTROL that tells followers a live
+// writer maintains it (FORMAT.md §9.6): the kernel drops it when the
+// writer's process dies, and a writer of an older version takes none, so
+// a follower does not trust an area its writer left, whatever the pid.
+// Where flock is not available the area is used without it (followers
+// there cannot list lock holders and trust the incarnation). Writer's open
+// only; closing the file releases it.
+func lockControl(f *os.File) error {
+	if err := sysutil.Lock(f); err != nil && !errors.Is(err, sysutil.ErrUnsupported) {
+		return err
+	}
+	return nil
 }

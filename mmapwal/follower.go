@@ -44,6 +44,7 @@ type Follower struct {
 	files  map[uint64]*folFile // mapped segments by number
 	ctl    *control            // the control area, nil when none could be mapped
 	ctlTry time.Time           // when mapping it was last tried
+	idAt   time.Time           // when ctl's file was last checked to still be CONTROL
 	reg    uint64              // the incarnation this Follower trusts and flags itself in (listenFollower; 0: none)
 	faulty []*control          // areas dropped after a fault, unmapped at Close (sleepers may hold them)
 	trust  trustVerdict
@@ -209,6 +210,13 @@ func (f *Follower) stateLocked() (ctlState, error) {
 	if err != nil {
 		return ctlState{}, err
 	}
+	if f.replacedLocked(c) {
+		// CONTROL was removed and made again (a new writer's open):
+		// map the new one.
+		f.faulty = append(f.faulty, f.ctl)
+		f.ctl, f.reg, f.ctlTry = nil, 0, time.Time{}
+		return f.stateLocked()
+	}
 	inc := sn.inc
 	if inc == 0 && sn.header {
 		pids, _, err := sysutil.LockHolders(filepath.Join(f.dir, lockName))
@@ -234,6 +242,18 @@ func (f *Follower) stateLocked() (ctlState, error) {
 	return st, nil
 }
 
+// replacedLocked reports, at most once per trustRecheck, whether the file
+// named CONTROL is no longer the one c maps (removed, and perhaps made
+// again).
+func (f *Follower) replacedLocked(c *control) bool {
+	if time.Since(f.idAt) < trustRecheck {
+		return false
+	}
+	f.idAt = time.Now()
+	linked, err := sysutil.Linked(c.f)
+	return err == nil && !linked
+}
+
 // dropControlLocked stops using the control area after a fault (the file
 // shrank under the mapping): the Follower scans the frames, and maps the
 // file again once it is whole (a writer's open rebuilds it). The mapping
@@ -256,6 +276,14 @@ func (f *Follower) trustedLocked(pid, inc uint64) bool {
 	var ok bool
 	if pid != 0 {
 		ok = err == nil && (!known || slices.Contains(pids, int(pid)) || slices.Contains(pids, 0))
+		if ok {
+			// The pid is no identity (reuse, a container's pid 1): the
+			// writer that maintains the area also holds a flock on
+			// CONTROL, which its death drops and an older writer never
+			// takes (lockControl).
+			cpids, cknown, err := sysutil.LockHolders(filepath.Join(f.dir, controlName))
+			ok = err == nil && (!cknown || slices.Contains(cpids, int(pid)) || slices.Contains(cpids, 0))
+		}
 	} else {
 		// Closed, and no writer since: the area says how the last one
 		// left the log (its cuts included).
@@ -369,6 +397,12 @@ func (f *Follower) releaseLocked(ff *folFile) {
 // is being rewritten).
 func activeFrom(ff *folFile) uint64 {
 	var hb [segment.HeaderSize]byte
+	return activeFromBuf(ff, &hb)
+}
+
+// activeFromBuf is activeFrom copying the header into hb (an iterator's:
+// a local array would escape, one allocation per look).
+func activeFromBuf(ff *folFile, hb *[segment.HeaderSize]byte) uint64 {
 	if err := ff.f.CopyAt(hb[:], 0); err != nil {
 		return 0
 	}
@@ -447,7 +481,7 @@ func (f *Follower) tailSeq(k int) uint64 {
 		if it != nil {
 			it.Close()
 		}
-		it = &Iterator{fol: &followIter{f: f, want: 1, durableOnly: k == 1}}
+		it = &Iterator{fol: &followIter{f: f, want: 1, durableOnly: k == 1, tail: true}}
 		f.tail[k] = it
 	}
 	for it.Next() {
@@ -483,10 +517,12 @@ func (f *Follower) Read(seq uint64) ([]byte, error) {
 type followIter struct {
 	f           *Follower
 	durableOnly bool
+	tail        bool // one of f.tail: runs under f.tmu
 
-	file *folFile // the segment the position is in (referenced), nil to locate
-	off  int64    // the next frame's offset in it
-	want uint64   // the lowest sequence still to return
+	file  *folFile // the segment the position is in (referenced), nil to locate
+	nextF *folFile // the one after it, once seen (referenced; nextFile), or nil
+	off   int64    // the next frame's offset in it
+	want  uint64   // the lowest sequence still to return
 
 	// The last record returned, to re-validate after any truncation or
 	// change of writer: gone or different is a *TruncatedError.
@@ -503,13 +539,19 @@ type followIter struct {
 	lineage    uint64 // the cut ring's lineage then
 	trusted    bool
 	idle       int // looks in a row that found nothing new
-	buf        []byte
-	hdr        [crcframe.HeaderSize]byte
+	// The last records returned (hist[i % len(hist)] for i < nhist), to
+	// tell, without a cut ring to trust, the first one a cut removed.
+	hist   [64]retMark
+	nhist  uint64
+	buf    []byte
+	hdr    [crcframe.HeaderSize]byte
+	segHdr [segment.HeaderSize]byte // activeFromBuf's copy
 }
 
 func (fi *followIter) close() {
 	fi.f.release(fi.file)
 	fi.f.release(fi.retFile)
+	fi.dropNext()
 	fi.file, fi.retFile = nil, nil
 }
 
@@ -648,7 +690,10 @@ func (fi *followIter) revalidate(it *Iterator, st ctlState) bool {
 		}
 	}
 	last := st.last
-	return fi.fail(it, &TruncatedError{Seq: min(fi.returned, last+1), LastSeq: last})
+	if !st.trusted && !fi.tail {
+		last = f.LastSeq() // what the files hold now
+	}
+	return fi.fail(it, &TruncatedError{Seq: fi.cutFrom(m.firstSeq), LastSeq: last})
 }
 
 // frameAt copies the frame at off of ff into fi.buf and decodes the copy;
@@ -795,6 +840,14 @@ func (fi *followIter) advance(it *Iterator, st ctlState) (ok, again bool) {
 				return false, fi.forceRevalidate()
 			}
 		}
+		if !st.trusted {
+			// Nothing tells of a cut that removed the position's segment
+			// (its mapping still holds the records cut): the file must
+			// still be the log's after the copy.
+			if linked, err := fi.file.f.Linked(); err != nil || !linked {
+				return false, fi.forceRevalidate()
+			}
+		}
 		fi.setReturned(h.Seq, fi.off)
 		it.seq, it.val = h.Seq, payload
 		fi.off += size
@@ -802,6 +855,42 @@ func (fi *followIter) advance(it *Iterator, st ctlState) (ok, again bool) {
 		fi.idle = 0
 		return true, false
 	}
+}
+
+// retMark is where a record returned was: its segment, offset and frame
+// checksum.
+type retMark struct {
+	seq, num uint64
+	off      int64
+	crc      uint32
+}
+
+// cutFrom returns the first record returned that the files no longer hold
+// as it was, from the marks of the last records returned: the one after
+// the newest mark, oldest first, still intact (a record below front, whose
+// segment a TruncateFront removed, counts as intact); the first record
+// returned when even the oldest mark is not (conservative: older ones may
+// be gone too).
+func (fi *followIter) cutFrom(front uint64) uint64 {
+	seq := fi.firstRet
+	for i := fi.nhist - min(fi.nhist, uint64(len(fi.hist))); i < fi.nhist; i++ {
+		m := fi.hist[i%uint64(len(fi.hist))]
+		ff, err := fi.f.acquire(m.num)
+		if err != nil {
+			break
+		}
+		intact := ff == nil && m.seq < front
+		if ff != nil {
+			c, err := ff.f.FrameCRC(m.off)
+			intact = err == nil && c == m.crc
+			fi.f.release(ff)
+		}
+		if !intact {
+			break
+		}
+		seq = m.seq + 1
+	}
+	return min(seq, fi.returned)
 }
 
 // forceRevalidate makes the next look re-validate the last record.
@@ -818,6 +907,8 @@ func (fi *followIter) setReturned(seq uint64, off int64) {
 		fi.retFile = fi.file
 	}
 	fi.returned, fi.retOff, fi.retCRC = seq, off, binary.LittleEndian.Uint32(fi.buf)
+	fi.hist[fi.nhist%uint64(len(fi.hist))] = retMark{seq: seq, num: fi.file.num, off: off, crc: fi.retCRC}
+	fi.nhist++
 	if fi.firstRet == 0 {
 		fi.firstRet = seq
 	}
@@ -862,7 +953,8 @@ func (fi *followIter) batchComplete(off int64) bool {
 // durable reports whether the record seq, whose frame ends at end, is
 // durable: at or below the control area's DurableSeq, or, without one to
 // trust, proven by the files (a later segment is active: rotation synced
-// this one; or a later frame's durable field, or a mark, covers it).
+// this one; or a later frame's durable field, or a mark, covers it; a seal
+// proves nothing: it is written before the sync).
 func (fi *followIter) durable(st ctlState, seq uint64, end int64) bool {
 	if st.trusted {
 		return seq <= st.durable
@@ -877,9 +969,11 @@ func (fi *followIter) durable(st ctlState, seq uint64, end int64) bool {
 			break
 		}
 		d := int64(h.Durable)
-		if h.Type == crcframe.Mark || h.Type == crcframe.Seal {
+		if h.Type == crcframe.Mark {
 			d = max(d, o) // everything before a mark was synced
 		}
+		// Not so a seal: rotation writes it before the sync; the next
+		// segment's activation, after the sync, proves the segment.
 		fi.durableEnd = max(fi.durableEnd, d)
 		o += size
 	}
@@ -887,10 +981,8 @@ func (fi *followIter) durable(st ctlState, seq uint64, end int64) bool {
 	if end <= fi.durableEnd {
 		return true
 	}
-	if ff, _ := fi.f.acquire(fi.file.num + 1); ff != nil {
-		active := activeFrom(ff) != 0
-		fi.f.release(ff)
-		if active {
+	if ff, _ := fi.nextFile(); ff != nil {
+		if activeFromBuf(ff, &fi.segHdr) != 0 {
 			fi.durableEnd = fi.file.f.Size()
 			return true
 		}
@@ -902,31 +994,56 @@ func (fi *followIter) durable(st ctlState, seq uint64, end int64) bool {
 // (the writer rotated): the frames of this one are then complete.
 func (fi *followIter) nextSegment(recheck bool) (bool, error) {
 	f := fi.f
-	nf, err := f.acquire(fi.file.num + 1)
+	nf, err := fi.nextFile()
 	if err != nil || nf == nil {
 		return false, err
 	}
-	first := activeFrom(nf)
+	first := activeFromBuf(nf, &fi.segHdr)
 	if first == 0 {
-		f.release(nf)
-		return false, nil
+		return false, nil // prepared, not active yet: nf stays mapped for the next look
 	}
 	if fi.returned != 0 && first <= fi.returned {
 		// Not a rotation after the records returned (which starts above
 		// them): a cut or a Reset made it. Re-validate first.
-		f.release(nf)
+		fi.dropNext()
 		fi.forceRevalidate()
 		return false, nil
 	}
 	// Rotation wrote and synced the old segment before activating the
 	// next: one more look at the position, now final.
 	if _, _, ok := peek(fi.file, fi.off); ok && recheck {
-		f.release(nf)
 		return true, nil // a frame after all: read it
 	}
 	f.release(fi.file)
+	fi.nextF = nil // its reference goes to the position
 	fi.file, fi.off, fi.batchEnd, fi.durableEnd, fi.durWalk = nf, segment.HeaderSize, 0, 0, 0
 	return true, nil
+}
+
+// nextFile returns the segment after the position's, mapped, or nil when
+// there is none (yet). It keeps it (fi.nextF) so that looks at the end of
+// the active segment do not map the writer's prepared next segment again
+// each time (fi.nextF); every 16th idle look takes it afresh (a Reset or a cut may
+// have replaced the file of that number).
+func (fi *followIter) nextFile() (*folFile, error) {
+	num := fi.file.num + 1
+	if fi.nextF != nil && (fi.nextF.num != num || fi.idle%16 == 15) {
+		fi.dropNext()
+	}
+	if fi.nextF == nil {
+		nf, err := fi.f.acquire(num)
+		if err != nil || nf == nil {
+			return nil, err
+		}
+		fi.nextF = nf
+	}
+	return fi.nextF, nil
+}
+
+// dropNext releases fi.nextF.
+func (fi *followIter) dropNext() {
+	fi.f.release(fi.nextF)
+	fi.nextF = nil
 }
 
 func (fi *followIter) fail(it *Iterator, err error) bool {
