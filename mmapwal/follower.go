@@ -642,6 +642,7 @@ func (fi *followIter) followRing(it *Iterator, st ctlState) bool {
 	// segment removed: locate it again. The last record returned stays
 	// (referenced) for a re-validation should trust be lost.
 	f.release(fi.file)
+	fi.dropNext()
 	fi.file, fi.batchEnd, fi.durableEnd, fi.durWalk = nil, 0, 0, 0
 	return true
 }
@@ -651,6 +652,7 @@ func (fi *followIter) followRing(it *Iterator, st ctlState) bool {
 func (fi *followIter) revalidate(it *Iterator, st ctlState) bool {
 	f := fi.f
 	fi.f.release(fi.file)
+	fi.dropNext()
 	fi.file, fi.batchEnd, fi.durableEnd, fi.durWalk = nil, 0, 0, 0
 	if fi.returned == 0 || fi.retFile == nil {
 		return true
@@ -985,7 +987,7 @@ func (fi *followIter) durable(st ctlState, seq uint64, end int64) bool {
 		return true
 	}
 	if ff, _ := fi.nextFile(); ff != nil {
-		if activeFromBuf(ff, &fi.segHdr) != 0 {
+		if activeFromBuf(ff, &fi.segHdr) != 0 && linkedNow(ff) {
 			fi.durableEnd = fi.file.f.Size()
 			return true
 		}
@@ -1004,6 +1006,10 @@ func (fi *followIter) nextSegment(recheck bool) (bool, error) {
 	first := activeFromBuf(nf, &fi.segHdr)
 	if first == 0 {
 		return false, nil // prepared, not active yet: nf stays mapped for the next look
+	}
+	if linked, err := nf.f.Linked(); err != nil || !linked {
+		fi.dropNext() // a cut or Reset removed it since it was mapped: look again
+		return false, nil
 	}
 	if fi.returned != 0 && first <= fi.returned {
 		// Not a rotation after the records returned (which starts above
@@ -1041,6 +1047,12 @@ func (fi *followIter) nextFile() (*folFile, error) {
 		fi.nextF = nf
 	}
 	return fi.nextF, nil
+}
+
+// linkedNow reports whether ff's file still has its name.
+func linkedNow(ff *folFile) bool {
+	linked, err := ff.f.Linked()
+	return err == nil && linked
 }
 
 // dropNext releases fi.nextF.
