@@ -318,9 +318,12 @@ func (f *Follower) mapControlLocked() error {
 		file.Close()
 		return nil
 	}
-	if v := binary.LittleEndian.Uint32(c.m[ctlVersionOff:]); string(c.m[:8]) == controlMagic && v > controlVersion {
+	if _, err := c.snapshot(f.logID); err != nil {
 		c.close()
-		return fmt.Errorf("%w: control area version %d (this reader knows %d)", ErrUnsupportedVersion, v, controlVersion)
+		if errors.Is(err, errControlFault) {
+			return nil // shrunk since the Stat: none
+		}
+		return err // a newer version
 	}
 	if !writable {
 		// Registration and waiting need stores: poll instead.

@@ -1088,9 +1088,11 @@ func TestFollowerFrontIntoGap(t *testing.T) {
 func rt3NoControl(t *testing.T, l *Log) {
 	t.Helper()
 	l.wmu.Lock()
-	if l.ctl != nil {
-		l.ctl.close()
+	if c := l.ctl; c != nil {
+		l.lmu.Lock() // waiting iterators read l.listen under lmu
 		l.ctl, l.listen = nil, &l.ownListen
+		l.lmu.Unlock()
+		c.close()
 	}
 	l.wmu.Unlock()
 	if err := os.Remove(filepath.Join(l.dir, controlName)); err != nil && !errors.Is(err, os.ErrNotExist) {

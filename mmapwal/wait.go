@@ -53,7 +53,7 @@ func (w *waitSet) unregister(ch chan struct{}) {
 }
 
 // wake wakes every registered waiter. One atomic load when there is none
-// (the Append path).
+// (DurableSeq rising, wakeAll; appends go through the listeners word).
 func (w *waitSet) wake() {
 	if w.n.Load() != 0 {
 		w.wakeAll()
