@@ -479,15 +479,22 @@ func (f *Follower) tailSeq(k int) uint64 {
 	}
 	f.tmu.Lock()
 	defer f.tmu.Unlock()
-	it := f.tail[k]
-	if it == nil || it.Err() != nil {
-		if it != nil {
-			it.Close()
+	var it *Iterator
+	for try := 0; try < 2; try++ {
+		// A second scan from the start when the log changed under the
+		// first (a cut ends the tail iterator half way).
+		if it = f.tail[k]; it == nil || it.Err() != nil {
+			if it != nil {
+				it.Close()
+			}
+			it = &Iterator{fol: &followIter{f: f, want: 1, durableOnly: k == 1, tail: true}}
+			f.tail[k] = it
 		}
-		it = &Iterator{fol: &followIter{f: f, want: 1, durableOnly: k == 1, tail: true}}
-		f.tail[k] = it
-	}
-	for it.Next() {
+		for it.Next() {
+		}
+		if it.Err() == nil {
+			break
+		}
 	}
 	seq := it.fol.returned
 	if st.trusted {
