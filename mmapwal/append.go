@@ -199,8 +199,7 @@ func (l *Log) advance(s *seg, n int, first, last uint64) {
 	if l.off >= l.bgAt {
 		l.background(s)
 	}
-	l.wNew.wake()         // after the records are published: see waitSet
-	l.ctlPublish(s, last) // and to followers
+	l.notifyAppend(s, last) // after the records are published: see listenFollower
 }
 
 // background does the writer's periodic work for s, the active segment:

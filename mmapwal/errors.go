@@ -52,6 +52,15 @@ var (
 	ErrInvalidArgument = errors.New("mmapwal: invalid argument")
 )
 
+// errControlFault: a follower's access to its mapping of the control area
+// faulted (the file shrank under it). The follower drops the area and
+// scans the frames.
+var errControlFault = errors.New("mmapwal: control area unreadable (the file shrank under the mapping)")
+
+// errReadOnlyWait ends Iterator.NextWait on a ReadOnly Log at the end of
+// what it read at Open: no record can come.
+var errReadOnlyWait = fmt.Errorf("%w: NextWait at the end of a ReadOnly Log, which never sees later appends (OpenFollower follows a log as it grows)", ErrInvalidArgument)
+
 // SequenceError is returned when a caller-chosen sequence is not above
 // LastSeq. It matches ErrSequence.
 type SequenceError struct {

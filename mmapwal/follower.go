@@ -44,7 +44,9 @@ type Follower struct {
 	files  map[uint64]*folFile // mapped segments by number
 	ctl    *control            // the control area, nil when none could be mapped
 	ctlTry time.Time           // when mapping it was last tried
-	reg    uint64              // the incarnation this Follower is counted in ctl.followers under (0: none)
+	idAt   time.Time           // when ctl's file was last checked to still be CONTROL
+	reg    uint64              // the incarnation this Follower trusts and flags itself in (listenFollower; 0: none)
+	faulty []*control          // areas dropped after a fault, unmapped at Close (sleepers may hold them)
 	trust  trustVerdict
 	tail   [2]*Iterator // LastSeq's and DurableSeq's scans, used under tmu
 	closed atomic.Bool
@@ -141,29 +143,39 @@ func (f *Follower) Close() error {
 	f.tmu.Unlock()
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.unregisterLocked()
+	f.reg = 0
 	c := f.ctl
 	f.ctl = nil
+	faulty := f.faulty
+	f.faulty = nil
 	for num, ff := range f.files {
 		delete(f.files, num)
 		f.releaseLocked(ff)
 	}
 	f.mu.Unlock()
 	if c != nil {
-		c.futex.Add(1) // iterators sleeping on it look again and find the Follower closed
-		sysutil.FutexWake(c.m, ctlFutexOff, 0)
-		f.sleepers.Lock()
-		c.close()
-		f.sleepers.Unlock()
+		c.wakeFutexGuarded() // iterators sleeping on it look again and find the Follower closed
 	}
+	f.sleepers.Lock()
+	if c != nil {
+		c.close()
+	}
+	for _, c := range faulty {
+		c.close()
+	}
+	f.sleepers.Unlock()
 	f.mu.Lock()
 	return nil
 }
 
 // ctlState is what a look at the control area found.
 type ctlState struct {
-	trusted            bool // the writer holding the lock maintains it
-	inc, epoch, resets uint64
+	trusted            bool   // the writer holding the lock maintains it
+	rebuilding         bool   // incarnation 0 while a writer holds the lock: its open rebuilds the area
+	poisoned           bool   // trusted, and a failed truncation poisoned the writer: no record above last comes
+	poisonEnds         bool   // poisoned and the writer still holds the log: NextWait ends with ErrPoisoned
+	inc, epoch, resets uint64 // resets: informational (the cut ring records Resets)
+	lineage            uint64 // the cut ring's (cutring.go)
 	durable, last      uint64
 	first              uint64
 }
@@ -190,45 +202,92 @@ func (f *Follower) stateLocked() (ctlState, error) {
 	if c == nil {
 		return ctlState{}, nil
 	}
-	if v := binary.LittleEndian.Uint32(c.m[ctlVersionOff:]); string(c.m[:8]) == controlMagic && v > controlVersion {
-		return ctlState{}, fmt.Errorf("%w: control area version %d (this reader knows %d)", ErrUnsupportedVersion, v, controlVersion)
+	sn, err := c.snapshot(f.logID)
+	if errors.Is(err, errControlFault) {
+		f.dropControlLocked(err)
+		return ctlState{}, nil
 	}
-	inc := c.incarnation.Load()
-	st := ctlState{inc: inc, epoch: c.epoch.Load(), resets: c.resets.Load(),
-		durable: c.durable.Load(), last: c.last.Load(), first: c.first.Load()}
-	if inc == 0 || !f.validControl(c) || c.incarnation.Load() != inc {
+	if err != nil {
+		return ctlState{}, err
+	}
+	if f.replacedLocked(c) {
+		// CONTROL was removed and made again (a new writer's open):
+		// map the new one.
+		f.faulty = append(f.faulty, f.ctl)
+		f.ctl, f.reg, f.ctlTry = nil, 0, time.Time{}
+		return f.stateLocked()
+	}
+	inc := sn.inc
+	if inc == 0 && sn.header {
+		pids, _, err := sysutil.LockHolders(filepath.Join(f.dir, lockName))
+		return ctlState{rebuilding: err == nil && len(pids) != 0}, nil
+	}
+	if !sn.valid {
 		return ctlState{inc: inc}, nil // being rebuilt, or not this log's
 	}
-	st.trusted = f.trustedLocked(c, inc)
-	if st.trusted && f.reg != inc {
-		f.unregisterLocked()
-		c.followers.Add(1) // the writer publishes each append from now on
+	st := ctlState{inc: inc, epoch: sn.epoch, resets: sn.resets,
+		durable: sn.durable, last: sn.last, first: sn.first, lineage: sn.lineage}
+	st.trusted = f.trustedLocked(sn.pid, inc)
+	st.poisoned = st.trusted && sn.poisoned
+	st.poisonEnds = st.poisoned && sn.pid != 0 && sn.epoch%2 == 0 // a failing truncation publishes its cut first
+	if st.trusted {
+		// The writer publishes each append while the flag is set; it
+		// clears it now and then, and each look sets it again.
+		if err := c.listenAs(listenFollower); err != nil {
+			f.dropControlLocked(err)
+			return ctlState{}, nil
+		}
 		f.reg = inc
 	}
 	return st, nil
 }
 
-// validControl checks the fields of a control area that never change
-// under one incarnation.
-func (f *Follower) validControl(c *control) bool {
-	return string(c.m[:8]) == controlMagic &&
-		binary.LittleEndian.Uint32(c.m[ctlVersionOff:]) == controlVersion &&
-		binary.LittleEndian.Uint32(c.m[ctlSizeOff:]) == controlSize &&
-		[16]byte(c.m[ctlLogIDOff:ctlLogIDOff+16]) == f.logID
+// replacedLocked reports, at most once per trustRecheck, whether the file
+// named CONTROL is no longer the one c maps (removed, and perhaps made
+// again).
+func (f *Follower) replacedLocked(c *control) bool {
+	if time.Since(f.idAt) < trustRecheck {
+		return false
+	}
+	f.idAt = time.Now()
+	linked, err := sysutil.Linked(c.f)
+	return err == nil && !linked
+}
+
+// dropControlLocked stops using the control area after a fault (the file
+// shrank under the mapping): the Follower scans the frames, and maps the
+// file again once it is whole (a writer's open rebuilds it). The mapping
+// stays until Close: an iterator may be asleep on it.
+func (f *Follower) dropControlLocked(err error) {
+	f.log.Info("mmapwal: follower: control area dropped", "dir", f.dir, "err", err)
+	f.faulty = append(f.faulty, f.ctl)
+	f.ctl, f.reg = nil, 0
+	f.ctlTry = time.Now()
 }
 
 // trustedLocked reports whether the process holding the log's lock is the
 // one that wrote the control area's incarnation inc.
-func (f *Follower) trustedLocked(c *control, inc uint64) bool {
-	pid := c.pid.Load()
+func (f *Follower) trustedLocked(pid, inc uint64) bool {
 	t := &f.trust
 	if t.inc == inc && t.pid == pid && time.Since(t.at) < trustRecheck {
 		return t.ok
 	}
-	ok := pid != 0
-	if ok {
-		pids, known, err := sysutil.LockHolders(filepath.Join(f.dir, lockName))
+	pids, known, err := sysutil.LockHolders(filepath.Join(f.dir, lockName))
+	var ok bool
+	if pid != 0 {
 		ok = err == nil && (!known || slices.Contains(pids, int(pid)) || slices.Contains(pids, 0))
+		if ok {
+			// The pid is no identity (reuse, a container's pid 1): the
+			// writer that maintains the area also holds a flock on
+			// CONTROL, which its death drops and an older writer never
+			// takes (lockControl).
+			cpids, cknown, err := sysutil.LockHolders(filepath.Join(f.dir, controlName))
+			ok = err == nil && (!cknown || slices.Contains(cpids, int(pid)) || slices.Contains(cpids, 0))
+		}
+	} else {
+		// Closed, and no writer since: the area says how the last one
+		// left the log (its cuts included).
+		ok = err == nil && known && len(pids) == 0
 	}
 	if ok != t.ok || t.inc != inc {
 		f.log.Info("mmapwal: follower", "dir", f.dir, "control area trusted", ok, "writer pid", pid)
@@ -259,25 +318,19 @@ func (f *Follower) mapControlLocked() error {
 		file.Close()
 		return nil
 	}
-	if v := binary.LittleEndian.Uint32(c.m[ctlVersionOff:]); string(c.m[:8]) == controlMagic && v > controlVersion {
+	if _, err := c.snapshot(f.logID); err != nil {
 		c.close()
-		return fmt.Errorf("%w: control area version %d (this reader knows %d)", ErrUnsupportedVersion, v, controlVersion)
+		if errors.Is(err, errControlFault) {
+			return nil // shrunk since the Stat: none
+		}
+		return err // a newer version
 	}
 	if !writable {
 		// Registration and waiting need stores: poll instead.
-		c.followers, c.waiters = new(atomic.Uint32), new(atomic.Uint32)
+		c.listen = new(atomic.Uint64)
 	}
 	f.ctl = c
 	return nil
-}
-
-func (f *Follower) unregisterLocked() {
-	if f.ctl != nil && f.reg != 0 {
-		if f.ctl.incarnation.Load() == f.reg {
-			f.ctl.followers.Add(^uint32(0))
-		}
-	}
-	f.reg = 0
 }
 
 // acquire returns segment num mapped, with a reference, or nil when there
@@ -347,6 +400,12 @@ func (f *Follower) releaseLocked(ff *folFile) {
 // is being rewritten).
 func activeFrom(ff *folFile) uint64 {
 	var hb [segment.HeaderSize]byte
+	return activeFromBuf(ff, &hb)
+}
+
+// activeFromBuf is activeFrom copying the header into hb (an iterator's:
+// a local array would escape, one allocation per look).
+func activeFromBuf(ff *folFile, hb *[segment.HeaderSize]byte) uint64 {
 	if err := ff.f.CopyAt(hb[:], 0); err != nil {
 		return 0
 	}
@@ -420,15 +479,22 @@ func (f *Follower) tailSeq(k int) uint64 {
 	}
 	f.tmu.Lock()
 	defer f.tmu.Unlock()
-	it := f.tail[k]
-	if it == nil || it.Err() != nil {
-		if it != nil {
-			it.Close()
+	var it *Iterator
+	for try := 0; try < 2; try++ {
+		// A second scan from the start when the log changed under the
+		// first (a cut ends the tail iterator half way).
+		if it = f.tail[k]; it == nil || it.Err() != nil {
+			if it != nil {
+				it.Close()
+			}
+			it = &Iterator{fol: &followIter{f: f, want: 1, durableOnly: k == 1, tail: true}}
+			f.tail[k] = it
 		}
-		it = &Iterator{fol: &followIter{f: f, want: 1, durableOnly: k == 1}}
-		f.tail[k] = it
-	}
-	for it.Next() {
+		for it.Next() {
+		}
+		if it.Err() == nil {
+			break
+		}
 	}
 	seq := it.fol.returned
 	if st.trusted {
@@ -461,14 +527,17 @@ func (f *Follower) Read(seq uint64) ([]byte, error) {
 type followIter struct {
 	f           *Follower
 	durableOnly bool
+	tail        bool // one of f.tail: runs under f.tmu
 
-	file *folFile // the segment the position is in (referenced), nil to locate
-	off  int64    // the next frame's offset in it
-	want uint64   // the lowest sequence still to return
+	file  *folFile // the segment the position is in (referenced), nil to locate
+	nextF *folFile // the one after it, once seen (referenced; nextFile), or nil
+	off   int64    // the next frame's offset in it
+	want  uint64   // the lowest sequence still to return
 
 	// The last record returned, to re-validate after any truncation or
 	// change of writer: gone or different is a *TruncatedError.
 	returned   uint64
+	firstRet   uint64 // the first record returned (0: none yet)
 	retCRC     uint32
 	retFile    *folFile // referenced while set
 	retOff     int64
@@ -476,16 +545,22 @@ type followIter struct {
 	durableEnd int64  // bytes of file before it are proven durable by its frames (fallback)
 	durWalk    int64  // where the walk for durableEnd stopped
 	inc, epoch uint64 // the control area's when the position was last validated
-	resets     uint64
+	lineage    uint64 // the cut ring's lineage then
 	trusted    bool
 	idle       int // looks in a row that found nothing new
-	buf        []byte
-	hdr        [crcframe.HeaderSize]byte
+	// The last records returned (hist[i % len(hist)] for i < nhist), to
+	// tell, without a cut ring to trust, the first one a cut removed.
+	hist   [64]retMark
+	nhist  uint64
+	buf    []byte
+	hdr    [crcframe.HeaderSize]byte
+	segHdr [segment.HeaderSize]byte // activeFromBuf's copy
 }
 
 func (fi *followIter) close() {
 	fi.f.release(fi.file)
 	fi.f.release(fi.retFile)
+	fi.dropNext()
 	fi.file, fi.retFile = nil, nil
 }
 
@@ -520,16 +595,61 @@ func (fi *followIter) checkState(it *Iterator, st ctlState) bool {
 	if !changed {
 		return true
 	}
-	if st.trusted && fi.trusted && st.inc == fi.inc && st.resets != fi.resets {
-		return fi.fail(it, &TruncatedError{Seq: fi.want, LastSeq: st.last}) // a Reset
+	if st.rebuilding && fi.trusted {
+		return false // the new writer's open is rebuilding it: its cuts are in the ring after
 	}
 	if st.trusted && st.epoch%2 == 1 {
 		return false // re-validate once it is done
 	}
-	if !fi.revalidate(it, st) {
+	if st.trusted && fi.trusted && st.lineage != 0 && st.lineage == fi.lineage {
+		if !fi.followRing(it, st) {
+			return false
+		}
+	} else if !fi.revalidate(it, st) {
 		return false
 	}
-	fi.trusted, fi.inc, fi.epoch, fi.resets = st.trusted, st.inc, st.epoch, st.resets
+	fi.trusted, fi.inc, fi.epoch, fi.lineage = st.trusted, st.inc, st.epoch, st.lineage
+	return true
+}
+
+// followRing accounts for the truncations between the epoch the position
+// was validated at and st's, from the control area's cut ring (the same
+// lineage: the writers since carried it over): a cut at or below the last
+// record returned fails the iterator with the first sequence it returned
+// that is gone; a TruncateFront past the position fails it only if it
+// removed a record still to return. False: the iterator failed, or the
+// area changed while the ring was read (look again).
+func (fi *followIter) followRing(it *Iterator, st ctlState) bool {
+	f := fi.f
+	f.mu.Lock()
+	c := f.ctl
+	var low, gone uint64
+	stable := false
+	if c != nil {
+		low, gone, stable = c.ringSince(fi.epoch, st.epoch, st.inc) // a fault: not stable, and the next look drops the area
+	}
+	f.mu.Unlock()
+	if !stable {
+		return false
+	}
+	switch {
+	case low == 0: // a Reset: every record is gone
+		return fi.fail(it, &TruncatedError{Seq: fi.want, LastSeq: st.last})
+	case fi.returned != 0 && low <= fi.returned:
+		return fi.fail(it, &TruncatedError{Seq: max(low, fi.firstRet), LastSeq: st.last})
+	}
+	if st.first > fi.want {
+		if fi.returned != 0 && gone >= fi.want {
+			return fi.fail(it, fmt.Errorf("%w: records before %d were truncated away under the iterator", ErrNotFound, st.first))
+		}
+		fi.want = st.first
+	}
+	// What follows the position may have been cut and rewritten, or its
+	// segment removed: locate it again. The last record returned stays
+	// (referenced) for a re-validation should trust be lost.
+	f.release(fi.file)
+	fi.dropNext()
+	fi.file, fi.batchEnd, fi.durableEnd, fi.durWalk = nil, 0, 0, 0
 	return true
 }
 
@@ -538,6 +658,7 @@ func (fi *followIter) checkState(it *Iterator, st ctlState) bool {
 func (fi *followIter) revalidate(it *Iterator, st ctlState) bool {
 	f := fi.f
 	fi.f.release(fi.file)
+	fi.dropNext()
 	fi.file, fi.batchEnd, fi.durableEnd, fi.durWalk = nil, 0, 0, 0
 	if fi.returned == 0 || fi.retFile == nil {
 		return true
@@ -555,7 +676,8 @@ func (fi *followIter) revalidate(it *Iterator, st ctlState) bool {
 	}
 	if ff != nil {
 		h, _, ok := fi.frameAt(ff, fi.retOff)
-		if ok && h.Seq == fi.returned && binary.LittleEndian.Uint32(fi.buf) == fi.retCRC {
+		if ok && h.Seq == fi.returned && binary.LittleEndian.Uint32(fi.buf) == fi.retCRC &&
+			fi.cutFrom(m.firstSeq) > fi.returned { // every mark, not the last only
 			f.release(fi.retFile)
 			f.ref(ff) // position and returned record share it
 			fi.retFile, fi.file = ff, ff
@@ -580,7 +702,10 @@ func (fi *followIter) revalidate(it *Iterator, st ctlState) bool {
 		}
 	}
 	last := st.last
-	return fi.fail(it, &TruncatedError{Seq: min(fi.returned, last+1), LastSeq: last})
+	if !st.trusted && !fi.tail {
+		last = f.LastSeq() // what the files hold now
+	}
+	return fi.fail(it, &TruncatedError{Seq: min(fi.cutFrom(m.firstSeq), fi.returned), LastSeq: last})
 }
 
 // frameAt copies the frame at off of ff into fi.buf and decodes the copy;
@@ -700,6 +825,9 @@ func (fi *followIter) advance(it *Iterator, st ctlState) (ok, again bool) {
 			fi.off += size
 			continue
 		}
+		if st.poisoned && h.Seq > st.last {
+			return fi.atEnd(it, st), false // above what the poisoned writer's own readers return
+		}
 		if (h.Type == crcframe.First || h.Type == crcframe.Middle) && fi.off >= fi.batchEnd && !fi.batchComplete(fi.off) {
 			return false, false // the batch is still being written
 		}
@@ -710,17 +838,25 @@ func (fi *followIter) advance(it *Iterator, st ctlState) (ok, again bool) {
 		if st2, err := f.state(); err != nil || st2.inc != st.inc || st2.epoch != st.epoch || st2.trusted != st.trusted {
 			return false, true
 		}
-		if fi.retFile != nil {
+		if fi.retFile != nil && !st.trusted {
 			// The last record returned must still be in place: a cut
 			// zeroes it, a re-append rewrites it.
 			if c, err := fi.retFile.f.FrameCRC(fi.retOff); err != nil || c != fi.retCRC {
 				return false, fi.forceRevalidate()
 			}
 		}
-		if fi.retFile != nil && fi.retFile != fi.file {
+		if fi.retFile != nil && fi.retFile != fi.file && !st.trusted {
 			// The first record of a segment after the one returned last:
 			// that one must still be the log's (not removed by a cut).
 			if linked, err := fi.retFile.f.Linked(); err != nil || !linked {
+				return false, fi.forceRevalidate()
+			}
+		}
+		if !st.trusted {
+			// Nothing tells of a cut that removed the position's segment
+			// (its mapping still holds the records cut): the file must
+			// still be the log's after the copy.
+			if linked, err := fi.file.f.Linked(); err != nil || !linked {
 				return false, fi.forceRevalidate()
 			}
 		}
@@ -733,9 +869,49 @@ func (fi *followIter) advance(it *Iterator, st ctlState) (ok, again bool) {
 	}
 }
 
+// retMark is where a record returned was: its segment, offset and frame
+// checksum.
+type retMark struct {
+	seq, num uint64
+	off      int64
+	crc      uint32
+}
+
+// cutFrom returns the first record returned that the files no longer hold
+// as it was, from the marks of the last records returned: the one after
+// the newest mark, oldest first, still intact (a record below front, whose
+// segment a TruncateFront removed, counts as intact); the first record
+// returned when even the oldest mark is not (conservative: older ones may
+// be gone too); the one after the last returned when every mark is intact.
+func (fi *followIter) cutFrom(front uint64) uint64 {
+	seq := fi.firstRet
+	var ff *folFile
+	defer func() { fi.f.release(ff) }()
+	for i := fi.nhist - min(fi.nhist, uint64(len(fi.hist))); i < fi.nhist; i++ {
+		m := fi.hist[i%uint64(len(fi.hist))]
+		if ff == nil || ff.num != m.num {
+			fi.f.release(ff)
+			var err error
+			if ff, err = fi.f.acquire(m.num); err != nil {
+				break
+			}
+		}
+		intact := ff == nil && m.seq < front
+		if ff != nil {
+			c, err := ff.f.FrameCRC(m.off)
+			intact = err == nil && c == m.crc
+		}
+		if !intact {
+			break
+		}
+		seq = m.seq + 1
+	}
+	return min(seq, fi.returned+1) // returned+1: every mark is intact
+}
+
 // forceRevalidate makes the next look re-validate the last record.
 func (fi *followIter) forceRevalidate() bool {
-	fi.inc, fi.trusted = ^uint64(0), false
+	fi.inc = ^uint64(0) // with a trusted area, the cut ring says what changed
 	return true
 }
 
@@ -747,6 +923,11 @@ func (fi *followIter) setReturned(seq uint64, off int64) {
 		fi.retFile = fi.file
 	}
 	fi.returned, fi.retOff, fi.retCRC = seq, off, binary.LittleEndian.Uint32(fi.buf)
+	fi.hist[fi.nhist%uint64(len(fi.hist))] = retMark{seq: seq, num: fi.file.num, off: off, crc: fi.retCRC}
+	fi.nhist++
+	if fi.firstRet == 0 {
+		fi.firstRet = seq
+	}
 }
 
 // atEnd is what Next returns with nothing new at the position: false; a
@@ -788,7 +969,8 @@ func (fi *followIter) batchComplete(off int64) bool {
 // durable reports whether the record seq, whose frame ends at end, is
 // durable: at or below the control area's DurableSeq, or, without one to
 // trust, proven by the files (a later segment is active: rotation synced
-// this one; or a later frame's durable field, or a mark, covers it).
+// this one; or a later frame's durable field, or a mark, covers it; a seal
+// proves nothing: it is written before the sync).
 func (fi *followIter) durable(st ctlState, seq uint64, end int64) bool {
 	if st.trusted {
 		return seq <= st.durable
@@ -803,9 +985,11 @@ func (fi *followIter) durable(st ctlState, seq uint64, end int64) bool {
 			break
 		}
 		d := int64(h.Durable)
-		if h.Type == crcframe.Mark || h.Type == crcframe.Seal {
+		if h.Type == crcframe.Mark {
 			d = max(d, o) // everything before a mark was synced
 		}
+		// Not so a seal: rotation writes it before the sync; the next
+		// segment's activation, after the sync, proves the segment.
 		fi.durableEnd = max(fi.durableEnd, d)
 		o += size
 	}
@@ -813,10 +997,8 @@ func (fi *followIter) durable(st ctlState, seq uint64, end int64) bool {
 	if end <= fi.durableEnd {
 		return true
 	}
-	if ff, _ := fi.f.acquire(fi.file.num + 1); ff != nil {
-		active := activeFrom(ff) != 0
-		fi.f.release(ff)
-		if active {
+	if ff, _ := fi.nextFile(); ff != nil {
+		if activeFromBuf(ff, &fi.segHdr) != 0 && linkedNow(ff) {
 			fi.durableEnd = fi.file.f.Size()
 			return true
 		}
@@ -828,31 +1010,66 @@ func (fi *followIter) durable(st ctlState, seq uint64, end int64) bool {
 // (the writer rotated): the frames of this one are then complete.
 func (fi *followIter) nextSegment(recheck bool) (bool, error) {
 	f := fi.f
-	nf, err := f.acquire(fi.file.num + 1)
+	nf, err := fi.nextFile()
 	if err != nil || nf == nil {
 		return false, err
 	}
-	first := activeFrom(nf)
+	first := activeFromBuf(nf, &fi.segHdr)
 	if first == 0 {
-		f.release(nf)
+		return false, nil // prepared, not active yet: nf stays mapped for the next look
+	}
+	if linked, err := nf.f.Linked(); err != nil || !linked {
+		fi.dropNext() // a cut or Reset removed it since it was mapped: look again
 		return false, nil
 	}
 	if fi.returned != 0 && first <= fi.returned {
 		// Not a rotation after the records returned (which starts above
 		// them): a cut or a Reset made it. Re-validate first.
-		f.release(nf)
+		fi.dropNext()
 		fi.forceRevalidate()
 		return false, nil
 	}
 	// Rotation wrote and synced the old segment before activating the
 	// next: one more look at the position, now final.
 	if _, _, ok := peek(fi.file, fi.off); ok && recheck {
-		f.release(nf)
 		return true, nil // a frame after all: read it
 	}
 	f.release(fi.file)
+	fi.nextF = nil // its reference goes to the position
 	fi.file, fi.off, fi.batchEnd, fi.durableEnd, fi.durWalk = nf, segment.HeaderSize, 0, 0, 0
 	return true, nil
+}
+
+// nextFile returns the segment after the position's, mapped, or nil when
+// there is none (yet). It keeps it (fi.nextF) so that looks at the end of
+// the active segment do not map the writer's prepared next segment again
+// each time (fi.nextF); every 16th idle look takes it afresh (a Reset or a cut may
+// have replaced the file of that number).
+func (fi *followIter) nextFile() (*folFile, error) {
+	num := fi.file.num + 1
+	if fi.nextF != nil && (fi.nextF.num != num || fi.idle%16 == 15) {
+		fi.dropNext()
+	}
+	if fi.nextF == nil {
+		nf, err := fi.f.acquire(num)
+		if err != nil || nf == nil {
+			return nil, err
+		}
+		fi.nextF = nf
+	}
+	return fi.nextF, nil
+}
+
+// linkedNow reports whether ff's file still has its name.
+func linkedNow(ff *folFile) bool {
+	linked, err := ff.f.Linked()
+	return err == nil && linked
+}
+
+// dropNext releases fi.nextF.
+func (fi *followIter) dropNext() {
+	fi.f.release(fi.nextF)
+	fi.nextF = nil
 }
 
 func (fi *followIter) fail(it *Iterator, err error) bool {
@@ -875,6 +1092,10 @@ func (fi *followIter) nextWait(it *Iterator, ctx context.Context) bool {
 		if err := ctx.Err(); err != nil {
 			it.ctxErr = err
 			return false
+		}
+		if st, err := fi.f.state(); err == nil && st.poisonEnds {
+			// No record will come: the writer must be reopened.
+			return fi.fail(it, fmt.Errorf("%w: the writer's log was poisoned (a truncation failed)", ErrPoisoned))
 		}
 		if spins < 50 {
 			runtime.Gosched()
@@ -904,9 +1125,11 @@ func (fi *followIter) sleep(it *Iterator, ctx context.Context) bool {
 		time.Sleep(d)
 		return false
 	}
-	v := c.futex.Load()
-	c.waiters.Add(1)
-	defer c.waiters.Add(^uint32(0))
+	v, err := c.prepareSleep() // sets listenFutex: the writer clears it when it wakes us
+	if err != nil {
+		time.Sleep(d) // the area faulted: the next look drops it
+		return false
+	}
 	// Look again after registering as a waiter: an append before it did
 	// not wake us.
 	if it.Next() {

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mmapwal/mmapwal/internal/sysutil"
 )
 
 // Tests of Follower (issue 11) with the writer in the same process: the
@@ -658,7 +660,9 @@ func TestFollowerAllocs(t *testing.T) {
 // goldenControlPath is the control area of FORMAT.md §9.6 with fixed
 // values: log identity 01 02 … 10, incarnation 0x1122334455667789, pid
 // 4242, epoch 6, DurableSeq 90, LastSeq 100, FirstSeq 3, segment 7, end
-// 0x1a40, resets 1, followers 2, waiters 1, futex 9.
+// 0x1a40, resets 1, followers 2, waiters 1, futex 9; cut ring: lineage
+// 0x0102030405060709, front gone 2, cuts 2: {epoch 4, seq 0 (a Reset)},
+// {epoch 6, seq 95}.
 const goldenControlPath = "testdata/control-v1.bin"
 
 func TestControlGolden(t *testing.T) {
@@ -691,6 +695,10 @@ func TestControlGolden(t *testing.T) {
 	c.followers.Store(2)
 	c.waiters.Store(1)
 	c.futex.Store(9)
+	c.ring.lineage.Store(0x0102030405060709)
+	c.ring.frontGone.Store(2)
+	c.addCut(4, 0)  // a Reset
+	c.addCut(6, 95) // a TruncateBack(94)
 	got := bytes.Clone(c.m)
 	c.close()
 	if f := flag.Lookup("update"); f != nil && f.Value.String() == "true" {
@@ -892,5 +900,661 @@ func followerStress(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+}
+
+// rt3Payload is record seq of generation gen, n bytes long.
+func rt3Payload(gen byte, seq uint64, n int) []byte {
+	b := bytes.Repeat([]byte{gen, byte(seq), byte(seq >> 8)}, n/3+1)
+	return b[:n]
+}
+
+// Red team 3, regression: the writer cuts back below what the follower
+// returned, re-appends other records at the same sequences, and a
+// TruncateFront removes the segment of the follower's last record before
+// it looks again. It used to take the missing segment for a harmless
+// TruncateFront (and then spin); the cut ring tells it of the cut: ErrTruncated.
+func TestFollowerCutThenFrontIsSilent(t *testing.T) {
+	dir := fastTempDir(t)
+	l, err := Open(dir, folOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for seq := uint64(1); seq <= 40; seq++ {
+		if _, err := l.Append(rt3Payload('a', seq, 1000)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := openFollower(t, dir, nil)
+	it, _ := f.NewIterator(1)
+	defer it.Close()
+	for seq := uint64(1); seq <= 40; seq++ {
+		if !nextWithin(it) || it.Seq() != seq || !bytes.Equal(it.Value(), rt3Payload('a', seq, 1000)) {
+			t.Fatalf("record %d: %d %v", seq, it.Seq(), it.Err())
+		}
+	}
+	// The follower has applied a1..a40. The writer takes a21..a40 back
+	// and writes b21..b60 (bigger, so that they spread over more segments).
+	if err := l.TruncateBack(20); err != nil {
+		t.Fatal(err)
+	}
+	for seq := uint64(21); seq <= 60; seq++ {
+		if _, err := l.Append(rt3Payload('b', seq, 4000)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.TruncateFront(41); err != nil {
+		t.Fatal(err)
+	}
+	if nextWithin(it) {
+		t.Fatalf("follower applied a21..a40, the log now holds b21..b40, and it goes on silently with record %d (%c...)",
+			it.Seq(), it.Value()[0])
+	}
+	if !errors.Is(it.Err(), ErrTruncated) {
+		t.Fatalf("err %v, want ErrTruncated", it.Err())
+	}
+}
+
+// Red team 3, regression: after a cut the writer re-appends records of the
+// same sizes, the one at the follower's last sequence byte for byte as
+// before. Checking only that record missed the cut; the ring does not.
+func TestFollowerCutSameLastRecord(t *testing.T) {
+	dir := fastTempDir(t)
+	l, err := Open(dir, folOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for seq := uint64(1); seq <= 40; seq++ {
+		l.Append(rt3Payload('a', seq, 100))
+	}
+	f := openFollower(t, dir, nil)
+	it, _ := f.NewIterator(1)
+	defer it.Close()
+	for seq := uint64(1); seq <= 40; seq++ {
+		if !nextWithin(it) || it.Seq() != seq {
+			t.Fatalf("record %d: %d %v", seq, it.Seq(), it.Err())
+		}
+	}
+	if err := l.TruncateBack(35); err != nil {
+		t.Fatal(err)
+	}
+	for seq := uint64(36); seq <= 39; seq++ {
+		l.Append(rt3Payload('b', seq, 100))
+	}
+	l.Append(rt3Payload('a', 40, 100)) // record 40 as it was
+	l.Append(rt3Payload('b', 41, 100))
+	if got, _ := f.Read(36); !bytes.Equal(got, rt3Payload('b', 36, 100)) {
+		t.Fatalf("the log does not hold b36: %q", got)
+	}
+	if nextWithin(it) {
+		t.Fatalf("follower applied a36..a39, the log holds b36..b39, and it goes on silently with record %d (%c...)",
+			it.Seq(), it.Value()[0])
+	}
+	if !errors.Is(it.Err(), ErrTruncated) {
+		t.Fatalf("err %v, want ErrTruncated", it.Err())
+	}
+}
+
+// Red team 3, regression: a Reset the follower sees only after the writer
+// closed (or reopened: a new incarnation) still ends it with ErrTruncated
+// (the ring is carried over; a closed area is trusted while nobody holds
+// LOCK), not ErrNotFound or an endless wait.
+func TestFollowerResetAcrossRestart(t *testing.T) {
+	for _, next := range []uint64{11, 1000} {
+		for _, reopen := range []bool{false, true} {
+			t.Run(map[bool]string{false: "close", true: "reopen"}[reopen]+"-"+map[uint64]string{11: "next11", 1000: "next1000"}[next], func(t *testing.T) {
+				dir := fastTempDir(t)
+				l, err := Open(dir, folOpts())
+				if err != nil {
+					t.Fatal(err)
+				}
+				for seq := uint64(1); seq <= 10; seq++ {
+					l.Append(folPayload(seq))
+				}
+				f := openFollower(t, dir, nil)
+				it, _ := f.NewIterator(1)
+				defer it.Close()
+				expect(t, it, seqRange(1, 10)...)
+				if err := l.Reset(next); err != nil {
+					t.Fatal(err)
+				}
+				l.Append([]byte("after the reset"))
+				l.Close()
+				if reopen {
+					l, err = Open(dir, folOpts())
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer l.Close()
+				}
+				if nextWithin(it) {
+					t.Fatalf("returned %d %q after Reset(%d) dropped the records it returned", it.Seq(), it.Value(), next)
+				}
+				if !errors.Is(it.Err(), ErrTruncated) {
+					t.Fatalf("err %v, want ErrTruncated", it.Err())
+				}
+			})
+		}
+	}
+}
+
+// Red team 3, regression: a TruncateFront into a gap after the follower's
+// position removes nothing it had still to return (front gone says so): it
+// goes on, as the writer's own iterator does.
+func TestFollowerFrontIntoGap(t *testing.T) {
+	dir := fastTempDir(t)
+	l, err := Open(dir, folOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for seq := uint64(1); seq <= 10; seq++ {
+		l.Append(rt3Payload('a', seq, 1000))
+	}
+	// A gap: 11..99 never existed; 100.. do not fit in the first segment.
+	for seq := uint64(100); seq <= 105; seq++ {
+		if err := l.AppendSeq(seq, rt3Payload('a', seq, 8000)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := openFollower(t, dir, nil)
+	fit, _ := f.NewIterator(1)
+	defer fit.Close()
+	own, _ := l.NewIterator(1)
+	defer own.Close()
+	for seq := uint64(1); seq <= 10; seq++ {
+		if !nextWithin(fit) || !own.Next() {
+			t.Fatalf("record %d: %v %v", seq, fit.Err(), own.Err())
+		}
+	}
+	if err := l.TruncateFront(100); err != nil { // drops 1..10 only: nothing either had still to return
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "0000000000000001.wal")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatal("the segment of record 10 is still there: the test needs it gone")
+	}
+	if !own.Next() || own.Seq() != 100 {
+		t.Fatalf("writer's iterator: %d %v", own.Seq(), own.Err())
+	}
+	if !nextWithin(fit) || fit.Seq() != 100 {
+		t.Fatalf("follower: %d %v; the writer's own iterator goes on with 100 (the cut removed only records it returned)", fit.Seq(), fit.Err())
+	}
+}
+
+// rt3NoControl makes l a writer that does not maintain the control area
+// (a writer of an older version): it unmaps its own and removes the file.
+func rt3NoControl(t *testing.T, l *Log) {
+	t.Helper()
+	l.wmu.Lock()
+	if c := l.ctl; c != nil {
+		l.lmu.Lock() // waiting iterators read l.listen under lmu
+		l.ctl, l.listen = nil, &l.ownListen
+		l.lmu.Unlock()
+		c.close()
+	}
+	l.wmu.Unlock()
+	if err := os.Remove(filepath.Join(l.dir, controlName)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		t.Fatal(err)
+	}
+}
+
+// Red team 3, regression: TruncatedError.Seq is the first sequence the
+// iterator returned that no longer exists (the point a consumer rolls back
+// to), as the writer's own iterators say: from the cut ring with a control
+// area, from the marks of the last records returned without one.
+func TestFollowerTruncatedSeq(t *testing.T) {
+	for _, trusted := range []bool{true, false} {
+		t.Run(map[bool]string{true: "control", false: "frames"}[trusted], func(t *testing.T) {
+			dir := fastTempDir(t)
+			l, err := Open(dir, folOpts())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			if !trusted {
+				rt3NoControl(t, l)
+			}
+			for seq := uint64(1); seq <= 40; seq++ {
+				l.Append(rt3Payload('a', seq, 100))
+			}
+			f := openFollower(t, dir, nil)
+			fit, _ := f.NewIterator(1)
+			defer fit.Close()
+			own, _ := l.NewIterator(1)
+			defer own.Close()
+			for seq := uint64(1); seq <= 40; seq++ {
+				if !nextWithin(fit) || !own.Next() {
+					t.Fatalf("record %d: %v %v", seq, fit.Err(), own.Err())
+				}
+			}
+			if err := l.TruncateBack(20); err != nil {
+				t.Fatal(err)
+			}
+			for seq := uint64(21); seq <= 50; seq++ {
+				l.Append(rt3Payload('b', seq, 100))
+			}
+			var ownTE, folTE *TruncatedError
+			if own.Next() || !errors.As(own.Err(), &ownTE) {
+				t.Fatalf("writer's iterator: %v", own.Err())
+			}
+			if nextWithin(fit) || !errors.As(fit.Err(), &folTE) {
+				t.Fatalf("follower: %d %v", fit.Seq(), fit.Err())
+			}
+			if folTE.Seq != 21 {
+				t.Fatalf("follower: TruncatedError{Seq %d, LastSeq %d}, want Seq 21 (records 21..40 it returned are gone); the writer's iterator says {Seq %d, LastSeq %d}",
+					folTE.Seq, folTE.LastSeq, ownTE.Seq, ownTE.LastSeq)
+			}
+		})
+	}
+}
+
+// Red team 3, regression: without a control area, a cut that removed the
+// segment of the follower's position left the records it dropped in the
+// follower's mapping; a record is now returned only while its file is
+// still linked after the copy.
+func TestFollowerUntrustedCutAcrossSegments(t *testing.T) {
+	for _, durableOnly := range []bool{false, true} {
+		t.Run(map[bool]string{false: "all", true: "durableOnly"}[durableOnly], func(t *testing.T) {
+			dir := fastTempDir(t)
+			l, err := Open(dir, folOpts())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			rt3NoControl(t, l)
+			for seq := uint64(1); seq <= 45; seq++ {
+				l.Append(rt3Payload('a', seq, 1000))
+			}
+			l.Sync()
+			l.Append(rt3Payload('a', 46, 1000)) // its durable field proves 1..45 to the follower
+			f := openFollower(t, dir, &FollowerOptions{DurableOnly: durableOnly})
+			it, _ := f.NewIterator(1)
+			defer it.Close()
+			for seq := uint64(1); seq <= 40; seq++ {
+				if !nextWithin(it) || it.Seq() != seq {
+					t.Fatalf("record %d: %d %v", seq, it.Seq(), it.Err())
+				}
+			}
+			// No idle look between the cut and the re-appends.
+			if err := l.TruncateBack(20); err != nil {
+				t.Fatal(err)
+			}
+			for seq := uint64(21); seq <= 80; seq++ {
+				l.Append(rt3Payload('b', seq, 4000))
+			}
+			l.Sync()
+			l.Append(rt3Payload('b', 81, 4000))
+			if nextWithin(it) {
+				t.Fatalf("follower applied a21..a40, the log holds b21..b40, and it goes on silently with record %d (%c...)",
+					it.Seq(), it.Value()[0])
+			}
+			if !errors.Is(it.Err(), ErrTruncated) {
+				t.Fatalf("err %v, want ErrTruncated", it.Err())
+			}
+		})
+	}
+}
+
+// Red team 3, regression: without a control area a DurableOnly follower
+// took a seal for proof of durability, but rotate writes the seal before
+// it syncs (append.go rotate): while that sync runs (held by the fault
+// hook here) it must return nothing above DurableSeq.
+func TestFollowerDurableOnlySealBeforeSync(t *testing.T) {
+	dir := fastTempDir(t)
+	l, err := Open(dir, &Options{Durability: SyncManual, SegmentSize: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	rt3NoControl(t, l)
+	rec := make([]byte, 300)
+	for l.activeRoomOK(3 * 300) {
+		l.Append(rec)
+	}
+	l.Sync()
+	l.Append(rec) // not durable: DurableSeq stays below it
+	durable := l.DurableSeq()
+	waitPrepared(l)
+	f := openFollower(t, dir, &FollowerOptions{DurableOnly: true})
+	it, _ := f.NewIterator(1)
+	defer it.Close()
+	for it.Next() {
+	}
+	if it.Seq() != durable {
+		t.Fatalf("before the rotation the follower reached %d, DurableSeq %d", it.Seq(), durable)
+	}
+	held, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	restore := sysutil.SetFault(func(op sysutil.Op, path string) error {
+		if op == sysutil.OpMsync || op == sysutil.OpFdatasync {
+			once.Do(func() { close(held); <-release })
+		}
+		return nil
+	})
+	defer restore()
+	done := make(chan struct{})
+	go func() { // appends until the rotation, whose sync is held
+		defer close(done)
+		for n := 0; n < 10; n++ {
+			l.Append(rec)
+		}
+	}()
+	select {
+	case <-held:
+	case <-time.After(20 * time.Second):
+		t.Fatal("no sync")
+	}
+	got := it.Next()
+	seq, d := it.Seq(), l.DurableSeq()
+	close(release)
+	<-done
+	if got && seq > d {
+		t.Fatalf("DurableOnly follower returned record %d while the writer's DurableSeq is %d (the rotation's sync still running)", seq, d)
+	}
+}
+
+// activeRoomOK reports whether n more bytes fit in the active segment with
+// the room a rotation needs.
+func (l *Log) activeRoomOK(n int) bool {
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	return l.active.fitsFor(l.off, n, recordRoom)
+}
+
+// Red team 3, regression: a pid is no identity. The writer is SIGKILLed
+// (its area stays, emulated by putting its bytes back), and the next
+// writer, same pid, does not maintain the area: the follower must not
+// trust the dead one's (a DurableOnly follower would wait forever). The
+// flock a live writer holds on CONTROL tells them apart.
+func TestFollowerStaleControlSamePid(t *testing.T) {
+	dir := fastTempDir(t)
+	l, err := Open(dir, folOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for seq := uint64(1); seq <= 20; seq++ {
+		l.Append(folPayload(seq))
+	}
+	l.Sync()
+	f := openFollower(t, dir, &FollowerOptions{DurableOnly: true})
+	it, _ := f.NewIterator(1)
+	defer it.Close()
+	expect(t, it, seqRange(1, 20)...)
+	path := filepath.Join(dir, controlName)
+	killed, err := os.ReadFile(path) // what SIGKILL would leave
+	if err != nil {
+		t.Fatal(err)
+	}
+	crashRelease(l)
+	writeInPlace(t, path, killed)
+	// The next writer: same pid, does not maintain the control area.
+	l, err = Open(dir, folOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	l.wmu.Lock()
+	l.ctl.close()
+	l.ctl, l.listen = nil, &l.ownListen
+	l.wmu.Unlock()
+	writeInPlace(t, path, killed)
+	for seq := uint64(21); seq <= 40; seq++ {
+		l.Append(folPayload(seq))
+	}
+	l.Sync()
+	l.Append(folPayload(41)) // its durable field proves 21..40 to a follower that scans
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if !it.NextWait(ctx) {
+		st, _ := f.state()
+		t.Fatalf("DurableOnly follower: no record after 20 though 21..40 are durable (%v); control area trusted %v, its DurableSeq %d",
+			it.Err(), st.trusted, st.durable)
+	}
+}
+
+// Red team 3, regression: CONTROL is removed between two writers and the
+// next one creates a new file; a follower that mapped the old one maps the
+// new one (its link count says the old is gone) and trusts it again.
+func TestFollowerRecreatedControlNeverTrusted(t *testing.T) {
+	dir := fastTempDir(t)
+	l, err := Open(dir, folOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Append(folPayload(1))
+	f := openFollower(t, dir, nil)
+	it, _ := f.NewIterator(1)
+	defer it.Close()
+	expect(t, it, 1)
+	l.Close()
+	if err := os.Remove(filepath.Join(dir, controlName)); err != nil {
+		t.Fatal(err)
+	}
+	l, err = Open(dir, folOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	l.Append(folPayload(2))
+	expect(t, it, 2)
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		st, err := f.state()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.trusted {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the new writer maintains a new CONTROL (followers registered: %d); the follower still reads the removed one (incarnation %#x, trusted %v)",
+				l.ctl.followers.Load(), st.inc, st.trusted)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// Red team 3, regression: "0 allocations per record on the follower". A
+// follower that keeps up with a live writer looks at the end of the active
+// segment after each record, where the writer's prepared next segment
+// exists but is not active: it keeps it mapped instead of opening and
+// mapping it again at each look.
+func TestFollowerTailReopensPrepared(t *testing.T) {
+	dir := fastTempDir(t)
+	l, err := Open(dir, &Options{Durability: SyncManual, SegmentSize: 64 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	rec := make([]byte, 200)
+	l.Append(rec)
+	waitPrepared(l)
+	f := openFollower(t, dir, nil)
+	it, _ := f.NewIterator(1)
+	defer it.Close()
+	for it.Next() {
+	}
+	if a := testing.AllocsPerRun(2000, func() {
+		l.Append(rec)
+		if !it.Next() {
+			t.Fatal("no record", it.Err())
+		}
+		if it.Next() { // at the end: what a NextWait does before it sleeps
+			t.Fatal("a record too many")
+		}
+	}); a != 0 {
+		t.Fatalf("%v allocations per record following a live writer", a)
+	}
+}
+
+// The cut ring keeps the last 16 cuts and folds older ones into its oldest
+// entry: the lowest cut since an epoch is exact while the ring covers it
+// and never higher than the true one when it does not.
+func TestControlCutRingFold(t *testing.T) {
+	path := filepath.Join(t.TempDir(), controlName)
+	if err := os.WriteFile(path, make([]byte, controlSize), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	file, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := mapControl(file, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.close()
+	seqs := []uint64{50, 40, 90, 7, 60, 61, 62, 63, 64, 65, 66, 67, 68, 69, 70, 71, 72, 73, 74, 75, 30, 80}
+	for i, s := range seqs {
+		c.addCut(uint64(2*i+2), s)
+	}
+	for e0 := uint64(0); e0 <= uint64(2*len(seqs)); e0 += 2 {
+		want := ^uint64(0)
+		for i, s := range seqs {
+			if uint64(2*i+2) > e0 {
+				want = min(want, s)
+			}
+		}
+		got, _ := c.cutsSince(e0)
+		covered := e0 >= uint64(2*(len(seqs)-ctlRingLen)+2) // the oldest entry kept (folded) is not after e0
+		if covered && got != want || got > want {
+			t.Errorf("cutsSince(%d) = %d, want %d (covered %v)", e0, got, want, covered)
+		}
+	}
+}
+
+// A follower that does not look while the writer cuts above its position
+// 20 times (more than the ring holds) goes on; a cut below it then ends it
+// at the first record it returned that is gone.
+func TestFollowerManyCutsAbove(t *testing.T) {
+	dir := fastTempDir(t)
+	l, err := Open(dir, folOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for seq := uint64(1); seq <= 40; seq++ {
+		l.Append(rt3Payload('a', seq, 100))
+	}
+	f := openFollower(t, dir, nil)
+	it, _ := f.NewIterator(1)
+	defer it.Close()
+	for seq := uint64(1); seq <= 10; seq++ {
+		if !nextWithin(it) || it.Seq() != seq {
+			t.Fatalf("record %d: %d %v", seq, it.Seq(), it.Err())
+		}
+	}
+	for k := uint64(39); k > 19; k-- {
+		if err := l.TruncateBack(k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for seq := uint64(20); seq <= 30; seq++ {
+		l.Append(rt3Payload('b', seq, 100))
+	}
+	if !nextWithin(it) || it.Seq() != 11 || !bytes.Equal(it.Value(), rt3Payload('a', 11, 100)) {
+		t.Fatalf("after 20 cuts above it: %d %v", it.Seq(), it.Err())
+	}
+	if err := l.TruncateBack(5); err != nil {
+		t.Fatal(err)
+	}
+	var te *TruncatedError
+	if nextWithin(it) || !errors.As(it.Err(), &te) || te.Seq != 6 {
+		t.Fatalf("after TruncateBack(5): %d %v, want TruncatedError at 6", it.Seq(), it.Err())
+	}
+}
+
+// Without a control area, an idle look re-validates every mark of the last
+// records returned, not only the last one: a cut whose re-appends rewrote
+// the last record byte for byte is found, at the first record gone.
+func TestFollowerUntrustedCutSameLastRecord(t *testing.T) {
+	dir := fastTempDir(t)
+	l, err := Open(dir, folOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	rt3NoControl(t, l)
+	for seq := uint64(1); seq <= 40; seq++ {
+		l.Append(rt3Payload('a', seq, 100))
+	}
+	f := openFollower(t, dir, nil)
+	it, _ := f.NewIterator(1)
+	defer it.Close()
+	for seq := uint64(1); seq <= 40; seq++ {
+		if !nextWithin(it) || it.Seq() != seq {
+			t.Fatalf("record %d: %d %v", seq, it.Seq(), it.Err())
+		}
+	}
+	if err := l.TruncateBack(35); err != nil {
+		t.Fatal(err)
+	}
+	for seq := uint64(36); seq <= 39; seq++ {
+		l.Append(rt3Payload('b', seq, 100))
+	}
+	l.Append(rt3Payload('a', 40, 100)) // record 40 as it was
+	var te *TruncatedError
+	for range 40 {
+		if it.Next() {
+			t.Fatalf("returned %d after the cut", it.Seq())
+		}
+		if it.Err() != nil {
+			break
+		}
+	}
+	if !errors.As(it.Err(), &te) || te.Seq != 36 {
+		t.Fatalf("err %v, want a *TruncatedError at 36", it.Err())
+	}
+}
+
+// A cut followed by a writer restart reaches a follower that looks only
+// after the restart, at the right sequence: the next writer's open carries
+// the cut ring over (without it the follower would have only the marks of
+// its last 64 records, and would answer its first record, 1).
+func TestFollowerCutAcrossRestart(t *testing.T) {
+	for _, kill := range []bool{false, true} {
+		t.Run(map[bool]string{false: "close", true: "kill"}[kill], func(t *testing.T) {
+			dir := fastTempDir(t)
+			l, err := Open(dir, folOpts())
+			if err != nil {
+				t.Fatal(err)
+			}
+			for seq := uint64(1); seq <= 100; seq++ {
+				l.Append(rt3Payload('a', seq, 100))
+			}
+			f := openFollower(t, dir, nil)
+			it, _ := f.NewIterator(1)
+			defer it.Close()
+			for seq := uint64(1); seq <= 100; seq++ {
+				if !nextWithin(it) || it.Seq() != seq {
+					t.Fatalf("record %d: %d %v", seq, it.Seq(), it.Err())
+				}
+			}
+			if err := l.TruncateBack(20); err != nil {
+				t.Fatal(err)
+			}
+			for seq := uint64(21); seq <= 99; seq++ {
+				l.Append(rt3Payload('b', seq, 100))
+			}
+			l.Append(rt3Payload('a', 100, 100)) // as it was
+			l.Sync()
+			if kill {
+				crashRelease(l)
+			} else {
+				l.Close()
+			}
+			l, err = Open(dir, folOpts())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			l.Append(rt3Payload('b', 101, 100))
+			var te *TruncatedError
+			if nextWithin(it) || !errors.As(it.Err(), &te) || te.Seq != 21 {
+				t.Fatalf("%d %v, want a *TruncatedError at 21", it.Seq(), it.Err())
+			}
+		})
 	}
 }

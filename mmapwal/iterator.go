@@ -73,7 +73,9 @@ func (l *Log) NewIterator(from uint64) (*Iterator, error) {
 
 // NewIteratorWith is NewIterator with options; a nil o is NewIterator. It
 // works on a ReadOnly Log too, where DurableOnly means what the files proved
-// durable at Open.
+// durable at Open; such a Log sees no later append, so NextWait at the end
+// of what it read returns false with a sticky ErrInvalidArgument instead of
+// waiting (OpenFollower follows a log as it grows).
 func (l *Log) NewIteratorWith(from uint64, o *IteratorOptions) (*Iterator, error) {
 	if l.closed.Load() {
 		return nil, ErrClosed

@@ -75,9 +75,15 @@ type Log struct {
 	// ctl is the control area followers read (control.go), nil when the
 	// log has none (ReadOnly, or it could not be made). Used under wmu.
 	ctl *control
-	// ctlFollowers is ctl's followers word (noFollowers without ctl): the
-	// one load an append pays for followers. Used under wmu.
-	ctlFollowers *atomic.Uint32
+	// listen is the listeners word (see listenFollower): ctl's, or
+	// ownListen without ctl; the one load an append pays for followers and
+	// waiters. The pointer is changed under wmu and lmu (openControl,
+	// ctlClose), read by the writer under wmu and by waiting iterators
+	// under lmu; the word itself is atomic.
+	listen    *atomic.Uint64
+	ownListen atomic.Uint64
+	lmu       sync.Mutex
+	pubs      uint32 // appends published for a follower flag (listenDecay). Writer only.
 
 	// fmu serialises every flush of segment bytes (see flush): taken after
 	// wmu when both are held, never before it.
@@ -155,7 +161,7 @@ func newLog(dir string, o Options) *Log {
 	l := &Log{dir: dir, opts: o, log: o.Logger, syncDone: make(chan struct{})}
 	l.cuts.Store(new(backCut))
 	l.st.appends = appendCount{&l.last}
-	l.ctlFollowers = &noFollowers
+	l.listen = &l.ownListen
 	l.maps.l = l
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)
@@ -515,7 +521,8 @@ func (l *Log) setPoison(cause error) error {
 	if l.poison.CompareAndSwap(nil, &err) {
 		markPoisoned(l.dir)
 		l.log.Error("mmapwal: log poisoned; writes will fail until it is reopened", "dir", l.dir, "cause", cause)
-		l.wakeAll() // DurableOnly waiters fail now: DurableSeq never rises again
+		l.wakeAll()     // DurableOnly waiters fail now: DurableSeq never rises again
+		l.ctlPoisoned() // and followers
 	}
 	return l.poisoned()
 }

@@ -16,6 +16,11 @@ import (
 // (in wake). Both are sequentially consistent atomics, so either the
 // waiter's second look sees the change or the writer sees the waiter and
 // sends to its channel. With no waiter, wake is one atomic load.
+//
+// Appends do not load n: a waiter of wNew also sets listenLocal in the
+// Log's listeners word after it registered, and an append that finds the
+// flag calls wakeAll (see listenFollower); the word is the one load an
+// append pays for followers and waiters together.
 type waitSet struct {
 	n   atomic.Int32    // registered waiters; written under mu, read by wake without it
 	mu  sync.Mutex      // guards chs
@@ -48,7 +53,7 @@ func (w *waitSet) unregister(ch chan struct{}) {
 }
 
 // wake wakes every registered waiter. One atomic load when there is none
-// (the Append path).
+// (DurableSeq rising, wakeAll; appends go through the listeners word).
 func (w *waitSet) wake() {
 	if w.n.Load() != 0 {
 		w.wakeAll()
@@ -98,8 +103,11 @@ func (l *Log) wakeAll() {
 // a *TruncatedError (ErrTruncated), ErrNotFound (a TruncateFront overtook
 // the iterator), a *CorruptionError, ErrPoisoned (a DurableOnly iterator on
 // a poisoned log, or any iterator that would wait on a poisoned log: no
-// record can come) and ErrUnsupportedVersion (a follower that finds a newer
-// control area).
+// record can come), ErrUnsupportedVersion (a follower that finds a newer
+// control area) and ErrInvalidArgument for an iterator of a ReadOnly Log at
+// the end of what it read at Open: such a Log never sees records appended
+// since, so NextWait does not wait for them (OpenFollower follows a log as
+// it grows).
 //
 // No goroutine runs for a waiting iterator: the writer wakes it when it
 // appends (Append, AppendSeq, AppendBatch, Reservation.Commit), when
@@ -136,6 +144,10 @@ func (it *Iterator) wait(ctx context.Context) (ok, done bool) {
 		it.fail(err) // no writer will append to this Log again
 		return false, true
 	}
+	if l.opts.ReadOnly {
+		it.fail(errReadOnlyWait) // it never sees another process's appends
+		return false, true
+	}
 	ws := &l.wNew
 	if it.durableOnly {
 		ws = &l.wDurable
@@ -148,6 +160,9 @@ func (it *Iterator) wait(ctx context.Context) (ok, done bool) {
 	default:
 	}
 	ws.register(it.wakeCh)
+	if ws == &l.wNew {
+		l.listenLocalWaiter() // appends wake it through the listeners word
+	}
 	// Look again after registering: a record published before the
 	// registration did not wake us.
 	if it.Next() {

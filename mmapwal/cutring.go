@@ -1,0 +1,177 @@
+package mmapwal
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"os"
+	"sync/atomic"
+
+	"github.com/mmapwal/mmapwal/internal/sysutil"
+)
+
+// The control area's cut ring (FORMAT.md §9.6): the recent cuts — records
+// a TruncateBack, a Reset or a new writer's recovery removed — so that a
+// follower that last looked at epoch E0 and now sees E1 learns the lowest
+// sequence removed in (E0, E1], even across writer restarts.
+//
+//	256: lineage u64     random; new when a writer's open finds no valid area to carry over
+//	264: cuts u64        cuts recorded in this lineage
+//	272: front gone u64  the highest record a TruncateFront (or Reset) removed
+//	320: 16 entries of { epoch u64, first seq removed u64 } (entry i at slot i % 16)
+//
+// An entry's epoch is the (even) epoch its truncation ended at; a first
+// seq of 0 is a Reset (every record removed). The writer writes an entry
+// while the epoch is odd (or, at open, while the incarnation is 0), so a
+// follower that reads the ring between two equal loads of an even epoch
+// and the incarnation read it whole. When an entry leaves the ring its
+// first seq is folded into the next one (the minimum): the oldest entry
+// speaks for every older cut, so a follower that last looked long ago gets
+// a lower (conservative) sequence, never a missed cut.
+const (
+	ctlLineageOff   = 256
+	ctlCutsOff      = 264
+	ctlFrontGoneOff = 272
+	ctlRingOff      = 320
+	ctlRingLen      = 16
+	ctlRingEnd      = ctlRingOff + 16*ctlRingLen
+)
+
+// cutRing is the ring's words in a mapped control area, and (writer only)
+// what ctlTruncating saw, to tell at its end what the truncation removed.
+type cutRing struct {
+	lineage, cuts, frontGone *atomic.Uint64
+	ent                      [ctlRingLen][2]*atomic.Uint64 // epoch, first seq removed
+
+	lastBefore, resetsBefore uint64 // writer only: at the even-to-odd epoch step
+}
+
+// mapRing sets c's ring words.
+func (c *control) mapRing() error {
+	var err error
+	w := func(off int) *atomic.Uint64 {
+		p, e := sysutil.Uint64At(c.m, off)
+		err = errors.Join(err, e)
+		return p
+	}
+	r := &c.ring
+	r.lineage, r.cuts, r.frontGone = w(ctlLineageOff), w(ctlCutsOff), w(ctlFrontGoneOff)
+	for i := range r.ent {
+		r.ent[i] = [2]*atomic.Uint64{w(ctlRingOff + 16*i), w(ctlRingOff + 16*i + 8)}
+	}
+	return err
+}
+
+// carryRing keeps the epoch, lineage, cuts and front gone of a valid area
+// of this log left by the previous writer (killed or closed), or starts a
+// new lineage. Writer's open only, with the incarnation 0. It returns
+// whether it carried the ring over and whether a truncation was under way
+// (the previous writer died in one: the epoch odd).
+func (c *control) carryRing(logID [16]byte) (carried, midCut bool, err error) {
+	valid := string(c.m[:8]) == controlMagic &&
+		binary.LittleEndian.Uint32(c.m[ctlVersionOff:]) == controlVersion &&
+		binary.LittleEndian.Uint32(c.m[ctlSizeOff:]) == controlSize &&
+		[16]byte(c.m[ctlLogIDOff:ctlLogIDOff+16]) == logID &&
+		c.ring.lineage.Load() != 0
+	if valid {
+		return true, c.epoch.Load()%2 == 1, nil
+	}
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return false, false, err
+	}
+	r := &c.ring
+	r.cuts.Store(0)
+	r.frontGone.Store(0)
+	for i := range r.ent {
+		r.ent[i][0].Store(0)
+		r.ent[i][1].Store(0)
+	}
+	r.lineage.Store(binary.LittleEndian.Uint64(b[:]) | 1)
+	return false, false, nil
+}
+
+// openCut records the cut of a new writer's open at epoch: recovery may
+// have cut a torn tail (records above LastSeq a follower saw), or finished
+// a truncation the previous writer died in, of which the area cannot say
+// which kind: a Reset, conservatively. Writer's open only.
+func (l *Log) openCut(c *control, midCut bool) {
+	seq := l.last.Load() + 1
+	if midCut {
+		seq = 0
+	}
+	c.addCut(c.epoch.Load(), seq)
+	c.ring.frontGone.Store(max(c.ring.frontGone.Load(), l.frontGone.Load()))
+}
+
+// cutBegin remembers what a truncation starting now may remove. Writer
+// only, at the epoch's step to odd.
+func (l *Log) cutBegin(c *control) {
+	c.ring.lastBefore, c.ring.resetsBefore = l.last.Load(), l.resets.Load()
+}
+
+// cutEnd records what the truncation ending now removed, before the epoch
+// is made even. Writer only.
+func (l *Log) cutEnd(c *control) {
+	r := &c.ring
+	reset := l.resets.Load() != r.resetsBefore
+	if reset {
+		r.frontGone.Store(l.frontGone.Load()) // a Reset may restart below the old records
+	} else {
+		r.frontGone.Store(max(r.frontGone.Load(), l.frontGone.Load()))
+	}
+	switch last := l.last.Load(); {
+	case reset:
+		c.addCut(c.epoch.Load()|1+1, 0)
+	case last < r.lastBefore:
+		c.addCut(c.epoch.Load()|1+1, last+1)
+	}
+	r.lastBefore, r.resetsBefore = l.last.Load(), l.resets.Load()
+}
+
+// addCut appends the entry {epoch, seq} to the ring, folding the one it
+// replaces into the next. Writer only, while followers do not read the
+// ring (epoch odd or incarnation 0).
+func (c *control) addCut(epoch, seq uint64) {
+	r := &c.ring
+	n := r.cuts.Load()
+	if n >= ctlRingLen {
+		old := r.ent[n%ctlRingLen][1].Load()
+		next := r.ent[(n+1)%ctlRingLen][1]
+		next.Store(min(next.Load(), old))
+	}
+	e := r.ent[n%ctlRingLen]
+	e[0].Store(epoch)
+	e[1].Store(seq)
+	r.cuts.Store(n + 1)
+}
+
+// cutsSince returns the lowest first seq removed by the cuts recorded
+// after epoch e0 (0: a Reset; ^0: none) and front gone. Follower; the
+// caller checks that the epoch and incarnation did not change meanwhile.
+func (c *control) cutsSince(e0 uint64) (low, frontGone uint64) {
+	r := &c.ring
+	low = ^uint64(0)
+	n := r.cuts.Load()
+	for i := n - min(n, ctlRingLen); i < n; i++ {
+		e := r.ent[i%ctlRingLen]
+		if e[0].Load() > e0 {
+			low = min(low, e[1].Load())
+		}
+	}
+	return low, r.frontGone.Load()
+}
+
+// lockControl takes the flock on CONTROL that tells followers a live
+// writer maintains it (FORMAT.md §9.6): the kernel drops it when the
+// writer's process dies, and a writer of an older version takes none, so
+// a follower does not trust an area its writer left, whatever the pid.
+// Where flock is not available the area is used without it (followers
+// there cannot list lock holders and trust the incarnation). Writer's open
+// only; closing the file releases it.
+func lockControl(f *os.File) error {
+	if err := sysutil.Lock(f); err != nil && !errors.Is(err, sysutil.ErrUnsupported) {
+		return err
+	}
+	return nil
+}
