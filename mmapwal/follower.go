@@ -170,11 +170,11 @@ func (f *Follower) Close() error {
 
 // ctlState is what a look at the control area found.
 type ctlState struct {
-	trusted            bool // the writer holding the lock maintains it
-	rebuilding         bool // incarnation 0 while a writer holds the lock: its open rebuilds the area
-	poisoned           bool // trusted, and a failed truncation poisoned the writer: no record above last comes
-	poisonEnds         bool // poisoned and the writer still holds the log: NextWait ends with ErrPoisoned
-	inc, epoch, resets uint64
+	trusted            bool   // the writer holding the lock maintains it
+	rebuilding         bool   // incarnation 0 while a writer holds the lock: its open rebuilds the area
+	poisoned           bool   // trusted, and a failed truncation poisoned the writer: no record above last comes
+	poisonEnds         bool   // poisoned and the writer still holds the log: NextWait ends with ErrPoisoned
+	inc, epoch, resets uint64 // resets: informational (the cut ring records Resets)
 	lineage            uint64 // the cut ring's (cutring.go)
 	durable, last      uint64
 	first              uint64
@@ -479,15 +479,22 @@ func (f *Follower) tailSeq(k int) uint64 {
 	}
 	f.tmu.Lock()
 	defer f.tmu.Unlock()
-	it := f.tail[k]
-	if it == nil || it.Err() != nil {
-		if it != nil {
-			it.Close()
+	var it *Iterator
+	for try := 0; try < 2; try++ {
+		// A second scan from the start when the log changed under the
+		// first (a cut ends the tail iterator half way).
+		if it = f.tail[k]; it == nil || it.Err() != nil {
+			if it != nil {
+				it.Close()
+			}
+			it = &Iterator{fol: &followIter{f: f, want: 1, durableOnly: k == 1, tail: true}}
+			f.tail[k] = it
 		}
-		it = &Iterator{fol: &followIter{f: f, want: 1, durableOnly: k == 1, tail: true}}
-		f.tail[k] = it
-	}
-	for it.Next() {
+		for it.Next() {
+		}
+		if it.Err() == nil {
+			break
+		}
 	}
 	seq := it.fol.returned
 	if st.trusted {
@@ -538,7 +545,6 @@ type followIter struct {
 	durableEnd int64  // bytes of file before it are proven durable by its frames (fallback)
 	durWalk    int64  // where the walk for durableEnd stopped
 	inc, epoch uint64 // the control area's when the position was last validated
-	resets     uint64
 	lineage    uint64 // the cut ring's lineage then
 	trusted    bool
 	idle       int // looks in a row that found nothing new
@@ -602,7 +608,7 @@ func (fi *followIter) checkState(it *Iterator, st ctlState) bool {
 	} else if !fi.revalidate(it, st) {
 		return false
 	}
-	fi.trusted, fi.inc, fi.epoch, fi.resets, fi.lineage = st.trusted, st.inc, st.epoch, st.resets, st.lineage
+	fi.trusted, fi.inc, fi.epoch, fi.lineage = st.trusted, st.inc, st.epoch, st.lineage
 	return true
 }
 
@@ -670,7 +676,8 @@ func (fi *followIter) revalidate(it *Iterator, st ctlState) bool {
 	}
 	if ff != nil {
 		h, _, ok := fi.frameAt(ff, fi.retOff)
-		if ok && h.Seq == fi.returned && binary.LittleEndian.Uint32(fi.buf) == fi.retCRC {
+		if ok && h.Seq == fi.returned && binary.LittleEndian.Uint32(fi.buf) == fi.retCRC &&
+			fi.cutFrom(m.firstSeq) > fi.returned { // every mark, not the last only
 			f.release(fi.retFile)
 			f.ref(ff) // position and returned record share it
 			fi.retFile, fi.file = ff, ff
@@ -698,7 +705,7 @@ func (fi *followIter) revalidate(it *Iterator, st ctlState) bool {
 	if !st.trusted && !fi.tail {
 		last = f.LastSeq() // what the files hold now
 	}
-	return fi.fail(it, &TruncatedError{Seq: fi.cutFrom(m.firstSeq), LastSeq: last})
+	return fi.fail(it, &TruncatedError{Seq: min(fi.cutFrom(m.firstSeq), fi.returned), LastSeq: last})
 }
 
 // frameAt copies the frame at off of ff into fi.buf and decodes the copy;
@@ -875,27 +882,31 @@ type retMark struct {
 // the newest mark, oldest first, still intact (a record below front, whose
 // segment a TruncateFront removed, counts as intact); the first record
 // returned when even the oldest mark is not (conservative: older ones may
-// be gone too).
+// be gone too); the one after the last returned when every mark is intact.
 func (fi *followIter) cutFrom(front uint64) uint64 {
 	seq := fi.firstRet
+	var ff *folFile
+	defer func() { fi.f.release(ff) }()
 	for i := fi.nhist - min(fi.nhist, uint64(len(fi.hist))); i < fi.nhist; i++ {
 		m := fi.hist[i%uint64(len(fi.hist))]
-		ff, err := fi.f.acquire(m.num)
-		if err != nil {
-			break
+		if ff == nil || ff.num != m.num {
+			fi.f.release(ff)
+			var err error
+			if ff, err = fi.f.acquire(m.num); err != nil {
+				break
+			}
 		}
 		intact := ff == nil && m.seq < front
 		if ff != nil {
 			c, err := ff.f.FrameCRC(m.off)
 			intact = err == nil && c == m.crc
-			fi.f.release(ff)
 		}
 		if !intact {
 			break
 		}
 		seq = m.seq + 1
 	}
-	return min(seq, fi.returned)
+	return min(seq, fi.returned+1) // returned+1: every mark is intact
 }
 
 // forceRevalidate makes the next look re-validate the last record.
