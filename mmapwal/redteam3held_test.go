@@ -1,10 +1,8 @@
-//go:build redteam3
-
 package mmapwal
 
 // What red team 3 tried that held (they pass): regression tests.
 //
-//	go test -tags redteam3 -race -count=1 -run TestRT3Held ./mmapwal
+//	go test -race -count=1 -run TestRT3Held ./mmapwal
 
 import (
 	"context"

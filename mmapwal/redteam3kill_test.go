@@ -1,5 +1,3 @@
-//go:build redteam3
-
 package mmapwal
 
 import (
@@ -88,7 +86,7 @@ func rt3KillWriter() {
 // followers have the same check (a record a recovery cut would differ or
 // be missing).
 //
-//	go test -tags redteam3 -race -count=1 -run 'TestRedTeam3KillWriter' ./mmapwal
+//	go test -race -count=1 -run 'TestRedTeam3KillWriter' ./mmapwal
 //	RT3_SEED=n RT3_ROUNDS=n to vary.
 func TestRedTeam3KillWriter(t *testing.T) {
 	if os.Getenv("RT3_CHILD") == "kill-writer" {

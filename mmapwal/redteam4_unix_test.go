@@ -1,3 +1,5 @@
+//go:build unix
+
 package mmapwal
 
 // Red team 4 (issue 9, the performance changes): index views, LastSeq and
