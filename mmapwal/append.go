@@ -174,9 +174,10 @@ func (l *Log) appendBatchLocked(first uint64, records [][]byte) (uint64, error) 
 	// Publish only once the whole batch is in the mapping.
 	off = l.off
 	for i, r := range records {
-		s.idx.add(off, first+uint64(i))
+		s.idx.put(off, first+uint64(i))
 		off += int64(crcframe.Size(len(r)))
 	}
+	s.idx.publish() // one publication: no reader sees LastSeq inside the batch
 	l.advance(s, total, first, first+uint64(len(records))-1)
 	return first, nil
 }

@@ -870,7 +870,7 @@ func (l *Log) firstFrom(front uint64) (uint64, error) {
 // trimMapped unmaps idle sealed segments beyond Options.MaxMappedSegments.
 func (l *Log) trimMapped() {
 	segs := l.segments()
-	mapped := 0
+	mapped, over := 0, false
 	for i := len(segs) - 2; i >= 0; i-- { // the active one is not counted
 		if !segs[i].mapped() {
 			continue
@@ -879,6 +879,11 @@ func (l *Log) trimMapped() {
 			mapped++
 			continue
 		}
-		segs[i].release()
+		if !segs[i].release() {
+			over = true // pinned: the last unpin trims (mapSet.over)
+		}
+	}
+	if over {
+		l.maps.over.Store(true)
 	}
 }
