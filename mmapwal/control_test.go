@@ -124,7 +124,10 @@ func TestControlListenFlagsExpire(t *testing.T) {
 // memory: its in-process waiters are woken through it.
 func TestControlListenWithoutArea(t *testing.T) {
 	l := liveLog(t)
-	rt3NoControlLocal(t, l)
+	rt3NoControl(t, l)
+	if l.listen != &l.ownListen {
+		t.Fatal("the listeners word still points into the control area")
+	}
 	it, _ := l.NewIterator(1)
 	defer it.Close()
 	res := make(chan bool)
@@ -135,17 +138,6 @@ func TestControlListenWithoutArea(t *testing.T) {
 	l.Append([]byte("x"))
 	if !<-res || it.Seq() != 1 {
 		t.Fatalf("NextWait: %v", it.Err())
-	}
-}
-
-// rt3NoControlLocal makes l a writer without a control area.
-func rt3NoControlLocal(t *testing.T, l *Log) {
-	t.Helper()
-	l.wmu.Lock()
-	l.ctlClose()
-	l.wmu.Unlock()
-	if l.listen != &l.ownListen {
-		t.Fatal("the listeners word still points into the control area")
 	}
 }
 

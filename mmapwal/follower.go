@@ -670,7 +670,8 @@ func (fi *followIter) revalidate(it *Iterator, st ctlState) bool {
 	}
 	if ff != nil {
 		h, _, ok := fi.frameAt(ff, fi.retOff)
-		if ok && h.Seq == fi.returned && binary.LittleEndian.Uint32(fi.buf) == fi.retCRC {
+		if ok && h.Seq == fi.returned && binary.LittleEndian.Uint32(fi.buf) == fi.retCRC &&
+			fi.cutFrom(m.firstSeq) > fi.returned { // every mark, not the last only
 			f.release(fi.retFile)
 			f.ref(ff) // position and returned record share it
 			fi.retFile, fi.file = ff, ff
@@ -698,7 +699,7 @@ func (fi *followIter) revalidate(it *Iterator, st ctlState) bool {
 	if !st.trusted && !fi.tail {
 		last = f.LastSeq() // what the files hold now
 	}
-	return fi.fail(it, &TruncatedError{Seq: fi.cutFrom(m.firstSeq), LastSeq: last})
+	return fi.fail(it, &TruncatedError{Seq: min(fi.cutFrom(m.firstSeq), fi.returned), LastSeq: last})
 }
 
 // frameAt copies the frame at off of ff into fi.buf and decodes the copy;
@@ -875,27 +876,31 @@ type retMark struct {
 // the newest mark, oldest first, still intact (a record below front, whose
 // segment a TruncateFront removed, counts as intact); the first record
 // returned when even the oldest mark is not (conservative: older ones may
-// be gone too).
+// be gone too); the one after the last returned when every mark is intact.
 func (fi *followIter) cutFrom(front uint64) uint64 {
 	seq := fi.firstRet
+	var ff *folFile
+	defer func() { fi.f.release(ff) }()
 	for i := fi.nhist - min(fi.nhist, uint64(len(fi.hist))); i < fi.nhist; i++ {
 		m := fi.hist[i%uint64(len(fi.hist))]
-		ff, err := fi.f.acquire(m.num)
-		if err != nil {
-			break
+		if ff == nil || ff.num != m.num {
+			fi.f.release(ff)
+			var err error
+			if ff, err = fi.f.acquire(m.num); err != nil {
+				break
+			}
 		}
 		intact := ff == nil && m.seq < front
 		if ff != nil {
 			c, err := ff.f.FrameCRC(m.off)
 			intact = err == nil && c == m.crc
-			fi.f.release(ff)
 		}
 		if !intact {
 			break
 		}
 		seq = m.seq + 1
 	}
-	return min(seq, fi.returned)
+	return min(seq, fi.returned+1) // returned+1: every mark is intact
 }
 
 // forceRevalidate makes the next look re-validate the last record.

@@ -909,18 +909,11 @@ func rt3Payload(gen byte, seq uint64, n int) []byte {
 	return b[:n]
 }
 
-// A follower that returned records later cut by TruncateBack must get
-// ErrTruncated, never silently different records at the same sequences.
-// Here the writer cuts back below what the follower returned, re-appends
-// other records at the same sequences, and a TruncateFront then removes the
-// segment that held the follower's last record, before the follower looks
-// again. Its revalidation takes the missing segment for a TruncateFront
-// that took nothing back (follower.go revalidate: ff == nil &&
-// m.firstSeq > fi.returned) and it goes on with the new records. Since
-// cc78287 (wt-live) the first record of the new segment finds the old one
-// unlinked and forces a re-validation, which takes the same branch again:
-// the follower spins (100 re-validations per look) and NextWait never
-// returns, instead of ErrTruncated.
+// Red team 3, regression: the writer cuts back below what the follower
+// returned, re-appends other records at the same sequences, and a
+// TruncateFront removes the segment of the follower's last record before
+// it looks again. It used to take the missing segment for a harmless
+// TruncateFront (and then spin); the cut ring tells it of the cut: ErrTruncated.
 func TestFollowerCutThenFrontIsSilent(t *testing.T) {
 	dir := fastTempDir(t)
 	l, err := Open(dir, folOpts())
@@ -963,12 +956,9 @@ func TestFollowerCutThenFrontIsSilent(t *testing.T) {
 	}
 }
 
-// The same with no TruncateFront: the writer cuts back and re-appends
-// records of the same sizes, the one at the follower's last sequence byte
-// for byte as before, the others different. The follower re-validates only
-// its last record (follower.go revalidate: frame at retOff, same seq and
-// CRC), finds it intact and goes on: it applied a36..a39 the log no longer
-// holds.
+// Red team 3, regression: after a cut the writer re-appends records of the
+// same sizes, the one at the follower's last sequence byte for byte as
+// before. Checking only that record missed the cut; the ring does not.
 func TestFollowerCutSameLastRecord(t *testing.T) {
 	dir := fastTempDir(t)
 	l, err := Open(dir, folOpts())
@@ -1007,14 +997,10 @@ func TestFollowerCutSameLastRecord(t *testing.T) {
 	}
 }
 
-// A Reset ends every iterator opened before it with ErrTruncated (README,
-// issue 11), followers included. When the follower looks only after the
-// writer closed (or reopened: a new incarnation), the Reset counter it
-// compares is gone and revalidate takes the removed segments for a
-// TruncateFront: Reset(last+1) goes on silently, Reset above it ends with
-// a bare ErrNotFound (locate), not ErrTruncated. Since cc78287 (wt-live)
-// Reset(last+1) no longer goes on: NextWait waits forever (the same
-// re-validation loop as TestRedTeam3FollowerCutThenFrontIsSilent).
+// Red team 3, regression: a Reset the follower sees only after the writer
+// closed (or reopened: a new incarnation) still ends it with ErrTruncated
+// (the ring is carried over; a closed area is trusted while nobody holds
+// LOCK), not ErrNotFound or an endless wait.
 func TestFollowerResetAcrossRestart(t *testing.T) {
 	for _, next := range []uint64{11, 1000} {
 		for _, reopen := range []bool{false, true} {
@@ -1054,13 +1040,9 @@ func TestFollowerResetAcrossRestart(t *testing.T) {
 	}
 }
 
-// "A TruncateFront that drops nothing it had still to return (a cut into a
-// gap after its position) does not stop it" (Iterator's doc; the writer's
-// iterators do so through frontGone). A follower's does stop when the
-// segment of its last record went with the cut: locate fails any iterator
-// that returned a record and whose next sequence is below the new front
-// (follower.go locate: fi.returned != 0 && fi.want < front), whether or not
-// a record was there.
+// Red team 3, regression: a TruncateFront into a gap after the follower's
+// position removes nothing it had still to return (front gone says so): it
+// goes on, as the writer's own iterator does.
 func TestFollowerFrontIntoGap(t *testing.T) {
 	dir := fastTempDir(t)
 	l, err := Open(dir, folOpts())
@@ -1106,9 +1088,11 @@ func TestFollowerFrontIntoGap(t *testing.T) {
 func rt3NoControl(t *testing.T, l *Log) {
 	t.Helper()
 	l.wmu.Lock()
-	if l.ctl != nil {
-		l.ctl.close()
+	if c := l.ctl; c != nil {
+		l.lmu.Lock() // waiting iterators read l.listen under lmu
 		l.ctl, l.listen = nil, &l.ownListen
+		l.lmu.Unlock()
+		c.close()
 	}
 	l.wmu.Unlock()
 	if err := os.Remove(filepath.Join(l.dir, controlName)); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -1116,14 +1100,10 @@ func rt3NoControl(t *testing.T, l *Log) {
 	}
 }
 
-// TruncatedError.Seq is "the first sequence the iterator had reached (or
-// returned) that no longer exists": the point a consumer rolls back to. A
-// follower reports its last returned record instead (follower.go
-// revalidate: Seq min(fi.returned, last+1)), so a consumer that rolls back
-// from Seq keeps records the cut took back. The writer's own iterators
-// report the lowest cut (iterator.go followCuts: low+1). Found by
-// TestRedTeam3KillWriter/with-cuts (a consumer that trusted Seq kept
-// records of a killed writer that the next one replaced).
+// Red team 3, regression: TruncatedError.Seq is the first sequence the
+// iterator returned that no longer exists (the point a consumer rolls back
+// to), as the writer's own iterators say: from the cut ring with a control
+// area, from the marks of the last records returned without one.
 func TestFollowerTruncatedSeq(t *testing.T) {
 	for _, trusted := range []bool{true, false} {
 		t.Run(map[bool]string{true: "control", false: "frames"}[trusted], func(t *testing.T) {
@@ -1170,16 +1150,10 @@ func TestFollowerTruncatedSeq(t *testing.T) {
 	}
 }
 
-// A follower without a control area to trust learns of a TruncateBack only
-// from the frames: its last returned record changed (checked in advance
-// when the next record is in the same segment) or an idle look re-validates.
-// When the follower's position is in a segment the cut removed, it reads
-// the removed file's mapping to its end, moves to the next segment
-// (nextSegment: the new file of that number is active) and returns the
-// re-appended records there, never checking its last record, which lives in
-// another file (follower.go advance: fi.retFile == fi.file only). Worse, the
-// removed file's mapping still holds a41..a45, records the cut dropped, and
-// the follower returns them first.
+// Red team 3, regression: without a control area, a cut that removed the
+// segment of the follower's position left the records it dropped in the
+// follower's mapping; a record is now returned only while its file is
+// still linked after the copy.
 func TestFollowerUntrustedCutAcrossSegments(t *testing.T) {
 	for _, durableOnly := range []bool{false, true} {
 		t.Run(map[bool]string{false: "all", true: "durableOnly"}[durableOnly], func(t *testing.T) {
@@ -1223,18 +1197,10 @@ func TestFollowerUntrustedCutAcrossSegments(t *testing.T) {
 	}
 }
 
-// "DurableOnly: never a record above DurableSeq() of the writer." Without a
-// control area to trust, a DurableOnly follower proves durability from the
-// frames, and takes a seal for proof that everything before it was synced
-// (follower.go durable: Mark or Seal, d = max(d, o)). But rotate writes the
-// seal into the mapping before it syncs the segment (append.go rotate:
-// writeSealLocked, then syncSegLocked), so while that sync runs the
-// follower returns every record of the segment since the last Sync: a
-// replica shipping DurableOnly records acknowledges ones a power cut on the
-// writer's machine takes back. (A Close's mark is written after its sync:
-// fine.) The sync is held up here by the fault hook; without it the test
-// fails under load about once in 40 runs (TestRT3HeldDurableOnlyBound was
-// written as a "held" test and found it).
+// Red team 3, regression: without a control area a DurableOnly follower
+// took a seal for proof of durability, but rotate writes the seal before
+// it syncs (append.go rotate): while that sync runs (held by the fault
+// hook here) it must return nothing above DurableSeq.
 func TestFollowerDurableOnlySealBeforeSync(t *testing.T) {
 	dir := fastTempDir(t)
 	l, err := Open(dir, &Options{Durability: SyncManual, SegmentSize: 64 << 10})
@@ -1297,17 +1263,11 @@ func (l *Log) activeRoomOK(n int) bool {
 	return l.active.fitsFor(l.off, n, recordRoom)
 }
 
-// A follower trusts a control area when the pid in it holds the log's lock
-// (follower.go trustedLocked). A pid is not an identity: the writer's
-// process is SIGKILLed (its control area stays, pid and incarnation in
-// it), and the next writer runs under the same pid (a container's PID 1,
-// pid reuse) but does not maintain the control area (an older version, as
-// the issue requires followers to handle). The follower then trusts the
-// dead writer's area forever: a DurableOnly follower never sees another
-// record (DurableSeq frozen: it waits forever), and the others are never
-// told of the new writer's truncations. In-process the two writers share
-// the pid by construction; the SIGKILL is emulated by putting back the
-// bytes a kill leaves (crashRelease's ctlClose zeroes the pid).
+// Red team 3, regression: a pid is no identity. The writer is SIGKILLed
+// (its area stays, emulated by putting its bytes back), and the next
+// writer, same pid, does not maintain the area: the follower must not
+// trust the dead one's (a DurableOnly follower would wait forever). The
+// flock a live writer holds on CONTROL tells them apart.
 func TestFollowerStaleControlSamePid(t *testing.T) {
 	dir := fastTempDir(t)
 	l, err := Open(dir, folOpts())
@@ -1354,16 +1314,9 @@ func TestFollowerStaleControlSamePid(t *testing.T) {
 	}
 }
 
-// The control area is rebuilt by each writer, and nothing in it is needed
-// to read the log, so a CONTROL file may go (an operator's clean-up, a
-// copy or restore of the directory that skips it as the crash tests' own
-// copyDir does) and the next writer creates a new one. A follower that
-// mapped the old file keeps it for good (follower.go stateLocked maps the
-// file only while f.ctl is nil): it never trusts a control area again,
-// never registers, is never woken by the futex and never sees the new
-// writer's truncation epochs, DurableSeq or Resets; it polls and relies on
-// the frames alone (see TestRedTeam3UntrustedCutAcrossSegments for what
-// that misses).
+// Red team 3, regression: CONTROL is removed between two writers and the
+// next one creates a new file; a follower that mapped the old one maps the
+// new one (its link count says the old is gone) and trusts it again.
 func TestFollowerRecreatedControlNeverTrusted(t *testing.T) {
 	dir := fastTempDir(t)
 	l, err := Open(dir, folOpts())
@@ -1403,16 +1356,11 @@ func TestFollowerRecreatedControlNeverTrusted(t *testing.T) {
 	}
 }
 
-// "0 allocations per record on the follower": a follower that keeps up with
-// a live writer looks at the end of the active segment after each record.
-// There nextSegment asks acquire for the next segment, which exists (the
-// writer prepares it in the background) but is not active yet; releasing it
-// drops the cache's only other reference and unmaps it (follower.go
-// releaseLocked, since 879815e), so every look at the tail opens, stats,
-// maps, unmaps and closes the prepared segment again: allocations (file
-// name, os.File, mapping) and five system calls per look, per record while
-// following, and 50 times per NextWait that spins. Without the prepared
-// segment (before the writer made it) the look is free.
+// Red team 3, regression: "0 allocations per record on the follower". A
+// follower that keeps up with a live writer looks at the end of the active
+// segment after each record, where the writer's prepared next segment
+// exists but is not active: it keeps it mapped instead of opening and
+// mapping it again at each look.
 func TestFollowerTailReopensPrepared(t *testing.T) {
 	dir := fastTempDir(t)
 	l, err := Open(dir, &Options{Durability: SyncManual, SegmentSize: 64 << 20})
@@ -1438,5 +1386,125 @@ func TestFollowerTailReopensPrepared(t *testing.T) {
 		}
 	}); a != 0 {
 		t.Fatalf("%v allocations per record following a live writer", a)
+	}
+}
+
+// The cut ring keeps the last 16 cuts and folds older ones into its oldest
+// entry: the lowest cut since an epoch is exact while the ring covers it
+// and never higher than the true one when it does not.
+func TestControlCutRingFold(t *testing.T) {
+	path := filepath.Join(t.TempDir(), controlName)
+	if err := os.WriteFile(path, make([]byte, controlSize), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	file, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := mapControl(file, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.close()
+	seqs := []uint64{50, 40, 90, 7, 60, 61, 62, 63, 64, 65, 66, 67, 68, 69, 70, 71, 72, 73, 74, 75, 30, 80}
+	for i, s := range seqs {
+		c.addCut(uint64(2*i+2), s)
+	}
+	for e0 := uint64(0); e0 <= uint64(2*len(seqs)); e0 += 2 {
+		want := ^uint64(0)
+		for i, s := range seqs {
+			if uint64(2*i+2) > e0 {
+				want = min(want, s)
+			}
+		}
+		got, _ := c.cutsSince(e0)
+		covered := e0 >= uint64(2*(len(seqs)-ctlRingLen)+2) // the oldest entry kept (folded) is not after e0
+		if covered && got != want || got > want {
+			t.Errorf("cutsSince(%d) = %d, want %d (covered %v)", e0, got, want, covered)
+		}
+	}
+}
+
+// A follower that does not look while the writer cuts above its position
+// 20 times (more than the ring holds) goes on; a cut below it then ends it
+// at the first record it returned that is gone.
+func TestFollowerManyCutsAbove(t *testing.T) {
+	dir := fastTempDir(t)
+	l, err := Open(dir, folOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for seq := uint64(1); seq <= 40; seq++ {
+		l.Append(rt3Payload('a', seq, 100))
+	}
+	f := openFollower(t, dir, nil)
+	it, _ := f.NewIterator(1)
+	defer it.Close()
+	for seq := uint64(1); seq <= 10; seq++ {
+		if !nextWithin(it) || it.Seq() != seq {
+			t.Fatalf("record %d: %d %v", seq, it.Seq(), it.Err())
+		}
+	}
+	for k := uint64(39); k > 19; k-- {
+		if err := l.TruncateBack(k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for seq := uint64(20); seq <= 30; seq++ {
+		l.Append(rt3Payload('b', seq, 100))
+	}
+	if !nextWithin(it) || it.Seq() != 11 || !bytes.Equal(it.Value(), rt3Payload('a', 11, 100)) {
+		t.Fatalf("after 20 cuts above it: %d %v", it.Seq(), it.Err())
+	}
+	if err := l.TruncateBack(5); err != nil {
+		t.Fatal(err)
+	}
+	var te *TruncatedError
+	if nextWithin(it) || !errors.As(it.Err(), &te) || te.Seq != 6 {
+		t.Fatalf("after TruncateBack(5): %d %v, want TruncatedError at 6", it.Seq(), it.Err())
+	}
+}
+
+// Without a control area, an idle look re-validates every mark of the last
+// records returned, not only the last one: a cut whose re-appends rewrote
+// the last record byte for byte is found, at the first record gone.
+func TestFollowerUntrustedCutSameLastRecord(t *testing.T) {
+	dir := fastTempDir(t)
+	l, err := Open(dir, folOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	rt3NoControl(t, l)
+	for seq := uint64(1); seq <= 40; seq++ {
+		l.Append(rt3Payload('a', seq, 100))
+	}
+	f := openFollower(t, dir, nil)
+	it, _ := f.NewIterator(1)
+	defer it.Close()
+	for seq := uint64(1); seq <= 40; seq++ {
+		if !nextWithin(it) || it.Seq() != seq {
+			t.Fatalf("record %d: %d %v", seq, it.Seq(), it.Err())
+		}
+	}
+	if err := l.TruncateBack(35); err != nil {
+		t.Fatal(err)
+	}
+	for seq := uint64(36); seq <= 39; seq++ {
+		l.Append(rt3Payload('b', seq, 100))
+	}
+	l.Append(rt3Payload('a', 40, 100)) // record 40 as it was
+	var te *TruncatedError
+	for range 40 {
+		if it.Next() {
+			t.Fatalf("returned %d after the cut", it.Seq())
+		}
+		if it.Err() != nil {
+			break
+		}
+	}
+	if !errors.As(it.Err(), &te) || te.Seq != 36 {
+		t.Fatalf("err %v, want a *TruncatedError at 36", it.Err())
 	}
 }
