@@ -170,3 +170,179 @@ func rt5Counts(t *testing.T, dir string) (fds, maps int) {
 	}
 	return fds, maps
 }
+
+// TestRT5FollowersRotationLeak: three followers (one DurableOnly) follow
+// a writer through ~1500 rotations with TruncateFront keeping the log
+// short; once they have caught up, the process's fds and mappings of the
+// log's files must stay bounded (not grow with the rotations).
+func TestRT5FollowersRotationLeak(t *testing.T) {
+	dir := fastTempDir(t)
+	l, err := Open(dir, &Options{Durability: SyncManual, SegmentSize: 8 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var its []*Iterator
+	for i := 0; i < 3; i++ {
+		f := openFollower(t, dir, &FollowerOptions{DurableOnly: i == 2})
+		it, err := f.NewIterator(1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer it.Close()
+		its = append(its, it)
+	}
+	rec := make([]byte, 2000) // ~4 per 8 KiB segment
+	var seq uint64
+	peakFds, peakMaps := 0, 0
+	for round := 0; round < 1500; round++ {
+		for k := 0; k < 4; k++ {
+			binaryPut(rec, seq+1)
+			s, err := l.Append(rec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			seq = s
+		}
+		if err := l.Sync(); err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range its {
+			for it.Seq() < seq-1 {
+				if !nextWithin(it) {
+					t.Fatalf("round %d: follower stopped at %d: %v", round, it.Seq(), it.Err())
+				}
+			}
+		}
+		if round%50 == 49 {
+			if err := l.TruncateFront(seq - 8); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if round == 100 || round == 1499 {
+			fds, maps := rt5Counts(t, dir)
+			if round == 100 {
+				peakFds, peakMaps = fds, maps
+				continue
+			}
+			if fds > peakFds+8 || maps > peakMaps+8 {
+				t.Fatalf("after 1500 rotations: %d fds and %d mappings of the log's files (at round 100: %d and %d): followers leak", fds, maps, peakFds, peakMaps)
+			}
+			t.Logf("fds %d→%d maps %d→%d", peakFds, fds, peakMaps, maps)
+		}
+	}
+}
+
+func binaryPut(b []byte, v uint64) {
+	for i := 0; i < 8; i++ {
+		b[i] = byte(v >> (8 * i))
+	}
+}
+
+// TestRT5TruncatedSeqMatchesWriterIterator: for the same TruncateBack, a
+// follower's iterator and the writer's own iterator, both having returned
+// 1..95, must end the same way (same error kind, same TruncatedError.Seq
+// and LastSeq), and both go on the same way when nothing they returned
+// was cut.
+func TestRT5TruncatedSeqMatchesWriterIterator(t *testing.T) {
+	for _, cut := range []uint64{96, 95, 94, 50, 1} {
+		dir := fastTempDir(t)
+		l, err := Open(dir, folOpts())
+		if err != nil {
+			t.Fatal(err)
+		}
+		rt5Append(t, l, 1, 100, 1)
+		f := openFollower(t, dir, nil)
+		fit, err := f.NewIterator(1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wit, err := l.NewIteratorWith(1, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for s := uint64(1); s <= 95; s++ {
+			if !nextWithin(fit) || !nextWithin(wit) {
+				t.Fatalf("record %d: %v %v", s, fit.Err(), wit.Err())
+			}
+		}
+		if err := l.TruncateBack(cut); err != nil {
+			t.Fatal(err)
+		}
+		rt5Append(t, l, cut+1, 100, 2)
+		fok, wok := nextWithin(fit), nextWithin(wit)
+		var fte, wte *TruncatedError
+		errors.As(fit.Err(), &fte)
+		errors.As(wit.Err(), &wte)
+		switch {
+		case fok != wok:
+			t.Errorf("TruncateBack(%d): follower Next %v (seq %d, err %v), writer's iterator %v (seq %d, err %v)", cut, fok, fit.Seq(), fit.Err(), wok, wit.Seq(), wit.Err())
+		case fok && (fit.Seq() != wit.Seq() || !bytes.Equal(fit.Value(), wit.Value())):
+			t.Errorf("TruncateBack(%d): follower got %d, writer's iterator %d", cut, fit.Seq(), wit.Seq())
+		case !fok && (fte == nil) != (wte == nil):
+			t.Errorf("TruncateBack(%d): follower err %v, writer's iterator err %v", cut, fit.Err(), wit.Err())
+		case !fok && fte != nil && *fte != *wte:
+			t.Errorf("TruncateBack(%d): follower %+v, writer's iterator %+v", cut, *fte, *wte)
+		}
+		fit.Close()
+		wit.Close()
+		l.Close()
+	}
+}
+
+// TestRT5ResetMatchesWriterIterator: Reset to below and above the
+// iterators' position, then appends: follower and writer's iterator end
+// the same way, and a fresh follower iterator from 1 reads exactly what a
+// fresh writer's iterator reads.
+func TestRT5ResetMatchesWriterIterator(t *testing.T) {
+	for _, next := range []uint64{50, 96, 97, 200} {
+		dir := fastTempDir(t)
+		l, err := Open(dir, folOpts())
+		if err != nil {
+			t.Fatal(err)
+		}
+		rt5Append(t, l, 1, 100, 1)
+		f := openFollower(t, dir, nil)
+		fit, _ := f.NewIterator(1)
+		wit, _ := l.NewIteratorWith(1, nil)
+		for s := uint64(1); s <= 95; s++ {
+			if !nextWithin(fit) || !nextWithin(wit) {
+				t.Fatalf("record %d: %v %v", s, fit.Err(), wit.Err())
+			}
+		}
+		if err := l.Reset(next); err != nil {
+			t.Fatal(err)
+		}
+		rt5Append(t, l, next, next+20, 2)
+		fok, wok := nextWithin(fit), nextWithin(wit)
+		var fte, wte *TruncatedError
+		errors.As(fit.Err(), &fte)
+		errors.As(wit.Err(), &wte)
+		switch {
+		case fok || wok:
+			t.Errorf("Reset(%d): follower Next %v (seq %d), writer's iterator %v (seq %d): want both ErrTruncated", next, fok, fit.Seq(), wok, wit.Seq())
+		case fte == nil || wte == nil:
+			t.Errorf("Reset(%d): follower err %v, writer's iterator err %v", next, fit.Err(), wit.Err())
+		case *fte != *wte:
+			t.Errorf("Reset(%d): follower %+v, writer's iterator %+v", next, *fte, *wte)
+		}
+		fit.Close()
+		wit.Close()
+		fit2, _ := f.NewIterator(1)
+		wit2, _ := l.NewIteratorWith(1, nil)
+		for {
+			wok := wit2.Next()
+			fok := nextWithin(fit2)
+			if wok != fok || (wok && (wit2.Seq() != fit2.Seq() || !bytes.Equal(wit2.Value(), fit2.Value()))) {
+				t.Errorf("Reset(%d): fresh iterators differ: writer %v seq %d err %v, follower %v seq %d err %v", next, wok, wit2.Seq(), wit2.Err(), fok, fit2.Seq(), fit2.Err())
+				break
+			}
+			if !wok || wit2.Seq() == next+20 {
+				break
+			}
+		}
+		fit2.Close()
+		wit2.Close()
+		l.Close()
+	}
+}
