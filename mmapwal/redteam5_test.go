@@ -4,10 +4,14 @@ package mmapwal
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 // Red team 5 (brief R3) repros against the live readers (issue 11). Each
@@ -343,6 +347,106 @@ func TestRT5ResetMatchesWriterIterator(t *testing.T) {
 		}
 		fit2.Close()
 		wit2.Close()
+		l.Close()
+	}
+}
+
+// TestRT5DurableOnlyUnderSyncModes: DurableOnly followers (and the
+// writer's own DurableOnly iterator) under SyncInterval and SyncAlways
+// writers, with batches and TruncateBacks: never a record above the
+// writer's DurableSeq() at the time it was returned (checked after: the
+// writer's DurableSeq only rises between cuts, and the check is done with
+// the writer stopped for cuts).
+func TestRT5DurableOnlyUnderSyncModes(t *testing.T) {
+	for _, d := range []Durability{SyncInterval, SyncAlways} {
+		dir := fastTempDir(t)
+		l, err := Open(dir, &Options{Durability: d, SegmentSize: folSegSize, SyncInterval: time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := openFollower(t, dir, &FollowerOptions{DurableOnly: true, PollInterval: 100 * time.Microsecond})
+		fit, _ := f.NewIterator(1)
+		wit, _ := l.NewIteratorWith(1, &IteratorOptions{DurableOnly: true})
+		var mu sync.Mutex // held by the writer while it cuts
+		var cuts uint64   // under mu: TruncateBacks so far
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		errc := make(chan error, 2)
+		check := func(it *Iterator, who string) {
+			defer wg.Done()
+			for {
+				mu.Lock()
+				c0 := cuts
+				mu.Unlock()
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Millisecond)
+				ok := it.NextWait(ctx)
+				cancel()
+				if ok {
+					mu.Lock()
+					ds, c1 := l.DurableSeq(), cuts
+					mu.Unlock()
+					// No cut between c0 and c1: DurableSeq only rose
+					// meanwhile, so the record must be at or below it.
+					if c0 == c1 && it.Seq() > ds {
+						errc <- fmt.Errorf("%v %s: returned %d above the writer's DurableSeq %d", d, who, it.Seq(), ds)
+						return
+					}
+					continue
+				}
+				if errors.Is(it.Err(), ErrTruncated) {
+					it.Close()
+					var err error
+					if who == "follower" {
+						it, err = f.NewIterator(1)
+					} else {
+						it, err = l.NewIteratorWith(1, &IteratorOptions{DurableOnly: true})
+					}
+					if err != nil {
+						errc <- err
+						return
+					}
+					continue
+				}
+				select {
+				case <-stop:
+					it.Close()
+					return
+				default:
+				}
+			}
+		}
+		wg.Add(2)
+		go check(fit, "follower")
+		go check(wit, "writer's iterator")
+		rng := uint64(7)
+		for i := 0; i < 3000; i++ {
+			rng = splitmix(rng)
+			switch rng % 20 {
+			case 0:
+				mu.Lock()
+				if last := l.LastSeq(); last > 10 {
+					if err := l.TruncateBack(last - 5); err != nil {
+						t.Fatal(err)
+					}
+					cuts++
+				}
+				mu.Unlock()
+			case 1, 2:
+				_, err = l.AppendBatch([][]byte{folPayload(1), folPayload(2), folPayload(3)})
+			default:
+				_, err = l.Append(folPayload(uint64(i)))
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		close(stop)
+		wg.Wait()
+		select {
+		case err := <-errc:
+			t.Error(err)
+		default:
+		}
 		l.Close()
 	}
 }
