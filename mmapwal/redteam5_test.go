@@ -8,10 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mmapwal/mmapwal/internal/sysutil"
 )
 
 // Red team 5 (brief R3) repros against the live readers (issue 11). Each
@@ -45,6 +48,15 @@ func rt5Append(t *testing.T, l *Log, from, to, gen uint64) {
 // below 95, and returns record 96 of the *second* generation: silently
 // different records at the same sequences (must be ErrTruncated).
 func TestRT5OlderWriterBetweenRestartsHidesCut(t *testing.T) {
+	// A writer of this version opens after the older one.
+	t.Run("reopen", func(t *testing.T) { rt5OlderWriter(t, true) })
+	// No writer since the older one closed: the area the first writer's
+	// Close left (pid 0, LOCK free) is trusted as "how the last writer
+	// left the log", though the older writer cut and rewrote it since.
+	t.Run("closed", func(t *testing.T) { rt5OlderWriter(t, false) })
+}
+
+func rt5OlderWriter(t *testing.T, reopen bool) {
 	dir := fastTempDir(t)
 	l, err := Open(dir, folOpts())
 	if err != nil {
@@ -82,11 +94,13 @@ func TestRT5OlderWriterBetweenRestartsHidesCut(t *testing.T) {
 	}
 	testHookNoControl = false
 
-	l3, err := Open(dir, folOpts())
-	if err != nil {
-		t.Fatal(err)
+	if reopen {
+		l3, err := Open(dir, folOpts())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l3.Close()
 	}
-	defer l3.Close()
 	if nextWithin(it) {
 		if it.Seq() == 96 && bytes.Equal(it.Value(), rt5Payload(96, 2)) {
 			t.Fatalf("follower returned record 96 of generation 2 after 1..95 of generation 1 (records 11..95 it returned were cut by TruncateBack(10)): want *TruncatedError{Seq: 11}")
@@ -448,5 +462,117 @@ func TestRT5DurableOnlyUnderSyncModes(t *testing.T) {
 		default:
 		}
 		l.Close()
+	}
+}
+
+// TestRT5OrphanedReservation: a reservation left open by Close, written
+// into after the Close (its Bytes are still handed out: not done), while
+// a new writer appends where its frame would have gone: the follower and
+// the new writer's reads see exactly the records appended, and the late
+// writes into the orphan never reach the log.
+func TestRT5OrphanedReservation(t *testing.T) {
+	dir := fastTempDir(t)
+	l, err := Open(dir, folOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt5Append(t, l, 1, 10, 1)
+	r, err := l.Reserve(300)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copy(r.Bytes(), bytes.Repeat([]byte{0xAB}, 300))
+	f := openFollower(t, dir, nil)
+	it, _ := f.NewIterator(1)
+	defer it.Close()
+	for s := uint64(1); s <= 10; s++ {
+		if !nextWithin(it) || it.Seq() != s {
+			t.Fatalf("record %d: %v", s, it.Err())
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l2, err := Open(dir, folOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l2.Close()
+	rt5Append(t, l2, 11, 30, 2)
+	if b := r.Bytes(); b != nil {
+		for i := range b {
+			b[i] = 0xCD // late writes into the orphan
+		}
+	}
+	if _, err := r.Commit(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Commit of an orphan: %v, want ErrClosed", err)
+	}
+	for s := uint64(11); s <= 30; s++ {
+		if !nextWithin(it) || it.Seq() != s || !bytes.Equal(it.Value(), rt5Payload(s, 2)) {
+			t.Fatalf("follower record %d: seq %d err %v", s, it.Seq(), it.Err())
+		}
+		v, err := l2.Read(s)
+		if err != nil || !bytes.Equal(v, rt5Payload(s, 2)) {
+			t.Fatalf("writer's Read(%d): %v", s, err)
+		}
+	}
+}
+
+// TestRT5StrayControlFlockHidesCut: the same hole with writers of this
+// version only. After the first writer's Close, something else holds a
+// flock on CONTROL (here another open file of this process; in the field
+// an operator's `flock CONTROL …`, or a descriptor inherited by a forked
+// child). The second writer's lockControl fails, so it runs without a
+// control area (a Warn only), cuts and rewrites; the area the first
+// writer left (pid 0, LOCK free once the second closes) is trusted as is,
+// and a follower returns record 96 of the rewritten log after 1..95 of
+// the first.
+func TestRT5StrayControlFlockHidesCut(t *testing.T) {
+	dir := fastTempDir(t)
+	l, err := Open(dir, folOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt5Append(t, l, 1, 100, 1)
+	f := openFollower(t, dir, nil)
+	it, err := f.NewIterator(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer it.Close()
+	for s := uint64(1); s <= 95; s++ {
+		if !nextWithin(it) || it.Seq() != s {
+			t.Fatalf("record %d: %v", s, it.Err())
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	stray, err := os.Open(filepath.Join(dir, controlName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sysutil.Lock(stray); err != nil {
+		t.Fatal(err)
+	}
+	l2, err := Open(dir, folOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l2.TruncateBack(10); err != nil {
+		t.Fatal(err)
+	}
+	rt5Append(t, l2, 11, 100, 2)
+	if err := l2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	stray.Close()
+	if nextWithin(it) {
+		t.Fatalf("follower returned record %d (gen-2 bytes: %v) after 1..95 of generation 1, which TruncateBack(10) cut: want *TruncatedError{Seq: 11}",
+			it.Seq(), bytes.Equal(it.Value(), rt5Payload(it.Seq(), 2)))
+	}
+	var te *TruncatedError
+	if !errors.As(it.Err(), &te) || te.Seq != 11 {
+		t.Fatalf("err %v, want *TruncatedError{Seq: 11}", it.Err())
 	}
 }
