@@ -576,3 +576,42 @@ func TestRT5StrayControlFlockHidesCut(t *testing.T) {
 		t.Fatalf("err %v, want *TruncatedError{Seq: 11}", it.Err())
 	}
 }
+
+// TestRT5StrayControlFlockStaleLastSeq: as TestRT5StrayControlFlockHidesCut,
+// the second writer (no control area) cuts to 10 and appends to 50 only: a
+// fresh follower, opened after it closed, trusts the first writer's area
+// and reports LastSeq and DurableSeq 100, records that do not exist.
+func TestRT5StrayControlFlockStaleLastSeq(t *testing.T) {
+	dir := fastTempDir(t)
+	l, err := Open(dir, folOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt5Append(t, l, 1, 100, 1)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	stray, err := os.Open(filepath.Join(dir, controlName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sysutil.Lock(stray); err != nil {
+		t.Fatal(err)
+	}
+	l2, err := Open(dir, folOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l2.TruncateBack(10); err != nil {
+		t.Fatal(err)
+	}
+	rt5Append(t, l2, 11, 50, 2)
+	if err := l2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	stray.Close()
+	f := openFollower(t, dir, nil)
+	if last, ds := f.LastSeq(), f.DurableSeq(); last != 50 || ds != 50 {
+		t.Fatalf("fresh follower: LastSeq %d DurableSeq %d, the log holds 1..50", last, ds)
+	}
+}
