@@ -615,3 +615,161 @@ func TestRT5StrayControlFlockStaleLastSeq(t *testing.T) {
 		t.Fatalf("fresh follower: LastSeq %d DurableSeq %d, the log holds 1..50", last, ds)
 	}
 }
+
+// TestRT5RingOverflowKeepsOldCut: a cut below what the follower returned,
+// then 39 more above, all while it does not look: the fold must still
+// report the first one (never a missed cut): TruncatedError{Seq: 51}.
+func TestRT5RingOverflowKeepsOldCut(t *testing.T) {
+	dir := fastTempDir(t)
+	l, err := Open(dir, folOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	rt5Append(t, l, 1, 100, 1)
+	f := openFollower(t, dir, nil)
+	it, _ := f.NewIterator(1)
+	defer it.Close()
+	for s := uint64(1); s <= 95; s++ {
+		if !nextWithin(it) || it.Seq() != s {
+			t.Fatalf("record %d: %v", s, it.Err())
+		}
+	}
+	if err := l.TruncateBack(50); err != nil {
+		t.Fatal(err)
+	}
+	rt5Append(t, l, 51, 210, 2)
+	for i := 0; i < 39; i++ {
+		if err := l.TruncateBack(200); err != nil {
+			t.Fatal(err)
+		}
+		rt5Append(t, l, 201, 210, uint64(3+i))
+	}
+	if nextWithin(it) {
+		t.Fatalf("returned %d after 40 cuts, the first to 50: want ErrTruncated", it.Seq())
+	}
+	var te *TruncatedError
+	if !errors.As(it.Err(), &te) || te.Seq != 51 {
+		t.Fatalf("err %v, want *TruncatedError{Seq: 51}", it.Err())
+	}
+}
+
+// TestRT5FollowerStartedMidTruncation: a TruncateBack(50) is held in the
+// middle (its first segment removal blocks: the epoch is odd) while a new
+// follower opens and iterates, and its Read, LastSeq and FirstSeq are
+// called; once it ends and 51..60 are re-appended, the new follower reads
+// 1..60 with the new bytes and the old one fails with Seq 51.
+func TestRT5FollowerStartedMidTruncation(t *testing.T) {
+	dir := fastTempDir(t)
+	l, err := Open(dir, folOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	big := func(seq, gen uint64) []byte { return bytes.Repeat(rt5Payload(seq, gen), 6) }
+	for s := uint64(1); s <= 600; s++ {
+		if _, err := l.Append(big(s, 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f1 := openFollower(t, dir, nil)
+	it1, _ := f1.NewIterator(1)
+	defer it1.Close()
+	for s := uint64(1); s <= 600; s++ {
+		if !nextWithin(it1) || it1.Seq() != s {
+			t.Fatalf("record %d: %v", s, it1.Err())
+		}
+	}
+	hold, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	restore := sysutil.SetFault(func(op sysutil.Op, path string) error {
+		if op == sysutil.OpRemove && strings.HasSuffix(path, ".wal") {
+			once.Do(func() { close(hold); <-release })
+		}
+		return nil
+	})
+	defer restore()
+	done := make(chan error, 1)
+	go func() { done <- l.TruncateBack(50) }()
+	<-hold
+	f2 := openFollower(t, dir, nil)
+	it2, _ := f2.NewIterator(1)
+	defer it2.Close()
+	var got []uint64
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	for it2.NextWait(ctx) {
+		got = append(got, it2.Seq())
+		if it2.Seq() > 50 && !bytes.Equal(it2.Value(), big(it2.Seq(), 1)) {
+			t.Errorf("mid-cut: record %d is not what was appended", it2.Seq())
+		}
+	}
+	cancel()
+	_ = f2.LastSeq()
+	_ = f2.FirstSeq()
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	restore()
+	for s := uint64(51); s <= 60; s++ {
+		if _, err := l.Append(big(s, 2)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	next := uint64(1)
+	if len(got) > 0 {
+		next = got[len(got)-1] + 1
+	}
+	if next > 51 {
+		// It returned records the cut removed: it must now fail.
+		if nextWithin(it2) {
+			t.Fatalf("follower started mid-cut returned %v, then %d after the cut to 50: want ErrTruncated", len(got), it2.Seq())
+		}
+	} else {
+		for s := next; s <= 60; s++ {
+			gen := uint64(1)
+			if s > 50 {
+				gen = 2
+			}
+			if !nextWithin(it2) || it2.Seq() != s || !bytes.Equal(it2.Value(), big(s, gen)) {
+				t.Fatalf("follower started mid-cut: record %d: seq %d err %v", s, it2.Seq(), it2.Err())
+			}
+		}
+	}
+	if got := f2.LastSeq(); got != 60 {
+		t.Errorf("LastSeq %d after the cut and 51..60, want 60", got)
+	}
+	var te *TruncatedError
+	if nextWithin(it1) || !errors.As(it1.Err(), &te) || te.Seq != 51 {
+		t.Fatalf("old follower: seq %d err %v, want *TruncatedError{Seq: 51}", it1.Seq(), it1.Err())
+	}
+	t.Logf("mid-cut the new follower returned %d records", len(got))
+}
+
+// TestRT5LastSeqAfterTruncateBack: Follower.LastSeq after a TruncateBack
+// below what an earlier LastSeq call scanned: its tail iterator fails
+// with ErrTruncated inside the call, yet the call returns what the failed
+// iterator had returned (the cut records); only the next call starts a
+// new one.
+func TestRT5LastSeqAfterTruncateBack(t *testing.T) {
+	dir := fastTempDir(t)
+	l, err := Open(dir, folOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	rt5Append(t, l, 1, 100, 1)
+	f := openFollower(t, dir, nil)
+	if got := f.LastSeq(); got != 100 {
+		t.Fatalf("LastSeq %d, want 100", got)
+	}
+	if err := l.TruncateBack(50); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := f.LastSeq(), l.LastSeq(); got != want {
+		t.Fatalf("after TruncateBack(50): follower LastSeq %d, writer's %d", got, want)
+	}
+	if got, want := f.DurableSeq(), l.DurableSeq(); got > want {
+		t.Fatalf("after TruncateBack(50): follower DurableSeq %d above the writer's %d", got, want)
+	}
+}
