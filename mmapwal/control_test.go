@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -353,5 +354,87 @@ func TestControlPoisonedFlushFollowers(t *testing.T) {
 				t.Fatalf("err %v, want ErrPoisoned", it.Err())
 			}
 		})
+	}
+}
+
+// No lost wake-up through the listeners word: readers of every kind (the
+// writer's iterators, plain and DurableOnly, and Followers whose poll
+// interval is an hour, so that a lost futex wake-up would hang them) each
+// get every record before the next is appended, while the writer clears
+// their flags (wake-ups, Syncs, the follower flag's decay, forced here at
+// random).
+func TestControlNoLostWakeup(t *testing.T) {
+	dir := fastTempDir(t)
+	l, err := Open(dir, folOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var its []*Iterator
+	for k := range 4 {
+		var it *Iterator
+		switch k {
+		case 0:
+			it, err = l.NewIterator(1)
+		case 1:
+			it, err = l.NewIteratorWith(1, &IteratorOptions{DurableOnly: true})
+		default:
+			f := openFollower(t, dir, &FollowerOptions{PollInterval: time.Hour, DurableOnly: k == 3})
+			it, err = f.NewIterator(1)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		its = append(its, it)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	got := make([]chan uint64, len(its))
+	defer func() {
+		if t.Failed() {
+			return // a reader may sleep for its hour: leave it
+		}
+		cancel() // the readers end before their iterators close
+		for k := range got {
+			for range got[k] {
+			}
+			its[k].Close()
+		}
+	}()
+	for k, it := range its {
+		got[k] = make(chan uint64, 1)
+		go func() {
+			for it.NextWait(ctx) {
+				got[k] <- it.Seq()
+			}
+			close(got[k])
+		}()
+	}
+	rnd := rand.New(rand.NewPCG(testSeed(t), 0))
+	const records = 300
+	for seq := uint64(1); seq <= records; seq++ {
+		if _, err := l.Append(folPayload(seq)); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Sync(); err != nil { // the DurableOnly readers need it
+			t.Fatal(err)
+		}
+		if rnd.IntN(4) == 0 {
+			l.wmu.Lock()
+			l.listen.And(^uint64(listenFollower)) // the decay
+			l.wmu.Unlock()
+		}
+		for k := range its {
+			select {
+			case s := <-got[k]:
+				if s != seq {
+					t.Fatalf("reader %d: record %d, want %d", k, s, seq)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("reader %d never woke for record %d (listeners word %#x)", k, seq, l.listen.Load())
+			}
+		}
+		if rnd.IntN(2) == 0 {
+			time.Sleep(time.Duration(rnd.IntN(200)) * time.Microsecond) // let them fall asleep
+		}
 	}
 }

@@ -114,9 +114,14 @@ func (l *Log) cutBegin(c *control) {
 // is made even. Writer only.
 func (l *Log) cutEnd(c *control) {
 	r := &c.ring
-	r.frontGone.Store(max(r.frontGone.Load(), l.frontGone.Load()))
+	reset := l.resets.Load() != r.resetsBefore
+	if reset {
+		r.frontGone.Store(l.frontGone.Load()) // a Reset may restart below the old records
+	} else {
+		r.frontGone.Store(max(r.frontGone.Load(), l.frontGone.Load()))
+	}
 	switch last := l.last.Load(); {
-	case l.resets.Load() != r.resetsBefore:
+	case reset:
 		c.addCut(c.epoch.Load()|1+1, 0)
 	case last < r.lastBefore:
 		c.addCut(c.epoch.Load()|1+1, last+1)

@@ -170,11 +170,11 @@ func (f *Follower) Close() error {
 
 // ctlState is what a look at the control area found.
 type ctlState struct {
-	trusted            bool // the writer holding the lock maintains it
-	rebuilding         bool // incarnation 0 while a writer holds the lock: its open rebuilds the area
-	poisoned           bool // trusted, and a failed truncation poisoned the writer: no record above last comes
-	poisonEnds         bool // poisoned and the writer still holds the log: NextWait ends with ErrPoisoned
-	inc, epoch, resets uint64
+	trusted            bool   // the writer holding the lock maintains it
+	rebuilding         bool   // incarnation 0 while a writer holds the lock: its open rebuilds the area
+	poisoned           bool   // trusted, and a failed truncation poisoned the writer: no record above last comes
+	poisonEnds         bool   // poisoned and the writer still holds the log: NextWait ends with ErrPoisoned
+	inc, epoch, resets uint64 // resets: informational (the cut ring records Resets)
 	lineage            uint64 // the cut ring's (cutring.go)
 	durable, last      uint64
 	first              uint64
@@ -479,15 +479,22 @@ func (f *Follower) tailSeq(k int) uint64 {
 	}
 	f.tmu.Lock()
 	defer f.tmu.Unlock()
-	it := f.tail[k]
-	if it == nil || it.Err() != nil {
-		if it != nil {
-			it.Close()
+	var it *Iterator
+	for try := 0; try < 2; try++ {
+		// A second scan from the start when the log changed under the
+		// first (a cut ends the tail iterator half way).
+		if it = f.tail[k]; it == nil || it.Err() != nil {
+			if it != nil {
+				it.Close()
+			}
+			it = &Iterator{fol: &followIter{f: f, want: 1, durableOnly: k == 1, tail: true}}
+			f.tail[k] = it
 		}
-		it = &Iterator{fol: &followIter{f: f, want: 1, durableOnly: k == 1, tail: true}}
-		f.tail[k] = it
-	}
-	for it.Next() {
+		for it.Next() {
+		}
+		if it.Err() == nil {
+			break
+		}
 	}
 	seq := it.fol.returned
 	if st.trusted {
@@ -538,7 +545,6 @@ type followIter struct {
 	durableEnd int64  // bytes of file before it are proven durable by its frames (fallback)
 	durWalk    int64  // where the walk for durableEnd stopped
 	inc, epoch uint64 // the control area's when the position was last validated
-	resets     uint64
 	lineage    uint64 // the cut ring's lineage then
 	trusted    bool
 	idle       int // looks in a row that found nothing new
@@ -602,7 +608,7 @@ func (fi *followIter) checkState(it *Iterator, st ctlState) bool {
 	} else if !fi.revalidate(it, st) {
 		return false
 	}
-	fi.trusted, fi.inc, fi.epoch, fi.resets, fi.lineage = st.trusted, st.inc, st.epoch, st.resets, st.lineage
+	fi.trusted, fi.inc, fi.epoch, fi.lineage = st.trusted, st.inc, st.epoch, st.lineage
 	return true
 }
 

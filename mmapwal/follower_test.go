@@ -1508,3 +1508,53 @@ func TestFollowerUntrustedCutSameLastRecord(t *testing.T) {
 		t.Fatalf("err %v, want a *TruncatedError at 36", it.Err())
 	}
 }
+
+// A cut followed by a writer restart reaches a follower that looks only
+// after the restart, at the right sequence: the next writer's open carries
+// the cut ring over (without it the follower would have only the marks of
+// its last 64 records, and would answer its first record, 1).
+func TestFollowerCutAcrossRestart(t *testing.T) {
+	for _, kill := range []bool{false, true} {
+		t.Run(map[bool]string{false: "close", true: "kill"}[kill], func(t *testing.T) {
+			dir := fastTempDir(t)
+			l, err := Open(dir, folOpts())
+			if err != nil {
+				t.Fatal(err)
+			}
+			for seq := uint64(1); seq <= 100; seq++ {
+				l.Append(rt3Payload('a', seq, 100))
+			}
+			f := openFollower(t, dir, nil)
+			it, _ := f.NewIterator(1)
+			defer it.Close()
+			for seq := uint64(1); seq <= 100; seq++ {
+				if !nextWithin(it) || it.Seq() != seq {
+					t.Fatalf("record %d: %d %v", seq, it.Seq(), it.Err())
+				}
+			}
+			if err := l.TruncateBack(20); err != nil {
+				t.Fatal(err)
+			}
+			for seq := uint64(21); seq <= 99; seq++ {
+				l.Append(rt3Payload('b', seq, 100))
+			}
+			l.Append(rt3Payload('a', 100, 100)) // as it was
+			l.Sync()
+			if kill {
+				crashRelease(l)
+			} else {
+				l.Close()
+			}
+			l, err = Open(dir, folOpts())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			l.Append(rt3Payload('b', 101, 100))
+			var te *TruncatedError
+			if nextWithin(it) || !errors.As(it.Err(), &te) || te.Seq != 21 {
+				t.Fatalf("%d %v, want a *TruncatedError at 21", it.Seq(), it.Err())
+			}
+		})
+	}
+}
