@@ -165,6 +165,15 @@ func (l *Log) openControl() {
 	}
 	c, err := l.createControl()
 	if err != nil {
+		// A writer that does not maintain the area must not leave a former
+		// writer's behind: a follower would trust its published end and cut
+		// ring while this writer cuts and rewrites records. Removed, it is
+		// dropped by the followers that map it (they check its link count)
+		// and they read the frames alone.
+		if rerr := sysutil.Remove(filepath.Join(l.dir, controlName)); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+			l.log.Error("mmapwal: no control area, and a former writer's could not be removed: followers may trust it", "dir", l.dir, "err", err, "remove", rerr)
+			return
+		}
 		l.log.Warn("mmapwal: no control area: followers will scan the frames", "dir", l.dir, "err", err)
 		return
 	}

@@ -17,10 +17,24 @@ import (
 	"github.com/mmapwal/mmapwal/internal/sysutil"
 )
 
-// Red team 5 (brief R3) repros against the live readers (issue 11). Each
-// test fails on the library as it is at the commit that adds it.
+// Red team 5 (brief R3) repros against the live readers (issue 11), behind
+// a build tag because four still FAIL: they are the open bugs of issue 11,
+// kept here so the fix is tested against them, and the tag goes when they
+// pass.
 //
 //	go test -tags redteam5 -race -count=1 -run 'TestRT5' ./mmapwal
+//
+// Open (fail): TestRT5OlderWriterBetweenRestartsHidesCut (a writer without a
+// control area cuts and rewrites between two writers of this version, or
+// after a Close, and the carried-over or closed area hides the cut);
+// TestRT5StrayControlFlockHidesCut (a writer that cannot lock CONTROL now
+// removes it, but a follower keeps trusting the removed area for up to
+// 50 ms when another descriptor of the writer's own process holds the
+// flock); TestRT5ResetMatchesWriterIterator (TruncatedError.Seq after a
+// Reset below the position is the position, not the Reset's next);
+// TestRT5RingOverflowSpuriousTruncation (more than 16 cuts between two
+// looks end a follower whose records are intact: documented as
+// conservative, but it should re-check by checksum). The rest pass.
 
 // rt5Payload is the content of record seq written by writer generation gen.
 func rt5Payload(seq, gen uint64) []byte {
