@@ -634,7 +634,13 @@ func (fi *followIter) followRing(it *Iterator, st ctlState) bool {
 	}
 	switch {
 	case low == 0: // a Reset: every record is gone
-		return fi.fail(it, &TruncatedError{Seq: fi.want, LastSeq: st.last})
+		// As the writer's own iterators say it: the Reset's next (front
+		// gone + 1) when that is below the position, else the position.
+		seq := fi.want
+		if gone < seq {
+			seq = gone + 1
+		}
+		return fi.fail(it, &TruncatedError{Seq: seq, LastSeq: st.last})
 	case fi.returned != 0 && low <= fi.returned:
 		return fi.fail(it, &TruncatedError{Seq: max(low, fi.firstRet), LastSeq: st.last})
 	}
