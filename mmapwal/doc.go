@@ -113,7 +113,10 @@
 // maintain: an older writer) a follower reads the frames alone and polls
 // every [FollowerOptions.PollInterval]. Followers survive the writer's
 // restarts, rotation and every truncation, and read a log no writer has
-// open.
+// open. Known exception (open): a writer without a control area (an older
+// version) that cuts and rewrites records between two writers of this one,
+// or after a clean Close, can hide its cut from a follower that did not
+// look meanwhile.
 //
 // # Files
 //
