@@ -97,17 +97,20 @@ func fnvHash(b []byte) uint64 {
 // once opens the directory ReadOnly, reads and iterates some records, and
 // closes.
 func (r *crashROReader) once() {
+	// The child writes META first and never removes it (it is replaced by
+	// rename), so a log whose META was there before this Open began is one
+	// Open must find. Without the look before, "no META" could only be
+	// checked after, when the child may have written it since: a race, not
+	// a wrong answer.
+	_, serr := os.Stat(filepath.Join(r.dir, metaName))
+	metaBefore := serr == nil
 	l, err := Open(r.dir, &Options{ReadOnly: true, MaxMappedSegments: 2})
 	var ce *CorruptionError
 	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return // the child has not created the log yet
-	case errors.As(err, &ce) && ce.Reason == ReasonMissingMeta:
-		if _, serr := os.Stat(filepath.Join(r.dir, metaName)); errors.Is(serr, fs.ErrNotExist) {
-			return // the same, a moment later: the directory, no META yet
-		}
-		r.errs = append(r.errs, fmt.Sprintf("Open: %v", err))
-		return
+	case errors.Is(err, fs.ErrNotExist) && !metaBefore:
+		return // the child has not created the directory yet
+	case errors.As(err, &ce) && ce.Reason == ReasonMissingMeta && !metaBefore:
+		return // the directory, no META yet
 	case err != nil:
 		r.errs = append(r.errs, fmt.Sprintf("Open: %v", err))
 		return
