@@ -50,9 +50,11 @@ type Follower struct {
 	trust  trustVerdict
 	tail   [2]*Iterator // LastSeq's and DurableSeq's scans, used under tmu
 	closed atomic.Bool
+	done   chan struct{} // closed by Close: ends the sleeps that have no futex to be woken on
 
-	tmu      sync.Mutex   // serialises LastSeq's and DurableSeq's scans; taken before mu
-	sleepers sync.RWMutex // read-held by iterators sleeping on ctl's futex word
+	tmu      sync.Mutex     // serialises LastSeq's and DurableSeq's scans; taken before mu
+	sleepers sync.RWMutex   // read-held by iterators sleeping on ctl's futex word
+	refresh  sync.WaitGroup // the trust recheck running (refreshTrust); Close waits for it
 }
 
 // FollowerOptions configure a Follower. The zero value (and nil) is the
@@ -77,14 +79,19 @@ const DefaultPollInterval = time.Millisecond
 
 // trustVerdict caches whether the control area's writer holds the lock.
 type trustVerdict struct {
-	inc, pid uint64
-	ok       bool
-	at       time.Time
+	inc, pid   uint64
+	ok         bool
+	at         time.Time
+	refreshing bool // a recheck of this verdict runs (refreshTrust)
 }
 
-// trustRecheck bounds how long a trust verdict is reused while the
-// incarnation stays the same: a writer of an older version that took the
-// lock since does not maintain the area.
+// trustRecheck is how old a trust verdict may grow, while the incarnation
+// stays the same, before it is checked again: a writer of an older version
+// that took the lock since does not maintain the area. The recheck runs
+// beside the looks, which use the verdict they have until it is done: it
+// reads /proc/locks, which takes the kernel's file-lock rwsem for writing
+// (an RCU grace period, milliseconds here), and a look that waited for it
+// would hold every record back as long.
 const trustRecheck = 50 * time.Millisecond
 
 // folFile is a segment mapped by a Follower, shared by its iterators.
@@ -99,7 +106,7 @@ type folFile struct {
 // reading META (ErrCorrupt for a missing or bad one), ErrUnsupportedVersion
 // for a log of a newer format or a newer control area.
 func OpenFollower(dir string, opts *FollowerOptions) (*Follower, error) {
-	f := &Follower{dir: dir, files: map[uint64]*folFile{}}
+	f := &Follower{dir: dir, files: map[uint64]*folFile{}, done: make(chan struct{})}
 	if opts != nil {
 		f.opts = *opts
 	}
@@ -134,6 +141,7 @@ func (f *Follower) Close() error {
 	if f.closed.Swap(true) {
 		return nil
 	}
+	close(f.done)
 	f.tmu.Lock()
 	for _, t := range f.tail {
 		if t != nil {
@@ -164,6 +172,7 @@ func (f *Follower) Close() error {
 		c.close()
 	}
 	f.sleepers.Unlock()
+	f.refresh.Wait() // no recheck starts once closed is set
 	f.mu.Lock()
 	return nil
 }
@@ -266,12 +275,49 @@ func (f *Follower) dropControlLocked(err error) {
 }
 
 // trustedLocked reports whether the process holding the log's lock is the
-// one that wrote the control area's incarnation inc.
+// one that wrote the control area's incarnation inc. A new incarnation or
+// pid is judged at once; a verdict older than trustRecheck is judged again
+// in the background (refreshTrust), and used meanwhile.
 func (f *Follower) trustedLocked(pid, inc uint64) bool {
 	t := &f.trust
-	if t.inc == inc && t.pid == pid && time.Since(t.at) < trustRecheck {
+	if t.inc == inc && t.pid == pid && !t.at.IsZero() {
+		if time.Since(t.at) >= trustRecheck && !t.refreshing && !f.closed.Load() {
+			t.refreshing = true
+			f.refresh.Add(1)
+			go f.refreshTrust(pid, inc)
+		}
 		return t.ok
 	}
+	ok := f.judgeTrust(pid)
+	f.setTrustLocked(pid, inc, ok)
+	return ok
+}
+
+// refreshTrust judges the verdict of (pid, inc) again, without f.mu, and
+// stores it if it still speaks for the area.
+func (f *Follower) refreshTrust(pid, inc uint64) {
+	defer f.refresh.Done()
+	ok := f.judgeTrust(pid)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.trust.refreshing = false
+	if f.trust.inc == inc && f.trust.pid == pid {
+		f.setTrustLocked(pid, inc, ok)
+	}
+}
+
+// setTrustLocked records a verdict, logging a change.
+func (f *Follower) setTrustLocked(pid, inc uint64, ok bool) {
+	t := &f.trust
+	if ok != t.ok || t.inc != inc {
+		f.log.Info("mmapwal: follower", "dir", f.dir, "control area trusted", ok, "writer pid", pid)
+	}
+	t.inc, t.pid, t.ok, t.at = inc, pid, ok, time.Now()
+}
+
+// judgeTrust reads the lock holders: whether the writer pid (0: closed)
+// may be trusted, as trustedLocked reports.
+func (f *Follower) judgeTrust(pid uint64) bool {
 	pids, known, err := sysutil.LockHolders(filepath.Join(f.dir, lockName))
 	var ok bool
 	if pid != 0 {
@@ -289,10 +335,6 @@ func (f *Follower) trustedLocked(pid, inc uint64) bool {
 		// left the log (its cuts included).
 		ok = err == nil && known && len(pids) == 0
 	}
-	if ok != t.ok || t.inc != inc {
-		f.log.Info("mmapwal: follower", "dir", f.dir, "control area trusted", ok, "writer pid", pid)
-	}
-	*t = trustVerdict{inc: inc, pid: pid, ok: ok, at: time.Now()}
 	return ok
 }
 
@@ -555,9 +597,26 @@ type followIter struct {
 	buf    []byte
 	hdr    [crcframe.HeaderSize]byte
 	segHdr [segment.HeaderSize]byte // activeFromBuf's copy
+
+	// Sleeping (sleep). sleepOn is the control area whose futex word the
+	// iterator waits on, nil when it does not: the cancellation of
+	// waitCtx (stopCancel undoes its registration) wakes it there. timer
+	// bounds a sleep with no futex. The iterator's goroutine owns all but
+	// sleepOn, which onCancel reads.
+	sleepOn    atomic.Pointer[control]
+	waitCtx    context.Context
+	stopCancel func() bool
+	timer      *time.Timer
 }
 
 func (fi *followIter) close() {
+	if fi.stopCancel != nil {
+		fi.stopCancel()
+		fi.stopCancel, fi.waitCtx = nil, nil
+	}
+	if fi.timer != nil {
+		fi.timer.Stop()
+	}
 	fi.f.release(fi.file)
 	fi.f.release(fi.retFile)
 	fi.dropNext()
@@ -1049,11 +1108,13 @@ func (fi *followIter) nextSegment(recheck bool) (bool, error) {
 // nextFile returns the segment after the position's, mapped, or nil when
 // there is none (yet). It keeps it (fi.nextF) so that looks at the end of
 // the active segment do not map the writer's prepared next segment again
-// each time (fi.nextF); every 16th idle look takes it afresh (a Reset or a cut may
-// have replaced the file of that number).
+// each time; every 16th idle look checks that it still has its name (a
+// Reset or a cut may have removed it and made another file of that number)
+// and takes it afresh if not. One fstat, not a map and unmap: those cost
+// the follower allocations and the writer's process TLB shootdowns.
 func (fi *followIter) nextFile() (*folFile, error) {
 	num := fi.file.num + 1
-	if fi.nextF != nil && (fi.nextF.num != num || fi.idle%16 == 15) {
+	if fi.nextF != nil && (fi.nextF.num != num || fi.idle%16 == 15 && !linkedNow(fi.nextF)) {
 		fi.dropNext()
 	}
 	if fi.nextF == nil {
@@ -1114,8 +1175,9 @@ func (fi *followIter) nextWait(it *Iterator, ctx context.Context) bool {
 }
 
 // sleep waits for a wake-up of the writer, at most PollInterval (or until
-// ctx's deadline); true when the look it takes after registering as a
-// waiter found a record (it is current then).
+// ctx's deadline), and returns early when ctx is done or the Follower
+// closed, whatever PollInterval; true when the look it takes after
+// registering as a waiter found a record (it is current then).
 func (fi *followIter) sleep(it *Iterator, ctx context.Context) bool {
 	f := fi.f
 	d := f.opts.PollInterval
@@ -1128,12 +1190,12 @@ func (fi *followIter) sleep(it *Iterator, ctx context.Context) bool {
 	c, reg := f.ctl, f.reg
 	f.mu.Unlock()
 	if c == nil || reg == 0 {
-		time.Sleep(d)
+		fi.sleepPlain(ctx, d)
 		return false
 	}
 	v, err := c.prepareSleep() // sets listenFutex: the writer clears it when it wakes us
 	if err != nil {
-		time.Sleep(d) // the area faulted: the next look drops it
+		fi.sleepPlain(ctx, d) // the area faulted: the next look drops it
 		return false
 	}
 	// Look again after registering as a waiter: an append before it did
@@ -1141,8 +1203,46 @@ func (fi *followIter) sleep(it *Iterator, ctx context.Context) bool {
 	if it.Next() {
 		return true
 	}
-	if it.err == nil && !f.closed.Load() {
+	if ctx.Done() != nil && fi.waitCtx != ctx {
+		// Registered once per context, not per sleep: no allocation
+		// per record for a consumer that passes the same ctx.
+		if fi.stopCancel != nil {
+			fi.stopCancel()
+		}
+		fi.waitCtx, fi.stopCancel = ctx, context.AfterFunc(ctx, fi.onCancel)
+	}
+	fi.sleepOn.Store(c)
+	// After the store: a cancellation that onCancel found no sleeper for
+	// is seen here (its ctx is done before onCancel runs).
+	if it.err == nil && !f.closed.Load() && ctx.Err() == nil {
 		sysutil.FutexWait(c.m, ctlFutexOff, v, d)
 	}
+	fi.sleepOn.Store(nil)
 	return false
+}
+
+// onCancel runs when the context of a NextWait is done: it wakes the
+// iterator if it sleeps on a futex word (any goroutine; the area stays
+// mapped while it holds sleepers).
+func (fi *followIter) onCancel() {
+	fi.f.sleepers.RLock()
+	defer fi.f.sleepers.RUnlock()
+	if c := fi.sleepOn.Load(); c != nil {
+		c.wakeFutexGuarded() // a spurious wake-up for its other sleepers, if any
+	}
+}
+
+// sleepPlain sleeps for d, or until ctx is done or the Follower closed.
+func (fi *followIter) sleepPlain(ctx context.Context, d time.Duration) {
+	if fi.timer == nil {
+		fi.timer = time.NewTimer(d)
+	} else {
+		fi.timer.Reset(d)
+	}
+	select {
+	case <-fi.timer.C:
+	case <-ctx.Done():
+	case <-fi.f.done:
+	}
+	fi.timer.Stop()
 }

@@ -1,0 +1,149 @@
+package mmapwal
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+// The idle path of a Follower's iterator: what NextWait costs and how it
+// ends while nothing is appended.
+
+// sleepBound is how long these tests let a NextWait that must return take
+// before they fail: far below the PollInterval they set (an hour), far
+// above any scheduling delay. It bounds a hang; it measures nothing.
+const sleepBound = 20 * time.Second
+
+// TestFollowerWaitEnds: with a PollInterval of an hour, a NextWait that
+// sleeps (on the futex word with a control area, on a timer without one)
+// returns at once when its context is cancelled (Err: context.Canceled, not
+// sticky) and when the Follower is closed (ErrClosed).
+func TestFollowerWaitEnds(t *testing.T) {
+	for _, control := range []bool{true, false} {
+		name := map[bool]string{true: "futex", false: "no control area"}[control]
+		t.Run(name+"/cancel", func(t *testing.T) { followerWaitEnds(t, control, false) })
+		t.Run(name+"/close", func(t *testing.T) { followerWaitEnds(t, control, true) })
+	}
+}
+
+func followerWaitEnds(t *testing.T, control, byClose bool) {
+	dir := fastTempDir(t)
+	l, err := Open(dir, folOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if !control {
+		rt3NoControl(t, l)
+	}
+	if _, err := l.Append(folPayload(1)); err != nil {
+		t.Fatal(err)
+	}
+	f := openFollower(t, dir, &FollowerOptions{PollInterval: time.Hour})
+	it, err := f.NewIterator(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer it.Close()
+	expect(t, it, 1)
+	for round := range 2 { // the second reuses the iterator: ctx.Err is not sticky
+		ctx, cancel := context.WithCancel(context.Background())
+		res := make(chan bool, 1)
+		go func() { res <- it.NextWait(ctx) }()
+		if control {
+			// It sleeps on the futex word once sleepOn is set.
+			for deadline := time.Now().Add(sleepBound); it.fol.sleepOn.Load() == nil; {
+				if time.Now().After(deadline) {
+					t.Fatal("the iterator never went to sleep on the futex word")
+				}
+				time.Sleep(100 * time.Microsecond)
+			}
+		} else {
+			time.Sleep(5 * time.Millisecond) // let it reach its sleep (either way it must end)
+		}
+		if byClose && round == 1 {
+			closed := make(chan error, 1)
+			go func() { closed <- f.Close() }()
+			select {
+			case err := <-closed:
+				if err != nil {
+					t.Fatal(err)
+				}
+			case <-time.After(sleepBound):
+				t.Fatal("Follower.Close waits for a sleeping NextWait's PollInterval")
+			}
+		} else {
+			cancel()
+		}
+		select {
+		case ok := <-res:
+			if ok {
+				t.Fatalf("round %d: NextWait returned a record; none was appended", round)
+			}
+		case <-time.After(sleepBound):
+			t.Fatalf("round %d: NextWait still sleeps %v after its end (PollInterval %v)", round, sleepBound, time.Hour)
+		}
+		cancel()
+		if byClose && round == 1 {
+			if !errors.Is(it.Err(), ErrClosed) {
+				t.Fatalf("after Follower.Close: %v", it.Err())
+			}
+			return
+		}
+		if !errors.Is(it.Err(), context.Canceled) {
+			t.Fatalf("round %d: Err after cancel: %v", round, it.Err())
+		}
+	}
+	// Not sticky: a record appended now comes with a live context.
+	if _, err := l.Append(folPayload(2)); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, it, 2)
+}
+
+// TestFollowerIdleLooksCostNothing: looks at the end of the active segment
+// (what NextWait repeats while it spins) allocate nothing and map nothing,
+// also every 16th, which checks that the writer's prepared next segment
+// still has its name (it used to map it afresh).
+func TestFollowerIdleLooksCostNothing(t *testing.T) {
+	dir := fastTempDir(t)
+	l, err := Open(dir, folOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if _, err := l.Append(folPayload(1)); err != nil {
+		t.Fatal(err)
+	}
+	waitPrepared(l) // segment 2 exists, not active
+	f := openFollower(t, dir, nil)
+	it, err := f.NewIterator(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer it.Close()
+	expect(t, it, 1)
+	if it.Next() {
+		t.Fatal("a record too many")
+	}
+	next := it.fol.nextF
+	if next == nil || next.num != 2 {
+		t.Fatalf("the prepared segment 2 is not held at the end: %+v", next)
+	}
+	if a := testing.AllocsPerRun(1000, func() {
+		if it.Next() {
+			t.Fatal("a record too many")
+		}
+	}); a != 0 {
+		t.Fatalf("%v allocations per idle look", a)
+	}
+	if it.fol.nextF != next {
+		t.Fatal("idle looks mapped the prepared segment again")
+	}
+	// Still right: a record appended now comes.
+	if _, err := l.Append(folPayload(2)); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, it, 2)
+}
