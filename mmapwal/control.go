@@ -65,7 +65,8 @@ const (
 // word):
 //   - a follower that trusts the incarnation sets listenFollower at each
 //     look if it finds it clear; the writer then publishes last seq,
-//     segment and end on every append, and clears the flag every
+//     segment and end every publishEvery appends and before each wake-up,
+//     and clears the flag every
 //     listenDecay publications and at every wake-up, so a dead follower
 //     costs at most listenDecay publications;
 //   - a reader that is about to sleep sets listenFutex (a follower, which
@@ -93,6 +94,12 @@ const (
 	// flag before it clears it: a live follower sets it again at its next
 	// look.
 	listenDecay = 1024
+
+	// publishEvery is how many appends the writer makes, while the
+	// follower flag is set, per publication of last seq, segment and end
+	// (and it publishes before each wake-up). A power of two dividing
+	// listenDecay.
+	publishEvery = 64
 )
 
 // control is a mapped control area: the writer's (read-write) or a
@@ -276,10 +283,17 @@ func (l *Log) notifyAppend(s *seg, last uint64) {
 //go:noinline
 func (l *Log) notifySlow(s *seg, last uint64, v uint64) {
 	if v&listenFollower != 0 {
-		if c := l.ctl; c != nil {
-			c.publish(s.num, l.off, last)
+		// Not every append: followers read the frames themselves (each
+		// checked after its copy) and take the published end as a lower
+		// bound only (Follower.LastSeq), while each store here makes the
+		// followers' next look pull the line from the writer's core.
+		// Before a wake-up, so that the woken see it fresh.
+		if l.pubs++; l.pubs%publishEvery == 0 || v&listenWaiters != 0 {
+			if c := l.ctl; c != nil {
+				c.publish(s.num, l.off, last)
+			}
 		}
-		if l.pubs++; l.pubs%listenDecay == 0 {
+		if l.pubs%listenDecay == 0 {
 			l.listen.And(^uint64(listenFollower))
 		}
 	}
@@ -461,6 +475,13 @@ func (c *control) ringSince(e0, epoch, inc uint64) (low, gone uint64, stable boo
 		stable = c.epoch.Load() == epoch && c.incarnation.Load() == inc
 	}()
 	return low, gone, stable && err == nil
+}
+
+// incEpoch reads the incarnation and epoch, under a fault guard.
+func (c *control) incEpoch() (inc, epoch uint64, err error) {
+	old := debug.SetPanicOnFault(true)
+	defer unguardControl(old, &err)
+	return c.incarnation.Load(), c.epoch.Load(), nil
 }
 
 // listenAs sets a listeners flag (listenFollower or listenFutex) for a

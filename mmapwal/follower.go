@@ -44,13 +44,18 @@ type Follower struct {
 	files  map[uint64]*folFile // mapped segments by number
 	ctl    *control            // the control area, nil when none could be mapped
 	ctlTry time.Time           // when mapping it was last tried
-	idAt   time.Time           // when ctl's file was last checked to still be CONTROL
+	idDue  bool                // ctl's file is to be checked to still be CONTROL (replacedLocked)
 	reg    uint64              // the incarnation this Follower trusts and flags itself in (listenFollower; 0: none)
 	faulty []*control          // areas dropped after a fault, unmapped at Close (sleepers may hold them)
 	trust  trustVerdict
 	tail   [2]*Iterator // LastSeq's and DurableSeq's scans, used under tmu
 	closed atomic.Bool
 	done   chan struct{} // closed by Close: ends the sleeps that have no futex to be woken on
+	// due is set by recheck, trustRecheck after the last look that
+	// consumed it: that the lock holders and CONTROL's name be checked
+	// again. A look pays one atomic load for it, not a clock read.
+	due     atomic.Bool
+	recheck *time.Timer
 
 	tmu      sync.Mutex     // serialises LastSeq's and DurableSeq's scans; taken before mu
 	sleepers sync.RWMutex   // read-held by iterators sleeping on ctl's futex word
@@ -80,8 +85,9 @@ const DefaultPollInterval = time.Millisecond
 // trustVerdict caches whether the control area's writer holds the lock.
 type trustVerdict struct {
 	inc, pid   uint64
+	judged     bool // inc, pid and ok hold a verdict
 	ok         bool
-	at         time.Time
+	stale      bool // older than trustRecheck: to be judged again
 	refreshing bool // a recheck of this verdict runs (refreshTrust)
 }
 
@@ -107,6 +113,7 @@ type folFile struct {
 // for a log of a newer format or a newer control area.
 func OpenFollower(dir string, opts *FollowerOptions) (*Follower, error) {
 	f := &Follower{dir: dir, files: map[uint64]*folFile{}, done: make(chan struct{})}
+	f.recheck = time.AfterFunc(trustRecheck, func() { f.due.Store(true) })
 	if opts != nil {
 		f.opts = *opts
 	}
@@ -142,6 +149,7 @@ func (f *Follower) Close() error {
 		return nil
 	}
 	close(f.done)
+	f.recheck.Stop()
 	f.tmu.Lock()
 	for _, t := range f.tail {
 		if t != nil {
@@ -179,12 +187,13 @@ func (f *Follower) Close() error {
 
 // ctlState is what a look at the control area found.
 type ctlState struct {
-	trusted            bool   // the writer holding the lock maintains it
-	rebuilding         bool   // incarnation 0 while a writer holds the lock: its open rebuilds the area
-	poisoned           bool   // trusted, and a failed truncation poisoned the writer: no record above last comes
-	poisonEnds         bool   // poisoned and the writer still holds the log: NextWait ends with ErrPoisoned
-	inc, epoch, resets uint64 // resets: informational (the cut ring records Resets)
-	lineage            uint64 // the cut ring's (cutring.go)
+	ctl                *control // the area it was read from (nil: none)
+	trusted            bool     // the writer holding the lock maintains it
+	rebuilding         bool     // incarnation 0 while a writer holds the lock: its open rebuilds the area
+	poisoned           bool     // trusted, and a failed truncation poisoned the writer: no record above last comes
+	poisonEnds         bool     // poisoned and the writer still holds the log: NextWait ends with ErrPoisoned
+	inc, epoch, resets uint64   // resets: informational (the cut ring records Resets)
+	lineage            uint64   // the cut ring's (cutring.go)
 	durable, last      uint64
 	first              uint64
 }
@@ -211,6 +220,11 @@ func (f *Follower) stateLocked() (ctlState, error) {
 	if c == nil {
 		return ctlState{}, nil
 	}
+	if f.due.Load() {
+		f.due.Store(false)
+		f.idDue, f.trust.stale = true, true
+		f.recheck.Reset(trustRecheck)
+	}
 	sn, err := c.snapshot(f.logID)
 	if errors.Is(err, errControlFault) {
 		f.dropControlLocked(err)
@@ -234,7 +248,7 @@ func (f *Follower) stateLocked() (ctlState, error) {
 	if !sn.valid {
 		return ctlState{inc: inc}, nil // being rebuilt, or not this log's
 	}
-	st := ctlState{inc: inc, epoch: sn.epoch, resets: sn.resets,
+	st := ctlState{ctl: c, inc: inc, epoch: sn.epoch, resets: sn.resets,
 		durable: sn.durable, last: sn.last, first: sn.first, lineage: sn.lineage}
 	st.trusted = f.trustedLocked(sn.pid, inc)
 	st.poisoned = st.trusted && sn.poisoned
@@ -251,14 +265,32 @@ func (f *Follower) stateLocked() (ctlState, error) {
 	return st, nil
 }
 
+// unchanged reports whether the control area still says what st says
+// (the same area, incarnation, epoch and trust): the check after a copy.
+// With a trusted area it reads two words, not the whole area.
+func (f *Follower) unchanged(st ctlState) bool {
+	if !st.trusted {
+		st2, err := f.state()
+		return err == nil && st2.inc == st.inc && st2.epoch == st.epoch && !st2.trusted
+	}
+	f.mu.Lock()
+	ok := f.ctl == st.ctl && f.trust.judged && f.trust.ok && f.trust.inc == st.inc && !f.closed.Load()
+	f.mu.Unlock()
+	if !ok {
+		return false
+	}
+	inc, epoch, err := st.ctl.incEpoch()
+	return err == nil && inc == st.inc && epoch == st.epoch
+}
+
 // replacedLocked reports, at most once per trustRecheck, whether the file
 // named CONTROL is no longer the one c maps (removed, and perhaps made
 // again).
 func (f *Follower) replacedLocked(c *control) bool {
-	if time.Since(f.idAt) < trustRecheck {
+	if !f.idDue {
 		return false
 	}
-	f.idAt = time.Now()
+	f.idDue = false
 	linked, err := sysutil.Linked(c.f)
 	return err == nil && !linked
 }
@@ -280,8 +312,8 @@ func (f *Follower) dropControlLocked(err error) {
 // in the background (refreshTrust), and used meanwhile.
 func (f *Follower) trustedLocked(pid, inc uint64) bool {
 	t := &f.trust
-	if t.inc == inc && t.pid == pid && !t.at.IsZero() {
-		if time.Since(t.at) >= trustRecheck && !t.refreshing && !f.closed.Load() {
+	if t.inc == inc && t.pid == pid && t.judged {
+		if t.stale && !t.refreshing && !f.closed.Load() {
 			t.refreshing = true
 			f.refresh.Add(1)
 			go f.refreshTrust(pid, inc)
@@ -312,7 +344,7 @@ func (f *Follower) setTrustLocked(pid, inc uint64, ok bool) {
 	if ok != t.ok || t.inc != inc {
 		f.log.Info("mmapwal: follower", "dir", f.dir, "control area trusted", ok, "writer pid", pid)
 	}
-	t.inc, t.pid, t.ok, t.at = inc, pid, ok, time.Now()
+	t.inc, t.pid, t.ok, t.judged, t.stale = inc, pid, ok, true, false
 }
 
 // judgeTrust reads the lock holders: whether the writer pid (0: closed)
@@ -699,9 +731,9 @@ func (fi *followIter) followRing(it *Iterator, st ctlState) bool {
 		if gone < seq {
 			seq = gone + 1
 		}
-		return fi.fail(it, &TruncatedError{Seq: seq, LastSeq: st.last})
+		return fi.fail(it, &TruncatedError{Seq: seq, LastSeq: fi.lastSeqNow(st)})
 	case fi.returned != 0 && low <= fi.returned:
-		return fi.fail(it, &TruncatedError{Seq: max(low, fi.firstRet), LastSeq: st.last})
+		return fi.fail(it, &TruncatedError{Seq: max(low, fi.firstRet), LastSeq: fi.lastSeqNow(st)})
 	}
 	if st.first > fi.want {
 		if fi.returned != 0 && gone >= fi.want {
@@ -716,6 +748,16 @@ func (fi *followIter) followRing(it *Iterator, st ctlState) bool {
 	fi.dropNext()
 	fi.file, fi.batchEnd, fi.durableEnd, fi.durWalk = nil, 0, 0, 0
 	return true
+}
+
+// lastSeqNow is the LastSeq of a TruncatedError: what the files hold now
+// (the area publishes last seq only now and then: a lower bound), as the
+// writer's own iterators report it.
+func (fi *followIter) lastSeqNow(st ctlState) uint64 {
+	if fi.tail {
+		return st.last // LastSeq's own scan: no scan within it
+	}
+	return fi.f.LastSeq()
 }
 
 // revalidate checks that the record returned last is still in the log,
@@ -766,11 +808,7 @@ func (fi *followIter) revalidate(it *Iterator, st ctlState) bool {
 			return true
 		}
 	}
-	last := st.last
-	if !st.trusted && !fi.tail {
-		last = f.LastSeq() // what the files hold now
-	}
-	return fi.fail(it, &TruncatedError{Seq: min(fi.cutFrom(m.firstSeq), fi.returned), LastSeq: last})
+	return fi.fail(it, &TruncatedError{Seq: min(fi.cutFrom(m.firstSeq), fi.returned), LastSeq: fi.lastSeqNow(st)})
 }
 
 // frameAt copies the frame at off of ff into fi.buf and decodes the copy;
@@ -900,7 +938,7 @@ func (fi *followIter) advance(it *Iterator, st ctlState) (ok, again bool) {
 			return fi.atEnd(it, st), false
 		}
 		// After the copy: nothing may have changed under it.
-		if st2, err := f.state(); err != nil || st2.inc != st.inc || st2.epoch != st.epoch || st2.trusted != st.trusted {
+		if !f.unchanged(st) {
 			return false, true
 		}
 		if fi.retFile != nil && !st.trusted {
