@@ -28,8 +28,9 @@ func (l *Log) TruncateFront(seq uint64) error {
 	// The segments the truncation reads are verified before anything
 	// changes (seg.ready): a damaged one fails it here.
 	gone, err := l.lastBelow(seq)
+	var newFirst uint64
 	if err == nil {
-		_, err = l.firstFrom(seq)
+		newFirst, err = l.firstFrom(seq)
 	}
 	if err != nil {
 		return err
@@ -47,8 +48,11 @@ func (l *Log) TruncateFront(seq uint64) error {
 	l.meta = m
 	l.ctlTruncating()
 	l.frontGone.Store(max(l.frontGone.Load(), gone)) // before front: see Iterator.followFront
+	// FirstSeq before front: a Read that finds its record below the
+	// front (ErrNotFound) must find FirstSeq above it when it looks, or
+	// it would take a truncation for a lost record.
+	l.first.Store(newFirst)
 	l.front.Store(seq)
-	l.updateFirst()
 	return l.dropFrontSegments(seq)
 }
 
