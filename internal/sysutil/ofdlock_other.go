@@ -1,0 +1,9 @@
+//go:build !linux
+
+package sysutil
+
+import "os"
+
+func lockOFD(*os.File) error { return unsupported("F_OFD_SETLK") }
+
+func lockedOFD(*os.File) (held, known bool, err error) { return false, false, nil }
