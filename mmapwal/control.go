@@ -209,6 +209,10 @@ func (l *Log) createControl() (*control, error) {
 		f.Close()
 		return nil, err
 	}
+	// Incarnation 0 before the lock: a follower that finds the lock held
+	// (FORMAT.md §9.6: its OFD recheck) then finds the incarnation changed,
+	// never a former writer's area vouched for by this writer's lock.
+	c.incarnation.Store(0)
 	if err := lockControl(f); err != nil {
 		c.close()
 		return nil, err
@@ -219,7 +223,6 @@ func (l *Log) createControl() (*control, error) {
 		return nil, err
 	}
 	inc := binary.LittleEndian.Uint64(b[:]) | 1 // never 0
-	c.incarnation.Store(0)
 	carried, midCut, err := c.carryRing(l.meta.logID)
 	if err != nil {
 		c.close()

@@ -169,8 +169,15 @@ func (c *control) cutsSince(e0 uint64) (low, frontGone uint64) {
 // Where flock is not available the area is used without it (followers
 // there cannot list lock holders and trust the incarnation). Writer's open
 // only; closing the file releases it.
+//
+// It also takes an OFD lock on the whole file (where there are such locks):
+// a follower that judged the area trusted asks that lock, with one fcntl,
+// whether the writer still holds it, rather than read /proc/locks again.
 func lockControl(f *os.File) error {
 	if err := sysutil.Lock(f); err != nil && !errors.Is(err, sysutil.ErrUnsupported) {
+		return err
+	}
+	if err := sysutil.LockOFD(f); err != nil && !errors.Is(err, sysutil.ErrUnsupported) {
 		return err
 	}
 	return nil

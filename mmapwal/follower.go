@@ -60,6 +60,7 @@ type Follower struct {
 	tmu      sync.Mutex     // serialises LastSeq's and DurableSeq's scans; taken before mu
 	sleepers sync.RWMutex   // read-held by iterators sleeping on ctl's futex word
 	refresh  sync.WaitGroup // the trust recheck running (refreshTrust); Close waits for it
+	judges   atomic.Int64   // reads of the lock holders (judgeTrust), for tests
 }
 
 // FollowerOptions configure a Follower. The zero value (and nil) is the
@@ -87,6 +88,7 @@ type trustVerdict struct {
 	inc, pid   uint64
 	judged     bool // inc, pid and ok hold a verdict
 	ok         bool
+	ofd        bool // the writer held an OFD lock on CONTROL when ok was judged: rechecks ask that lock
 	stale      bool // older than trustRecheck: to be judged again
 	refreshing bool // a recheck of this verdict runs (refreshTrust)
 }
@@ -250,7 +252,7 @@ func (f *Follower) stateLocked() (ctlState, error) {
 	}
 	st := ctlState{ctl: c, inc: inc, epoch: sn.epoch, resets: sn.resets,
 		durable: sn.durable, last: sn.last, first: sn.first, lineage: sn.lineage}
-	st.trusted = f.trustedLocked(sn.pid, inc)
+	st.trusted = f.trustedLocked(c, sn.pid, inc)
 	st.poisoned = st.trusted && sn.poisoned
 	st.poisonEnds = st.poisoned && sn.pid != 0 && sn.epoch%2 == 0 // a failing truncation publishes its cut first
 	if st.trusted {
@@ -310,9 +312,22 @@ func (f *Follower) dropControlLocked(err error) {
 // one that wrote the control area's incarnation inc. A new incarnation or
 // pid is judged at once; a verdict older than trustRecheck is judged again
 // in the background (refreshTrust), and used meanwhile.
-func (f *Follower) trustedLocked(pid, inc uint64) bool {
+func (f *Follower) trustedLocked(c *control, pid, inc uint64) bool {
 	t := &f.trust
 	if t.inc == inc && t.pid == pid && t.judged {
+		if t.stale && t.ofd {
+			// The writer locks CONTROL for OFD locks too: one fcntl says
+			// whether it still holds it (it cannot have given it to
+			// another writer without that one changing the incarnation).
+			if held, known, err := sysutil.LockedOFD(c.f); err == nil && known {
+				if held {
+					t.stale = false
+				} else {
+					f.setTrustLocked(pid, inc, false)
+				}
+				return t.ok
+			}
+		}
 		if t.stale && !t.refreshing && !f.closed.Load() {
 			t.refreshing = true
 			f.refresh.Add(1)
@@ -322,6 +337,10 @@ func (f *Follower) trustedLocked(pid, inc uint64) bool {
 	}
 	ok := f.judgeTrust(pid)
 	f.setTrustLocked(pid, inc, ok)
+	if ok && pid != 0 {
+		held, known, err := sysutil.LockedOFD(c.f)
+		t.ofd = err == nil && known && held
+	}
 	return ok
 }
 
@@ -344,12 +363,16 @@ func (f *Follower) setTrustLocked(pid, inc uint64, ok bool) {
 	if ok != t.ok || t.inc != inc {
 		f.log.Info("mmapwal: follower", "dir", f.dir, "control area trusted", ok, "writer pid", pid)
 	}
+	if t.inc != inc || t.pid != pid || !ok {
+		t.ofd = false
+	}
 	t.inc, t.pid, t.ok, t.judged, t.stale = inc, pid, ok, true, false
 }
 
 // judgeTrust reads the lock holders: whether the writer pid (0: closed)
 // may be trusted, as trustedLocked reports.
 func (f *Follower) judgeTrust(pid uint64) bool {
+	f.judges.Add(1)
 	pids, known, err := sysutil.LockHolders(filepath.Join(f.dir, lockName))
 	var ok bool
 	if pid != 0 {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/mmapwal/mmapwal/internal/sysutil"
 )
 
 // The idle path of a Follower's iterator: what NextWait costs and how it
@@ -146,4 +148,50 @@ func TestFollowerIdleLooksCostNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	expect(t, it, 2)
+}
+
+// TestFollowerRecheckByOFD: once a follower trusts a writer that holds the
+// OFD lock on CONTROL, its rechecks ask that lock (one fcntl) instead of
+// reading the lock holders again, and the lock gone withdraws the trust at
+// the next recheck.
+func TestFollowerRecheckByOFD(t *testing.T) {
+	dir := fastTempDir(t)
+	l, err := Open(dir, folOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if _, err := l.Append(folPayload(1)); err != nil {
+		t.Fatal(err)
+	}
+	f := openFollower(t, dir, nil)
+	it, err := f.NewIterator(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer it.Close()
+	expect(t, it, 1)
+	st, err := f.state()
+	if err != nil || !st.trusted {
+		t.Fatalf("the writer's area is not trusted: %+v %v", st, err)
+	}
+	judged := f.judges.Load()
+	for range 3 {
+		f.due.Store(true)
+		if st, err := f.state(); err != nil || !st.trusted {
+			t.Fatalf("a recheck with the writer alive: %+v %v", st, err)
+		}
+	}
+	if n := f.judges.Load(); n != judged {
+		t.Fatalf("rechecks read the lock holders %d times", n-judged)
+	}
+	// The writer's lock gone (as when its process dies): not trusted
+	// after the next recheck.
+	if err := sysutil.UnlockOFD(l.ctl.f); err != nil {
+		t.Fatal(err)
+	}
+	f.due.Store(true)
+	if st, err := f.state(); err != nil || st.trusted {
+		t.Fatalf("trusted after the writer's OFD lock went: %+v %v", st, err)
+	}
 }

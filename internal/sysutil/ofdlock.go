@@ -33,3 +33,9 @@ func LockedOFD(f *os.File) (held, known bool, err error) {
 	held, known, err = lockedOFD(f)
 	return held, known, pathError("fcntl F_OFD_GETLK", f, err)
 }
+
+// UnlockOFD releases an OFD lock taken by [LockOFD] on f. Closing the
+// last descriptor of f's open file description has the same effect.
+func UnlockOFD(f *os.File) error {
+	return pathError("fcntl F_OFD_SETLK", f, unlockOFD(f))
+}

@@ -38,3 +38,12 @@ func lockedOFD(f *os.File) (held, known bool, err error) {
 		return false, false, err
 	}
 }
+
+func unlockOFD(f *os.File) error {
+	lk := unix.Flock_t{Type: unix.F_UNLCK, Whence: io.SeekStart}
+	for {
+		if err := unix.FcntlFlock(f.Fd(), unix.F_OFD_SETLK, &lk); err != unix.EINTR {
+			return err
+		}
+	}
+}

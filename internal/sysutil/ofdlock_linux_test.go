@@ -41,6 +41,15 @@ func TestOFDLock(t *testing.T) {
 	if a := testing.AllocsPerRun(100, func() { sysutil.LockedOFD(r) }); a != 0 {
 		t.Fatalf("LockedOFD allocates %v", a)
 	}
+	if err := sysutil.UnlockOFD(w); err != nil {
+		t.Fatal(err)
+	}
+	if held, _, err := sysutil.LockedOFD(r); held || err != nil {
+		t.Fatalf("after UnlockOFD: held %v err %v", held, err)
+	}
+	if err := sysutil.LockOFD(w); err != nil {
+		t.Fatal(err)
+	}
 	w.Close()
 	if held, _, err := sysutil.LockedOFD(r); held || err != nil {
 		t.Fatalf("after the holder's close: held %v err %v", held, err)
