@@ -255,3 +255,102 @@ func TestDeferredTruncations(t *testing.T) {
 		require.NoError(t, l.Close())
 	}
 }
+
+// TestDeferredIteratorVerifiesInSteps: an iterator verifies a sealed
+// segment Open did not read a step at a time ahead of itself (seg.step),
+// so after its first record the segment is verified only in part; the
+// part is not reported (Segments says nothing read, as before any read),
+// a Read of a later record verifies the rest, and the iterator goes on
+// through every record in order.
+func TestDeferredIteratorVerifiesInSteps(t *testing.T) {
+	dir, last := dfBuild(t, 3)
+	l, err := Open(dir, manualOpts(bbSegSize, Strict))
+	require.NoError(t, err)
+	defer l.Close()
+	require.Equal(t, 3, l.Recovery().Deferred)
+	s := l.segments()[0]
+	total := 0
+	for _, f := range dfFrames(t, dir, s.name) {
+		if f.typ.IsRecord() {
+			total++
+		}
+	}
+	require.Greater(t, total, 4)
+
+	it, err := l.NewIterator(1)
+	require.NoError(t, err)
+	defer it.Close()
+	require.True(t, it.Next())
+	require.Equal(t, uint64(1), it.Seq())
+	require.NotNil(t, s.lazy.Load(), "one record returned: the segment is not verified whole")
+	n := s.idx.len()
+	require.True(t, n > 0 && n < int64(total), "verified %d of %d records", n, total)
+	infos, err := l.Segments()
+	require.NoError(t, err)
+	require.Equal(t, s.name, infos[0].Name)
+	require.Zero(t, infos[0].Records, "a segment verified in part is reported as not read")
+
+	got, err := l.Read(uint64(total))
+	require.NoError(t, err)
+	require.Equal(t, sealPayload(uint64(total)), got)
+	require.Nil(t, s.lazy.Load(), "Read verifies the whole segment")
+	infos, err = l.Segments()
+	require.NoError(t, err)
+	require.Equal(t, total, infos[0].Records)
+
+	for seq := uint64(2); seq <= last; seq++ {
+		require.True(t, it.Next(), "record %d: %v", seq, it.Err())
+		require.Equal(t, seq, it.Seq())
+		require.Equal(t, sealPayload(seq), it.Value())
+	}
+	require.False(t, it.Next())
+	require.NoError(t, it.Err())
+	for _, s := range l.segments() {
+		require.Nil(t, s.lazy.Load(), "segment %s verified by the iterator", s.name)
+	}
+}
+
+// TestDeferredConcurrentVerification: iterators that verify the same
+// deferred segments step by step, beside Reads that verify them whole,
+// each see every record once, in order (run with -race).
+func TestDeferredConcurrentVerification(t *testing.T) {
+	dir, last := dfBuild(t, 4)
+	l, err := Open(dir, manualOpts(bbSegSize, Strict))
+	require.NoError(t, err)
+	defer l.Close()
+	errs := make(chan error, 4)
+	for g := range 4 {
+		go func() {
+			errs <- func() error {
+				if g == 3 {
+					for i := uint64(0); i < last; i += 3 {
+						seq := last - i
+						if b, err := l.Read(seq); err != nil || !bytes.Equal(b, sealPayload(seq)) {
+							return fmt.Errorf("Read(%d) = %d bytes, %v", seq, len(b), err)
+						}
+					}
+					return nil
+				}
+				it, err := l.NewIterator(1)
+				if err != nil {
+					return err
+				}
+				defer it.Close()
+				seq := uint64(0)
+				for it.Next() {
+					seq++
+					if it.Seq() != seq || !bytes.Equal(it.Value(), sealPayload(seq)) {
+						return fmt.Errorf("iterator %d: record %d where %d was due", g, it.Seq(), seq)
+					}
+				}
+				if it.Err() != nil || seq != last {
+					return fmt.Errorf("iterator %d: %d of %d records, %v", g, seq, last, it.Err())
+				}
+				return nil
+			}()
+		}()
+	}
+	for range 4 {
+		require.NoError(t, <-errs)
+	}
+}

@@ -64,9 +64,11 @@
 // newest segment (up to the durable mark of a clean Close); the frames of
 // the sealed segments are checked (checksums, sequences, nothing after the
 // seal) when a read, an iterator or a truncation first needs them, or by
-// [Log.Verify]. Damage found then is a [*CorruptionError] (Durable) from
-// that call: the damaged record and the ones after it in its segment are
-// never returned, and an iterator stops there. [RecoveryReport.Deferred]
+// [Log.Verify]; an iterator checks them a few hundred KiB at a time ahead
+// of the records it returns, so that a replay reads each byte once while
+// it is in the CPU's cache. Damage found then is a [*CorruptionError]
+// (Durable) from that call: the damaged record and the ones after it in
+// its segment are never returned, and an iterator stops there. [RecoveryReport.Deferred]
 // counts the segments left so; a ReadOnly open (salvage) scans them all,
 // and so does Open of a version 1 log. Non-zero bytes after a clean Close's
 // durable mark are found by Verify only.

@@ -180,6 +180,16 @@ func (x *index) seq(i int64) uint64 {
 	return v.seq(i)
 }
 
+// at returns entry i and true when it is published (one load of the
+// view, for the iterator's common case), else false.
+func (x *index) at(i int64) (off int64, seq uint64, ok bool) {
+	v := x.v.Load()
+	if i < 0 || i >= v.n.Load() {
+		return 0, 0, false
+	}
+	return int64(v.offs[i>>chunkBits][i&chunkMask]), v.seq(i), true
+}
+
 func (v *indexView) seq(i int64) uint64 {
 	if v.seqs == nil {
 		return v.base + uint64(i)

@@ -189,11 +189,15 @@ func cmpUint(a, b uint64) int {
 
 // viewInfo describes a segment of the log's view. Writer lock held.
 func viewInfo(s *seg, newest bool) SegmentInfo {
-	si := SegmentInfo{State: SegmentSealed, Used: s.written, SealFrame: s.seal != 0, Records: int(s.idx.len())}
+	n := s.idx.len()
+	if s.lazy.Load() != nil && s.bad.Load() == nil {
+		n = 0 // not verified yet (an iterator may have verified a part): nothing read
+	}
+	si := SegmentInfo{State: SegmentSealed, Used: s.written, SealFrame: s.seal != 0, Records: int(n)}
 	if newest && s.seal == 0 {
 		si.State = SegmentActive
 	}
-	if n := s.idx.len(); n > 0 {
+	if n > 0 {
 		si.FirstSeq, si.LastSeq = s.idx.seq(0), s.idx.seq(n-1)
 	}
 	return si

@@ -99,6 +99,9 @@ func (it *Iterator) Next() bool {
 	if it.err != nil || it.closed {
 		return false
 	}
+	if it.nextInSegment() {
+		return true
+	}
 	for {
 		// The cuts and resets first: a record returned before a Close
 		// may have been dropped before it, and the caller must learn that
@@ -127,6 +130,38 @@ func (it *Iterator) Next() bool {
 			return ok
 		}
 	}
+}
+
+// nextInSegment is Next's common case, in one function: the next record
+// of the pinned segment, already verified, on a writable log, with no
+// truncation, Reset or Close since the iterator last looked. It makes the
+// same checks as the general path, in the same order, and returns false,
+// changing nothing, as soon as one does not pass (or the record does not
+// read): the general path then looks again.
+func (it *Iterator) nextInSegment() bool {
+	l, s := it.l, it.s
+	if s == nil || it.cutPending || it.top || l.opts.ReadOnly {
+		return false
+	}
+	if l.cuts.Load() != it.cut || l.resets.Load() != it.resets || l.closed.Load() || l.front.Load() > it.next {
+		return false
+	}
+	off, seq, ok := s.idx.at(it.i)
+	if !ok || seq < it.next || (it.durableOnly && seq > l.durable.Load()) {
+		return false
+	}
+	val, err := it.f.RecordPayload(off, seq)
+	if err != nil || l.cuts.Load() != it.cut || l.front.Load() > it.next {
+		return false
+	}
+	it.i++
+	it.seq, it.val = seq, val
+	if seq == math.MaxUint64 {
+		it.top = true
+	} else {
+		it.next = seq + 1
+	}
+	return true
 }
 
 // followCuts accounts for the TruncateBacks since the iterator last looked:
@@ -185,6 +220,14 @@ func (it *Iterator) advance() (ok, again bool) {
 			}
 		}
 		if it.i >= it.s.idx.len() {
+			if it.bad == nil && it.s.lazy.Load() != nil {
+				// The verification of a sealed segment Open did not
+				// read goes on a step ahead of the iterator.
+				if ok, again := it.verifyMore(); !ok {
+					return false, again
+				}
+				continue
+			}
 			if it.bad != nil {
 				// The segment's verification found damage after the
 				// records returned: never skip what it may have held.
@@ -307,7 +350,7 @@ func (it *Iterator) seek() (ok, again bool) {
 	k := sort.Search(len(segs), func(k int) bool { return segs[k].first > it.next }) - 1
 	for k = max(k, 0); k < len(segs); k++ {
 		s := segs[k]
-		bad := s.ready() // a sealed segment Open did not read is verified first
+		bad := s.readyFor(it.next) // a sealed segment Open did not read is verified first, as far as it.next
 		var ce *CorruptionError
 		switch {
 		case errors.Is(bad, errSegGone):
@@ -333,6 +376,27 @@ func (it *Iterator) seek() (ok, again bool) {
 		return true, false
 	}
 	return false, false
+}
+
+// verifyMore verifies the next step of the current segment, which Open did
+// not read, at the end of what is verified; damage it finds is it.bad,
+// returned once the records before it are. again says that the segment was
+// removed meanwhile.
+func (it *Iterator) verifyMore() (ok, again bool) {
+	err := it.s.verifyPart(it.s.step()) // each step ends further on, or ends the frames
+	if err == nil {
+		return true, false
+	}
+	var ce *CorruptionError
+	switch {
+	case errors.Is(err, errSegGone):
+		return false, true
+	case errors.As(err, &ce):
+		it.bad = err
+	default:
+		return it.fail(it.l.readErr(err, it.next)), false
+	}
+	return true, false
 }
 
 // drop unpins the current segment.

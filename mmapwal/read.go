@@ -16,8 +16,10 @@ import (
 // Every record's checksum was verified before it is first returned: the
 // records found at Open are verified by its scan or, in a sealed segment
 // whose frames Open did not read, by the scan of the whole segment that
-// the first reader runs (seg.ready); later ones were written by this
-// process.
+// the first Read, View or truncation runs (seg.ready), or by an iterator's
+// scan a step ahead of itself (seg.readyFor: it returns records only from
+// the verified part, stopping at damage as the whole scan would); later
+// ones were written by this process.
 //
 // Readers take no lock against truncations: they check the chain of
 // TruncateBacks after reading (see backCut) and look again when a cut that

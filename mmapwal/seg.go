@@ -2,6 +2,7 @@ package mmapwal
 
 import (
 	"errors"
+	"math"
 	"sync"
 	"sync/atomic"
 
@@ -42,9 +43,12 @@ type seg struct {
 	// lazy is set, before the segment is published, on a sealed segment
 	// whose frames Open did not read (format version 2: it checked the
 	// header and the seal, see Log.deferScan); its records are indexed
-	// and verified by the first caller of ready. It is cleared (under imu)
-	// once they are; it stays set on a segment the verification found
-	// damaged (bad), whose index then holds the records before the damage.
+	// and verified by the first caller of ready, or a step at a time by
+	// iterators (readyFor, verifyPart): the index then holds, published,
+	// the records verified so far, which only iterators read before lazy
+	// is cleared. It is cleared (under imu) once every record is
+	// verified; it stays set on a segment the verification found damaged
+	// (bad), whose index then holds the records before the damage.
 	lazy atomic.Pointer[deferredCheck]
 	imu  sync.Mutex                      // serialises the verification; taken before mu and the mapSet's
 	bad  atomic.Pointer[CorruptionError] // the damage the verification found
@@ -60,7 +64,25 @@ type deferredCheck struct {
 	// it (0: not read); none says Open found the segment holds no record.
 	first uint64
 	none  bool
+
+	// scan is how far the verification has come (under the seg's imu):
+	// the valid prefix of frames verified and indexed so far, published;
+	// Offset 0 before its first step. Iterators verify a step at a time
+	// as they reach the end of what is verified (seg.readyFor), so that
+	// they read the frames while the verification left them in the cache.
+	scan  segment.End
+	visit segment.Visit // indexes what scan verifies; made at the first step
 }
+
+// maxVerifyStep is how many bytes of frames an iterator verifies at a time
+// ahead of itself in a sealed segment Open did not read: small enough
+// that the frames are still in the CPU's cache when it returns them. A
+// step is at most an eighth of the segment (see step), so that small
+// segments, the tests' among them, are verified in several steps too.
+const maxVerifyStep = 256 << 10
+
+// step is the bytes of frames an iterator verifies at a time in s.
+func (s *seg) step() int64 { return max(min(maxVerifyStep, s.size/8), 1) }
 
 var errSegGone = errors.New("mmapwal: segment no longer in the log")
 
@@ -179,7 +201,32 @@ func (s *seg) ready() error {
 	return s.verify()
 }
 
-func (s *seg) verify() error {
+func (s *seg) verify() error { return s.verifyPart(0) }
+
+// readyFor is ready for an iterator that wants the first record at or
+// above seq: the segment is verified only as far as that record, a step
+// at a time (step), or whole when it holds none. It returns the
+// damage found so far, as ready does, or a failure to map the segment.
+func (s *seg) readyFor(seq uint64) error {
+	for s.lazy.Load() != nil {
+		if ce := s.bad.Load(); ce != nil {
+			return ce
+		}
+		if last, n := s.idx.lastSeq(); n > 0 && last >= seq {
+			return nil
+		}
+		if err := s.verifyPart(s.step()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// verifyPart goes on with the verification for step more bytes of frames
+// (0: to the end) and publishes the records it indexed; at the end of the
+// frames it judges the segment's end and clears lazy, or records the
+// damage in bad.
+func (s *seg) verifyPart(step int64) error {
 	s.imu.Lock()
 	defer s.imu.Unlock()
 	d := s.lazy.Load()
@@ -191,16 +238,26 @@ func (s *seg) verify() error {
 	}
 	f, err := s.pin()
 	if err != nil {
-		return err
+		return err // the next caller tries again from where d.scan stands
 	}
 	defer s.unpin()
-	s.idx.truncate(0) // an earlier attempt that failed to map indexed nothing; keep it so
-	end := f.Scan(d.prev, framePayloadIn(s.size), func(off int64, h crcframe.Header, _ []byte) {
-		s.idx.put(off, h.Seq)
-	})
-	s.idx.truncate(int64(end.Records))
-	s.idx.publish() // once: readers wait for the verification anyway
-	if ce := sealedEnd(s.name, end, d.seal); ce != nil {
+	if d.scan.Offset == 0 {
+		d.scan = segment.End{Offset: segment.HeaderSize, LastSeq: d.prev}
+	}
+	limit := int64(math.MaxInt64)
+	if step > 0 {
+		limit = d.scan.Offset + step
+	}
+	if d.visit == nil {
+		x := s.idx
+		d.visit = func(off int64, h crcframe.Header, _ []byte) { x.put(off, h.Seq) }
+	}
+	done := f.ScanFrom(&d.scan, framePayloadIn(s.size), limit, d.visit)
+	s.idx.publish()
+	if !done {
+		return nil
+	}
+	if ce := sealedEnd(s.name, d.scan, d.seal); ce != nil {
 		s.bad.Store(ce)
 		return ce
 	}

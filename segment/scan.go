@@ -70,9 +70,46 @@ func (s *File) Scan(prevSeq uint64, maxPayload int, visit Visit) (end End) {
 	defer guard(func() {
 		end.Reason, end.Bad, end.Dirty = crcframe.IOFault, end.Offset, s.hdr.Size
 	})()
-	s.scanFrames(&end, maxPayload, visit)
+	s.scanFrames(&end, maxPayload, noLimit, visit)
 	s.readAhead(&end, maxPayload)
 	return end
+}
+
+// unguardScan is [guard] for ScanFrom without a closure (a verification
+// in steps must not allocate per step): it restores the fault setting and
+// turns a memory fault into the end of the frames.
+func (s *File) unguardScan(old bool, end *End, done *bool) {
+	debug.SetPanicOnFault(old)
+	if r := recover(); r != nil {
+		if _, ok := r.(interface{ Addr() uintptr }); !ok {
+			panic(r)
+		}
+		end.Reason, end.Bad, end.Dirty = crcframe.IOFault, end.Offset, s.hdr.Size
+		*done = true
+	}
+}
+
+// noLimit is the limit of a scan that runs to the end of the frames.
+const noLimit = int64(^uint64(0) >> 1)
+
+// ScanFrom is Scan in steps, for a verification that keeps pace with its
+// reader: it goes on from end, which the previous step left (the first
+// step starts from End{Offset: HeaderSize, LastSeq: prevSeq}), and stops
+// at the first frame boundary outside a batch at or past limit. Then it
+// returns false, and end describes the valid prefix so far (Offset,
+// Records, LastSeq, Durable, Marked, Sealed; the other fields are unset);
+// visit was called for the records between the two ends. Once the frames
+// end before limit it returns true with end as Scan would have returned
+// it. A fault is the end of the frames (Reason crcframe.IOFault), as in
+// Scan.
+func (s *File) ScanFrom(end *End, maxPayload int, limit int64, visit Visit) (done bool) {
+	old := debug.SetPanicOnFault(true)
+	defer s.unguardScan(old, end, &done)
+	if !s.scanFrames(end, maxPayload, limit, visit) {
+		return false
+	}
+	s.readAhead(end, maxPayload)
+	return true
 }
 
 // ScanUntil is Scan for a segment whose frames are known to end at limit
@@ -86,7 +123,7 @@ func (s *File) ScanUntil(prevSeq uint64, maxPayload int, limit int64, visit Visi
 	defer guard(func() {
 		end.Reason, end.Bad, end.Dirty = crcframe.IOFault, end.Offset, s.hdr.Size
 	})()
-	s.scanFrames(&end, maxPayload, visit)
+	s.scanFrames(&end, maxPayload, noLimit, visit)
 	if end.Reason == crcframe.CleanEnd && end.OpenBatch == 0 && end.Bad == limit {
 		end.Dirty = end.Bad
 		return end
@@ -104,15 +141,20 @@ type batchRecord struct {
 }
 
 // scanFrames walks the valid prefix from end.Offset and stops at the first
-// frame that does not parse or does not follow its predecessor. It updates
-// end only at frame boundaries outside a batch, so that after a fault end
-// still describes a valid prefix.
-func (s *File) scanFrames(end *End, maxPayload int, visit Visit) {
+// frame that does not parse or does not follow its predecessor (it returns
+// true: the frames ended), or at the first frame boundary outside a batch
+// at or past limit (false: end.Reason and the fields after it are not
+// set). It updates end only at frame boundaries outside a batch, so that
+// after a fault end still describes a valid prefix.
+func (s *File) scanFrames(end *End, maxPayload int, limit int64, visit Visit) bool {
 	data := s.data
 	off, prev, durable, batch := end.Offset, end.LastSeq, end.Durable, int64(0)
 	var buf [16]batchRecord
-	pending := buf[:0] // the records read since the prefix's end
+	pending := buf[:0] // the records of the batch read so far
 	for {
+		if batch == 0 && off >= limit {
+			return false
+		}
 		h, payload, n, err := crcframe.Decode(data[off:], s.seed, maxPayload)
 		if err != nil {
 			end.Reason = err.(crcframe.Reason)
@@ -129,6 +171,14 @@ func (s *File) scanFrames(end *End, maxPayload int, visit Visit) {
 			end.Reason = crcframe.UnknownType // not a seal this format writes
 			break
 		}
+		prev, durable = h.Seq, max(durable, h.Durable)
+		if h.Type == crcframe.Full { // the common frame, never in a batch: visited at once
+			visit(off, h, payload)
+			off += int64(n)
+			end.Records++
+			end.Offset, end.LastSeq, end.Durable, end.Marked = off, prev, durable, false
+			continue
+		}
 		switch h.Type {
 		case crcframe.First:
 			batch = off
@@ -138,7 +188,6 @@ func (s *File) scanFrames(end *End, maxPayload int, visit Visit) {
 		if h.Type.IsRecord() {
 			pending = append(pending, batchRecord{off, h, payload})
 		}
-		prev, durable = h.Seq, max(durable, h.Durable)
 		off += int64(n)
 		if batch == 0 {
 			for _, r := range pending {
@@ -154,6 +203,7 @@ func (s *File) scanFrames(end *End, maxPayload int, visit Visit) {
 	if batch != 0 {
 		end.OpenBatch, end.Marked = batch, false
 	}
+	return true
 }
 
 // follows reports whether a frame may follow a frame of sequence prev.
