@@ -170,7 +170,8 @@ func (f *Follower) Close() error {
 
 // ctlState is what a look at the control area found.
 type ctlState struct {
-	trusted            bool   // the writer holding the lock maintains it
+	trusted            bool   // the writer holding the lock maintains it, or a closed area the files still match
+	closed             bool   // trusted, and no writer holds the log: the area is how the last one left it
 	rebuilding         bool   // incarnation 0 while a writer holds the lock: its open rebuilds the area
 	poisoned           bool   // trusted, and a failed truncation poisoned the writer: no record above last comes
 	poisonEnds         bool   // poisoned and the writer still holds the log: NextWait ends with ErrPoisoned
@@ -227,7 +228,8 @@ func (f *Follower) stateLocked() (ctlState, error) {
 	}
 	st := ctlState{inc: inc, epoch: sn.epoch, resets: sn.resets,
 		durable: sn.durable, last: sn.last, first: sn.first, lineage: sn.lineage}
-	st.trusted = f.trustedLocked(sn.pid, inc)
+	st.trusted = f.trustedLocked(sn)
+	st.closed = st.trusted && sn.pid == 0
 	st.poisoned = st.trusted && sn.poisoned
 	st.poisonEnds = st.poisoned && sn.pid != 0 && sn.epoch%2 == 0 // a failing truncation publishes its cut first
 	if st.trusted {
@@ -265,9 +267,16 @@ func (f *Follower) dropControlLocked(err error) {
 	f.ctlTry = time.Now()
 }
 
+// tells reports whether a live writer maintains the area: it tells of
+// every change of the log (a closed area only of those before its Close).
+func (st ctlState) tells() bool { return st.trusted && !st.closed }
+
 // trustedLocked reports whether the process holding the log's lock is the
-// one that wrote the control area's incarnation inc.
-func (f *Follower) trustedLocked(pid, inc uint64) bool {
+// one that wrote the control area's incarnation sn.inc, or, with no writer
+// (a closed area), whether the files are still as the area's fingerprint
+// describes them.
+func (f *Follower) trustedLocked(sn ctlSnap) bool {
+	pid, inc := sn.pid, sn.inc
 	t := &f.trust
 	if t.inc == inc && t.pid == pid && time.Since(t.at) < trustRecheck {
 		return t.ok
@@ -285,15 +294,59 @@ func (f *Follower) trustedLocked(pid, inc uint64) bool {
 			ok = err == nil && (!cknown || slices.Contains(cpids, int(pid)) || slices.Contains(cpids, 0))
 		}
 	} else {
-		// Closed, and no writer since: the area says how the last one
-		// left the log (its cuts included).
-		ok = err == nil && known && len(pids) == 0
+		// Closed, and no writer holds the log: the area says how the last
+		// one left it (its cuts included), unless a writer that does not
+		// maintain the area (an older version) changed the log since.
+		ok = err == nil && known && len(pids) == 0 && f.closedHoldsLocked(sn)
 	}
 	if ok != t.ok || t.inc != inc {
 		f.log.Info("mmapwal: follower", "dir", f.dir, "control area trusted", ok, "writer pid", pid)
 	}
 	*t = trustVerdict{inc: inc, pid: pid, ok: ok, at: time.Now()}
 	return ok
+}
+
+// closedHoldsLocked reports whether the log is still as the closed area sn
+// describes it: META's floor and first seq as recorded and no redo
+// record, the tip frame (LastSeq's) at its place with its sequence and
+// checksum, and nothing after the end the area published (no valid frame
+// there, no later segment made active).
+func (f *Follower) closedHoldsLocked(sn ctlSnap) bool {
+	t := sn.tip
+	m, err := readMeta(f.dir)
+	if err != nil || !t.recorded || m.floor != t.floor || m.firstSeq != t.front || m.backSeg != 0 || m.reset != 0 {
+		return false
+	}
+	if t.seg != 0 {
+		ff, err := f.acquireLocked(t.seg)
+		if err != nil || ff == nil {
+			return false
+		}
+		h, _, ok := peek(ff, int64(t.off))
+		crc, err := ff.f.FrameCRC(int64(t.off))
+		f.releaseLocked(ff)
+		if !ok || err != nil || !h.Type.IsRecord() || h.Seq != t.seq || crc != t.crc {
+			return false
+		}
+	}
+	if sn.segment == 0 {
+		return true
+	}
+	ff, err := f.acquireLocked(sn.segment)
+	if err != nil || ff == nil {
+		return false
+	}
+	_, _, after := peek(ff, int64(sn.end))
+	f.releaseLocked(ff)
+	nf, err := f.acquireLocked(sn.segment + 1)
+	if err != nil {
+		return false
+	}
+	if nf != nil {
+		after = after || activeFrom(nf) != 0
+		f.releaseLocked(nf)
+	}
+	return !after
 }
 
 // mapControlLocked maps the control area if there is one: writable, to
@@ -339,6 +392,10 @@ func (f *Follower) mapControlLocked() error {
 func (f *Follower) acquire(num uint64) (*folFile, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	return f.acquireLocked(num)
+}
+
+func (f *Follower) acquireLocked(num uint64) (*folFile, error) {
 	if f.closed.Load() {
 		return nil, ErrClosed
 	}
@@ -605,6 +662,11 @@ func (fi *followIter) checkState(it *Iterator, st ctlState) bool {
 		if !fi.followRing(it, st) {
 			return false
 		}
+		// A closed area does not tell what a writer that does not
+		// maintain it did since it was last checked: the records do.
+		if st.closed && !fi.revalidate(it, st) {
+			return false
+		}
 	} else if !fi.revalidate(it, st) {
 		return false
 	}
@@ -623,10 +685,10 @@ func (fi *followIter) followRing(it *Iterator, st ctlState) bool {
 	f := fi.f
 	f.mu.Lock()
 	c := f.ctl
-	var low, gone uint64
+	var low, folded, gone uint64
 	stable := false
 	if c != nil {
-		low, gone, stable = c.ringSince(fi.epoch, st.epoch, st.inc) // a fault: not stable, and the next look drops the area
+		low, folded, gone, stable = c.ringSince(fi.epoch, st.epoch, st.inc) // a fault: not stable, and the next look drops the area
 	}
 	f.mu.Unlock()
 	if !stable {
@@ -643,6 +705,16 @@ func (fi *followIter) followRing(it *Iterator, st ctlState) bool {
 		return fi.fail(it, &TruncatedError{Seq: seq, LastSeq: st.last})
 	case fi.returned != 0 && low <= fi.returned:
 		return fi.fail(it, &TruncatedError{Seq: max(low, fi.firstRet), LastSeq: st.last})
+	case fi.returned != 0 && (folded <= fi.returned || st.inc != fi.inc):
+		// The ring cannot say it for sure: its oldest entry folds cuts
+		// this iterator may have accounted for already (more than 16
+		// since it looked), or another writer opened since (one of an
+		// older version may have run in between and cut records the
+		// fingerprint check of the new one did not see). The records
+		// returned say it: the marks of the last 64.
+		if seq := fi.cutFrom(st.first); seq <= fi.returned {
+			return fi.fail(it, &TruncatedError{Seq: seq, LastSeq: st.last})
+		}
 	}
 	if st.first > fi.want {
 		if fi.returned != 0 && gone >= fi.want {
@@ -673,7 +745,7 @@ func (fi *followIter) revalidate(it *Iterator, st ctlState) bool {
 	if err != nil {
 		return fi.fail(it, err)
 	}
-	if !st.trusted && (m.backSeg != 0 || m.reset != 0) {
+	if !st.tells() && (m.backSeg != 0 || m.reset != 0) {
 		return false // a truncation's redo record: wait until it is done
 	}
 	ff, err := f.acquire(fi.retFile.num)
@@ -708,7 +780,7 @@ func (fi *followIter) revalidate(it *Iterator, st ctlState) bool {
 		}
 	}
 	last := st.last
-	if !st.trusted && !fi.tail {
+	if !st.tells() && !fi.tail {
 		last = f.LastSeq() // what the files hold now
 	}
 	return fi.fail(it, &TruncatedError{Seq: min(fi.cutFrom(m.firstSeq), fi.returned), LastSeq: last})
@@ -844,21 +916,21 @@ func (fi *followIter) advance(it *Iterator, st ctlState) (ok, again bool) {
 		if st2, err := f.state(); err != nil || st2.inc != st.inc || st2.epoch != st.epoch || st2.trusted != st.trusted {
 			return false, true
 		}
-		if fi.retFile != nil && !st.trusted {
+		if fi.retFile != nil && !st.tells() {
 			// The last record returned must still be in place: a cut
 			// zeroes it, a re-append rewrites it.
 			if c, err := fi.retFile.f.FrameCRC(fi.retOff); err != nil || c != fi.retCRC {
 				return false, fi.forceRevalidate()
 			}
 		}
-		if fi.retFile != nil && fi.retFile != fi.file && !st.trusted {
+		if fi.retFile != nil && fi.retFile != fi.file && !st.tells() {
 			// The first record of a segment after the one returned last:
 			// that one must still be the log's (not removed by a cut).
 			if linked, err := fi.retFile.f.Linked(); err != nil || !linked {
 				return false, fi.forceRevalidate()
 			}
 		}
-		if !st.trusted {
+		if !st.tells() {
 			// Nothing tells of a cut that removed the position's segment
 			// (its mapping still holds the records cut): the file must
 			// still be the log's after the copy.
@@ -941,7 +1013,7 @@ func (fi *followIter) setReturned(seq uint64, off int64) {
 // the last record (a writer that does not tell of its truncations).
 func (fi *followIter) atEnd(it *Iterator, st ctlState) bool {
 	fi.idle++
-	if st.trusted || fi.idle%16 != 1 {
+	if st.tells() || fi.idle%16 != 1 {
 		return false
 	}
 	// Not at every look: records are checked against the last one

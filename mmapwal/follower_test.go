@@ -1417,10 +1417,14 @@ func TestControlCutRingFold(t *testing.T) {
 				want = min(want, s)
 			}
 		}
-		got, _ := c.cutsSince(e0)
+		low, folded, _ := c.cutsSince(e0)
+		got := min(low, folded)
 		covered := e0 >= uint64(2*(len(seqs)-ctlRingLen)+2) // the oldest entry kept (folded) is not after e0
-		if covered && got != want || got > want {
-			t.Errorf("cutsSince(%d) = %d, want %d (covered %v)", e0, got, want, covered)
+		if covered && (got != want || folded != ^uint64(0)) || got > want {
+			t.Errorf("cutsSince(%d) = %d, %d folded, want %d (covered %v)", e0, low, folded, want, covered)
+		}
+		if !covered && low != ^uint64(0) && low < want {
+			t.Errorf("cutsSince(%d): %d outside the fold, below the cuts after it (%d)", e0, low, want)
 		}
 	}
 }
