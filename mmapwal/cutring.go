@@ -263,9 +263,8 @@ func (c *control) storeTip(t tip) {
 // first seq. Writer only (see storeTip).
 func (l *Log) recordTip(c *control) {
 	t := tip{seq: l.last.Load(), floor: l.meta.floor, front: l.meta.firstSeq, recorded: true}
-	if s, i, err := l.locate(t.seq, l.cuts.Load()); err == nil {
+	if s, off := l.frameOf(t.seq); s != nil {
 		if f, err := s.pin(); err == nil {
-			off := s.idx.off(i)
 			if crc, err := f.FrameCRC(off); err == nil {
 				t.seg, t.off, t.crc = s.num, uint64(off), crc
 			}
@@ -273,6 +272,27 @@ func (l *Log) recordTip(c *control) {
 		}
 	}
 	c.storeTip(t)
+}
+
+// frameOf returns the segment and offset of record seq's frame, or nil
+// when the log does not hold it. Unlike locate it also serves Close (the
+// Log already marked closed). Writer only.
+func (l *Log) frameOf(seq uint64) (*seg, int64) {
+	segs := l.segments()
+	for k := len(segs) - 1; k >= 0; k-- {
+		s := segs[k]
+		if s.first > seq {
+			continue
+		}
+		if s.lazy.Load() != nil {
+			return nil, 0 // not indexed (a sealed segment Open did not read): no tip
+		}
+		if i, ok := s.idx.find(seq); ok {
+			return s, s.idx.off(i)
+		}
+		return nil, 0
+	}
+	return nil, 0
 }
 
 // tipHolds reports whether the log this writer opened (recovered, before

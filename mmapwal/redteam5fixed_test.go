@@ -968,3 +968,121 @@ func TestRT5StrayControlFlockDisowns(t *testing.T) {
 		t.Fatalf("CONTROL after a writer that could not lock it: %v, want removed", err)
 	}
 }
+
+// TestControlTipRecorded: the fingerprint a writer leaves at Close (and
+// after a TruncateBack) names LastSeq's frame: its segment, offset,
+// sequence and checksum, with META's floor and first seq; a log with no
+// record leaves no frame (segment 0).
+func TestControlTipRecorded(t *testing.T) {
+	dir := fastTempDir(t)
+	l, err := Open(dir, folOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := l.ctl.loadTip(); !got.recorded || got.seg != 0 || got.seq != 0 {
+		t.Fatalf("fingerprint of an empty log: %+v, want recorded with no frame", got)
+	}
+	rt5Append(t, l, 1, 30, 1)
+	if err := l.TruncateBack(20); err != nil {
+		t.Fatal(err)
+	}
+	check := func(when string, got tip, seq, floor uint64) {
+		t.Helper()
+		s, off := l.frameOf(seq)
+		if s == nil {
+			t.Fatalf("%s: no frame for %d", when, seq)
+		}
+		f, err := s.pin()
+		if err != nil {
+			t.Fatal(err)
+		}
+		crc, err := f.FrameCRC(off)
+		s.unpin()
+		want := tip{seg: s.num, off: uint64(off), seq: seq, crc: crc, floor: floor, front: 0, recorded: true}
+		if err != nil || got != want {
+			t.Fatalf("%s: fingerprint %+v, want %+v", when, got, want)
+		}
+	}
+	check("after TruncateBack(20)", l.ctl.loadTip(), 20, 20)
+	rt5Append(t, l, 21, 25, 2)
+	var want tip
+	func() {
+		// Close unmaps the area: read the words it stored just before.
+		s, off := l.frameOf(25)
+		f, _ := s.pin()
+		crc, _ := f.FrameCRC(off)
+		s.unpin()
+		want = tip{seg: s.num, off: uint64(off), seq: 25, crc: crc, floor: 20, recorded: true}
+	}()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, controlName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := func(off int) uint64 { return binary.LittleEndian.Uint64(b[off:]) }
+	got := tip{seg: w(ctlTipSegOff), off: w(ctlTipOffOff), seq: w(ctlTipSeqOff), crc: uint32(w(ctlTipCRCOff)),
+		floor: w(ctlTipFloorOff), front: w(ctlTipFrontOff), recorded: w(ctlTipSetOff) == 1}
+	if got != want {
+		t.Fatalf("fingerprint after Close: %+v, want %+v", got, want)
+	}
+}
+
+// TestRT5OlderWriterSameFloor: the older writer cuts to the very sequence
+// the first writer cut to last (META's floor seq is then unchanged) and
+// rewrites what followed: the tip frame's checksum tells the next writer,
+// which starts a new lineage, and the follower ends at the first record
+// it returned that changed.
+func TestRT5OlderWriterSameFloor(t *testing.T) {
+	dir := fastTempDir(t)
+	l, err := Open(dir, folOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt5Append(t, l, 1, 100, 1)
+	if err := l.TruncateBack(50); err != nil {
+		t.Fatal(err)
+	}
+	rt5Append(t, l, 51, 100, 2)
+	lineage := l.ctl.ring.lineage.Load()
+	f := openFollower(t, dir, nil)
+	it, err := f.NewIterator(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer it.Close()
+	for s := uint64(1); s <= 95; s++ {
+		if !nextWithin(it) || it.Seq() != s {
+			t.Fatalf("record %d: seq %d err %v", s, it.Seq(), it.Err())
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	testHookNoControl = true
+	l2, err := Open(dir, folOpts())
+	testHookNoControl = false
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l2.TruncateBack(50); err != nil {
+		t.Fatal(err)
+	}
+	rt5Append(t, l2, 51, 100, 3)
+	if err := l2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l3, err := Open(dir, folOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l3.Close()
+	if l3.ctl.ring.lineage.Load() == lineage {
+		t.Errorf("lineage carried over after an unseen TruncateBack to the same floor and a rewrite")
+	}
+	if nextWithin(it) {
+		t.Fatalf("follower returned record %d after records 51..95 it returned were rewritten", it.Seq())
+	}
+	rt5WantCut(t, it.Err(), 50)
+}
