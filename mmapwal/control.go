@@ -26,7 +26,8 @@ import (
 //	+--------+--------+--------+-----------------+-------------+----------+--------+---------+
 //	64: last seq u64, 72: first seq u64, 80: active segment u64, 88: end offset u64,
 //	96: resets u64, 104: poisoned u64; 128: listeners u64 (followers u32 at 128,
-//	waiters u32 at 132); 192: futex word u32.
+//	waiters u32 at 132); 192: futex word u32; 256–575: the cut ring and
+//	576–631: the lineage's fingerprint (cutring.go).
 //
 // Every field from 32 on is an atomic word written by the writer alone,
 // except the listeners word (flags that followers set and the writer

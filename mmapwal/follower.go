@@ -29,8 +29,13 @@ import (
 // It learns what changed from the log's control area (FORMAT.md §9.6),
 // which the writer rebuilds at each Open: truncations, DurableSeq, and a
 // futex word the writer wakes it with. Without one it can trust (no control
-// area, or one the process holding the log's lock does not maintain) it
-// scans the frames alone and polls.
+// area, or one the process holding the log's lock does not maintain, or a
+// closed area the files no longer match) it scans the frames alone and
+// polls. Whatever it trusts, a follower that returned records later cut
+// or rewritten gets ErrTruncated, never the new records at the same
+// sequences; FORMAT.md §9.6 says which Seq it reports when the area cannot
+// tell (a writer without one cut below the last 64 records it returned:
+// the first record it returned).
 //
 // A Follower's methods are safe for concurrent use; each of its Iterators,
 // like a Log's, is not.
