@@ -23,7 +23,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mmapwal/mmapwal/crcframe"
 	"github.com/mmapwal/mmapwal/internal/sysutil"
+	"github.com/mmapwal/mmapwal/segment"
 )
 
 // rt5Payload is the content of record seq written by writer generation gen.
@@ -742,6 +744,12 @@ func TestRT5OlderWriterStaleLastSeq(t *testing.T) {
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
+	// As the Close left it, the closed area is trusted.
+	f0 := openFollower(t, dir, nil)
+	if st, err := f0.state(); err != nil || !st.trusted || !st.closed || st.last != 100 {
+		t.Fatalf("after a clean Close: %+v, %v; want the closed area trusted, LastSeq 100", st, err)
+	}
+	f0.Close()
 	testHookNoControl = true
 	l2, err := Open(dir, folOpts())
 	testHookNoControl = false
@@ -1085,4 +1093,163 @@ func TestRT5OlderWriterSameFloor(t *testing.T) {
 		t.Fatalf("follower returned record %d after records 51..95 it returned were rewritten", it.Seq())
 	}
 	rt5WantCut(t, it.Err(), 50)
+}
+
+// TestRT5OlderWriterTornTailUnderStaleTip: the fingerprint is only as new
+// as the writer's last publication of it (its open, a truncation, Close);
+// records appended since are checked by the follower itself. Here the
+// area's tip is set back to record 50 (as a writer killed after appending
+// 51..100 unpublished leaves it), an older writer's recovery cuts record
+// 100 (torn) and appends another 100, and the next writer of this version
+// carries the ring over (nothing it can see changed up to 50): at that
+// change of writer the follower that returned the first 100 checks its
+// marks and ends with TruncatedError{Seq: 100}.
+func TestRT5OlderWriterTornTailUnderStaleTip(t *testing.T) {
+	dir := fastTempDir(t)
+	l, err := Open(dir, folOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt5Append(t, l, 1, 100, 1)
+	lineage := l.ctl.ring.lineage.Load()
+	f := openFollower(t, dir, nil)
+	it, err := f.NewIterator(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer it.Close()
+	for s := uint64(1); s <= 100; s++ {
+		if !nextWithin(it) || it.Seq() != s {
+			t.Fatalf("record %d: seq %d err %v", s, it.Seq(), it.Err())
+		}
+	}
+	frame := func(seq uint64) (num uint64, off int64, crc uint32) {
+		s, off := l.frameOf(seq)
+		sf, err := s.pin()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.unpin()
+		crc, err = sf.FrameCRC(off)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.num, off, crc
+	}
+	num50, off50, crc50 := frame(50)
+	num100, off100, _ := frame(100)
+	crashRelease(l)
+
+	ctl, err := os.OpenFile(filepath.Join(dir, controlName), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	put := func(f *os.File, off int64, v uint64) {
+		var b [8]byte
+		binary.LittleEndian.PutUint64(b[:], v)
+		if _, err := f.WriteAt(b[:], off); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(ctl, ctlTipSegOff, num50)
+	put(ctl, ctlTipOffOff, uint64(off50))
+	put(ctl, ctlTipSeqOff, 50)
+	put(ctl, ctlTipCRCOff, uint64(crc50))
+	ctl.Close()
+	seg, err := os.OpenFile(filepath.Join(dir, segment.Name(num100)), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	put(seg, off100+crcframe.HeaderSize, 0xdeadbeefdeadbeef) // record 100 torn
+	seg.Close()
+
+	testHookNoControl = true
+	l2, err := Open(dir, folOpts())
+	testHookNoControl = false
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := l2.LastSeq(); got != 99 {
+		t.Fatalf("older writer's recovery: LastSeq %d, want 99 (the torn record 100 cut)", got)
+	}
+	rt5Append(t, l2, 100, 100, 2)
+	if err := l2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l3, err := Open(dir, folOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l3.Close()
+	if l3.ctl.ring.lineage.Load() != lineage {
+		t.Fatalf("lineage not carried over: the test no longer covers the follower's own check")
+	}
+	if nextWithin(it) {
+		t.Fatalf("follower returned record %d after record 100 it returned was cut and rewritten", it.Seq())
+	}
+	var te *TruncatedError
+	if !errors.As(it.Err(), &te) || te.Seq != 100 {
+		t.Fatalf("err %v, want *TruncatedError{Seq: 100}", it.Err())
+	}
+}
+
+// TestRT5ClosedAreaKeepsRecordChecks: a follower reuses its verdict on a
+// closed area for up to 50 ms, and a writer without a control area may cut
+// and rewrite the log meanwhile (forced here by refreshing the cached
+// verdict): under a closed area the follower keeps its per-record checks,
+// so it ends with TruncatedError{Seq: 61} instead of returning the
+// rewritten 96.
+func TestRT5ClosedAreaKeepsRecordChecks(t *testing.T) {
+	dir := fastTempDir(t)
+	l, err := Open(dir, folOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt5Append(t, l, 1, 100, 1)
+	f := openFollower(t, dir, nil)
+	it, err := f.NewIterator(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer it.Close()
+	for s := uint64(1); s <= 94; s++ {
+		if !nextWithin(it) || it.Seq() != s {
+			t.Fatalf("record %d: seq %d err %v", s, it.Seq(), it.Err())
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !nextWithin(it) || it.Seq() != 95 {
+		t.Fatalf("record 95 after the Close: seq %d err %v", it.Seq(), it.Err())
+	}
+	if st, err := f.state(); err != nil || !st.closed {
+		t.Fatalf("after the Close: %+v %v, want the closed area trusted", st, err)
+	}
+	testHookNoControl = true
+	l2, err := Open(dir, folOpts())
+	testHookNoControl = false
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l2.TruncateBack(60); err != nil {
+		t.Fatal(err)
+	}
+	rt5Append(t, l2, 61, 100, 2)
+	if err := l2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	f.trust.at = time.Now() // the verdict taken before the older writer opened, still in use
+	f.mu.Unlock()
+	if st, err := f.state(); err != nil || !st.closed {
+		t.Fatalf("%+v %v: the test needs the cached verdict", st, err)
+	}
+	if nextWithin(it) {
+		t.Fatalf("follower returned record %d (gen-2 bytes: %v) under a closed area whose log was cut and rewritten", it.Seq(), bytes.Equal(it.Value(), rt5Payload(it.Seq(), 2)))
+	}
+	var te *TruncatedError
+	if !errors.As(it.Err(), &te) || te.Seq != 61 {
+		t.Fatalf("err %v, want *TruncatedError{Seq: 61}", it.Err())
+	}
 }
