@@ -26,7 +26,8 @@ import (
 //	+--------+--------+--------+-----------------+-------------+----------+--------+---------+
 //	64: last seq u64, 72: first seq u64, 80: active segment u64, 88: end offset u64,
 //	96: resets u64, 104: poisoned u64; 128: listeners u64 (followers u32 at 128,
-//	waiters u32 at 132); 192: futex word u32.
+//	waiters u32 at 132); 192: futex word u32; 256–575: the cut ring and
+//	576–631: the lineage's fingerprint (cutring.go).
 //
 // Every field from 32 on is an atomic word written by the writer alone,
 // except the listeners word (flags that followers set and the writer
@@ -113,7 +114,8 @@ type control struct {
 	resets, poisoned                 *atomic.Uint64
 	listen                           *atomic.Uint64 // the listeners word (see listenFollower)
 	futex                            *atomic.Uint32
-	ring                             cutRing // cutring.go
+	ring                             cutRing           // cutring.go
+	tip                              [7]*atomic.Uint64 // the lineage's fingerprint (cutring.go)
 	// followers and waiters are the two halves of listen, as u32 views,
 	// for tests only: every access in the package goes through listen.
 	followers, waiters *atomic.Uint32
@@ -141,6 +143,11 @@ func mapControl(f *os.File, writable bool) (*control, error) {
 	c.resets, c.poisoned, c.listen = u64(ctlResetsOff), u64(ctlPoisonedOff), u64(ctlListenOff)
 	c.followers, c.waiters, c.futex = u32(ctlListenOff), u32(ctlWaitersOff), u32(ctlFutexOff)
 	err = errors.Join(err, c.mapRing())
+	if w, e := c.tipWords(); e == nil {
+		c.tip = w
+	} else {
+		err = errors.Join(err, e)
+	}
 	if err != nil {
 		c.close()
 		return nil, err
@@ -214,17 +221,20 @@ func (l *Log) createControl() (*control, error) {
 	// never a former writer's area vouched for by this writer's lock.
 	c.incarnation.Store(0)
 	if err := lockControl(f); err != nil {
+		c.disown()
 		c.close()
 		return nil, err
 	}
 	var b [8]byte
 	if _, err := rand.Read(b[:]); err != nil {
+		c.disown()
 		c.close()
 		return nil, err
 	}
 	inc := binary.LittleEndian.Uint64(b[:]) | 1 // never 0
-	carried, midCut, err := c.carryRing(l.meta.logID)
+	carried, midCut, err := c.carryRing(l.meta.logID, l.tipHolds(c))
 	if err != nil {
+		c.disown()
 		c.close()
 		return nil, err
 	}
@@ -241,6 +251,18 @@ func (l *Log) createControl() (*control, error) {
 	c.incarnation.Store(inc)
 	c.wakeFutex()
 	return c, nil
+}
+
+// disown makes an area this writer will not maintain (it could not lock
+// it, or not rebuild it) untrustworthy in place before openControl removes
+// it: incarnation 0, which every follower's look at it sees at once (it is
+// "being rebuilt" while this writer holds LOCK, untrusted after), and
+// lineage 0, so that no later writer carries its ring over. This writer
+// holds LOCK: no other maintains the area. Writer's open only.
+func (c *control) disown() {
+	c.incarnation.Store(0)
+	c.ring.lineage.Store(0)
+	c.tip[6].Store(0)
 }
 
 // writeHeader writes the fields before the incarnation: they never change
@@ -261,6 +283,7 @@ func (l *Log) publishAll(c *control) {
 		c.segment.Store(l.active.num)
 		c.end.Store(uint64(l.off))
 	}
+	l.recordTip(c)
 }
 
 // publish tells followers that records up to last were appended to
@@ -439,6 +462,8 @@ type ctlSnap struct {
 	inc, pid, epoch, resets uint64
 	lineage                 uint64 // the cut ring's (cutring.go)
 	durable, last, first    uint64
+	segment, end            uint64
+	tip                     tip // the lineage's fingerprint (cutring.go)
 	poisoned                bool
 }
 
@@ -458,6 +483,8 @@ func (c *control) snapshot(logID [16]byte) (s ctlSnap, err error) {
 	s.durable, s.last, s.first = c.durable.Load(), c.last.Load(), c.first.Load()
 	s.poisoned = c.poisoned.Load() != 0
 	s.lineage = c.ring.lineage.Load()
+	s.segment, s.end = c.segment.Load(), c.end.Load()
+	s.tip = c.loadTip()
 	s.header = string(m[:8]) == controlMagic &&
 		binary.LittleEndian.Uint32(m[ctlVersionOff:]) == controlVersion &&
 		binary.LittleEndian.Uint32(m[ctlSizeOff:]) == controlSize &&
@@ -469,15 +496,15 @@ func (c *control) snapshot(logID [16]byte) (s ctlSnap, err error) {
 // ringSince is cutsSince(e0) for a follower, under a fault guard; stable
 // says the epoch and incarnation were still epoch and inc after the ring
 // was read (false after a fault too).
-func (c *control) ringSince(e0, epoch, inc uint64) (low, gone uint64, stable bool) {
+func (c *control) ringSince(e0, epoch, inc uint64) (low, folded, gone uint64, stable bool) {
 	var err error
 	func() {
 		old := debug.SetPanicOnFault(true)
 		defer unguardControl(old, &err)
-		low, gone = c.cutsSince(e0)
+		low, folded, gone = c.cutsSince(e0)
 		stable = c.epoch.Load() == epoch && c.incarnation.Load() == inc
 	}()
-	return low, gone, stable && err == nil
+	return low, folded, gone, stable && err == nil
 }
 
 // incEpoch reads the incarnation and epoch, under a fault guard.

@@ -115,10 +115,12 @@
 // maintain: an older writer) a follower reads the frames alone and polls
 // every [FollowerOptions.PollInterval]. Followers survive the writer's
 // restarts, rotation and every truncation, and read a log no writer has
-// open. Known exception (open): a writer without a control area (an older
-// version) that cuts and rewrites records between two writers of this one,
-// or after a clean Close, can hide its cut from a follower that did not
-// look meanwhile.
+// open. A writer without a control area (an older version, or one that
+// could not lock CONTROL) that cuts and rewrites records between two
+// writers of this one, or after a clean Close, does not hide its cut
+// either: the area's fingerprint of what it last published no longer
+// matches the log, and the follower checks the records it returned by
+// checksum (FORMAT.md §9.6 says what remains unseen).
 //
 // # Files
 //

@@ -29,8 +29,13 @@ import (
 // It learns what changed from the log's control area (FORMAT.md §9.6),
 // which the writer rebuilds at each Open: truncations, DurableSeq, and a
 // futex word the writer wakes it with. Without one it can trust (no control
-// area, or one the process holding the log's lock does not maintain) it
-// scans the frames alone and polls.
+// area, or one the process holding the log's lock does not maintain, or a
+// closed area the files no longer match) it scans the frames alone and
+// polls. Whatever it trusts, a follower that returned records later cut
+// or rewritten gets ErrTruncated, never the new records at the same
+// sequences; FORMAT.md §9.6 says which Seq it reports when the area cannot
+// tell (a writer without one cut below the last 64 records it returned:
+// the first record it returned).
 //
 // A Follower's methods are safe for concurrent use; each of its Iterators,
 // like a Log's, is not.
@@ -60,7 +65,7 @@ type Follower struct {
 	tmu      sync.Mutex     // serialises LastSeq's and DurableSeq's scans; taken before mu
 	sleepers sync.RWMutex   // read-held by iterators sleeping on ctl's futex word
 	refresh  sync.WaitGroup // the trust recheck running (refreshTrust); Close waits for it
-	judges   atomic.Int64   // reads of the lock holders (judgeTrust), for tests
+	judges   atomic.Int64   // reads of the lock holders (judgeHolders), for tests
 }
 
 // FollowerOptions configure a Follower. The zero value (and nil) is the
@@ -190,7 +195,8 @@ func (f *Follower) Close() error {
 // ctlState is what a look at the control area found.
 type ctlState struct {
 	ctl                *control // the area it was read from (nil: none)
-	trusted            bool     // the writer holding the lock maintains it
+	trusted            bool     // the writer holding the lock maintains it, or a closed area the files still match
+	closed             bool     // trusted, and no writer holds the log: the area is how the last one left it
 	rebuilding         bool     // incarnation 0 while a writer holds the lock: its open rebuilds the area
 	poisoned           bool     // trusted, and a failed truncation poisoned the writer: no record above last comes
 	poisonEnds         bool     // poisoned and the writer still holds the log: NextWait ends with ErrPoisoned
@@ -252,7 +258,8 @@ func (f *Follower) stateLocked() (ctlState, error) {
 	}
 	st := ctlState{ctl: c, inc: inc, epoch: sn.epoch, resets: sn.resets,
 		durable: sn.durable, last: sn.last, first: sn.first, lineage: sn.lineage}
-	st.trusted = f.trustedLocked(c, sn.pid, inc)
+	st.trusted = f.trustedLocked(c, sn)
+	st.closed = st.trusted && sn.pid == 0
 	st.poisoned = st.trusted && sn.poisoned
 	st.poisonEnds = st.poisoned && sn.pid != 0 && sn.epoch%2 == 0 // a failing truncation publishes its cut first
 	if st.trusted {
@@ -308,11 +315,19 @@ func (f *Follower) dropControlLocked(err error) {
 	f.ctlTry = time.Now()
 }
 
+// tells reports whether a live writer maintains the area: it tells of
+// every change of the log (a closed area only of those before its Close).
+func (st ctlState) tells() bool { return st.trusted && !st.closed }
+
 // trustedLocked reports whether the process holding the log's lock is the
-// one that wrote the control area's incarnation inc. A new incarnation or
-// pid is judged at once; a verdict older than trustRecheck is judged again
-// in the background (refreshTrust), and used meanwhile.
-func (f *Follower) trustedLocked(c *control, pid, inc uint64) bool {
+// one that wrote the control area's incarnation sn.inc, or, with no writer
+// (a closed area), whether the files are still as the area's fingerprint
+// describes them. A new incarnation or pid is judged at once; a verdict
+// older than trustRecheck is judged again: with one F_OFD_GETLK when the
+// writer holds CONTROL's OFD lock, else in the background (refreshTrust),
+// the verdict used meanwhile.
+func (f *Follower) trustedLocked(c *control, sn ctlSnap) bool {
+	pid, inc := sn.pid, sn.inc
 	t := &f.trust
 	if t.inc == inc && t.pid == pid && t.judged {
 		if t.stale && t.ofd {
@@ -331,11 +346,14 @@ func (f *Follower) trustedLocked(c *control, pid, inc uint64) bool {
 		if t.stale && !t.refreshing && !f.closed.Load() {
 			t.refreshing = true
 			f.refresh.Add(1)
-			go f.refreshTrust(pid, inc)
+			go f.refreshTrust(sn)
 		}
 		return t.ok
 	}
-	ok := f.judgeTrust(pid)
+	ok := f.judgeHolders(pid)
+	if ok && pid == 0 {
+		ok = f.closedHoldsLocked(sn)
+	}
 	f.setTrustLocked(pid, inc, ok)
 	if ok && pid != 0 {
 		held, known, err := sysutil.LockedOFD(c.f)
@@ -344,15 +362,19 @@ func (f *Follower) trustedLocked(c *control, pid, inc uint64) bool {
 	return ok
 }
 
-// refreshTrust judges the verdict of (pid, inc) again, without f.mu, and
-// stores it if it still speaks for the area.
-func (f *Follower) refreshTrust(pid, inc uint64) {
+// refreshTrust judges the verdict of sn's writer again, reading the lock
+// holders without f.mu, and stores it if it still speaks for the area.
+func (f *Follower) refreshTrust(sn ctlSnap) {
 	defer f.refresh.Done()
-	ok := f.judgeTrust(pid)
+	pid, inc := sn.pid, sn.inc
+	ok := f.judgeHolders(pid)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.trust.refreshing = false
-	if f.trust.inc == inc && f.trust.pid == pid {
+	if f.trust.inc == inc && f.trust.pid == pid && !f.closed.Load() {
+		if ok && pid == 0 {
+			ok = f.closedHoldsLocked(sn)
+		}
 		f.setTrustLocked(pid, inc, ok)
 	}
 }
@@ -369,9 +391,10 @@ func (f *Follower) setTrustLocked(pid, inc uint64, ok bool) {
 	t.inc, t.pid, t.ok, t.judged, t.stale = inc, pid, ok, true, false
 }
 
-// judgeTrust reads the lock holders: whether the writer pid (0: closed)
-// may be trusted, as trustedLocked reports.
-func (f *Follower) judgeTrust(pid uint64) bool {
+// judgeHolders reads the lock holders: whether the writer pid may be
+// trusted, or, for pid 0 (a closed area), whether no writer holds the log
+// (trustedLocked then checks the files against the area). Without f.mu.
+func (f *Follower) judgeHolders(pid uint64) bool {
 	f.judges.Add(1)
 	pids, known, err := sysutil.LockHolders(filepath.Join(f.dir, lockName))
 	var ok bool
@@ -386,11 +409,55 @@ func (f *Follower) judgeTrust(pid uint64) bool {
 			ok = err == nil && (!cknown || slices.Contains(cpids, int(pid)) || slices.Contains(cpids, 0))
 		}
 	} else {
-		// Closed, and no writer since: the area says how the last one
-		// left the log (its cuts included).
+		// Closed, and no writer holds the log: the area says how the last
+		// one left it (its cuts included), unless a writer that does not
+		// maintain the area (an older version) changed the log since.
 		ok = err == nil && known && len(pids) == 0
 	}
 	return ok
+}
+
+// closedHoldsLocked reports whether the log is still as the closed area sn
+// describes it: META's floor and first seq as recorded and no redo
+// record, the tip frame (LastSeq's) at its place with its sequence and
+// checksum, and nothing after the end the area published (no valid frame
+// there, no later segment made active).
+func (f *Follower) closedHoldsLocked(sn ctlSnap) bool {
+	t := sn.tip
+	m, err := readMeta(f.dir)
+	if err != nil || !t.recorded || m.floor != t.floor || m.firstSeq != t.front || m.backSeg != 0 || m.reset != 0 {
+		return false
+	}
+	if t.seg != 0 {
+		ff, err := f.acquireLocked(t.seg)
+		if err != nil || ff == nil {
+			return false
+		}
+		h, _, ok := peek(ff, int64(t.off))
+		crc, err := ff.f.FrameCRC(int64(t.off))
+		f.releaseLocked(ff)
+		if !ok || err != nil || !h.Type.IsRecord() || h.Seq != t.seq || crc != t.crc {
+			return false
+		}
+	}
+	if sn.segment == 0 {
+		return true
+	}
+	ff, err := f.acquireLocked(sn.segment)
+	if err != nil || ff == nil {
+		return false
+	}
+	_, _, after := peek(ff, int64(sn.end))
+	f.releaseLocked(ff)
+	nf, err := f.acquireLocked(sn.segment + 1)
+	if err != nil {
+		return false
+	}
+	if nf != nil {
+		after = after || activeFrom(nf) != 0
+		f.releaseLocked(nf)
+	}
+	return !after
 }
 
 // mapControlLocked maps the control area if there is one: writable, to
@@ -436,6 +503,10 @@ func (f *Follower) mapControlLocked() error {
 func (f *Follower) acquire(num uint64) (*folFile, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	return f.acquireLocked(num)
+}
+
+func (f *Follower) acquireLocked(num uint64) (*folFile, error) {
 	if f.closed.Load() {
 		return nil, ErrClosed
 	}
@@ -719,6 +790,11 @@ func (fi *followIter) checkState(it *Iterator, st ctlState) bool {
 		if !fi.followRing(it, st) {
 			return false
 		}
+		// A closed area does not tell what a writer that does not
+		// maintain it did since it was last checked: the records do.
+		if st.closed && !fi.revalidate(it, st) {
+			return false
+		}
 	} else if !fi.revalidate(it, st) {
 		return false
 	}
@@ -737,10 +813,10 @@ func (fi *followIter) followRing(it *Iterator, st ctlState) bool {
 	f := fi.f
 	f.mu.Lock()
 	c := f.ctl
-	var low, gone uint64
+	var low, folded, gone uint64
 	stable := false
 	if c != nil {
-		low, gone, stable = c.ringSince(fi.epoch, st.epoch, st.inc) // a fault: not stable, and the next look drops the area
+		low, folded, gone, stable = c.ringSince(fi.epoch, st.epoch, st.inc) // a fault: not stable, and the next look drops the area
 	}
 	f.mu.Unlock()
 	if !stable {
@@ -757,6 +833,16 @@ func (fi *followIter) followRing(it *Iterator, st ctlState) bool {
 		return fi.fail(it, &TruncatedError{Seq: seq, LastSeq: fi.lastSeqNow(st)})
 	case fi.returned != 0 && low <= fi.returned:
 		return fi.fail(it, &TruncatedError{Seq: max(low, fi.firstRet), LastSeq: fi.lastSeqNow(st)})
+	case fi.returned != 0 && (folded <= fi.returned || st.inc != fi.inc):
+		// The ring cannot say it for sure: its oldest entry folds cuts
+		// this iterator may have accounted for already (more than 16
+		// since it looked), or another writer opened since (one of an
+		// older version may have run in between and cut records the
+		// fingerprint check of the new one did not see). The records
+		// returned say it: the marks of the last 64.
+		if seq := fi.cutFrom(st.first); seq <= fi.returned {
+			return fi.fail(it, &TruncatedError{Seq: seq, LastSeq: fi.lastSeqNow(st)})
+		}
 	}
 	if st.first > fi.want {
 		if fi.returned != 0 && gone >= fi.want {
@@ -797,7 +883,7 @@ func (fi *followIter) revalidate(it *Iterator, st ctlState) bool {
 	if err != nil {
 		return fi.fail(it, err)
 	}
-	if !st.trusted && (m.backSeg != 0 || m.reset != 0) {
+	if !st.tells() && (m.backSeg != 0 || m.reset != 0) {
 		return false // a truncation's redo record: wait until it is done
 	}
 	ff, err := f.acquire(fi.retFile.num)
@@ -964,21 +1050,21 @@ func (fi *followIter) advance(it *Iterator, st ctlState) (ok, again bool) {
 		if !f.unchanged(st) {
 			return false, true
 		}
-		if fi.retFile != nil && !st.trusted {
+		if fi.retFile != nil && !st.tells() {
 			// The last record returned must still be in place: a cut
 			// zeroes it, a re-append rewrites it.
 			if c, err := fi.retFile.f.FrameCRC(fi.retOff); err != nil || c != fi.retCRC {
 				return false, fi.forceRevalidate()
 			}
 		}
-		if fi.retFile != nil && fi.retFile != fi.file && !st.trusted {
+		if fi.retFile != nil && fi.retFile != fi.file && !st.tells() {
 			// The first record of a segment after the one returned last:
 			// that one must still be the log's (not removed by a cut).
 			if linked, err := fi.retFile.f.Linked(); err != nil || !linked {
 				return false, fi.forceRevalidate()
 			}
 		}
-		if !st.trusted {
+		if !st.tells() {
 			// Nothing tells of a cut that removed the position's segment
 			// (its mapping still holds the records cut): the file must
 			// still be the log's after the copy.
@@ -1061,7 +1147,7 @@ func (fi *followIter) setReturned(seq uint64, off int64) {
 // the last record (a writer that does not tell of its truncations).
 func (fi *followIter) atEnd(it *Iterator, st ctlState) bool {
 	fi.idle++
-	if st.trusted || fi.idle%16 != 1 {
+	if st.tells() || fi.idle%16 != 1 {
 		return false
 	}
 	// Not at every look: records are checked against the last one
