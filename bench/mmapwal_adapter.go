@@ -100,5 +100,8 @@ func (w *mmapwalWAL) DiskBytes() (DiskUsage, error) {
 	})
 }
 
+// RecordsPerFlush is the log's group-commit factor (Stats.RecordsPerSync).
+func (w *mmapwalWAL) RecordsPerFlush() float64 { return w.l.Stats().RecordsPerSync }
+
 // Close syncs, writes the durable mark and closes the log.
 func (w *mmapwalWAL) Close() error { return w.l.Close() }

@@ -22,6 +22,9 @@ type Result struct {
 	// Resident is the fraction of the log's pages in the page cache just
 	// before a cold replay.
 	Resident float64
+	// PerFlush is the records per flush of a log that counts its flushes
+	// (a WAL with RecordsPerFlush), 0 for the others (durable workloads).
+	PerFlush float64
 }
 
 // OpsPerSec is the throughput in records per second.
@@ -241,6 +244,9 @@ func RunConcurrent(a Adapter, dir string, writers int, d time.Duration, size int
 		r.Lat.Merge(&hists[g])
 	}
 	r.Bytes = int64(r.Ops) * int64(size)
+	if f, ok := w.(interface{ RecordsPerFlush() float64 }); ok {
+		r.PerFlush = f.RecordsPerFlush()
+	}
 	if err := firstErr(append(errs, w.Close())...); err != nil {
 		return r, err
 	}

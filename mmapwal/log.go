@@ -89,10 +89,12 @@ type Log struct {
 	// wmu when both are held, never before it.
 	fmu sync.Mutex
 
-	// Group commit.
+	// Group commit. smu guards syncing and syncDone; the caller that set
+	// syncing (the leader) runs the round, and gc decides when it starts.
 	smu      sync.Mutex
 	syncing  bool
 	syncDone chan struct{} // closed when the running sync round ends
+	gc       gather
 
 	flushStop chan struct{}
 	flushDone chan struct{}
@@ -160,6 +162,7 @@ func Open(dir string, opts *Options) (*Log, error) {
 func newLog(dir string, o Options) *Log {
 	l := &Log{dir: dir, opts: o, log: o.Logger, syncDone: make(chan struct{})}
 	l.cuts.Store(new(backCut))
+	l.gc.init()
 	l.st.appends = appendCount{&l.last}
 	l.listen = &l.ownListen
 	l.maps.l = l
@@ -440,6 +443,7 @@ func (l *Log) shutdown(keepPrepared bool) {
 	l.ctlClose()
 	l.wmu.Unlock()
 	l.wakeAll()
+	l.gc.interrupt() // a round waiting for company starts now (and finds the log closed)
 	if l.flushStop != nil {
 		close(l.flushStop)
 		<-l.flushDone
@@ -521,8 +525,9 @@ func (l *Log) setPoison(cause error) error {
 	if l.poison.CompareAndSwap(nil, &err) {
 		markPoisoned(l.dir)
 		l.log.Error("mmapwal: log poisoned; writes will fail until it is reopened", "dir", l.dir, "cause", cause)
-		l.wakeAll()     // DurableOnly waiters fail now: DurableSeq never rises again
-		l.ctlPoisoned() // and followers
+		l.wakeAll()      // DurableOnly waiters fail now: DurableSeq never rises again
+		l.ctlPoisoned()  // and followers
+		l.gc.interrupt() // a round waiting for company gives up now
 	}
 	return l.poisoned()
 }

@@ -27,6 +27,7 @@ type stats struct {
 	syncedUpTo atomic.Uint64 // appends count covered by the last flush
 	covered    atomic.Uint64 // appends covered by flushes
 	syncNanos  atomic.Int64
+	lastSync   atomic.Int64 // duration of the last flush (ns): bounds a round's wait for company
 	rotations  atomic.Uint64
 	gen        atomic.Uint64 // bumped by truncations that move the end
 }
@@ -35,6 +36,7 @@ type stats struct {
 func (s *stats) observeSync(d time.Duration, appends uint64) {
 	s.syncs.Add(1)
 	s.syncNanos.Add(int64(d))
+	s.lastSync.Store(int64(d))
 	for {
 		prev := s.syncedUpTo.Load()
 		if appends <= prev {

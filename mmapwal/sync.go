@@ -14,7 +14,9 @@ import (
 // even when nothing is left to flush; on a ReadOnly log ErrInvalidArgument.
 //
 // Concurrent callers share one flush (group commit): a flush covers
-// everything appended before it started.
+// everything appended before it started. After a flush that released
+// several callers, the next one waits for as many to call again, at most
+// half as long as the last flush took; a lone caller's flush starts at once.
 func (l *Log) Sync() error {
 	if l.closed.Load() {
 		return ErrClosed
@@ -57,6 +59,10 @@ func (l *Log) WaitDurable(ctx context.Context, seq uint64) error {
 // syncTo returns once DurableSeq ≥ seq. One caller at a time runs a sync
 // round; the others wait for it and check again (group commit).
 func (l *Log) syncTo(ctx context.Context, seq uint64) error {
+	if d := l.durable.Load(); d >= seq || d >= l.last.Load() {
+		return nil // the loop's first test, before the caller counts as company
+	}
+	l.gc.arrive(seq)
 	for {
 		// A TruncateBack since the call may have dropped the records up to
 		// seq: then everything still in the log being durable is enough
@@ -88,9 +94,13 @@ func (l *Log) syncTo(ctx context.Context, seq uint64) error {
 
 		// Let the appenders that the last round just released append again
 		// before this round takes its snapshot, so that it covers them too:
-		// without it, rounds alternate between halves of the writers.
+		// without it, rounds alternate between halves of the writers. The
+		// wait for them is bounded (see gather); Gosched then lets those
+		// that have just appended reach Sync.
+		l.gc.wait(ctx, time.Duration(l.st.lastSync.Load())/gatherFraction, l.stopGather)
 		runtime.Gosched()
 		err := l.syncRound()
+		l.gc.ended()
 
 		l.smu.Lock()
 		l.syncing = false
@@ -109,6 +119,10 @@ func (l *Log) syncTo(ctx context.Context, seq uint64) error {
 	}
 }
 
+// stopGather reports whether a round waiting for company should start at
+// once: the log was closed or poisoned.
+func (l *Log) stopGather() bool { return l.closed.Load() || l.poisoned() != nil }
+
 // syncRound flushes the active segment up to what is written now and
 // raises DurableSeq. Sealed segments are already durable (rotation synced
 // them). The flush itself runs without the writer lock, so appenders keep
@@ -125,6 +139,7 @@ func (l *Log) syncRound() error {
 		return err
 	}
 	s, from, to, last, gen, appends := l.active, l.active.synced.Load(), l.off, l.last.Load(), l.st.gen.Load(), l.st.appends.Load()
+	l.gc.snapshot(last)
 	f, err := s.pin()
 	l.wmu.Unlock()
 	if err != nil {

@@ -154,3 +154,41 @@ func TestSweepPlan(t *testing.T) {
 		})
 	}
 }
+
+// TestSelectedWorkloads checks -workloads: the steps it keeps, in a
+// round's order, and the error of an unknown name.
+func TestSelectedWorkloads(t *testing.T) {
+	for _, tt := range []struct{ flag, want string }{
+		{"", "bulk128 bulk4k serial concurrent"},
+		{"iv,iii", "serial concurrent"},
+		{"v", "bulk128"},
+		{" ii , vi", "bulk128 bulk4k"},
+	} {
+		got, err := config{workloads: tt.flag}.selected()
+		var names []string
+		for _, s := range got {
+			names = append(names, s.name)
+		}
+		if err != nil || strings.Join(names, " ") != tt.want {
+			t.Errorf("-workloads %q: got %v, %v; want %s", tt.flag, names, err, tt.want)
+		}
+	}
+	if _, err := (config{workloads: "iv,vii"}).selected(); err == nil || !strings.Contains(err.Error(), `"vii"`) {
+		t.Errorf("-workloads iv,vii: got %v, want an error naming vii", err)
+	}
+}
+
+// TestPerFlushNote checks the records-per-flush footnote: medians of the
+// adapters that count flushes, none for the others.
+func TestPerFlushNote(t *testing.T) {
+	r := fakeReport(map[string]float64{"mmapwal": 300, "pebble": 200})
+	if got := r.perFlush(wConcurrent); got != "" {
+		t.Errorf("no counts: got %q, want no note", got)
+	}
+	for _, v := range []float64{9, 15, 14} {
+		r.add(wConcurrent, "mmapwal", bench.Result{Ops: 1000, Elapsed: time.Second / 300, PerFlush: v})
+	}
+	if got, want := r.perFlush(wConcurrent), "records per flush (median over rounds): mmapwal 14.0\n"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}

@@ -5,7 +5,7 @@
 // Usage:
 //
 //	go run ./cmd/compare [-quick] [-sweep] [-rounds 3] [-dir DIR] [-only a,b] [-base mmapwal]
-//	                     [-out DIR] [-machine NAME] [-note TEXT]
+//	                     [-workloads i,iv] [-out DIR] [-machine NAME] [-note TEXT]
 //
 // With -out, the full report also goes to DIR/<date>-<machine>.txt and a
 // plot of throughput by workload to DIR/<date>-<machine>.svg (-quick adds
@@ -34,6 +34,10 @@
 // After the per-workload tables, the report gives the ratios of mmapwal's
 // medians to every peer's and floor's medians measured in the same run, and
 // a summary of every adapter relative to -base.
+//
+// -workloads runs only the workloads listed (i, v and vi come from the
+// same run, so any of them runs all three). For a log that counts its
+// flushes (mmapwal), (iii) and (iv) also report records per flush.
 //
 // -sweep runs the size sweep instead (see sweep.go): append throughput for
 // records of 64 B to 1 MiB, and Open+replay time for logs of 16 MiB to
@@ -67,6 +71,7 @@ type config struct {
 	rounds     int
 	dir        string
 	only       string
+	workloads  string
 	base       string
 	writers    int
 	n128, n4k  int
@@ -100,6 +105,7 @@ func parseFlags() config {
 	flag.IntVar(&c.rounds, "rounds", 3, "rounds; every measure is the median over rounds")
 	flag.StringVar(&c.dir, "dir", "", "directory for the logs (default: a new directory under $TMPDIR, removed at the end)")
 	flag.StringVar(&c.only, "only", "", "comma-separated adapters to run (default: all)")
+	flag.StringVar(&c.workloads, "workloads", "", "comma-separated workloads to run: i, ii, iii, iv, v, vi (default: all)")
 	flag.StringVar(&c.base, "base", "mmapwal", "adapter the ratios are relative to (raw if this one is missing)")
 	flag.IntVar(&c.writers, "writers", 16, "writers of workload (iv)")
 	flag.IntVar(&c.n128, "n128", 0, "records of workload (i) (default 1M, quick 100k)")
@@ -164,9 +170,31 @@ func (c config) adapters() ([]bench.Adapter, error) {
 	return out, nil
 }
 
+// selected returns the steps that -workloads asks for.
+func (c config) selected() ([]step, error) {
+	all := steps(c)
+	if c.workloads == "" {
+		return all, nil
+	}
+	names := map[string]string{"i": "bulk128", "v": "bulk128", "vi": "bulk128", "ii": "bulk4k", "iii": "serial", "iv": "concurrent"}
+	want := map[string]bool{}
+	for _, w := range strings.Split(c.workloads, ",") {
+		name, ok := names[strings.TrimSpace(w)]
+		if !ok {
+			return nil, fmt.Errorf("unknown workload %q (want i, ii, iii, iv, v or vi)", w)
+		}
+		want[name] = true
+	}
+	return slices.DeleteFunc(all, func(s step) bool { return !want[s.name] }), nil
+}
+
 // run runs every round and prints the report.
 func run(c config) error {
 	adapters, err := c.adapters()
+	if err != nil {
+		return err
+	}
+	selected, err := c.selected()
 	if err != nil {
 		return err
 	}
@@ -190,7 +218,7 @@ func run(c config) error {
 			break
 		}
 		roundStart := time.Now()
-		for _, step := range steps(c) {
+		for _, step := range selected {
 			for _, a := range rotate(eligible(adapters, step.runs), round) {
 				runDir := filepath.Join(dir, fmt.Sprintf("r%d-%s-%s", round+1, step.name, a.Name))
 				if err := os.MkdirAll(runDir, 0o755); err != nil {

@@ -334,10 +334,32 @@ func (r *report) printSpeed(tw io.Writer, w workload) string {
 		note += fmt.Sprintf("latency: one call in %d timed; timing an empty call reads ~40 ns here\n", bench.LatencySample)
 	case wSerial, wConcurrent:
 		note += "latency: every durable call\n"
+		note += r.perFlush(w)
 	case wCold:
 		note += "cached before: fraction of the log's pages in the page cache when the replay started (mincore)\n"
 	}
 	return note
+}
+
+// perFlush is the footnote line of the median records per flush of each
+// adapter that counts them, or "".
+func (r *report) perFlush(w workload) string {
+	var parts []string
+	for _, name := range r.rows(w) {
+		var vs []float64
+		for _, res := range r.results[w][name] {
+			if res.PerFlush > 0 {
+				vs = append(vs, res.PerFlush)
+			}
+		}
+		if len(vs) > 0 {
+			parts = append(parts, fmt.Sprintf("%s %.1f", name, median(vs)))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "records per flush (median over rounds): " + strings.Join(parts, ", ") + "\n"
 }
 
 // printDisk prints the disk section, bytes per record, and returns its
