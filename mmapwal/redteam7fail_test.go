@@ -53,3 +53,30 @@ func TestRed7FailFlusherDelaysLoneWriter(t *testing.T) {
 	require.NoError(t, l.Sync())
 	require.Zero(t, l.gc.waits.Load(), "the lone writer's Sync waited for company (timeouts %d)", l.gc.timeouts.Load())
 }
+
+// TestRed7FailCompanyAfterTruncateBackNotCounted: after TruncateBack (or a
+// Reset) lowers LastSeq below the last snapshot, the callers that come for
+// the new records are counted late (seq ≤ snapSeq), never next, so a
+// leader waiting for company never sees it arrive and waits to the bound
+// although the company it waited for is there. One round per truncation,
+// bounded by half the last flush: the cost is the wasted wait.
+// Cause: gather.arrive (gather.go:75-83) compares seq with snapSeq, which
+// no truncation lowers; TruncateBack/Reset bump l.st.gen but leave
+// gc.snapSeq at the old, higher LastSeq.
+func TestRed7FailCompanyAfterTruncateBackNotCounted(t *testing.T) {
+	l := gatherLog(t, 1)
+	for range 10 {
+		_, err := l.Append([]byte("before"))
+		require.NoError(t, err)
+	}
+	require.NoError(t, l.Sync()) // snapSeq 10
+	require.NoError(t, l.TruncateBack(2))
+	l.gc.want = 2                                      // as after a round of two callers (this goroutine led the last round)
+	l.st.lastSync.Store(int64(200 * time.Millisecond)) // bound 100 ms; counted below, not timed
+	first := syncAsync(t, l)                           // seq 3 leads and waits for one more
+	awaitWaits(t, l, 1)
+	second := syncAsync(t, l) // seq 4: the company
+	require.NoError(t, result(t, first))
+	require.NoError(t, result(t, second))
+	require.Zero(t, l.gc.timeouts.Load(), "the company came but the wait ran to the bound (late %d, next %d)", l.gc.late.Load(), l.gc.next.Load())
+}
