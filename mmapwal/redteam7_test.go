@@ -6,10 +6,16 @@ package mmapwal
 
 import (
 	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/mmapwal/mmapwal/internal/sysutil"
 )
 
 // TestRed7CancelledWaiterDuringWait: a WaitDurable that joined a round
@@ -79,4 +85,59 @@ func TestRed7FlusherLeaderClose(t *testing.T) {
 	require.NoError(t, err)
 	defer l2.Close()
 	require.Equal(t, seq, l2.DurableSeq())
+}
+
+// TestRed7CloseFailsDuringWait: Close's flush fails while a round waits for
+// company. The waiting Sync must not get nil (nothing made its record
+// durable), and DurableSeq does not rise.
+func TestRed7CloseFailsDuringWait(t *testing.T) {
+	l := gatherLog(t, 4)
+	done := syncAsync(t, l)
+	awaitWaits(t, l, 1)
+	durable := l.DurableSeq()
+	psnSetFault(t, sysutil.FailNth(sysutil.OpMsync, 1, syscall.EIO, true))
+	require.ErrorIs(t, l.Close(), ErrPoisoned)
+	err := result(t, done)
+	require.Error(t, err, "Sync got nil although Close's flush failed")
+	require.True(t, errors.Is(err, ErrPoisoned) || errors.Is(err, ErrClosed), "%v", err)
+	require.Equal(t, durable, l.DurableSeq(), "DurableSeq rose after the failed flush")
+	require.Zero(t, l.gc.timeouts.Load())
+}
+
+// TestRed7WritersRaceClose: eight writers Append and Sync while the log is
+// closed under them, rounds waiting for company throughout. No Sync hangs,
+// and every record whose Sync returned nil is durable after a reopen.
+func TestRed7WritersRaceClose(t *testing.T) {
+	dir := fastTempDir(t)
+	l, err := Open(dir, &Options{SegmentSize: rcvSegSize, Durability: SyncManual})
+	require.NoError(t, err)
+	var acked atomic.Uint64
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for {
+				seq, err := l.Append([]byte("racer"))
+				if err != nil {
+					return
+				}
+				if l.Sync() != nil {
+					return
+				}
+				for a := acked.Load(); seq > a && !acked.CompareAndSwap(a, seq); a = acked.Load() {
+				}
+			}
+		})
+	}
+	for acked.Load() < 300 {
+		time.Sleep(100 * time.Microsecond)
+	}
+	require.NotZero(t, l.gc.waits.Load(), "no round waited for company: the race is not exercised")
+	require.NoError(t, l.Close())
+	ended := make(chan error, 1)
+	go func() { wg.Wait(); ended <- nil }()
+	require.NoError(t, result(t, ended))
+	l2, err := Open(dir, &Options{SegmentSize: rcvSegSize, Durability: SyncManual})
+	require.NoError(t, err)
+	defer l2.Close()
+	require.GreaterOrEqual(t, l2.DurableSeq(), acked.Load(), "an acknowledged record was lost")
 }
