@@ -141,3 +141,67 @@ func TestRed7WritersRaceClose(t *testing.T) {
 	defer l2.Close()
 	require.GreaterOrEqual(t, l2.DurableSeq(), acked.Load(), "an acknowledged record was lost")
 }
+
+// TestRed7Churn: writers under SyncInterval (the flusher leading rounds
+// too), WaitDurable callers whose ctx ends early, and TruncateBack, all at
+// once, then Close. Under -race: no data race on the gather's leader-only
+// fields, no Sync or WaitDurable left hanging, Close returns, and a nil
+// Sync means DurableSeq reached the record (or a truncation took it).
+func TestRed7Churn(t *testing.T) {
+	l, err := Open(fastTempDir(t), &Options{SegmentSize: rcvSegSize, Durability: SyncInterval, SyncInterval: time.Millisecond})
+	require.NoError(t, err)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var bad atomic.Uint64
+	for range 4 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				gen := l.st.gen.Load() // before the append: a truncation after it may drop the record
+				seq, err := l.Append([]byte("churn"))
+				if err != nil {
+					continue
+				}
+				if l.Sync() == nil && l.DurableSeq() < seq && l.st.gen.Load() == gen {
+					bad.Add(1)
+				}
+			}
+		})
+	}
+	for range 2 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if last := l.LastSeq(); last > 0 {
+					ctx, cancel := context.WithCancel(context.Background())
+					go cancel()
+					l.WaitDurable(ctx, last)
+				}
+			}
+		})
+	}
+	wg.Go(func() {
+		for range 50 {
+			if last := l.LastSeq(); last > 2 {
+				l.TruncateBack(last - 2)
+			}
+			time.Sleep(200 * time.Microsecond)
+		}
+	})
+	for l.gc.waits.Load() < 20 {
+		time.Sleep(100 * time.Microsecond)
+	}
+	close(stop)
+	ended := make(chan error, 1)
+	go func() { wg.Wait(); ended <- l.Close() }()
+	require.NoError(t, result(t, ended))
+	require.Zero(t, bad.Load(), "Sync returned nil with its record not durable")
+}
