@@ -23,7 +23,7 @@ import (
 // alone, waits for company until the bound (half the last flush). Every
 // tick that coincides with a Sync costs the lone writer one such wait.
 // Breaks: "a lone writer flushes at once" (gather.go:20-21, Sync's doc).
-// Cause: gather.ended (gather.go:101-104) counts every caller of syncTo as
+// Cause: gather.ended (gather.go:103-106) counts every caller of syncTo as
 // company that will return, including the flusher (sync.go:218), whose
 // calls come at SyncInterval, not after its release.
 func TestRed7FailFlusherDelaysLoneWriter(t *testing.T) {
