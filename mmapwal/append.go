@@ -73,7 +73,7 @@ func (l *Log) AppendBatchSeq(first uint64, records [][]byte) error {
 // afterAppend applies the durability mode to a record just appended.
 func (l *Log) afterAppend(seq uint64) error {
 	if l.opts.Durability == SyncAlways {
-		return l.syncTo(context.Background(), seq)
+		return l.syncTo(context.Background(), seq, true)
 	}
 	return nil
 }

@@ -82,6 +82,15 @@ func (g *gather) arrive(seq uint64) {
 	}
 }
 
+// truncated lowers snapSeq to last after a TruncateBack or Reset made it
+// LastSeq (under wmu): callers for the sequences appended again are
+// company for the coming round, not callers the last snapshot covered.
+func (g *gather) truncated(last uint64) {
+	if g.snapSeq.Load() > last {
+		g.snapSeq.Store(last)
+	}
+}
+
 // interrupt makes a waiting leader look again (Close, poisoning, company).
 func (g *gather) interrupt() {
 	select {

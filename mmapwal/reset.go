@@ -66,6 +66,7 @@ func (l *Log) Reset(next uint64) error {
 	l.frontGone.Store(next - 1)
 	c := l.addCut(next - 1)
 	l.st.gen.Add(1) // sync rounds in flight must not raise DurableSeq
+	l.gc.truncated(next - 1)
 	l.front.Store(next)
 	if err := l.resetSegments(num, next); err != nil {
 		return l.setPoison(err) // c stays pending: nothing is read until a reopen

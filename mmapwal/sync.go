@@ -27,7 +27,7 @@ func (l *Log) Sync() error {
 	if err := l.poisoned(); err != nil {
 		return err
 	}
-	return l.syncTo(context.Background(), l.last.Load())
+	return l.syncTo(context.Background(), l.last.Load(), true)
 }
 
 // WaitDurable returns once the record seq (and everything before it) is
@@ -53,16 +53,20 @@ func (l *Log) WaitDurable(ctx context.Context, seq uint64) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return l.syncTo(ctx, seq)
+	return l.syncTo(ctx, seq, true)
 }
 
 // syncTo returns once DurableSeq ≥ seq. One caller at a time runs a sync
-// round; the others wait for it and check again (group commit).
-func (l *Log) syncTo(ctx context.Context, seq uint64) error {
+// round; the others wait for it and check again (group commit). company
+// says the caller counts for gather: a writer that will call again as soon
+// as it is released (not SyncInterval's flusher).
+func (l *Log) syncTo(ctx context.Context, seq uint64, company bool) error {
 	if d := l.durable.Load(); d >= seq || d >= l.last.Load() {
 		return nil // the loop's first test, before the caller counts as company
 	}
-	l.gc.arrive(seq)
+	if company {
+		l.gc.arrive(seq)
+	}
 	for {
 		// A TruncateBack since the call may have dropped the records up to
 		// seq: then everything still in the log being durable is enough
@@ -215,7 +219,7 @@ func (l *Log) flusher() {
 			return
 		case <-t.C:
 			if last := l.last.Load(); last > l.durable.Load() && l.poisoned() == nil {
-				l.syncTo(context.Background(), last) // a failure poisons the log
+				l.syncTo(context.Background(), last, false) // a failure poisons the log; not company: it comes back only at the next tick
 			}
 		}
 	}

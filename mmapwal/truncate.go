@@ -162,6 +162,7 @@ func (l *Log) TruncateBack(seq uint64) error {
 	l.ctlTruncating()
 	c := l.addCut(newLast) // before anything changes: readers check it after reading
 	l.st.gen.Add(1)        // sync rounds in flight must not raise DurableSeq
+	l.gc.truncated(newLast)
 	if err := l.cutBack(segs, j, i, off, newLast); err != nil {
 		return l.setPoison(err) // c stays pending: readers never look above newLast
 	}

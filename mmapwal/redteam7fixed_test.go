@@ -1,9 +1,8 @@
-//go:build redteam7
-
 package mmapwal
 
-// Red team 7, failing repros (run: go test -race -count=1 -tags redteam7
-// -run 'TestRed7Fail' ./mmapwal).
+// Red team 7's two repros of wasted group-commit waits, fixed: the
+// flusher is no company (syncTo's company), and TruncateBack and Reset
+// lower the snapshot sequence (gather.truncated).
 
 import (
 	"sync/atomic"
@@ -15,7 +14,7 @@ import (
 	"github.com/mmapwal/mmapwal/internal/sysutil"
 )
 
-// TestRed7FailFlusherDelaysLoneWriter: under SyncInterval, one writer that
+// TestRed7FlusherDelaysLoneWriter (failed before the fix): under SyncInterval, one writer that
 // calls Sync is delayed by the library's own flusher. When a flusher tick
 // lands during the writer's flush (or the writer's Sync during the
 // flusher's), the second caller is counted (late, or next) and gather.ended
@@ -26,7 +25,7 @@ import (
 // Cause: gather.ended (gather.go:103-106) counts every caller of syncTo as
 // company that will return, including the flusher (sync.go:218), whose
 // calls come at SyncInterval, not after its release.
-func TestRed7FailFlusherDelaysLoneWriter(t *testing.T) {
+func TestRed7FlusherDelaysLoneWriter(t *testing.T) {
 	l, err := Open(fastTempDir(t), &Options{SegmentSize: 1 << 20, Durability: SyncInterval, SyncInterval: 20 * time.Millisecond})
 	require.NoError(t, err)
 	defer l.Close()
@@ -36,25 +35,23 @@ func TestRed7FailFlusherDelaysLoneWriter(t *testing.T) {
 		if op != sysutil.OpMsync || !armed.CompareAndSwap(true, false) {
 			return nil
 		}
-		// Hold the first round's flush until the other caller (the writer
-		// or the flusher, whichever did not lead) has arrived.
-		for give := time.Now().Add(10 * time.Second); l.gc.late.Load()+l.gc.next.Load() == 0 && time.Now().Before(give); {
-			time.Sleep(100 * time.Microsecond)
-		}
+		// Hold the first round's flush over three ticks of the flusher:
+		// it calls (and waits for this round) meanwhile, whichever led.
+		time.Sleep(3 * l.opts.SyncInterval)
 		return nil
 	})
 	_, err = l.Append([]byte("one"))
 	require.NoError(t, err)
 	require.NoError(t, l.Sync())
 	require.False(t, armed.Load(), "no flush held")
-	require.Equal(t, uint64(2), l.gc.want, "the flusher counted as company of the next round")
+	require.LessOrEqual(t, l.gc.want, uint64(1), "the flusher counted as company of the next round")
 	_, err = l.Append([]byte("two"))
 	require.NoError(t, err)
 	require.NoError(t, l.Sync())
 	require.Zero(t, l.gc.waits.Load(), "the lone writer's Sync waited for company (timeouts %d)", l.gc.timeouts.Load())
 }
 
-// TestRed7FailCompanyAfterTruncateBackNotCounted: after TruncateBack (or a
+// TestRed7CompanyAfterTruncateBackCounted (failed before the fix): after TruncateBack (or a
 // Reset) lowers LastSeq below the last snapshot, the callers that come for
 // the new records are counted late (seq ≤ snapSeq), never next, so a
 // leader waiting for company never sees it arrive and waits to the bound
@@ -63,7 +60,7 @@ func TestRed7FailFlusherDelaysLoneWriter(t *testing.T) {
 // Cause: gather.arrive (gather.go:75-83) compares seq with snapSeq, which
 // no truncation lowers; TruncateBack/Reset bump l.st.gen but leave
 // gc.snapSeq at the old, higher LastSeq.
-func TestRed7FailCompanyAfterTruncateBackNotCounted(t *testing.T) {
+func TestRed7CompanyAfterTruncateBackCounted(t *testing.T) {
 	l := gatherLog(t, 1)
 	for range 10 {
 		_, err := l.Append([]byte("before"))
