@@ -50,9 +50,10 @@ type gather struct {
 
 	// Leader only: set and read by the caller that holds the sync round
 	// (Log.syncing), which smu hands from one leader to the next.
-	timer   *time.Timer // bounds the wait; stopped between waits
-	covered uint64      // next at the last snapshot: the callers it covered
-	want    uint64      // company the coming round waits for (0 or 1: none)
+	timer   *time.Timer   // bounds the wait; stopped between waits
+	maxWait time.Duration // the cap of the bound: gatherMaxWait (tests set more)
+	covered uint64        // next at the last snapshot: the callers it covered
+	want    uint64        // company the coming round waits for (0 or 1: none)
 
 	// For tests: waits counts the rounds that waited for company, timeouts
 	// those whose wait ended at the bound.
@@ -63,10 +64,17 @@ type gather struct {
 // flush's duration divided by it.
 const gatherFraction = 2
 
+// gatherMaxWait caps a round's wait for company whatever the last flush
+// took: every flush sets it, a rotation's of a whole sealed segment too,
+// and one slow flush must not make the next rounds' missing company cost
+// as much.
+const gatherMaxWait = 2 * time.Millisecond
+
 // init makes g ready; no leader waits.
 func (g *gather) init() {
 	g.target.Store(math.MaxUint64)
 	g.wake = make(chan struct{}, 1)
+	g.maxWait = gatherMaxWait
 	g.timer = time.NewTimer(time.Hour)
 	g.timer.Stop()
 }

@@ -27,6 +27,7 @@ func gatherLog(t *testing.T, want uint64) *Log {
 	t.Cleanup(func() { l.Close() })
 	l.gc.want = want // no round runs yet: no leader owns it
 	l.st.lastSync.Store(int64(time.Hour))
+	l.gc.maxWait = time.Hour // above the bound: the cap is tested alone (TestGatherWaitCapped)
 	return l
 }
 
@@ -223,4 +224,31 @@ func TestGatherWait(t *testing.T) {
 	cancel()
 	<-ended
 	require.Zero(t, g.timeouts.Load())
+}
+
+// TestGatherWaitCapped: after a flush far slower than usual (a rotation's
+// of a whole segment, a disk stall), a round whose company does not come
+// waits at most gatherMaxWait, not half that flush: counted by the bound
+// it was given, through a leader with no company at all.
+func TestGatherWaitCapped(t *testing.T) {
+	l := gatherLog(t, 1)
+	if _, err := l.Append([]byte("a")); err != nil {
+		t.Fatal(err)
+	}
+	l.gc.maxWait = gatherMaxWait                 // gatherLog raised it
+	l.gc.want = 2                                // company expected, none will come
+	l.st.lastSync.Store(int64(10 * time.Minute)) // as if the last flush had stalled
+	done := make(chan error, 1)
+	go func() { done <- l.Sync() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the round waits for company as long as half the last flush (5 minutes)")
+	}
+	if l.gc.timeouts.Load() != 1 {
+		t.Fatalf("timeouts %d, want the one wait ended at its bound", l.gc.timeouts.Load())
+	}
 }

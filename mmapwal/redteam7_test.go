@@ -74,6 +74,7 @@ func TestRed7FlusherLeaderClose(t *testing.T) {
 	require.NoError(t, err)
 	l.gc.want = 4 // before the first append: the flusher has no round to run yet
 	l.st.lastSync.Store(int64(time.Hour))
+	l.gc.maxWait = time.Hour
 	seq, err := l.Append([]byte("flusher"))
 	require.NoError(t, err)
 	awaitWaits(t, l, 1) // the flusher leads and waits

@@ -101,7 +101,7 @@ func (l *Log) syncTo(ctx context.Context, seq uint64, company bool) error {
 		// without it, rounds alternate between halves of the writers. The
 		// wait for them is bounded (see gather); Gosched then lets those
 		// that have just appended reach Sync.
-		l.gc.wait(ctx, time.Duration(l.st.lastSync.Load())/gatherFraction, l.stopGather)
+		l.gc.wait(ctx, min(time.Duration(l.st.lastSync.Load())/gatherFraction, l.gc.maxWait), l.stopGather)
 		runtime.Gosched()
 		err := l.syncRound()
 		l.gc.ended()
