@@ -81,3 +81,63 @@ func TestRT6FailClosedAreaDurableOnly(t *testing.T) {
 		})
 	}
 }
+
+// TestRT6FailClosedAreaStaleTail: the same reuse of a closed area's
+// verdict (within trustRecheck, "stopped", or at the first look after the
+// recheck fell due, "due") makes a Follower's LastSeq and DurableSeq
+// report the closed area's 100 after a writer that does not maintain the
+// area cut to 50 and appended 51..60 without a sync: LastSeq 100 while
+// Read(61..100) is ErrNotFound with no truncation racing, and DurableSeq
+// 100 above the writer's 50. Cause: tailSeq (follower.go:668-673) takes
+// max(scan, st.last / st.durable) whenever st.trusted, which includes a
+// closed area (st.tells() is false), whose words say how the last writer
+// of this version left the log, not what an unseen writer did since.
+func TestRT6FailClosedAreaStaleTail(t *testing.T) {
+	for _, mode := range []string{"stopped", "due"} {
+		t.Run(mode, func(t *testing.T) {
+			dir := fastTempDir(t)
+			l, err := Open(dir, folOpts())
+			if err != nil {
+				t.Fatal(err)
+			}
+			rt5Append(t, l, 1, 100, 1)
+			if err := l.Sync(); err != nil {
+				t.Fatal(err)
+			}
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			f := openFollower(t, dir, nil)
+			if got := f.LastSeq(); got != 100 { // a look: judges the closed area
+				t.Fatalf("LastSeq %d after Close, want 100", got)
+			}
+			if mode == "stopped" {
+				f.recheck.Stop() // the next look comes within trustRecheck
+			}
+			testHookNoControl = true
+			l2, err := Open(dir, folOpts())
+			testHookNoControl = false
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l2.Close()
+			if err := l2.TruncateBack(50); err != nil {
+				t.Fatal(err)
+			}
+			rt5Append(t, l2, 51, 60, 2)
+			if mode == "due" {
+				for deadline := time.Now().Add(sleepBound); !f.due.Load(); time.Sleep(time.Millisecond) {
+					if time.Now().After(deadline) {
+						t.Fatal("the recheck never fell due")
+					}
+				}
+			}
+			last, ds := f.LastSeq(), f.DurableSeq()
+			_, rerr := f.Read(last)
+			if last != 60 || ds > l2.DurableSeq() {
+				t.Fatalf("LastSeq %d (Read(%d): %v), DurableSeq %d; the log holds 1..60, the writer's DurableSeq is %d",
+					last, last, rerr, ds, l2.DurableSeq())
+			}
+		})
+	}
+}
