@@ -328,3 +328,51 @@ func TestRT6SteppedVerificationRacesCut(t *testing.T) {
 		l.Close()
 	}
 }
+
+// TestRT6ClosedAreaUnseenReset: a follower that returned 1..50 and reuses
+// a closed area's verdict (the recheck held off: within trustRecheck)
+// while a writer that does not maintain the area Resets the log (to
+// below, inside, just past and past what it returned) and appends with
+// other bytes: the per-record checks end it with ErrTruncated, never a
+// record of the new generation. (Its LastSeq field is the closed area's
+// 100 after Reset(1): see TestRT6FailClosedAreaStaleTail.)
+func TestRT6ClosedAreaUnseenReset(t *testing.T) {
+	for _, next := range []uint64{1, 40, 51, 101} {
+		dir := fastTempDir(t)
+		l, err := Open(dir, folOpts())
+		if err != nil {
+			t.Fatal(err)
+		}
+		rt5Append(t, l, 1, 100, 1)
+		f := openFollower(t, dir, nil)
+		it, _ := f.NewIterator(1)
+		for s := uint64(1); s <= 50; s++ {
+			if !nextWithin(it) || it.Seq() != s {
+				t.Fatalf("record %d: %v", s, it.Err())
+			}
+		}
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+		f.LastSeq()      // a look: the closed area judged
+		f.recheck.Stop() // the next look comes within trustRecheck
+		testHookNoControl = true
+		l2, err := Open(dir, folOpts())
+		testHookNoControl = false
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := l2.Reset(next); err != nil {
+			t.Fatal(err)
+		}
+		rt5Append(t, l2, next, next+60, 2)
+		var te *TruncatedError
+		if nextWithin(it) {
+			t.Fatalf("after an unseen Reset(%d): record %d returned, want ErrTruncated", next, it.Seq())
+		} else if !errors.As(it.Err(), &te) {
+			t.Fatalf("after an unseen Reset(%d): %v, want ErrTruncated", next, it.Err())
+		}
+		it.Close()
+		l2.Close()
+	}
+}
