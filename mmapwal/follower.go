@@ -614,7 +614,7 @@ func (f *Follower) FirstSeq() uint64 {
 		return 0
 	}
 	defer it.Close()
-	if st.trusted {
+	if st.tells() { // not a closed area: a writer it did not see may have changed the log since
 		it.fol.want = max(st.first, 1)
 	} else if m, err := readMeta(f.dir); err == nil {
 		it.fol.want = max(m.firstSeq, 1)
@@ -665,7 +665,7 @@ func (f *Follower) tailSeq(k int) uint64 {
 		}
 	}
 	seq := it.fol.returned
-	if st.trusted {
+	if st.tells() { // not a closed area: a writer it did not see may have changed the log since
 		if k == 1 {
 			return max(seq, st.durable)
 		}
@@ -830,9 +830,9 @@ func (fi *followIter) followRing(it *Iterator, st ctlState) bool {
 		if gone < seq {
 			seq = gone + 1
 		}
-		return fi.fail(it, &TruncatedError{Seq: seq, LastSeq: fi.lastSeqNow(st)})
+		return fi.truncated(it, seq, st)
 	case fi.returned != 0 && low <= fi.returned:
-		return fi.fail(it, &TruncatedError{Seq: max(low, fi.firstRet), LastSeq: fi.lastSeqNow(st)})
+		return fi.truncated(it, max(low, fi.firstRet), st)
 	case fi.returned != 0 && (folded <= fi.returned || st.inc != fi.inc):
 		// The ring cannot say it for sure: its oldest entry folds cuts
 		// this iterator may have accounted for already (more than 16
@@ -841,7 +841,7 @@ func (fi *followIter) followRing(it *Iterator, st ctlState) bool {
 		// fingerprint check of the new one did not see). The records
 		// returned say it: the marks of the last 64.
 		if seq := fi.cutFrom(st.first); seq <= fi.returned {
-			return fi.fail(it, &TruncatedError{Seq: seq, LastSeq: fi.lastSeqNow(st)})
+			return fi.truncated(it, seq, st)
 		}
 	}
 	if st.first > fi.want {
@@ -857,6 +857,16 @@ func (fi *followIter) followRing(it *Iterator, st ctlState) bool {
 	fi.dropNext()
 	fi.file, fi.batchEnd, fi.durableEnd, fi.durWalk = nil, 0, 0, 0
 	return true
+}
+
+// truncated ends the iterator with a *TruncatedError at seq, or with
+// ErrClosed when the Follower was closed meanwhile: then the files it
+// could not look at again were unmapped by Close, not cut.
+func (fi *followIter) truncated(it *Iterator, seq uint64, st ctlState) bool {
+	if fi.f.closed.Load() {
+		return fi.fail(it, ErrClosed)
+	}
+	return fi.fail(it, &TruncatedError{Seq: seq, LastSeq: fi.lastSeqNow(st)})
 }
 
 // lastSeqNow is the LastSeq of a TruncatedError: what the files hold now
@@ -917,7 +927,7 @@ func (fi *followIter) revalidate(it *Iterator, st ctlState) bool {
 			return true
 		}
 	}
-	return fi.fail(it, &TruncatedError{Seq: min(fi.cutFrom(m.firstSeq), fi.returned), LastSeq: fi.lastSeqNow(st)})
+	return fi.truncated(it, min(fi.cutFrom(m.firstSeq), fi.returned), st)
 }
 
 // frameAt copies the frame at off of ff into fi.buf and decodes the copy;
@@ -1184,7 +1194,7 @@ func (fi *followIter) batchComplete(off int64) bool {
 // this one; or a later frame's durable field, or a mark, covers it; a seal
 // proves nothing: it is written before the sync).
 func (fi *followIter) durable(st ctlState, seq uint64, end int64) bool {
-	if st.trusted {
+	if st.tells() { // not a closed area: a writer it did not see may have changed the log since
 		return seq <= st.durable
 	}
 	if end <= fi.durableEnd {

@@ -256,7 +256,7 @@ func TestRT6SteppedVerificationDamage(t *testing.T) {
 // below, inside, just past and past what it returned) and appends with
 // other bytes: the per-record checks end it with ErrTruncated, never a
 // record of the new generation. (Its LastSeq field is the closed area's
-// 100 after Reset(1): see TestRT6FailClosedAreaStaleTail.)
+// 100 after Reset(1): see TestRT6ClosedAreaStaleTail.)
 func TestRT6ClosedAreaUnseenReset(t *testing.T) {
 	for _, next := range []uint64{1, 40, 51, 101} {
 		dir := fastTempDir(t)

@@ -1,9 +1,9 @@
-//go:build redteam6
-
 package mmapwal
 
-// Red team 6's repros of broken properties (they FAIL on main 477ecd2).
-// Run: go test -race -count=1 -tags redteam6 -run 'TestRT6Fail' ./mmapwal
+// Red team 6's repros of broken properties, fixed: they failed on main
+// 477ecd2, where a closed area's DurableSeq, LastSeq and FirstSeq were
+// taken as current (st.trusted) though a writer the follower did not see
+// may have changed the log since (st.tells()).
 
 import (
 	"bytes"
@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-// TestRT6FailClosedAreaDurableOnly: a DurableOnly follower returns a
+// TestRT6ClosedAreaDurableOnly (failed before the fix): a DurableOnly follower returns a
 // record that is not durable. The writer (this version) appends 1..100,
 // syncs and closes: the closed area says DurableSeq 100. A follower that
 // returned 1..50 judges the closed area trusted (LOCK free, fingerprint
@@ -27,7 +27,7 @@ import (
 // a power cut. The per-record checks that FORMAT.md §9.6 says keep a closed
 // area safe (the last record returned still in place) do not cover
 // durability: record 50 is intact.
-func TestRT6FailClosedAreaDurableOnly(t *testing.T) {
+func TestRT6ClosedAreaDurableOnly(t *testing.T) {
 	for _, mode := range []string{"stopped", "due"} {
 		t.Run(mode, func(t *testing.T) {
 			dir := fastTempDir(t)
@@ -82,7 +82,7 @@ func TestRT6FailClosedAreaDurableOnly(t *testing.T) {
 	}
 }
 
-// TestRT6FailClosedAreaStaleTail: the same reuse of a closed area's
+// TestRT6ClosedAreaStaleTail (failed before the fix): the same reuse of a closed area's
 // verdict (within trustRecheck, "stopped", or at the first look after the
 // recheck fell due, "due") makes a Follower's LastSeq and DurableSeq
 // report the closed area's 100 after a writer that does not maintain the
@@ -92,7 +92,7 @@ func TestRT6FailClosedAreaDurableOnly(t *testing.T) {
 // max(scan, st.last / st.durable) whenever st.trusted, which includes a
 // closed area (st.tells() is false), whose words say how the last writer
 // of this version left the log, not what an unseen writer did since.
-func TestRT6FailClosedAreaStaleTail(t *testing.T) {
+func TestRT6ClosedAreaStaleTail(t *testing.T) {
 	for _, mode := range []string{"stopped", "due"} {
 		t.Run(mode, func(t *testing.T) {
 			dir := fastTempDir(t)
