@@ -100,8 +100,10 @@ type trustVerdict struct {
 
 // trustRecheck is how old a trust verdict may grow, while the incarnation
 // stays the same, before it is checked again: a writer of an older version
-// that took the lock since does not maintain the area. The recheck runs
-// beside the looks, which use the verdict they have until it is done: it
+// that took the lock since does not maintain the area. A writer that holds
+// CONTROL's OFD lock is rechecked with one F_OFD_GETLK, in the look; any
+// other verdict (a closed area, a writer without the OFD lock) is judged
+// again beside the looks, which use it until that is done: the judgement
 // reads /proc/locks, which takes the kernel's file-lock rwsem for writing
 // (an RCU grace period, milliseconds here), and a look that waited for it
 // would hold every record back as long.
