@@ -180,14 +180,22 @@ func (x *index) seq(i int64) uint64 {
 	return v.seq(i)
 }
 
-// at returns entry i and true when it is published (one load of the
-// view, for the iterator's common case), else false.
-func (x *index) at(i int64) (off int64, seq uint64, ok bool) {
+// run returns the published entries from i on that lie in i's chunk, at
+// most max of them: their offsets, and their sequences (seqs nil: dense,
+// first, first+1, …). None (len(offs) == 0) when i is not published.
+func (x *index) run(i int64, max int) (offs []uint32, seqs []uint64, first uint64) {
 	v := x.v.Load()
-	if i < 0 || i >= v.n.Load() {
-		return 0, 0, false
+	n := v.n.Load()
+	if i < 0 || i >= n {
+		return nil, nil, 0
 	}
-	return int64(v.offs[i>>chunkBits][i&chunkMask]), v.seq(i), true
+	c, j := i>>chunkBits, i&chunkMask
+	k := min(n-i, chunkLen-j, int64(max))
+	offs = v.offs[c][j : j+k]
+	if v.seqs != nil {
+		return offs, v.seqs[c][j : j+k], 0
+	}
+	return offs, nil, v.base + uint64(i)
 }
 
 func (v *indexView) seq(i int64) uint64 {
