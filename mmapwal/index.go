@@ -69,6 +69,19 @@ func (x *index) add(off int64, seq uint64) {
 // It returns the view it went to. Writer only.
 func (x *index) put(off int64, seq uint64) *indexView {
 	v := x.v.Load()
+	if i := v.w; v.seqs == nil && i > 0 && seq == v.base+uint64(i) && i>>chunkBits < int64(v.chunks) {
+		// The common case, in a few instructions: the next entry of a
+		// dense run, in a chunk already allocated.
+		v.offs[i>>chunkBits][i&chunkMask] = uint32(off)
+		v.w = i + 1
+		return v
+	}
+	return x.putSlow(v, off, seq)
+}
+
+// putSlow is put's general case: the first entry, a gap, a new chunk, a
+// sparse view.
+func (x *index) putSlow(v *indexView, off int64, seq uint64) *indexView {
 	if v.seqs == nil {
 		switch {
 		case v.w == 0:
