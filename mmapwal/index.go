@@ -69,6 +69,19 @@ func (x *index) add(off int64, seq uint64) {
 // It returns the view it went to. Writer only.
 func (x *index) put(off int64, seq uint64) *indexView {
 	v := x.v.Load()
+	if i := v.w; v.seqs == nil && i > 0 && seq == v.base+uint64(i) && i>>chunkBits < int64(v.chunks) {
+		// The common case, in a few instructions: the next entry of a
+		// dense run, in a chunk already allocated.
+		v.offs[i>>chunkBits][i&chunkMask] = uint32(off)
+		v.w = i + 1
+		return v
+	}
+	return x.putSlow(v, off, seq)
+}
+
+// putSlow is put's general case: the first entry, a gap, a new chunk, a
+// sparse view.
+func (x *index) putSlow(v *indexView, off int64, seq uint64) *indexView {
 	if v.seqs == nil {
 		switch {
 		case v.w == 0:
@@ -180,14 +193,22 @@ func (x *index) seq(i int64) uint64 {
 	return v.seq(i)
 }
 
-// at returns entry i and true when it is published (one load of the
-// view, for the iterator's common case), else false.
-func (x *index) at(i int64) (off int64, seq uint64, ok bool) {
+// run returns the published entries from i on that lie in i's chunk, at
+// most max of them: their offsets, and their sequences (seqs nil: dense,
+// first, first+1, …). None (len(offs) == 0) when i is not published.
+func (x *index) run(i int64, max int) (offs []uint32, seqs []uint64, first uint64) {
 	v := x.v.Load()
-	if i < 0 || i >= v.n.Load() {
-		return 0, 0, false
+	n := v.n.Load()
+	if i < 0 || i >= n {
+		return nil, nil, 0
 	}
-	return int64(v.offs[i>>chunkBits][i&chunkMask]), v.seq(i), true
+	c, j := i>>chunkBits, i&chunkMask
+	k := min(n-i, chunkLen-j, int64(max))
+	offs = v.offs[c][j : j+k]
+	if v.seqs != nil {
+		return offs, v.seqs[c][j : j+k], 0
+	}
+	return offs, nil, v.base + uint64(i)
 }
 
 func (v *indexView) seq(i int64) uint64 {

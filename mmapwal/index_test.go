@@ -89,6 +89,24 @@ func TestIndexViews(t *testing.T) {
 		if s, n := x.lastSeq(); n > 0 && s != model[n-1].seq {
 			t.Fatalf("step %d: lastSeq %d, want %d", step, s, model[n-1].seq)
 		}
+		i, limit := rng.IntN(len(model)+2)-1, rng.IntN(2*chunkLen)
+		offs, seqs, first := x.run(int64(i), limit)
+		want := 0
+		if i >= 0 && i < len(model) {
+			want = min(len(model)-i, chunkLen-i&chunkMask, limit)
+		}
+		if len(offs) != want || (seqs != nil && len(seqs) != want) {
+			t.Fatalf("step %d: run(%d, %d) = %d entries, %d sequences, want %d", step, i, limit, len(offs), len(seqs), want)
+		}
+		for k, o := range offs {
+			seq := first + uint64(k)
+			if seqs != nil {
+				seq = seqs[k]
+			}
+			if e := model[i+k]; int64(o) != e.off || seq != e.seq {
+				t.Fatalf("step %d: run(%d) entry %d = (%d, %d), want (%d, %d)", step, i, k, o, seq, e.off, e.seq)
+			}
+		}
 	}
 	close(stop)
 	<-done

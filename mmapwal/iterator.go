@@ -58,6 +58,18 @@ type Iterator struct {
 	err        error
 	closed     bool
 
+	// ahead holds the payloads of the records at index positions aheadAt
+	// up to aheadAt+aheadN of s, read under one fault guard by
+	// nextInSegment (readAhead), whose checks of the truncations come
+	// after the read as they do for a single record; aheadSeqs are their
+	// sequences (nil: dense, aheadFirst+k). Only nextInSegment reads it;
+	// drop and the general path of Next empty it (aheadN = 0).
+	ahead      [aheadLen][]byte
+	aheadSeqs  []uint64
+	aheadFirst uint64
+	aheadAt    int64
+	aheadN     int
+
 	durableOnly bool          // IteratorOptions.DurableOnly: nothing above DurableSeq
 	ctxErr      error         // the ctx error of the last NextWait; not sticky
 	wakeCh      chan struct{} // NextWait's wake-up, made at its first wait
@@ -102,6 +114,7 @@ func (it *Iterator) Next() bool {
 	if it.nextInSegment() {
 		return true
 	}
+	it.aheadN = 0 // what the general path finds is read again
 	for {
 		// The cuts and resets first: a record returned before a Close
 		// may have been dropped before it, and the caller must learn that
@@ -135,32 +148,62 @@ func (it *Iterator) Next() bool {
 // nextInSegment is Next's common case, in one function: the next record
 // of the pinned segment, already verified, on a writable log, with no
 // truncation, Reset or Close since the iterator last looked. It makes the
-// same checks as the general path, in the same order, and returns false,
-// changing nothing, as soon as one does not pass (or the record does not
-// read): the general path then looks again.
+// same checks as the general path, after the record was read, and returns
+// false, changing nothing but what it read ahead, as soon as one does not
+// pass (or the record does not read): the general path then looks again.
+//
+// The records are read aheadLen at a time (readAhead: one fault guard,
+// one call for the run), each checked when it is returned: a truncation
+// that began before the check is seen, however long before it the record
+// was read, as for a record read just before it.
 func (it *Iterator) nextInSegment() bool {
 	l, s := it.l, it.s
 	if s == nil || it.cutPending || it.top || l.opts.ReadOnly {
 		return false
 	}
+	k := it.i - it.aheadAt
+	if k < 0 || k >= int64(it.aheadN) {
+		if !it.readAhead() {
+			return false
+		}
+		k = 0
+	}
+	seq := it.aheadFirst + uint64(k)
+	if it.aheadSeqs != nil {
+		seq = it.aheadSeqs[k]
+	}
 	if l.cuts.Load() != it.cut || l.resets.Load() != it.resets || l.closed.Load() || l.front.Load() > it.next {
 		return false
 	}
-	off, seq, ok := s.idx.at(it.i)
-	if !ok || seq < it.next || (it.durableOnly && seq > l.durable.Load()) {
-		return false
-	}
-	val, err := it.f.RecordPayload(off, seq)
-	if err != nil || l.cuts.Load() != it.cut || l.front.Load() > it.next {
+	if seq < it.next || (it.durableOnly && seq > l.durable.Load()) {
 		return false
 	}
 	it.i++
-	it.seq, it.val = seq, val
+	it.seq, it.val = seq, it.ahead[k]
 	if seq == math.MaxUint64 {
 		it.top = true
 	} else {
 		it.next = seq + 1
 	}
+	return true
+}
+
+// aheadLen is how many records nextInSegment reads at a time.
+const aheadLen = 32
+
+// readAhead reads the payloads of the published records from it.i on, at
+// most aheadLen and within one chunk of the index, into it.ahead. It
+// reports false, with nothing read ahead, when the record at it.i is not
+// published or does not read (the general path reads it again, and says
+// why).
+func (it *Iterator) readAhead() bool {
+	offs, seqs, first := it.s.idx.run(it.i, aheadLen)
+	n, _ := it.f.RecordPayloads(it.ahead[:], offs, seqs, first)
+	if n == 0 {
+		it.aheadN = 0
+		return false
+	}
+	it.aheadSeqs, it.aheadFirst, it.aheadAt, it.aheadN = seqs, first, it.i, n
 	return true
 }
 
@@ -405,6 +448,7 @@ func (it *Iterator) drop() {
 		it.s.unpin()
 		it.s, it.f, it.bad = nil, nil, nil
 	}
+	it.aheadN = 0 // slices of the mapping just unpinned
 }
 
 func (it *Iterator) fail(err error) bool {

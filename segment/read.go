@@ -30,6 +30,46 @@ func (s *File) RecordPayload(off int64, seq uint64) (payload []byte, err error) 
 	return s.payload(off, seq)
 }
 
+// RecordPayloads is [File.RecordPayload] for a run of frames under one
+// fault guard, for an iterator that reads ahead of itself: the frame at
+// offs[k] must hold record seqs[k] (with seqs nil: first+k). It sets
+// out[k] for the frames in order while they read, at most len(out), and
+// returns how many did; err says why the next one did not (an *Error at
+// its offset, as RecordPayload's), nil when every frame of offs (or
+// len(out) of them) read.
+func (s *File) RecordPayloads(out [][]byte, offs []uint32, seqs []uint64, first uint64) (n int, err error) {
+	old := debug.SetPanicOnFault(true)
+	defer s.unguardRun(old, &err, offs, &n)
+	offs = offs[:min(len(offs), len(out))]
+	if seqs != nil {
+		seqs = seqs[:len(offs)]
+	}
+	for ; n < len(offs); n++ { // n counts as it goes: a fault returns it
+		seq := first + uint64(n)
+		if seqs != nil {
+			seq = seqs[n]
+		}
+		p, err := s.payload(int64(offs[n]), seq)
+		if err != nil {
+			return n, err
+		}
+		out[n] = p
+	}
+	return n, nil
+}
+
+// unguardRun is unguard for RecordPayloads: a fault is at the frame of
+// the first payload not read.
+func (s *File) unguardRun(old bool, err *error, offs []uint32, n *int) {
+	debug.SetPanicOnFault(old)
+	if r := recover(); r != nil {
+		if _, ok := r.(interface{ Addr() uintptr }); !ok {
+			panic(r)
+		}
+		*err = s.fault(int64(offs[*n]))
+	}
+}
+
 // AppendRecord appends the payload of the frame at off, which must hold
 // record seq, to dst: [File.RecordPayload] and the copy under one fault
 // guard.

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"os"
+	"slices"
 	"testing"
 
 	"github.com/mmapwal/mmapwal/crcframe"
@@ -92,6 +93,61 @@ func TestReadPath(t *testing.T) {
 	}
 }
 
+// TestRecordPayloads: a run of frames reads as RecordPayload reads each,
+// dense (first+k) or with sequences given, at most len(out); it stops at
+// the first frame that does not hold its record, out of the mapping or
+// faulting, with the count read and RecordPayload's error for that frame.
+func TestRecordPayloads(t *testing.T) {
+	f, _, frames, offs := readImage(t)
+	offs32 := make([]uint32, len(offs))
+	seqs := make([]uint64, len(offs))
+	for i, off := range offs {
+		offs32[i], seqs[i] = uint32(off), frames[i].h.Seq
+	}
+	end := uint32(len(f.Data()))
+	for _, c := range []struct {
+		name    string
+		outLen  int
+		offs    []uint32
+		seqs    []uint64
+		first   uint64
+		n       int
+		bad     int64 // offset of the error, 0: none
+		badWhy  crcframe.Reason
+		cutFile bool
+	}{
+		{name: "dense", outLen: 4, offs: offs32, first: 10, n: 4},
+		{name: "sequences", outLen: 4, offs: offs32, seqs: seqs, n: 4},
+		{name: "out shorter", outLen: 2, offs: offs32, first: 10, n: 2},
+		{name: "offs shorter", outLen: 8, offs: offs32[1:3], first: 11, n: 2},
+		{name: "none", outLen: 4, offs: nil, first: 10, n: 0},
+		{name: "other sequence", outLen: 4, offs: offs32, seqs: []uint64{10, 11, 99, 13}, n: 2, bad: offs[2], badWhy: crcframe.SequenceViolation},
+		{name: "dense from the wrong first", outLen: 4, offs: offs32, first: 11, n: 0, bad: offs[0], badWhy: crcframe.SequenceViolation},
+		{name: "offset past the end", outLen: 4, offs: []uint32{offs32[0], end + 8}, first: 10, n: 1, bad: int64(end) + 8, badWhy: crcframe.LengthOutOfBounds},
+		{name: "fault", outLen: 4, offs: []uint32{offs32[0], offs32[1], 4096 + 64}, first: 10, n: 2, bad: 4096 + 64, badWhy: crcframe.IOFault, cutFile: true},
+	} {
+		if c.cutFile {
+			requireNoErr(t, os.Truncate(f.Path(), 4096), "truncate") // a header past it faults
+		}
+		out := make([][]byte, c.outLen)
+		n, err := f.RecordPayloads(out, c.offs, c.seqs, c.first)
+		if n != c.n {
+			t.Fatalf("%s: read %d, want %d (%v)", c.name, n, c.n, err)
+		}
+		if c.bad == 0 {
+			requireNoErr(t, err, c.name)
+		} else {
+			requireAt(t, err, c.bad, c.badWhy, c.name)
+		}
+		for k := range n {
+			i := slices.Index(offs, int64(c.offs[k]))
+			if !bytes.Equal(out[k], frames[i].payload) {
+				t.Fatalf("%s: payload %d = %q, want %q", c.name, k, out[k], frames[i].payload)
+			}
+		}
+	}
+}
+
 // TestReadPathBadLength: a length field that runs out of the mapping, or
 // above crcframe.MaxPayload, is LengthOutOfBounds for RecordPayload and not
 // ok for AppendFrame, which copies nothing.
@@ -136,11 +192,16 @@ func TestReadPathTruncatedUnderMapping(t *testing.T) {
 	requireAt(t, err, past, crcframe.IOFault, "FrameCRC past the cut")
 }
 
-// TestReadPathAllocs: the read path allocates nothing (ReadInto, View and
+// TestReadPathAllocs: the read path (RecordPayloads too) allocates nothing (ReadInto, View and
 // iteration call it for every record).
 func TestReadPathAllocs(t *testing.T) {
 	f, _, frames, offs := readImage(t)
 	dst := make([]byte, 0, 8192)
+	offs32 := make([]uint32, len(offs))
+	for i, off := range offs {
+		offs32[i] = uint32(off)
+	}
+	var run [4][]byte
 	var sink int
 	allocs := testing.AllocsPerRun(100, func() {
 		for i, fr := range frames {
@@ -150,6 +211,8 @@ func TestReadPathAllocs(t *testing.T) {
 			crc, _ := f.FrameCRC(offs[i])
 			sink += len(p) + len(out) + len(fb) + int(crc&1)
 		}
+		n, _ := f.RecordPayloads(run[:], offs32, nil, frames[0].h.Seq)
+		sink += n
 	})
 	if allocs != 0 {
 		t.Fatalf("%v allocations per run of the read path, want 0", allocs)
