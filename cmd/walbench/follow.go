@@ -186,11 +186,14 @@ func (fs *followers) kill() {
 
 // The child protocol of --followers-process. The child (walbench itself,
 // with followerEnv naming the log's directory) writes little-endian int64s
-// to its stdout: msgReady once it waits for the first record, then one
-// latency (ns, ≥ 0) per record, then msgEnd, its allocations while
-// following and the number of records it saw. It reads from stdin the last
+// to its stdout: msgReady once it waits for the first record, then, once
+// done, msgEnd, its allocations while following, the number of records it
+// saw and the length of its latency histogram (ns), followed by the
+// histogram (measure.Hist.AppendBinary). It reads from stdin the last
 // sequence to expect, stops once it has seen it (or after catchUpWait), and
-// exits.
+// exits. The child keeps the histogram itself: a message per record would
+// have the writer's process read and record millions of them while it
+// appends, on the cores the writer is measured on.
 const (
 	followerEnv = "WALBENCH_FOLLOWER"
 	msgReady    = -2
@@ -247,25 +250,38 @@ func (p *followerProc) read() (int64, error) {
 	return int64(binary.LittleEndian.Uint64(b[:])), nil
 }
 
-// drain reads the child's latencies as they come (the pipe would fill and
-// stop the child otherwise) until its end message.
+// drain waits for the child's end message and reads its figures.
 func (p *followerProc) drain() {
 	defer close(p.done)
-	for {
-		v, err := p.read()
-		if err != nil {
-			p.err = fmt.Errorf("follower process: %w", err)
-			return
-		}
-		if v != msgEnd {
-			p.hist.Record(v)
-			continue
-		}
-		m, err1 := p.read()
-		n, err2 := p.read()
-		p.mallocs, p.n, p.err = uint64(m), n, errors.Join(err1, err2)
-		return
+	p.err = p.readEnd()
+}
+
+func (p *followerProc) readEnd() error {
+	v, err := p.read()
+	if err != nil {
+		return fmt.Errorf("follower process: %w", err)
 	}
+	if v != msgEnd {
+		return fmt.Errorf("follower process: message %d, want its end (%d)", v, msgEnd)
+	}
+	var w [3]int64
+	for i := range w {
+		if w[i], err = p.read(); err != nil {
+			return fmt.Errorf("follower process: %w", err)
+		}
+	}
+	if w[2] < 0 || w[2] > 1<<20 {
+		return fmt.Errorf("follower process: a histogram of %d bytes", w[2])
+	}
+	b := make([]byte, w[2])
+	if _, err := io.ReadFull(p.out, b); err != nil {
+		return fmt.Errorf("follower process: %w", err)
+	}
+	if err := p.hist.UnmarshalBinary(b); err != nil {
+		return fmt.Errorf("follower process: %w", err)
+	}
+	p.mallocs, p.n = uint64(w[0]), w[1]
+	return nil
 }
 
 // finish tells the child the last sequence, waits for its figures and its
