@@ -54,10 +54,11 @@ func followerChild(dir string, stdin io.Reader, stdout, stderr io.Writer) int {
 	runtime.ReadMemStats(&before)
 	var n int64
 	var hist measure.Hist
-	for it.NextWait(ctx) {
+	var c clock
+	for c.next(ctx, it) {
 		v := it.Value()
 		if len(v) >= stampLen {
-			hist.Record(max(time.Now().UnixNano()-readStamp(v), 0))
+			hist.Record(max(c.now-readStamp(v), 0))
 		}
 		n++
 		seen.Store(it.Seq())
