@@ -718,6 +718,11 @@ type followIter struct {
 	lineage    uint64 // the cut ring's lineage then
 	trusted    bool
 	idle       int // looks in a row that found nothing new
+	// The next segment's number when the last try to open it found it
+	// not there (yet), 0 after one that did; missLeft: throttled looks
+	// before the next try (nextFile).
+	missNum  uint64
+	missLeft int
 	// The last records returned (hist[i % len(hist)] for i < nhist), to
 	// tell, without a cut ring to trust, the first one a cut removed.
 	hist   [64]retMark
@@ -1221,7 +1226,7 @@ func (fi *followIter) durable(st ctlState, seq uint64, end int64) bool {
 	if end <= fi.durableEnd {
 		return true
 	}
-	if ff, _ := fi.nextFile(); ff != nil {
+	if ff, _ := fi.nextFile(false); ff != nil {
 		if activeFromBuf(ff, &fi.segHdr) != 0 && linkedNow(ff) {
 			fi.durableEnd = fi.file.f.Size()
 			return true
@@ -1234,7 +1239,7 @@ func (fi *followIter) durable(st ctlState, seq uint64, end int64) bool {
 // (the writer rotated): the frames of this one are then complete.
 func (fi *followIter) nextSegment(recheck bool) (bool, error) {
 	f := fi.f
-	nf, err := fi.nextFile()
+	nf, err := fi.nextFile(recheck) // recheck: no seal at the position
 	if err != nil || nf == nil {
 		return false, err
 	}
@@ -1271,20 +1276,39 @@ func (fi *followIter) nextSegment(recheck bool) (bool, error) {
 // Reset or a cut may have removed it and made another file of that number)
 // and takes it afresh if not. One fstat, not a map and unmap: those cost
 // the follower allocations and the writer's process TLB shootdowns.
-func (fi *followIter) nextFile() (*folFile, error) {
+//
+// A next segment that is not there or cannot be opened yet (the writer's
+// preparer has created it but not written its header: on a loaded machine
+// that lasted whole seconds, and each open cost 11 allocations and a few
+// syscalls per look, that is per record at 1,000 appends/s) is tried again
+// at most every missLooks-th look when throttle is set: the look at the end
+// of the active segment, with no seal there. A rotation writes the seal
+// first, and the look that finds it calls with throttle unset.
+func (fi *followIter) nextFile(throttle bool) (*folFile, error) {
 	num := fi.file.num + 1
 	if fi.nextF != nil && (fi.nextF.num != num || fi.idle%16 == 15 && !linkedNow(fi.nextF)) {
 		fi.dropNext()
 	}
 	if fi.nextF == nil {
+		if throttle && fi.missNum == num && fi.missLeft > 0 {
+			fi.missLeft--
+			return nil, nil
+		}
 		nf, err := fi.f.acquire(num)
-		if err != nil || nf == nil {
+		if err != nil {
 			return nil, err
 		}
-		fi.nextF = nf
+		if nf == nil {
+			fi.missNum, fi.missLeft = num, missLooks-1
+			return nil, nil
+		}
+		fi.missNum, fi.nextF = 0, nf
 	}
 	return fi.nextF, nil
 }
+
+// missLooks: see nextFile.
+const missLooks = 16
 
 // linkedNow reports whether ff's file still has its name.
 func linkedNow(ff *folFile) bool {

@@ -563,3 +563,34 @@ func BenchmarkAppendListeners(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkAppendNoListener is exactly what Append does for live readers
+// when none is registered (no follower, no waiter): notifyAppend, the one
+// call advance makes for them, on a log whose listeners word is 0 (one
+// atomic load and a branch). Issue 11 bounds it at 5 ns per append; the
+// benchmark fails above that, so that a lock, a clock read or a store
+// added to the no-listener path shows. BenchmarkAppend (bench/) is the
+// whole append it is part of.
+func BenchmarkAppendNoListener(b *testing.B) {
+	l, err := Open(fastTempDir(b), &Options{Durability: SyncManual})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	seq, err := l.Append(make([]byte, 128))
+	if err != nil {
+		b.Fatal(err)
+	}
+	l.wmu.Lock() // the writer's: advance calls it under wmu
+	defer l.wmu.Unlock()
+	if v := l.listen.Load(); v != 0 {
+		b.Fatalf("listeners word %#x with no reader", v)
+	}
+	s := l.active
+	for b.Loop() {
+		l.notifyAppend(s, seq)
+	}
+	if ns := float64(b.Elapsed().Nanoseconds()) / float64(b.N); ns > 5 {
+		b.Fatalf("%.2f ns per append for live readers with none registered, want ≤ 5", ns)
+	}
+}

@@ -2,6 +2,7 @@ package mmapwal
 
 import (
 	"context"
+	"runtime"
 	"sync"
 	"sync/atomic"
 )
@@ -118,7 +119,7 @@ func (it *Iterator) NextWait(ctx context.Context) bool {
 	if it.fol != nil {
 		return it.fol.nextWait(it, ctx)
 	}
-	for {
+	for spins := 0; ; spins++ {
 		if it.Next() {
 			return true
 		}
@@ -129,11 +130,35 @@ func (it *Iterator) NextWait(ctx context.Context) bool {
 			it.ctxErr = err
 			return false
 		}
+		if spins < waitSpins {
+			if testHookSpin != nil {
+				testHookSpin(it)
+			}
+			runtime.Gosched()
+			continue
+		}
 		if ok, done := it.wait(ctx); done {
 			return ok
 		}
+		spins = -1 // woken: spin again before the next park
 	}
 }
+
+// waitSpins is how many times NextWait yields (runtime.Gosched, about
+// 0.2 µs each on the 2-core machine we measure on) and looks again before
+// it parks: a consumer that keeps up with a fast writer finds the next
+// record within a spin or two, and a parked consumer would cost each
+// append a wake-up (a channel send, and often a futex wake of an idle
+// thread, inside Append): at bulk rates nearly every append. A writer
+// slower than the spins wakes a parked waiter as before; the waiter then
+// spends the spins once per record. 32 spins (~6 µs) made the p90 latency
+// at 1,000 appends/s with 2 iterators 5 µs worse in 5 of 5 interleaved
+// rounds (34.7 against 28.4 µs, medians); 8 did not (26 against 29).
+const waitSpins = 8
+
+// testHookSpin, set by a test, is called at each of NextWait's spins
+// before it yields. Nil in production.
+var testHookSpin func(*Iterator)
 
 // wait blocks until the log may have changed for the iterator, or ctx is
 // done. done says NextWait has its answer (ok): a record found after the

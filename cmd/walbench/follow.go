@@ -73,10 +73,11 @@ type follower struct {
 // follow reads records from it until ctx is done, timing each. It
 // allocates nothing per record.
 func (f *follower) follow(ctx context.Context, it *mmapwal.Iterator) {
-	for it.NextWait(ctx) {
+	var c clock
+	for c.next(ctx, it) {
 		v := it.Value()
 		if len(v) >= stampLen {
-			f.hist.Record(max(time.Now().UnixNano()-readStamp(v), 0))
+			f.hist.Record(max(c.now-readStamp(v), 0))
 		}
 		f.n++
 		f.seen.Store(it.Seq())
@@ -84,6 +85,37 @@ func (f *follower) follow(ctx context.Context, it *mmapwal.Iterator) {
 	if err := it.Err(); err != nil && !errors.Is(err, context.Canceled) {
 		f.err = err
 	}
+}
+
+// clock is a follower's reading of the wall clock for the record it just
+// returned. Reading the clock costs about as much as returning a record
+// (it was half of the followers' CPU in a bulk run, taken from the cores
+// the writer is measured on), so records that were already there when the
+// follower asked share a reading with up to clockEvery-1 records before
+// them: their latency reads low by the time the follower took to return
+// those, a fraction of a µs each, against latencies of ms when followers
+// fall behind. A record the follower had to wait for (NextWait) gets its
+// own reading, so latencies at a rate the followers keep up with are exact.
+type clock struct {
+	now  int64 // ns since the epoch
+	left int   // records that may still share now
+}
+
+const clockEvery = 16
+
+// next is it.NextWait(ctx), setting c.now for the record returned.
+func (c *clock) next(ctx context.Context, it *mmapwal.Iterator) bool {
+	if it.Next() {
+		if c.left--; c.left <= 0 {
+			c.now, c.left = time.Now().UnixNano(), clockEvery
+		}
+		return true
+	}
+	if it.Err() != nil || !it.NextWait(ctx) {
+		return false
+	}
+	c.now, c.left = time.Now().UnixNano(), clockEvery
+	return true
 }
 
 // catchUpWait bounds how long the followers may take to read the last
@@ -186,11 +218,14 @@ func (fs *followers) kill() {
 
 // The child protocol of --followers-process. The child (walbench itself,
 // with followerEnv naming the log's directory) writes little-endian int64s
-// to its stdout: msgReady once it waits for the first record, then one
-// latency (ns, ≥ 0) per record, then msgEnd, its allocations while
-// following and the number of records it saw. It reads from stdin the last
+// to its stdout: msgReady once it waits for the first record, then, once
+// done, msgEnd, its allocations while following, the number of records it
+// saw and the length of its latency histogram (ns), followed by the
+// histogram (measure.Hist.AppendBinary). It reads from stdin the last
 // sequence to expect, stops once it has seen it (or after catchUpWait), and
-// exits.
+// exits. The child keeps the histogram itself: a message per record would
+// have the writer's process read and record millions of them while it
+// appends, on the cores the writer is measured on.
 const (
 	followerEnv = "WALBENCH_FOLLOWER"
 	msgReady    = -2
@@ -247,25 +282,38 @@ func (p *followerProc) read() (int64, error) {
 	return int64(binary.LittleEndian.Uint64(b[:])), nil
 }
 
-// drain reads the child's latencies as they come (the pipe would fill and
-// stop the child otherwise) until its end message.
+// drain waits for the child's end message and reads its figures.
 func (p *followerProc) drain() {
 	defer close(p.done)
-	for {
-		v, err := p.read()
-		if err != nil {
-			p.err = fmt.Errorf("follower process: %w", err)
-			return
-		}
-		if v != msgEnd {
-			p.hist.Record(v)
-			continue
-		}
-		m, err1 := p.read()
-		n, err2 := p.read()
-		p.mallocs, p.n, p.err = uint64(m), n, errors.Join(err1, err2)
-		return
+	p.err = p.readEnd()
+}
+
+func (p *followerProc) readEnd() error {
+	v, err := p.read()
+	if err != nil {
+		return fmt.Errorf("follower process: %w", err)
 	}
+	if v != msgEnd {
+		return fmt.Errorf("follower process: message %d, want its end (%d)", v, msgEnd)
+	}
+	var w [3]int64
+	for i := range w {
+		if w[i], err = p.read(); err != nil {
+			return fmt.Errorf("follower process: %w", err)
+		}
+	}
+	if w[2] < 0 || w[2] > 1<<20 {
+		return fmt.Errorf("follower process: a histogram of %d bytes", w[2])
+	}
+	b := make([]byte, w[2])
+	if _, err := io.ReadFull(p.out, b); err != nil {
+		return fmt.Errorf("follower process: %w", err)
+	}
+	if err := p.hist.UnmarshalBinary(b); err != nil {
+		return fmt.Errorf("follower process: %w", err)
+	}
+	p.mallocs, p.n = uint64(w[0]), w[1]
+	return nil
 }
 
 // finish tells the child the last sequence, waits for its figures and its

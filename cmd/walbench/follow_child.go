@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mmapwal/mmapwal/internal/measure"
 	"github.com/mmapwal/mmapwal/mmapwal"
 )
 
@@ -52,10 +53,12 @@ func followerChild(dir string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	var n int64
-	for it.NextWait(ctx) {
+	var hist measure.Hist
+	var c clock
+	for c.next(ctx, it) {
 		v := it.Value()
 		if len(v) >= stampLen {
-			put(max(time.Now().UnixNano()-readStamp(v), 0))
+			hist.Record(max(c.now-readStamp(v), 0))
 		}
 		n++
 		seen.Store(it.Seq())
@@ -65,9 +68,12 @@ func followerChild(dir string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "walbench follower: %v\n", err)
 		return 1
 	}
+	hb, _ := hist.AppendBinary(nil)
 	put(msgEnd)
 	put(int64(after.Mallocs - before.Mallocs))
 	put(n)
+	put(int64(len(hb)))
+	out.Write(hb)
 	if err := out.Flush(); err != nil {
 		return 1
 	}

@@ -1,9 +1,13 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"os"
 	"testing"
 	"time"
+
+	"github.com/mmapwal/mmapwal/mmapwal"
 )
 
 // TestMain lets the test binary play a --followers-process child: walbench
@@ -99,4 +103,40 @@ func TestFollowersProcess(t *testing.T) {
 	r := doc.Runs[0]
 	checkRun(t, r, 500)
 	checkFollow(t, r, 2, 500, true)
+}
+
+// TestClockShared: records that are already there share a clock reading
+// with at most clockEvery-1 before them; every record is returned once.
+func TestClockShared(t *testing.T) {
+	l, err := mmapwal.Open(t.TempDir(), &mmapwal.Options{Durability: mmapwal.SyncManual})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	const n = 3*clockEvery + 5
+	for range n {
+		if _, err := l.Append(make([]byte, stampLen)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	it, err := l.NewIterator(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer it.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var c clock
+	for i := range n {
+		if !c.next(ctx, it) || it.Seq() != uint64(i+1) {
+			t.Fatalf("record %d: seq %d, err %v", i+1, it.Seq(), it.Err())
+		}
+		if want := clockEvery - i%clockEvery; c.left != want || c.now == 0 {
+			t.Fatalf("record %d: %d records left to share the reading %d, want %d", i+1, c.left, c.now, want)
+		}
+	}
+	cancel()
+	if c.next(ctx, it) || !errors.Is(it.Err(), context.Canceled) {
+		t.Fatalf("at the end with ctx cancelled: err %v", it.Err())
+	}
 }

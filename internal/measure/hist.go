@@ -1,6 +1,8 @@
 package measure
 
 import (
+	"encoding/binary"
+	"errors"
 	"math"
 	"math/bits"
 )
@@ -131,4 +133,58 @@ func (h *Hist) Quantile(q float64) int64 {
 		}
 	}
 	return h.max // not reached: the counts sum to n
+}
+
+// AppendBinary appends h's encoding to b: the count, min, max and sum,
+// then each non-empty bucket as its index and count, all uvarints (sum as
+// its float64 bits). UnmarshalBinary reads it back exactly; a walbench
+// follower in another process sends its histogram this way, once, instead
+// of every value.
+func (h *Hist) AppendBinary(b []byte) ([]byte, error) {
+	b = binary.AppendUvarint(b, h.n)
+	b = binary.AppendUvarint(b, uint64(h.min))
+	b = binary.AppendUvarint(b, uint64(h.max))
+	b = binary.AppendUvarint(b, math.Float64bits(h.sum))
+	for i, c := range h.counts {
+		if c != 0 {
+			b = binary.AppendUvarint(b, uint64(i))
+			b = binary.AppendUvarint(b, c)
+		}
+	}
+	return b, nil
+}
+
+// ErrBadEncoding is the error of UnmarshalBinary for bytes AppendBinary
+// did not write.
+var ErrBadEncoding = errors.New("measure: bad histogram encoding")
+
+// UnmarshalBinary replaces h with the histogram b encodes (AppendBinary).
+func (h *Hist) UnmarshalBinary(b []byte) error {
+	var v [4]uint64
+	for i := range v {
+		x, k := binary.Uvarint(b)
+		if k <= 0 {
+			return ErrBadEncoding
+		}
+		v[i], b = x, b[k:]
+	}
+	var d Hist
+	d.n, d.min, d.max, d.sum = v[0], int64(v[1]), int64(v[2]), math.Float64frombits(v[3])
+	var total uint64
+	for len(b) > 0 {
+		i, k1 := binary.Uvarint(b)
+		if k1 <= 0 {
+			return ErrBadEncoding
+		}
+		c, k2 := binary.Uvarint(b[k1:])
+		if k2 <= 0 || i >= numBuckets || d.counts[i] != 0 {
+			return ErrBadEncoding
+		}
+		d.counts[i], total, b = c, total+c, b[k1+k2:]
+	}
+	if total != d.n || d.min < 0 || d.max < d.min {
+		return ErrBadEncoding
+	}
+	*h = d
+	return nil
 }

@@ -152,3 +152,40 @@ func TestHistMerge(t *testing.T) {
 		t.Fatal("merging into an empty histogram differs from the original")
 	}
 }
+
+// TestHistBinary checks that a histogram survives AppendBinary and
+// UnmarshalBinary exactly, and that damaged bytes are refused.
+func TestHistBinary(t *testing.T) {
+	var h Hist
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 10000 {
+		h.Record(rng.Int64N(1 << 40))
+	}
+	h.Record(0)
+	b, err := h.AppendBinary(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g Hist
+	if err := g.UnmarshalBinary(b); err != nil {
+		t.Fatal(err)
+	}
+	if g != h {
+		t.Fatal("decoded histogram differs")
+	}
+	var empty Hist
+	eb, _ := empty.AppendBinary(nil)
+	if err := g.UnmarshalBinary(eb); err != nil || g != empty {
+		t.Fatalf("empty: %v", err)
+	}
+	for name, bad := range map[string][]byte{
+		"truncated header": b[:2],
+		"truncated pair":   b[:len(b)-1],
+		"count mismatch":   append(slices.Clone(b), 5, 1),
+		"bucket range":     append(slices.Clone(eb), 0xff, 0xff, 0x7f, 1),
+	} {
+		if err := g.UnmarshalBinary(bad); err != ErrBadEncoding {
+			t.Errorf("%s: %v, want ErrBadEncoding", name, err)
+		}
+	}
+}
