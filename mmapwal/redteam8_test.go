@@ -1,0 +1,357 @@
+package mmapwal
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// Red team 8: the read-ahead of Iterator.Next (32 payloads under one fault
+// guard, each checked when returned), the index's put fast path, NextWait's
+// spins and the Follower's throttled retry of a next segment.
+
+// rt8Rec is one record of the model.
+type rt8Rec struct {
+	seq  uint64
+	data []byte
+}
+
+// rt8Model is what the log holds, in sequence order.
+type rt8Model struct {
+	recs []rt8Rec
+	last uint64 // LastSeq
+}
+
+func (m *rt8Model) find(seq uint64) (int, bool) {
+	for i, r := range m.recs {
+		if r.seq >= seq {
+			return i, r.seq == seq
+		}
+	}
+	return len(m.recs), false
+}
+
+// firstFrom returns the first record at or above seq and at or below limit.
+func (m *rt8Model) firstFrom(seq, limit uint64) (rt8Rec, bool) {
+	i, _ := m.find(seq)
+	if i < len(m.recs) && m.recs[i].seq <= limit {
+		return m.recs[i], true
+	}
+	return rt8Rec{}, false
+}
+
+// rt8Iter is an iterator and what the contract says it returns next.
+type rt8Iter struct {
+	it      *Iterator
+	from    uint64
+	lastRet uint64
+	durable bool
+	want    error // the error its next Next must fail with (ErrTruncated, ErrNotFound, ErrClosed), nil: none
+	dead    bool
+}
+
+// rt8Payload makes a payload that tells seq and a generation apart.
+func rt8Payload(rng *rand.Rand, seq uint64, gen int) []byte {
+	n := 16 + rng.IntN(180)
+	if rng.IntN(8) == 0 {
+		n = 16
+	}
+	p := make([]byte, n)
+	binary.LittleEndian.PutUint64(p, seq)
+	binary.LittleEndian.PutUint64(p[8:], uint64(gen))
+	for i := 16; i < n; i++ {
+		p[i] = byte(rng.Uint32())
+	}
+	return p
+}
+
+// rt8Check makes one Next of r and checks it against the model.
+func rt8Check(t *testing.T, step int, l *Log, m *rt8Model, r *rt8Iter) {
+	t.Helper()
+	if r.dead {
+		return
+	}
+	d0 := l.DurableSeq()
+	ok := r.it.Next()
+	d1 := l.DurableSeq()
+	if r.want != nil {
+		err := r.it.Err()
+		switch {
+		case ok:
+			t.Fatalf("step %d: iterator (from %d, last %d) returned %d, want it to fail with %v", step, r.from, r.lastRet, r.it.Seq(), r.want)
+		case r.want == ErrNotFound && (!errors.Is(err, ErrNotFound) || errors.Is(err, ErrTruncated)):
+			t.Fatalf("step %d: iterator (last %d) failed with %v, want ErrNotFound (a TruncateFront)", step, r.lastRet, err)
+		case !errors.Is(err, r.want):
+			t.Fatalf("step %d: iterator (last %d) failed with %v, want %v", step, r.lastRet, err, r.want)
+		}
+		r.dead = true
+		return
+	}
+	next := max(r.lastRet+1, r.from, 1)
+	limit := ^uint64(0)
+	if r.durable {
+		if d0 != d1 {
+			if ok {
+				r.lastRet = r.it.Seq()
+			}
+			return // DurableSeq moved under the Next: no single answer
+		}
+		limit = d0
+	}
+	want, has := m.firstFrom(next, limit)
+	if err := r.it.Err(); err != nil {
+		t.Fatalf("step %d: iterator (from %d, last %d, durable %v) failed: %v; want %v %d", step, r.from, r.lastRet, r.durable, err, has, want.seq)
+	}
+	if ok != has {
+		t.Fatalf("step %d: iterator (from %d, last %d, durable %v, DurableSeq %d) Next = %v (seq %d), want %v (seq %d)", step, r.from, r.lastRet, r.durable, d0, ok, r.it.Seq(), has, want.seq)
+	}
+	if !ok {
+		return
+	}
+	if r.it.Seq() != want.seq || !bytes.Equal(r.it.Value(), want.data) {
+		t.Fatalf("step %d: iterator (from %d, last %d) returned %d %x…, want %d %x…", step, r.from, r.lastRet, r.it.Seq(), rt8Head(r.it.Value()), want.seq, rt8Head(want.data))
+	}
+	r.lastRet = want.seq
+}
+
+func rt8Head(p []byte) []byte { return p[:min(len(p), 16)] }
+
+// TestRT8ReadAheadModel runs appends (single, AppendSeq with gaps,
+// batches), TruncateBack, TruncateFront, Reset, Sync, reopens (deferred
+// verification of the sealed segments) and rotations (4 KiB segments, at
+// most one sealed segment mapped), with several iterators, some
+// DurableOnly, each Next checked against a model: the record at that
+// sequence now, with its bytes, or the contract's error. The payloads tell
+// each generation of a sequence apart, and a refill after a TruncateBack
+// often has the frame sizes of the records it replaces (the same offsets),
+// so that a read-ahead payload of a dropped record shows.
+func TestRT8ReadAheadModel(t *testing.T) {
+	for seed := uint64(1); seed <= 12; seed++ {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) { rt8RunModel(t, seed, 1500) })
+	}
+}
+
+func rt8RunModel(t *testing.T, seed uint64, steps int) {
+	rng := rand.New(rand.NewPCG(seed, 8))
+	dir := fastTempDir(t)
+	opts := &Options{SegmentSize: 4096, Durability: SyncManual, MaxMappedSegments: 1, BytesPerSync: 4096}
+	l, err := Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { l.Close() }()
+	m := &rt8Model{}
+	var its []*rt8Iter
+	gen := 0
+	newIter := func() {
+		from := uint64(1)
+		if m.last > 0 {
+			from = max(1, m.last-uint64(rng.IntN(int(min(m.last, 80)))))
+		}
+		r := &rt8Iter{from: from, durable: rng.IntN(3) == 0}
+		it, err := l.NewIteratorWith(from, &IteratorOptions{DurableOnly: r.durable})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.it = it
+		its = append(its, r)
+	}
+	closeIters := func() {
+		for _, r := range its {
+			r.it.Close()
+		}
+		its = its[:0]
+	}
+	defer closeIters()
+	for range 3 {
+		newIter()
+	}
+	// lastSizes: the payload sizes of the records a TruncateBack dropped,
+	// reused by the appends after it (the same offsets).
+	var lastSizes []int
+	payload := func(seq uint64) []byte {
+		p := rt8Payload(rng, seq, gen)
+		if len(lastSizes) > 0 && rng.IntN(4) != 0 {
+			n := lastSizes[0]
+			lastSizes = lastSizes[1:]
+			q := make([]byte, max(n, 16))
+			copy(q, p)
+			p = q
+			binary.LittleEndian.PutUint64(p, seq)
+		}
+		return p
+	}
+	for step := range steps {
+		gen++
+		switch op := rng.IntN(100); {
+		case op < 30: // Append
+			seq := m.last + 1
+			p := payload(seq)
+			got, err := l.Append(p)
+			if err != nil {
+				t.Fatalf("step %d: Append: %v", step, err)
+			}
+			if got != seq {
+				t.Fatalf("step %d: Append = %d, want %d", step, got, seq)
+			}
+			m.recs, m.last = append(m.recs, rt8Rec{seq, p}), seq
+		case op < 35: // AppendSeq with a gap
+			seq := m.last + 2 + uint64(rng.IntN(3))
+			p := payload(seq)
+			if err := l.AppendSeq(seq, p); err != nil {
+				t.Fatalf("step %d: AppendSeq(%d): %v", step, seq, err)
+			}
+			m.recs, m.last = append(m.recs, rt8Rec{seq, p}), seq
+		case op < 40: // AppendBatch
+			n := 2 + rng.IntN(5)
+			batch := make([][]byte, n)
+			for k := range batch {
+				batch[k] = payload(m.last + 1 + uint64(k))
+			}
+			first, err := l.AppendBatch(batch)
+			if err != nil {
+				t.Fatalf("step %d: AppendBatch: %v", step, err)
+			}
+			if first != m.last+1 {
+				t.Fatalf("step %d: AppendBatch = %d, want %d", step, first, m.last+1)
+			}
+			for k, p := range batch {
+				m.recs = append(m.recs, rt8Rec{first + uint64(k), p})
+			}
+			m.last = first + uint64(n) - 1
+		case op < 46: // TruncateBack
+			first := l.FirstSeq()
+			if m.last == 0 || m.last < first {
+				continue
+			}
+			lo := first - min(first, 1)
+			seq := m.last - uint64(rng.IntN(int(min(m.last-lo, 40))+1))
+			if err := l.TruncateBack(seq); err != nil {
+				t.Fatalf("step %d: TruncateBack(%d): %v", step, seq, err)
+			}
+			i, _ := m.find(seq + 1)
+			lastSizes = lastSizes[:0]
+			for _, r := range m.recs[i:] {
+				lastSizes = append(lastSizes, len(r.data))
+			}
+			m.recs = m.recs[:i]
+			newLast := seq
+			if i > 0 && m.recs[i-1].seq >= first {
+				newLast = m.recs[i-1].seq
+			}
+			if seq < m.last {
+				m.last = newLast
+			}
+			for _, r := range its {
+				if r.lastRet > seq {
+					r.want = ErrTruncated // checked first (followCuts), whatever a TruncateFront did
+				}
+			}
+			if got := l.LastSeq(); got != m.last {
+				t.Fatalf("step %d: LastSeq %d after TruncateBack(%d), model %d", step, got, seq, m.last)
+			}
+		case op < 50: // TruncateFront
+			first := l.FirstSeq()
+			if m.last+1 < first {
+				continue
+			}
+			seq := first + uint64(rng.IntN(int(min(m.last+1-first, 30))+1))
+			if err := l.TruncateFront(seq); err != nil {
+				t.Fatalf("step %d: TruncateFront(%d): %v", step, seq, err)
+			}
+			i, _ := m.find(seq)
+			gone := m.recs[:i]
+			for _, r := range its {
+				if r.want != nil || r.lastRet == 0 {
+					continue
+				}
+				for _, g := range gone {
+					if g.seq > r.lastRet {
+						r.want = ErrNotFound
+						break
+					}
+				}
+			}
+			m.recs = m.recs[i:]
+		case op < 51: // Reset
+			next := max(1, m.last+uint64(rng.IntN(5))) - uint64(rng.IntN(3))
+			next = max(next, 1)
+			if err := l.Reset(next); err != nil {
+				t.Fatalf("step %d: Reset(%d): %v", step, next, err)
+			}
+			m.recs, m.last = nil, next-1
+			for _, r := range its {
+				r.want = ErrTruncated
+			}
+		case op < 55: // Sync
+			if err := l.Sync(); err != nil {
+				t.Fatalf("step %d: Sync: %v", step, err)
+			}
+		case op < 57: // reopen: sealed segments deferred
+			closeIters()
+			if err := l.Close(); err != nil {
+				t.Fatalf("step %d: Close: %v", step, err)
+			}
+			if l, err = Open(dir, opts); err != nil {
+				t.Fatalf("step %d: reopen: %v", step, err)
+			}
+			if got := l.LastSeq(); got != m.last {
+				t.Fatalf("step %d: LastSeq %d after reopen, model %d", step, got, m.last)
+			}
+			for range 3 {
+				newIter()
+			}
+		case op < 60: // a new iterator
+			newIter()
+		default: // Next, a few times
+			r := its[rng.IntN(len(its))]
+			for range 1 + rng.IntN(40) {
+				rt8Check(t, step, l, m, r)
+			}
+		}
+		// Drop the iterators that failed.
+		k := 0
+		for _, r := range its {
+			if r.dead {
+				r.it.Close()
+				continue
+			}
+			its[k] = r
+			k++
+		}
+		its = its[:k]
+		if len(its) == 0 {
+			newIter()
+		}
+	}
+	// The end: every iterator reads to the end, then fails with ErrClosed.
+	for _, r := range its {
+		for range len(m.recs) + 2 {
+			rt8Check(t, steps, l, m, r)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range its {
+		if r.dead {
+			continue
+		}
+		if r.it.Next() || !errors.Is(r.it.Err(), ErrClosed) && !errors.Is(r.it.Err(), ErrTruncated) && !errors.Is(r.it.Err(), ErrNotFound) {
+			t.Fatalf("after Close: Next returned %v, %v; want ErrClosed", r.it.Seq(), r.it.Err())
+		}
+	}
+	_ = os.Remove
+	_ = time.Second
+	_ = context.Background
+	_ = sync.Mutex{}
+	_ = atomic.Int64{}
+}
