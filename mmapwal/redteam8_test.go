@@ -355,3 +355,302 @@ func rt8RunModel(t *testing.T, seed uint64, steps int) {
 	_ = sync.Mutex{}
 	_ = atomic.Int64{}
 }
+
+// rt8Fill appends n records of rt8Payload (generation 0) and returns them.
+func rt8Fill(t *testing.T, l *Log, rng *rand.Rand, n int) []rt8Rec {
+	t.Helper()
+	var recs []rt8Rec
+	for range n {
+		seq := l.LastSeq() + 1
+		p := rt8Payload(rng, seq, 0)
+		got, err := l.Append(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != seq {
+			t.Fatalf("Append = %d, want %d", got, seq)
+		}
+		recs = append(recs, rt8Rec{seq, p})
+	}
+	return recs
+}
+
+// TestRT8DeferredDamageInWindow: a sealed segment that Open did not read
+// (verified as iterators come) with a damaged record inside the first
+// read-ahead window, or further on: an iterator returns every record
+// before it, with its bytes, then fails with a *CorruptionError, and
+// never returns the damaged record or one after it in that segment. Also
+// when another reader verified the segment first, and for an iterator
+// that starts a few records before the damage.
+func TestRT8DeferredDamageInWindow(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		bad     int  // index position of the damaged record in segment 1
+		from    int  // index position the iterator starts at
+		readAll bool // a Read of a record after the damage verifies the segment first
+	}{
+		{"first window", 10, 0, false},
+		{"second record", 1, 0, false},
+		{"window's last", 31, 0, false},
+		{"second window", 40, 0, false},
+		{"from before it", 50, 45, false},
+		{"verified by a read", 10, 0, true},
+		{"deep", 300, 0, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(uint64(c.bad), 3))
+			dir := fastTempDir(t)
+			opts := &Options{SegmentSize: 64 << 10, Durability: SyncManual, MaxMappedSegments: 1}
+			l, err := Open(dir, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			recs := rt8Fill(t, l, rng, 1500)
+			segs := l.segments()
+			if len(segs) < 3 {
+				t.Fatalf("%d segments, want 3 or more", len(segs))
+			}
+			s := segs[0]
+			if int64(c.bad) >= s.idx.len() {
+				t.Fatalf("segment 1 holds %d records", s.idx.len())
+			}
+			off := s.idx.off(int64(c.bad))
+			badSeq := s.idx.seq(int64(c.bad))
+			path, first := s.path, s.idx.seq(0)
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			f, err := os.OpenFile(path, os.O_RDWR, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := make([]byte, 1)
+			if _, err := f.ReadAt(b, off+24+3); err != nil {
+				t.Fatal(err)
+			}
+			b[0] ^= 0x40
+			if _, err := f.WriteAt(b, off+24+3); err != nil {
+				t.Fatal(err)
+			}
+			f.Close()
+			l, err = Open(dir, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			if l.segments()[0].lazy.Load() == nil {
+				t.Fatal("segment 1 verified at Open: the test needs it deferred")
+			}
+			if c.readAll {
+				if _, err := l.Read(badSeq + 5); err == nil {
+					t.Fatalf("Read(%d) after the damage: no error", badSeq+5)
+				}
+			}
+			from := first + uint64(c.from)
+			it, err := l.NewIterator(from)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer it.Close()
+			for _, r := range recs {
+				if r.seq < from {
+					continue
+				}
+				if r.seq == badSeq {
+					break
+				}
+				if !it.Next() {
+					t.Fatalf("Next false before %d (damaged %d): %v", r.seq, badSeq, it.Err())
+				}
+				if it.Seq() != r.seq || !bytes.Equal(it.Value(), r.data) {
+					t.Fatalf("returned %d %x, want %d %x", it.Seq(), rt8Head(it.Value()), r.seq, rt8Head(r.data))
+				}
+			}
+			if it.Next() {
+				t.Fatalf("returned %d (damaged %d)", it.Seq(), badSeq)
+			}
+			var ce *CorruptionError
+			if !errors.As(it.Err(), &ce) {
+				t.Fatalf("Err %v, want a *CorruptionError", it.Err())
+			}
+			if it.Next() {
+				t.Fatalf("returned %d after the corruption", it.Seq())
+			}
+		})
+	}
+}
+
+// rt8GenPayload is record seq of generation gen: its size depends on seq
+// only, so that a refill after a TruncateBack puts the frames of the new
+// generation at the offsets of the old one.
+func rt8GenPayload(seq, gen uint64) []byte {
+	p := make([]byte, 16+int(seq*13%100))
+	binary.LittleEndian.PutUint64(p, seq)
+	binary.LittleEndian.PutUint64(p[8:], gen)
+	for i := 16; i < len(p); i++ {
+		p[i] = byte(seq*31 + gen*7 + uint64(i))
+	}
+	return p
+}
+
+// rt8GenOK reports whether p is a whole rt8GenPayload of seq, and its
+// generation.
+func rt8GenOK(p []byte, seq uint64) (uint64, bool) {
+	if len(p) < 16 || binary.LittleEndian.Uint64(p) != seq {
+		return 0, false
+	}
+	gen := binary.LittleEndian.Uint64(p[8:])
+	return gen, bytes.Equal(p, rt8GenPayload(seq, gen))
+}
+
+// rt8Cuts records, for each generation g > 0, the TruncateBack that began
+// it: records of generation g were appended after TruncateBack(cut[g]).
+type rt8Cuts struct {
+	mu  sync.Mutex
+	cut []uint64
+}
+
+func (c *rt8Cuts) lowestBetween(g1, g2 uint64) uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	low := ^uint64(0)
+	for g := g1 + 1; g <= g2 && g < uint64(len(c.cut)); g++ {
+		low = min(low, c.cut[g])
+	}
+	return low
+}
+
+// TestRT8ReadAheadRacingCuts: a writer appends and cuts back (refilling
+// the same sequences, frames of the same sizes at the same offsets, with a
+// new generation) and now and then cuts the front, while iterators read
+// (most records come from a read-ahead of up to 32). Each record returned
+// is whole and of its sequence, or the next Next fails (a cut zeroed it
+// after it was returned); and a record of a later generation follows one
+// of an earlier generation only if every cut between them kept the
+// earlier one (else the iterator must have failed with ErrTruncated).
+func TestRT8ReadAheadRacingCuts(t *testing.T) {
+	dir := fastTempDir(t)
+	l, err := Open(dir, &Options{SegmentSize: 16 << 10, Durability: SyncManual, MaxMappedSegments: 1, BytesPerSync: 16 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cuts := &rt8Cuts{cut: []uint64{0}}
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	var writerErr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		rng := rand.New(rand.NewPCG(8, 8))
+		gen := uint64(0)
+		for i := 0; i < 30000 && !stop.Load(); i++ {
+			switch op := rng.IntN(200); {
+			case op < 3:
+				last, first := l.LastSeq(), l.FirstSeq()
+				if last < first+50 {
+					continue
+				}
+				seq := last - uint64(rng.IntN(60))
+				cuts.mu.Lock()
+				gen++
+				cuts.cut = append(cuts.cut, seq)
+				cuts.mu.Unlock()
+				if err := l.TruncateBack(seq); err != nil {
+					writerErr = fmt.Errorf("TruncateBack(%d): %w", seq, err)
+					return
+				}
+			case op < 4:
+				last, first := l.LastSeq(), l.FirstSeq()
+				if last < first+400 {
+					continue
+				}
+				if err := l.TruncateFront(first + 100); err != nil {
+					writerErr = fmt.Errorf("TruncateFront: %w", err)
+					return
+				}
+			default:
+				seq := l.LastSeq() + 1
+				if got, err := l.Append(rt8GenPayload(seq, gen)); err != nil || got != seq {
+					writerErr = fmt.Errorf("Append = %d, %v; want %d", got, err, seq)
+					return
+				}
+			}
+		}
+		stop.Store(true)
+	}()
+	var bad atomic.Value
+	report := func(format string, a ...any) {
+		bad.CompareAndSwap(nil, fmt.Sprintf(format, a...))
+		stop.Store(true)
+	}
+	for r := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var returned, restarts int
+			for !stop.Load() {
+				it, err := l.NewIterator(l.FirstSeq())
+				if err != nil {
+					report("reader %d: NewIterator: %v", r, err)
+					return
+				}
+				var prevSeq, prevGen uint64
+				dirty := false // the last record returned was not whole
+				for !stop.Load() {
+					if !it.Next() {
+						if err := it.Err(); err != nil {
+							if !errors.Is(err, ErrNotFound) {
+								report("reader %d: Next: %v", r, err)
+							}
+							break // a cut under the iterator: start again
+						}
+						if dirty {
+							report("reader %d: record %d was not whole, and Next found nothing wrong", r, prevSeq)
+							break
+						}
+						continue
+					}
+					seq := it.Seq()
+					if dirty {
+						report("reader %d: record %d was not whole, and Next returned %d", r, prevSeq, seq)
+						break
+					}
+					if prevSeq != 0 && seq <= prevSeq {
+						report("reader %d: %d after %d", r, seq, prevSeq)
+						break
+					}
+					gen, ok := rt8GenOK(it.Value(), seq)
+					if !ok {
+						dirty = true // zeroed after the return: the next Next must fail
+						continue
+					}
+					if prevSeq != 0 && gen > prevGen {
+						if low := cuts.lowestBetween(prevGen, gen); prevSeq > low {
+							report("reader %d: %d (generation %d) after %d (generation %d), which a TruncateBack(%d) between dropped", r, seq, gen, prevSeq, prevGen, low)
+							break
+						}
+					}
+					if gen < prevGen {
+						report("reader %d: %d of generation %d after %d of generation %d", r, seq, gen, prevSeq, prevGen)
+						break
+					}
+					prevSeq, prevGen = seq, gen
+					returned++
+				}
+				it.Close()
+				restarts++
+			}
+			t.Logf("reader %d: %d records returned, %d iterators", r, returned, restarts)
+		}()
+	}
+	wg.Wait()
+	if writerErr != nil {
+		t.Fatal(writerErr)
+	}
+	if s := bad.Load(); s != nil {
+		t.Fatal(s)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
