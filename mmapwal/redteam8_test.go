@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -652,5 +653,176 @@ func TestRT8ReadAheadRacingCuts(t *testing.T) {
 	}
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// rt8SpinHook sets testHookSpin for the test, calling f (with the spin's
+// number) only for it's spins.
+func rt8SpinHook(t *testing.T, want *Iterator, f func(spin int)) {
+	t.Helper()
+	n := 0
+	testHookSpin = func(it *Iterator) {
+		if it == want {
+			f(n)
+			n++
+		}
+	}
+	t.Cleanup(func() { testHookSpin = nil })
+}
+
+func rt8Log(t *testing.T) *Log {
+	t.Helper()
+	l, err := Open(fastTempDir(t), &Options{Durability: SyncManual, SegmentSize: 16 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+// TestRT8NextWaitSpinTruncations: a TruncateBack, Reset, TruncateFront or
+// poisoning that comes while NextWait spins at the end of the log: it
+// ends with the contract's error when it dropped a record returned
+// (ErrTruncated), ErrPoisoned for a poisoned log (at the park, for a plain
+// iterator; DurableOnly at once), else goes on and returns the record
+// appended next, with its bytes.
+func TestRT8NextWaitSpinTruncations(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		durable bool
+		during  func(l *Log) error
+		want    error  // NextWait's error; nil: it returns record
+		record  string // appended after during, when want is nil
+	}{
+		{name: "TruncateBack drops the returned", during: func(l *Log) error { return l.TruncateBack(2) }, want: ErrTruncated},
+		{name: "TruncateBack keeps the returned", during: func(l *Log) error {
+			if _, err := l.Append([]byte("4")); err != nil {
+				return err
+			}
+			return l.TruncateBack(3)
+		}, record: "again 4"},
+		{name: "Reset", during: func(l *Log) error { return l.Reset(100) }, want: ErrTruncated},
+		{name: "Reset durable", durable: true, during: func(l *Log) error { return l.Reset(2) }, want: ErrTruncated},
+		{name: "TruncateFront past the end", during: func(l *Log) error { return l.TruncateFront(4) }, record: "after the front"},
+		{name: "poisoned", during: func(l *Log) error { l.setPoison(errors.New("rt8: a failed flush")); return nil }, want: ErrPoisoned},
+		{name: "poisoned durable", durable: true, during: func(l *Log) error { l.setPoison(errors.New("rt8: a failed flush")); return nil }, want: ErrPoisoned},
+		{name: "TruncateBack durable", durable: true, during: func(l *Log) error { return l.TruncateBack(1) }, want: ErrTruncated},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			l := rt8Log(t)
+			for i := 1; i <= 3; i++ {
+				if _, err := l.Append([]byte(fmt.Sprint(i))); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := l.Sync(); err != nil {
+				t.Fatal(err)
+			}
+			it, err := l.NewIteratorWith(1, &IteratorOptions{DurableOnly: c.durable})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer it.Close()
+			for i := uint64(1); i <= 3; i++ {
+				if !it.Next() || it.Seq() != i {
+					t.Fatalf("record %d: %v", i, it.Err())
+				}
+			}
+			done := false
+			rt8SpinHook(t, it, func(spin int) {
+				if spin != waitSpins/2 || done {
+					return
+				}
+				done = true
+				if err := c.during(l); err != nil {
+					t.Errorf("during the spins: %v", err)
+					return
+				}
+				if c.want == nil {
+					if _, err := l.Append([]byte(c.record)); err != nil {
+						t.Error(err)
+					}
+					if c.durable {
+						if err := l.Sync(); err != nil {
+							t.Error(err)
+						}
+					}
+				}
+			})
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			ok := it.NextWait(ctx)
+			if !done {
+				t.Fatal("NextWait did not spin")
+			}
+			if c.want != nil {
+				if ok || !errors.Is(it.Err(), c.want) {
+					t.Fatalf("NextWait = %v (seq %d), Err %v; want %v", ok, it.Seq(), it.Err(), c.want)
+				}
+				return
+			}
+			if !ok || string(it.Value()) != c.record {
+				t.Fatalf("NextWait = %v, seq %d %q, Err %v; want %q", ok, it.Seq(), it.Value(), it.Err(), c.record)
+			}
+		})
+	}
+}
+
+// TestRT8NextWaitNoLostWakeup: waiters (plain and DurableOnly) follow a
+// writer whose pace changes (bursts, yields, short sleeps: each waiter
+// spins, parks, is woken with nothing, spins again); each gets every
+// record, in order, with its bytes; a lost wake-up shows as a waiter
+// still waiting after the writer is done (the deadline fails it).
+func TestRT8NextWaitNoLostWakeup(t *testing.T) {
+	l := rt8Log(t)
+	const waiters, records = 6, 3000
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, waiters+1)
+	for w := range waiters {
+		it, err := l.NewIteratorWith(1, &IteratorOptions{DurableOnly: w%3 == 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer it.Close()
+			for want := uint64(1); want <= records; want++ {
+				if !it.NextWait(ctx) {
+					errs <- fmt.Errorf("waiter %d: record %d: %v (LastSeq %d, DurableSeq %d)", w, want, it.Err(), l.LastSeq(), l.DurableSeq())
+					return
+				}
+				if it.Seq() != want || !bytes.Equal(it.Value(), rt8GenPayload(want, 0)) {
+					errs <- fmt.Errorf("waiter %d: got %d, want %d", w, it.Seq(), want)
+					return
+				}
+			}
+		}()
+	}
+	rng := rand.New(rand.NewPCG(8, 5))
+	for seq := uint64(1); seq <= records; seq++ {
+		if _, err := l.Append(rt8GenPayload(seq, 0)); err != nil {
+			t.Fatal(err)
+		}
+		switch rng.IntN(10) {
+		case 0:
+			runtime.Gosched()
+		case 1:
+			time.Sleep(time.Duration(rng.IntN(50)) * time.Microsecond)
+		case 2:
+			if err := l.Sync(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := l.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }
