@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -32,12 +33,8 @@ type rt8Model struct {
 }
 
 func (m *rt8Model) find(seq uint64) (int, bool) {
-	for i, r := range m.recs {
-		if r.seq >= seq {
-			return i, r.seq == seq
-		}
-	}
-	return len(m.recs), false
+	i := sort.Search(len(m.recs), func(i int) bool { return m.recs[i].seq >= seq })
+	return i, i < len(m.recs) && m.recs[i].seq == seq
 }
 
 // firstFrom returns the first record at or above seq and at or below limit.
@@ -136,14 +133,26 @@ func rt8Head(p []byte) []byte { return p[:min(len(p), 16)] }
 // so that a read-ahead payload of a dropped record shows.
 func TestRT8ReadAheadModel(t *testing.T) {
 	for seed := uint64(1); seed <= 12; seed++ {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) { rt8RunModel(t, seed, 1500) })
+		t.Run(fmt.Sprint(seed), func(t *testing.T) { rt8RunModel(t, seed, 1500, 4096, 0) })
 	}
 }
 
-func rt8RunModel(t *testing.T, seed uint64, steps int) {
+// TestRT8ReadAheadModelChunks is TestRT8ReadAheadModel with segments that
+// hold several chunks of the index (4,096 entries each) and bulk appends
+// of small records, so that the read-ahead runs and the cuts meet the
+// chunk boundaries.
+func TestRT8ReadAheadModelChunks(t *testing.T) {
+	for seed := uint64(1); seed <= 6; seed++ {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) { rt8RunModel(t, seed, 800, 1<<20, 2000) })
+	}
+}
+
+// rt8RunModel runs the model with segments of segSize bytes; bulk > 0
+// adds bulk appends of up to bulk small records.
+func rt8RunModel(t *testing.T, seed uint64, steps int, segSize int64, bulk int) {
 	rng := rand.New(rand.NewPCG(seed, 8))
 	dir := fastTempDir(t)
-	opts := &Options{SegmentSize: 4096, Durability: SyncManual, MaxMappedSegments: 1, BytesPerSync: 4096}
+	opts := &Options{SegmentSize: segSize, Durability: SyncManual, MaxMappedSegments: 1, BytesPerSync: segSize}
 	l, err := Open(dir, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -192,6 +201,28 @@ func rt8RunModel(t *testing.T, seed uint64, steps int) {
 	}
 	for step := range steps {
 		gen++
+		if bulk > 0 && rng.IntN(10) == 0 {
+			// Bulk: small records (frames of 24 to 40 bytes), sometimes
+			// ending right at a chunk boundary of the active segment.
+			n := 1 + rng.IntN(bulk)
+			if rng.IntN(2) == 0 {
+				x := l.active.idx.len()
+				n = int(chunkLen - x%chunkLen + int64(rng.IntN(3)) - 1)
+				n = max(n, 1)
+			}
+			for range n {
+				seq := m.last + 1
+				p := make([]byte, rng.IntN(17))
+				if len(p) >= 8 {
+					binary.LittleEndian.PutUint64(p, seq^uint64(gen)<<40)
+				}
+				if _, err := l.Append(p); err != nil {
+					t.Fatalf("step %d: Append: %v", step, err)
+				}
+				m.recs, m.last = append(m.recs, rt8Rec{seq, p}), seq
+			}
+			continue
+		}
 		switch op := rng.IntN(100); {
 		case op < 30: // Append
 			seq := m.last + 1
@@ -235,6 +266,19 @@ func rt8RunModel(t *testing.T, seed uint64, steps int) {
 			}
 			lo := first - min(first, 1)
 			seq := m.last - uint64(rng.IntN(int(min(m.last-lo, 40))+1))
+			if bulk > 0 && rng.IntN(2) == 0 {
+				// To a chunk boundary of a segment, or next to one.
+				segs := l.segments()
+				s := segs[rng.IntN(len(segs))]
+				if k := s.idx.len() / chunkLen; k > 0 {
+					i := rng.Int64N(k)*chunkLen + chunkLen + int64(rng.IntN(3)) - 2
+					if i >= 0 && i < s.idx.len() {
+						if q := s.idx.seq(i); q >= lo && q <= m.last {
+							seq = q
+						}
+					}
+				}
+			}
 			if err := l.TruncateBack(seq); err != nil {
 				t.Fatalf("step %d: TruncateBack(%d): %v", step, seq, err)
 			}
@@ -314,7 +358,11 @@ func rt8RunModel(t *testing.T, seed uint64, steps int) {
 			newIter()
 		default: // Next, a few times
 			r := its[rng.IntN(len(its))]
-			for range 1 + rng.IntN(40) {
+			nexts := 40
+			if bulk > 0 {
+				nexts = 3 * chunkLen
+			}
+			for range 1 + rng.IntN(nexts) {
 				rt8Check(t, step, l, m, r)
 			}
 		}
