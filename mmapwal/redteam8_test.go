@@ -959,3 +959,93 @@ func TestRT8FollowerRotatingWriter(t *testing.T) {
 		})
 	}
 }
+
+// TestRT8ReadAheadUnmapAndClose: iterators read ahead across segments
+// while MaxMappedSegments is 1 and a reader maps and unmaps the old
+// segments (Read of random sequences), then the Log closes under them:
+// each record returned is whole and its own (its bytes are read after
+// Next, so an unmapped read-ahead would crash), and each iterator ends
+// with ErrClosed.
+func TestRT8ReadAheadUnmapAndClose(t *testing.T) {
+	l, err := Open(fastTempDir(t), &Options{SegmentSize: 8192, Durability: SyncManual, MaxMappedSegments: 1, BytesPerSync: 8192})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const records = 4000
+	for seq := uint64(1); seq <= records; seq++ {
+		if _, err := l.Append(rt8GenPayload(seq, 0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	var stop atomic.Bool
+	errs := make(chan error, 8)
+	var read atomic.Int64
+	for r := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for pass := 0; !stop.Load(); pass++ {
+				it, err := l.NewIterator(1)
+				if err != nil {
+					if !errors.Is(err, ErrClosed) {
+						errs <- err
+					}
+					return
+				}
+				want := uint64(1)
+				for it.Next() {
+					if it.Seq() != want {
+						errs <- fmt.Errorf("iterator %d: %d, want %d", r, it.Seq(), want)
+						it.Close()
+						return
+					}
+					if _, ok := rt8GenOK(it.Value(), want); !ok {
+						errs <- fmt.Errorf("iterator %d: record %d not whole", r, want)
+						it.Close()
+						return
+					}
+					want++
+					read.Add(1)
+				}
+				err = it.Err()
+				it.Close()
+				if err != nil {
+					if !errors.Is(err, ErrClosed) {
+						errs <- fmt.Errorf("iterator %d: %v", r, err)
+					}
+					return
+				}
+				if want != records+1 {
+					errs <- fmt.Errorf("iterator %d: ended at %d", r, want)
+					return
+				}
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		rng := rand.New(rand.NewPCG(8, 7))
+		for !stop.Load() {
+			if _, err := l.Read(1 + rng.Uint64N(records)); err != nil {
+				if !errors.Is(err, ErrClosed) {
+					errs <- err
+				}
+				return
+			}
+		}
+	}()
+	for read.Load() < 3*records {
+		runtime.Gosched()
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	stop.Store(true)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
