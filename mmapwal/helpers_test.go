@@ -226,3 +226,35 @@ func manualOpts(segSize int64, p RepairPolicy) *Options {
 func readOnlyOpts(segSize int64) *Options {
 	return &Options{SegmentSize: segSize, Durability: SyncManual, ReadOnly: true}
 }
+
+// rt6UnseenWriter is the red-team-6 writer that follower f does not see
+// through a control area: after f judged the closed area of dir, it stops
+// f's recheck (mode "stopped": the next look comes within trustRecheck),
+// opens a writer without a control area, cuts the log to 50 and appends
+// 51..60 of generation 2 without a sync; in mode "due" it then waits
+// until f's recheck fell due. The writer closes at the test's end.
+func rt6UnseenWriter(t testing.TB, f *Follower, dir, mode string) *Log {
+	t.Helper()
+	if mode == "stopped" {
+		f.recheck.Stop()
+	}
+	testHookNoControl = true
+	l2, err := Open(dir, folOpts())
+	testHookNoControl = false
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l2.Close() })
+	if err := l2.TruncateBack(50); err != nil {
+		t.Fatal(err)
+	}
+	rt5Append(t, l2, 51, 60, 2)
+	if mode == "due" {
+		for deadline := time.Now().Add(sleepBound); !f.due.Load(); time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the recheck never fell due")
+			}
+		}
+	}
+	return l2
+}

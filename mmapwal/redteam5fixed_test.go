@@ -33,7 +33,7 @@ func rt5Payload(seq, gen uint64) []byte {
 	return append(bytes.Repeat([]byte{byte(seq), byte(gen)}, 8+int(seq%50)), byte(gen))
 }
 
-func rt5Append(t *testing.T, l *Log, from, to, gen uint64) {
+func rt5Append(t testing.TB, l *Log, from, to, gen uint64) {
 	t.Helper()
 	for s := from; s <= to; s++ {
 		got, err := l.Append(rt5Payload(s, gen))

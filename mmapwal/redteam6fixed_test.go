@@ -8,7 +8,6 @@ package mmapwal
 import (
 	"bytes"
 	"testing"
-	"time"
 )
 
 // TestRT6ClosedAreaDurableOnly (failed before the fix): a DurableOnly follower returns a
@@ -53,27 +52,7 @@ func TestRT6ClosedAreaDurableOnly(t *testing.T) {
 			if got := f.DurableSeq(); got != 100 { // a look: judges the closed area
 				t.Fatalf("DurableSeq %d after Close, want 100", got)
 			}
-			if mode == "stopped" {
-				f.recheck.Stop() // the next look comes within trustRecheck
-			}
-			testHookNoControl = true
-			l2, err := Open(dir, folOpts())
-			testHookNoControl = false
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer l2.Close()
-			if err := l2.TruncateBack(50); err != nil {
-				t.Fatal(err)
-			}
-			rt5Append(t, l2, 51, 60, 2)
-			if mode == "due" {
-				for deadline := time.Now().Add(sleepBound); !f.due.Load(); time.Sleep(time.Millisecond) {
-					if time.Now().After(deadline) {
-						t.Fatal("the recheck never fell due")
-					}
-				}
-			}
+			l2 := rt6UnseenWriter(t, f, dir, mode)
 			if nextWithin(it) && it.Seq() > l2.DurableSeq() {
 				t.Fatalf("DurableOnly follower returned record %d (generation 2: %v); the writer's DurableSeq is %d",
 					it.Seq(), bytes.Equal(it.Value(), rt5Payload(it.Seq(), 2)), l2.DurableSeq())
@@ -111,27 +90,7 @@ func TestRT6ClosedAreaStaleTail(t *testing.T) {
 			if got := f.LastSeq(); got != 100 { // a look: judges the closed area
 				t.Fatalf("LastSeq %d after Close, want 100", got)
 			}
-			if mode == "stopped" {
-				f.recheck.Stop() // the next look comes within trustRecheck
-			}
-			testHookNoControl = true
-			l2, err := Open(dir, folOpts())
-			testHookNoControl = false
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer l2.Close()
-			if err := l2.TruncateBack(50); err != nil {
-				t.Fatal(err)
-			}
-			rt5Append(t, l2, 51, 60, 2)
-			if mode == "due" {
-				for deadline := time.Now().Add(sleepBound); !f.due.Load(); time.Sleep(time.Millisecond) {
-					if time.Now().After(deadline) {
-						t.Fatal("the recheck never fell due")
-					}
-				}
-			}
+			l2 := rt6UnseenWriter(t, f, dir, mode)
 			last, ds := f.LastSeq(), f.DurableSeq()
 			_, rerr := f.Read(last)
 			if last != 60 || ds > l2.DurableSeq() {
