@@ -258,3 +258,14 @@ func rt6UnseenWriter(t testing.TB, f *Follower, dir, mode string) *Log {
 	}
 	return l2
 }
+
+// mustOpen opens the log in dir with o or fails the test. The caller
+// closes it (a Cleanup would run after the test's own deferred checks).
+func mustOpen(t testing.TB, dir string, o *Options) *Log {
+	t.Helper()
+	l, err := Open(dir, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}

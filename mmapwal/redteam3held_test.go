@@ -17,10 +17,7 @@ import (
 
 func TestRT3HeldFollowerMaxSeq(t *testing.T) {
 	dir := fastTempDir(t)
-	l, err := Open(dir, folOpts())
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := mustOpen(t, dir, folOpts())
 	defer l.Close()
 	l.Append([]byte("one"))
 	if err := l.AppendSeq(math.MaxUint64, []byte("top")); err != nil {
@@ -63,10 +60,7 @@ func TestRT3HeldFollowerMaxSeq(t *testing.T) {
 
 func TestRT3HeldFollowerEmpty(t *testing.T) {
 	dir := fastTempDir(t)
-	l, err := Open(dir, folOpts())
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := mustOpen(t, dir, folOpts())
 	defer l.Close()
 	f := openFollower(t, dir, &FollowerOptions{PollInterval: -1})
 	if f.FirstSeq() != l.FirstSeq() || f.LastSeq() != 0 || f.DurableSeq() != 0 {
@@ -93,10 +87,7 @@ func TestRT3HeldFollowerEmpty(t *testing.T) {
 // Close racing NextWait, double close, use after close; goroutines.
 func TestRT3HeldFollowerCloseRace(t *testing.T) {
 	dir := fastTempDir(t)
-	l, err := Open(dir, folOpts())
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := mustOpen(t, dir, folOpts())
 	defer l.Close()
 	before := runtime.NumGoroutine()
 	for round := 0; round < 50; round++ {
@@ -191,20 +182,14 @@ func TestRT3HeldInProcess(t *testing.T) {
 
 func TestRT3HeldReadOnlyDurableOnly(t *testing.T) {
 	dir := fastTempDir(t)
-	l, err := Open(dir, folOpts())
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := mustOpen(t, dir, folOpts())
 	defer l.Close()
 	for i := 1; i <= 10; i++ {
 		l.Append([]byte("r"))
 	}
 	l.Sync()
 	l.Append([]byte("11"))
-	ro, err := Open(dir, &Options{ReadOnly: true, SegmentSize: folSegSize})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ro := mustOpen(t, dir, &Options{ReadOnly: true, SegmentSize: folSegSize})
 	defer ro.Close()
 	it, err := ro.NewIteratorWith(1, &IteratorOptions{DurableOnly: true})
 	if err != nil {
@@ -240,10 +225,7 @@ func TestRT3HeldReadOnlyDurableOnly(t *testing.T) {
 
 func TestRT3HeldWakeStress(t *testing.T) {
 	dir := fastTempDir(t)
-	l, err := Open(dir, &Options{Durability: SyncManual, SegmentSize: 256 << 10})
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := mustOpen(t, dir, &Options{Durability: SyncManual, SegmentSize: 256 << 10})
 	defer l.Close()
 	const total = 6000
 	var wg sync.WaitGroup
@@ -320,10 +302,7 @@ func TestRT3HeldAllocs(t *testing.T) {
 	}{{"trusted", false, false}, {"trusted-durable", false, true}, {"frames", true, false}, {"frames-durable", true, true}} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := fastTempDir(t)
-			l, err := Open(dir, &Options{Durability: SyncManual, SegmentSize: 64 << 10})
-			if err != nil {
-				t.Fatal(err)
-			}
+			l := mustOpen(t, dir, &Options{Durability: SyncManual, SegmentSize: 64 << 10})
 			defer l.Close()
 			if c.noCtl {
 				rt3NoControl(t, l)

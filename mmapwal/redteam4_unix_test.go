@@ -159,10 +159,7 @@ func rt4IndexRound(t *testing.T, seed uint64, tinySegs bool, keep uint64) {
 		size, plen, depth, steps = 1<<20, 1, 6000, 40000
 	}
 	dir := fastTempDir(t)
-	l, err := Open(dir, &Options{SegmentSize: size, Durability: SyncManual, MaxMappedSegments: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := mustOpen(t, dir, &Options{SegmentSize: size, Durability: SyncManual, MaxMappedSegments: 1})
 	defer l.Close()
 	var stop atomic.Bool
 	var bad sync.Mutex
@@ -320,10 +317,7 @@ func rt4IndexRound(t *testing.T, seed uint64, tinySegs bool, keep uint64) {
 // equal to its count.
 func TestRT4LastSeqObservers(t *testing.T) {
 	dir := fastTempDir(t)
-	l, err := Open(dir, &Options{SegmentSize: 16 << 10, Durability: SyncManual, MaxMappedSegments: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := mustOpen(t, dir, &Options{SegmentSize: 16 << 10, Durability: SyncManual, MaxMappedSegments: 1})
 	defer l.Close()
 	var stop atomic.Bool
 	var wg sync.WaitGroup
@@ -650,10 +644,7 @@ func TestRT4PrepareLater(t *testing.T) {
 // down to the bound once the pins go.
 func TestRT4MappedPins(t *testing.T) {
 	dir := fastTempDir(t)
-	l, err := Open(dir, &Options{SegmentSize: 8 << 10, Durability: SyncManual, MaxMappedSegments: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := mustOpen(t, dir, &Options{SegmentSize: 8 << 10, Durability: SyncManual, MaxMappedSegments: 1})
 	defer l.Close()
 	for i := range 300 {
 		if _, err := l.Append(rt4Payload(uint64(i+1), 1, 150)); err != nil {
@@ -752,10 +743,7 @@ func rt4Rotate(t *testing.T, l *Log) {
 // idle ones beyond the bound are unmapped.
 func TestRT4MappedBoundAfterPins(t *testing.T) {
 	dir := fastTempDir(t)
-	l, err := Open(dir, &Options{SegmentSize: 8 << 10, Durability: SyncManual, MaxMappedSegments: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := mustOpen(t, dir, &Options{SegmentSize: 8 << 10, Durability: SyncManual, MaxMappedSegments: 1})
 	defer l.Close()
 	for l.Stats().Segments < 3 {
 		rt4Rotate(t, l)
@@ -903,10 +891,7 @@ func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(
 // AppendBatch documents atomicity after a crash only.)
 func TestRT4BatchPublishedWhole(t *testing.T) {
 	dir := fastTempDir(t)
-	l, err := Open(dir, &Options{SegmentSize: 1 << 20, Durability: SyncManual})
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := mustOpen(t, dir, &Options{SegmentSize: 1 << 20, Durability: SyncManual})
 	defer l.Close()
 	const k = 16
 	var stop atomic.Bool

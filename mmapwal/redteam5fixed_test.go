@@ -50,10 +50,7 @@ func rt5Append(t testing.TB, l *Log, from, to, gen uint64) {
 func TestRT5ResetMatchesWriterIterator(t *testing.T) {
 	for _, next := range []uint64{50, 96, 97, 200} {
 		dir := fastTempDir(t)
-		l, err := Open(dir, folOpts())
-		if err != nil {
-			t.Fatal(err)
-		}
+		l := mustOpen(t, dir, folOpts())
 		rt5Append(t, l, 1, 100, 1)
 		f := openFollower(t, dir, nil)
 		fit, _ := f.NewIterator(1)
@@ -148,10 +145,7 @@ func rt5WantCut(t *testing.T, err error, cut uint64) {
 
 func rt5OlderWriter(t *testing.T, reopen bool, cut uint64) {
 	dir := fastTempDir(t)
-	l, err := Open(dir, folOpts())
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := mustOpen(t, dir, folOpts())
 	rt5Append(t, l, 1, 100, 1)
 	lineage := l.ctl.ring.lineage.Load()
 	f := openFollower(t, dir, nil)
@@ -186,10 +180,7 @@ func rt5OlderWriter(t *testing.T, reopen bool, cut uint64) {
 	testHookNoControl = false
 
 	if reopen {
-		l3, err := Open(dir, folOpts())
-		if err != nil {
-			t.Fatal(err)
-		}
+		l3 := mustOpen(t, dir, folOpts())
 		defer l3.Close()
 		if l3.ctl.ring.lineage.Load() == lineage {
 			t.Errorf("the writer after one that cut unseen carried the lineage over (its ring lacks that cut)")
@@ -213,10 +204,7 @@ func TestRT5OlderWriterAppendOnly(t *testing.T) {
 	for _, reopen := range []bool{true, false} {
 		t.Run(fmt.Sprintf("reopen=%v", reopen), func(t *testing.T) {
 			dir := fastTempDir(t)
-			l, err := Open(dir, folOpts())
-			if err != nil {
-				t.Fatal(err)
-			}
+			l := mustOpen(t, dir, folOpts())
 			rt5Append(t, l, 1, 100, 1)
 			lineage := l.ctl.ring.lineage.Load()
 			f := openFollower(t, dir, nil)
@@ -244,10 +232,7 @@ func TestRT5OlderWriterAppendOnly(t *testing.T) {
 				t.Fatal(err)
 			}
 			if reopen {
-				l3, err := Open(dir, folOpts())
-				if err != nil {
-					t.Fatal(err)
-				}
+				l3 := mustOpen(t, dir, folOpts())
 				defer l3.Close()
 				if got := l3.ctl.ring.lineage.Load(); got != lineage {
 					t.Errorf("lineage %x after an older writer that only appended, want %x (carried over)", got, lineage)
@@ -275,10 +260,7 @@ func TestRT5OlderWriterAppendOnly(t *testing.T) {
 // to checking the records, as revalidate does, not fail the iterator).
 func TestRT5RingOverflowSpuriousTruncation(t *testing.T) {
 	dir := fastTempDir(t)
-	l, err := Open(dir, folOpts())
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := mustOpen(t, dir, folOpts())
 	defer l.Close()
 	rt5Append(t, l, 1, 100, 1)
 	f := openFollower(t, dir, nil)
@@ -347,10 +329,7 @@ func rt5Counts(t *testing.T, dir string) (fds, maps int) {
 // log's files must stay bounded (not grow with the rotations).
 func TestRT5FollowersRotationLeak(t *testing.T) {
 	dir := fastTempDir(t)
-	l, err := Open(dir, &Options{Durability: SyncManual, SegmentSize: 8 << 10})
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := mustOpen(t, dir, &Options{Durability: SyncManual, SegmentSize: 8 << 10})
 	defer l.Close()
 	var its []*Iterator
 	for i := 0; i < 3; i++ {
@@ -417,10 +396,7 @@ func binaryPut(b []byte, v uint64) {
 func TestRT5TruncatedSeqMatchesWriterIterator(t *testing.T) {
 	for _, cut := range []uint64{96, 95, 94, 50, 1} {
 		dir := fastTempDir(t)
-		l, err := Open(dir, folOpts())
-		if err != nil {
-			t.Fatal(err)
-		}
+		l := mustOpen(t, dir, folOpts())
 		rt5Append(t, l, 1, 100, 1)
 		f := openFollower(t, dir, nil)
 		fit, err := f.NewIterator(1)
@@ -567,10 +543,7 @@ func TestRT5DurableOnlyUnderSyncModes(t *testing.T) {
 // writes into the orphan never reach the log.
 func TestRT5OrphanedReservation(t *testing.T) {
 	dir := fastTempDir(t)
-	l, err := Open(dir, folOpts())
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := mustOpen(t, dir, folOpts())
 	rt5Append(t, l, 1, 10, 1)
 	r, err := l.Reserve(300)
 	if err != nil {
@@ -588,10 +561,7 @@ func TestRT5OrphanedReservation(t *testing.T) {
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	l2, err := Open(dir, folOpts())
-	if err != nil {
-		t.Fatal(err)
-	}
+	l2 := mustOpen(t, dir, folOpts())
 	defer l2.Close()
 	rt5Append(t, l2, 11, 30, 2)
 	if b := r.Bytes(); b != nil {
@@ -634,10 +604,7 @@ func TestRT5StrayControlFlockHidesCut(t *testing.T) {
 
 func rt5StrayFlock(t *testing.T, during bool) {
 	dir := fastTempDir(t)
-	l, err := Open(dir, folOpts())
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := mustOpen(t, dir, folOpts())
 	rt5Append(t, l, 1, 100, 1)
 	f := openFollower(t, dir, nil)
 	it, err := f.NewIterator(1)
@@ -660,10 +627,7 @@ func rt5StrayFlock(t *testing.T, during bool) {
 	if err := sysutil.Lock(stray); err != nil {
 		t.Fatal(err)
 	}
-	l2, err := Open(dir, folOpts())
-	if err != nil {
-		t.Fatal(err)
-	}
+	l2 := mustOpen(t, dir, folOpts())
 	if err := l2.TruncateBack(10); err != nil {
 		t.Fatal(err)
 	}
@@ -696,10 +660,7 @@ func rt5StrayFlock(t *testing.T, during bool) {
 // and reports LastSeq and DurableSeq 100, records that do not exist.
 func TestRT5StrayControlFlockStaleLastSeq(t *testing.T) {
 	dir := fastTempDir(t)
-	l, err := Open(dir, folOpts())
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := mustOpen(t, dir, folOpts())
 	rt5Append(t, l, 1, 100, 1)
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
@@ -711,10 +672,7 @@ func TestRT5StrayControlFlockStaleLastSeq(t *testing.T) {
 	if err := sysutil.Lock(stray); err != nil {
 		t.Fatal(err)
 	}
-	l2, err := Open(dir, folOpts())
-	if err != nil {
-		t.Fatal(err)
-	}
+	l2 := mustOpen(t, dir, folOpts())
 	if err := l2.TruncateBack(10); err != nil {
 		t.Fatal(err)
 	}
@@ -736,10 +694,7 @@ func TestRT5StrayControlFlockStaleLastSeq(t *testing.T) {
 // DurableSeq are the files', 50.
 func TestRT5OlderWriterStaleLastSeq(t *testing.T) {
 	dir := fastTempDir(t)
-	l, err := Open(dir, folOpts())
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := mustOpen(t, dir, folOpts())
 	rt5Append(t, l, 1, 100, 1)
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
@@ -777,10 +732,7 @@ func TestRT5OlderWriterStaleLastSeq(t *testing.T) {
 // report the first one (never a missed cut): TruncatedError{Seq: 51}.
 func TestRT5RingOverflowKeepsOldCut(t *testing.T) {
 	dir := fastTempDir(t)
-	l, err := Open(dir, folOpts())
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := mustOpen(t, dir, folOpts())
 	defer l.Close()
 	rt5Append(t, l, 1, 100, 1)
 	f := openFollower(t, dir, nil)
@@ -817,10 +769,7 @@ func TestRT5RingOverflowKeepsOldCut(t *testing.T) {
 // 1..60 with the new bytes and the old one fails with Seq 51.
 func TestRT5FollowerStartedMidTruncation(t *testing.T) {
 	dir := fastTempDir(t)
-	l, err := Open(dir, folOpts())
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := mustOpen(t, dir, folOpts())
 	defer l.Close()
 	big := func(seq, gen uint64) []byte { return bytes.Repeat(rt5Payload(seq, gen), 6) }
 	for s := uint64(1); s <= 600; s++ {
@@ -909,10 +858,7 @@ func TestRT5FollowerStartedMidTruncation(t *testing.T) {
 // new one.
 func TestRT5LastSeqAfterTruncateBack(t *testing.T) {
 	dir := fastTempDir(t)
-	l, err := Open(dir, folOpts())
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := mustOpen(t, dir, folOpts())
 	defer l.Close()
 	rt5Append(t, l, 1, 100, 1)
 	f := openFollower(t, dir, nil)
@@ -935,10 +881,7 @@ func TestRT5LastSeqAfterTruncateBack(t *testing.T) {
 // from its next look on) and lineage 0 (no writer carries its ring over).
 func TestRT5StrayControlFlockDisowns(t *testing.T) {
 	dir := fastTempDir(t)
-	l, err := Open(dir, folOpts())
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := mustOpen(t, dir, folOpts())
 	rt5Append(t, l, 1, 10, 1)
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
@@ -961,10 +904,7 @@ func TestRT5StrayControlFlockDisowns(t *testing.T) {
 	if word(ctlIncarnationOff) == 0 || word(ctlLineageOff) == 0 {
 		t.Fatal("the closed area has no incarnation or lineage")
 	}
-	l2, err := Open(dir, folOpts())
-	if err != nil {
-		t.Fatal(err)
-	}
+	l2 := mustOpen(t, dir, folOpts())
 	defer l2.Close()
 	if l2.ctl != nil {
 		t.Fatal("the second writer maintains an area it could not lock")
@@ -983,10 +923,7 @@ func TestRT5StrayControlFlockDisowns(t *testing.T) {
 // record leaves no frame (segment 0).
 func TestControlTipRecorded(t *testing.T) {
 	dir := fastTempDir(t)
-	l, err := Open(dir, folOpts())
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := mustOpen(t, dir, folOpts())
 	if got := l.ctl.loadTip(); !got.recorded || got.seg != 0 || got.seq != 0 {
 		t.Fatalf("fingerprint of an empty log: %+v, want recorded with no frame", got)
 	}
@@ -1044,10 +981,7 @@ func TestControlTipRecorded(t *testing.T) {
 // it returned that changed.
 func TestRT5OlderWriterSameFloor(t *testing.T) {
 	dir := fastTempDir(t)
-	l, err := Open(dir, folOpts())
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := mustOpen(t, dir, folOpts())
 	rt5Append(t, l, 1, 100, 1)
 	if err := l.TruncateBack(50); err != nil {
 		t.Fatal(err)
@@ -1081,10 +1015,7 @@ func TestRT5OlderWriterSameFloor(t *testing.T) {
 	if err := l2.Close(); err != nil {
 		t.Fatal(err)
 	}
-	l3, err := Open(dir, folOpts())
-	if err != nil {
-		t.Fatal(err)
-	}
+	l3 := mustOpen(t, dir, folOpts())
 	defer l3.Close()
 	if l3.ctl.ring.lineage.Load() == lineage {
 		t.Errorf("lineage carried over after an unseen TruncateBack to the same floor and a rewrite")
@@ -1106,10 +1037,7 @@ func TestRT5OlderWriterSameFloor(t *testing.T) {
 // marks and ends with TruncatedError{Seq: 100}.
 func TestRT5OlderWriterTornTailUnderStaleTip(t *testing.T) {
 	dir := fastTempDir(t)
-	l, err := Open(dir, folOpts())
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := mustOpen(t, dir, folOpts())
 	rt5Append(t, l, 1, 100, 1)
 	lineage := l.ctl.ring.lineage.Load()
 	f := openFollower(t, dir, nil)
@@ -1176,10 +1104,7 @@ func TestRT5OlderWriterTornTailUnderStaleTip(t *testing.T) {
 	if err := l2.Close(); err != nil {
 		t.Fatal(err)
 	}
-	l3, err := Open(dir, folOpts())
-	if err != nil {
-		t.Fatal(err)
-	}
+	l3 := mustOpen(t, dir, folOpts())
 	defer l3.Close()
 	if l3.ctl.ring.lineage.Load() != lineage {
 		t.Fatalf("lineage not carried over: the test no longer covers the follower's own check")
@@ -1201,10 +1126,7 @@ func TestRT5OlderWriterTornTailUnderStaleTip(t *testing.T) {
 // rewritten 96.
 func TestRT5ClosedAreaKeepsRecordChecks(t *testing.T) {
 	dir := fastTempDir(t)
-	l, err := Open(dir, folOpts())
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := mustOpen(t, dir, folOpts())
 	rt5Append(t, l, 1, 100, 1)
 	f := openFollower(t, dir, nil)
 	it, err := f.NewIterator(1)

@@ -497,10 +497,7 @@ func TestNewestSegmentEndsWithSeal(t *testing.T) {
 // returns (before any write), and Close writes it again.
 func TestCleanCloseRecord(t *testing.T) {
 	dir := t.TempDir()
-	l, err := Open(dir, manualOpts(bbSegSize, Strict))
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := mustOpen(t, dir, manualOpts(bbSegSize, Strict))
 	sealFill(t, l, 1)
 	act, off := l.active, l.off
 	if err := l.Close(); err != nil {
@@ -512,10 +509,7 @@ func TestCleanCloseRecord(t *testing.T) {
 	}
 	closed := sealReadFile(t, dir, metaName)
 	for range 2 {
-		ro, err := Open(dir, &Options{ReadOnly: true})
-		if err != nil {
-			t.Fatal(err)
-		}
+		ro := mustOpen(t, dir, &Options{ReadOnly: true})
 		ro.Close()
 		if !bytes.Equal(sealReadFile(t, dir, metaName), closed) {
 			t.Fatal("a ReadOnly open changed META")
@@ -542,10 +536,7 @@ func TestCleanCloseRecord(t *testing.T) {
 // both under both repair policies, and the files are left as they were.
 func TestZeroedSealOrMarkReason(t *testing.T) {
 	dir := t.TempDir()
-	l, err := Open(dir, manualOpts(bbSegSize, Strict))
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := mustOpen(t, dir, manualOpts(bbSegSize, Strict))
 	sealFill(t, l, 2)
 	first, markSeg, markOff := l.segments()[0], l.active, l.off
 	if err := l.Close(); err != nil {
@@ -641,10 +632,7 @@ func TestV1CloseWithoutWritesStaysV1(t *testing.T) {
 			}
 			v1Meta := sealReadFile(t, dir, metaName)
 			o := manualOpts(bbSegSize, TruncatePartial)
-			l, err := Open(dir, o)
-			if err != nil {
-				t.Fatal(err)
-			}
+			l := mustOpen(t, dir, o)
 			if err := l.Close(); err != nil {
 				t.Fatal(err)
 			}
