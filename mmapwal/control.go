@@ -592,3 +592,11 @@ func (c *control) holds(logID [16]byte, inc, epoch uint64) (ok bool) {
 		c.head[2].Load() == binary.LittleEndian.Uint64(logID[:8]) &&
 		c.head[3].Load() == binary.LittleEndian.Uint64(logID[8:])
 }
+
+// futexValue loads the futex word, under a fault guard: the value a
+// follower's nap waits on.
+func (c *control) futexValue() (v uint32, err error) {
+	old := debug.SetPanicOnFault(true)
+	defer unguardControl(old, &err)
+	return c.futex.Load(), nil
+}

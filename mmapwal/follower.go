@@ -1495,6 +1495,9 @@ func (fi *followIter) fail(it *Iterator, err error) bool {
 func (fi *followIter) nextWait(it *Iterator, ctx context.Context) bool {
 	for spins := 0; ; spins++ {
 		if it.Next() {
+			if spins > 0 && spins < 50 {
+				it.napping = true // the writer outpaces the spins: nap at the next end (wait.go)
+			}
 			return true
 		}
 		if it.err != nil || it.closed {
@@ -1508,7 +1511,15 @@ func (fi *followIter) nextWait(it *Iterator, ctx context.Context) bool {
 			// No record will come: the writer must be reopened.
 			return fi.fail(it, fmt.Errorf("%w: the writer's log was poisoned (a truncation failed)", ErrPoisoned))
 		}
+		if it.keepNapping() {
+			it.nap(ctx, fi)
+			spins = -1
+			continue
+		}
 		if spins < 50 {
+			if testHookSpin != nil {
+				testHookSpin(it)
+			}
 			runtime.Gosched()
 			continue
 		}
@@ -1563,6 +1574,41 @@ func (fi *followIter) sleep(it *Iterator, ctx context.Context) bool {
 	}
 	fi.sleepOn.Store(nil)
 	return false
+}
+
+// napFutex is a nap (Iterator.nap) on the control area's futex word, of
+// d at most, without the waiter flag: the writer's truncations and Close
+// end it, its appends do not. False, with no sleep, when the Follower has
+// no area to sleep on.
+func (fi *followIter) napFutex(ctx context.Context, d time.Duration) bool {
+	f := fi.f
+	if dl, ok := ctx.Deadline(); ok {
+		d = max(min(d, time.Until(dl)), time.Microsecond)
+	}
+	f.sleepers.RLock() // Close unmaps the control area only once no one sleeps on it
+	defer f.sleepers.RUnlock()
+	f.mu.Lock()
+	c, reg := f.ctl, f.reg
+	f.mu.Unlock()
+	if c == nil || reg == 0 {
+		return false
+	}
+	v, err := c.futexValue()
+	if err != nil {
+		return false
+	}
+	if ctx.Done() != nil && fi.waitCtx != ctx {
+		if fi.stopCancel != nil {
+			fi.stopCancel()
+		}
+		fi.waitCtx, fi.stopCancel = ctx, context.AfterFunc(ctx, fi.onCancel)
+	}
+	fi.sleepOn.Store(c)
+	if !f.closed.Load() && ctx.Err() == nil {
+		sysutil.FutexWait(c.m, ctlFutexOff, v, d)
+	}
+	fi.sleepOn.Store(nil)
+	return true
 }
 
 // onCancel runs when the context of a NextWait is done: it wakes the

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"time"
 
 	"github.com/mmapwal/mmapwal/segment"
 )
@@ -74,6 +75,11 @@ type Iterator struct {
 	ctxErr      error         // the ctx error of the last NextWait; not sticky
 	wakeCh      chan struct{} // NextWait's wake-up, made at its first wait
 	fol         *followIter   // set on a Follower's iterator: it reads through fol instead
+	// NextWait's naps (wait.go): napping once the writer outpaced its
+	// spins; napSeq, seq when the last nap began; napTimer times a nap.
+	napping  bool
+	napSeq   uint64
+	napTimer *time.Timer
 }
 
 // NewIterator returns an iterator positioned before the first record whose

@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // waitSet holds the goroutines blocked in Iterator.NextWait on one kind of
@@ -121,6 +122,9 @@ func (it *Iterator) NextWait(ctx context.Context) bool {
 	}
 	for spins := 0; ; spins++ {
 		if it.Next() {
+			if spins > 0 && spins <= waitSpins {
+				it.napping = true // the writer outpaces the spins: nap at the next end
+			}
 			return true
 		}
 		if it.err != nil || it.closed {
@@ -129,6 +133,11 @@ func (it *Iterator) NextWait(ctx context.Context) bool {
 		if err := ctx.Err(); err != nil {
 			it.ctxErr = err
 			return false
+		}
+		if it.keepNapping() {
+			it.nap(ctx, nil)
+			spins = -1
+			continue
 		}
 		if spins < waitSpins {
 			if testHookSpin != nil {
@@ -206,4 +215,63 @@ func (it *Iterator) wait(ctx context.Context) (ok, done bool) {
 		it.ctxErr = ctx.Err()
 		return false, true
 	}
+}
+
+// Naps. A consumer that keeps up with a writer appending faster than its
+// spins last (a bulk writer: a record every fraction of a µs) would, at
+// each record it catches up with, spin or park: it runs the whole time on
+// a core the writer needs (2 cores: the writer and two such consumers),
+// and a parked one costs an append a wake-up. Once a record comes during
+// the spins, NextWait at the end of the log instead naps (napFor, no
+// registration: the writer is not asked to wake it) and then reads the
+// records that came meanwhile in one go; it goes back to spinning and
+// parking as soon as a nap brought fewer than napRecords records (the
+// writer slowed down: at 1,000 appends/s the spins never find a record,
+// and a record that wakes a parked consumer does not count). The records
+// a nap lets come wait for it up to napFor: the price of a bulk writer's
+// cores, at rates where latency is not what a consumer can have anyway.
+const (
+	napFor     = time.Millisecond
+	napRecords = 64
+)
+
+// testHookNap, set by a test, is called as each nap begins. Nil in
+// production.
+var testHookNap func(*Iterator)
+
+// keepNapping reports whether NextWait, at the end of the log, is to nap
+// again: it napped, or found a record during its spins, and the records
+// returned since the last nap began are at least napRecords.
+func (it *Iterator) keepNapping() bool {
+	if !it.napping {
+		return false
+	}
+	if it.seq-it.napSeq >= napRecords {
+		return true
+	}
+	it.napping = false
+	return false
+}
+
+// nap sleeps for napFor, or until ctx is done; a Follower's iterator
+// sleeps on the control area's futex word without asking the writer to
+// wake it (fol non-nil, with an area): truncations and Close still do.
+func (it *Iterator) nap(ctx context.Context, fol *followIter) {
+	it.napSeq = it.seq
+	if testHookNap != nil {
+		testHookNap(it)
+	}
+	if fol != nil && fol.napFutex(ctx, napFor) {
+		return
+	}
+	if it.napTimer == nil {
+		it.napTimer = time.NewTimer(napFor)
+	} else {
+		it.napTimer.Reset(napFor)
+	}
+	select {
+	case <-it.napTimer.C:
+	case <-ctx.Done():
+	}
+	it.napTimer.Stop()
 }

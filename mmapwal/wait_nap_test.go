@@ -1,0 +1,189 @@
+package mmapwal
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+// NextWait's naps (wait.go): once a record came during the spins, the
+// next end of the log is a nap that asks the writer for no wake-up, as
+// long as each nap brings napRecords records; then spinning and parking
+// again.
+
+// napHook sets testHookNap to f for the test; f gets the nap's number.
+func napHook(t *testing.T, f func(it *Iterator, nap int)) {
+	t.Helper()
+	n := 0
+	testHookNap = func(it *Iterator) { f(it, n); n++ }
+	t.Cleanup(func() { testHookNap = nil })
+}
+
+// napIterators are the iterators the nap tests run on: a Log's and a
+// Follower's of the same log.
+func napIterators(t *testing.T, l *Log) map[string]func() *Iterator {
+	return map[string]func() *Iterator{
+		"log": func() *Iterator {
+			it, err := l.NewIterator(1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { it.Close() })
+			return it
+		},
+		"follower": func() *Iterator {
+			it, err := openFollower(t, l.dir, nil).NewIterator(1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { it.Close() })
+			return it
+		},
+	}
+}
+
+// startNapping has it find record 1 during its spins (so that NextWait
+// naps at its next end) and then read 2..1+n appended after it.
+func startNapping(t *testing.T, l *Log, it *Iterator, n int) {
+	t.Helper()
+	spinHook(t, func(sit *Iterator, spin int) {
+		if sit == it && spin == 3 && l.LastSeq() == 0 {
+			if _, err := l.Append([]byte("spun")); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	ctx, cancel := spinCtx(t)
+	defer cancel()
+	if !it.NextWait(ctx) || it.Seq() != 1 {
+		t.Fatalf("NextWait: seq %d, err %v", it.Seq(), it.Err())
+	}
+	testHookSpin = nil
+	for i := 0; i < n; i++ {
+		if _, err := l.Append([]byte("bulk")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < n; i++ {
+		if !it.Next() {
+			t.Fatalf("record %d: %v", 2+i, it.Err())
+		}
+	}
+	if !it.napping {
+		t.Fatal("a record found during the spins did not make NextWait nap")
+	}
+}
+
+// TestNextWaitNapsBehindBulkWriter: after a record found during the
+// spins and napRecords more, NextWait at the end naps, without
+// registering (the writer is not asked to wake it), returns the records
+// that came during the nap, and naps again after another napRecords; a
+// nap that brought fewer ends the naps: the next end spins and parks.
+func TestNextWaitNapsBehindBulkWriter(t *testing.T) {
+	l := liveLog(t)
+	for name, newIt := range napIterators(t, l) {
+		t.Run(name, func(t *testing.T) {
+			l := l
+			if name == "follower" {
+				l = liveLog(t)
+				newIt = napIterators(t, l)[name]
+			}
+			it := newIt()
+			startNapping(t, l, it, napRecords)
+			naps := 0
+			napHook(t, func(nit *Iterator, nap int) {
+				if nit != it {
+					return
+				}
+				naps++
+				if l.wNew.n.Load() != 0 || l.listen.Load()&listenWaiters != 0 {
+					t.Errorf("nap %d: registered (%d waiters, listeners word %#x)", nap, l.wNew.n.Load(), l.listen.Load())
+				}
+				k := napRecords
+				if nap == 1 {
+					k = 1 // too few: the naps end
+				}
+				for range k {
+					if _, err := l.Append([]byte("during the nap")); err != nil {
+						t.Error(err)
+					}
+				}
+			})
+			ctx, cancel := spinCtx(t)
+			defer cancel()
+			want := uint64(napRecords + 1)
+			for k := 0; k < napRecords+1; k++ {
+				want++
+				if !it.NextWait(ctx) || it.Seq() != want {
+					t.Fatalf("record %d: seq %d, err %v", want, it.Seq(), it.Err())
+				}
+			}
+			if naps != 2 {
+				t.Fatalf("%d naps, want 2", naps)
+			}
+			// The second nap brought 1 record: the next end spins, then
+			// parks, and an append wakes it.
+			res := nextWaitAsync(it, ctx)
+			if name == "log" {
+				waitWaiters(t, &l.wNew, 1)
+			} else {
+				for deadline := time.Now().Add(20 * time.Second); l.listen.Load()&listenFutex == 0; time.Sleep(time.Millisecond) {
+					if time.Now().After(deadline) {
+						t.Fatal("the follower never slept on the futex word")
+					}
+				}
+			}
+			if naps != 2 {
+				t.Fatalf("%d naps before the park, want 2", naps)
+			}
+			if _, err := l.Append([]byte("after the park")); err != nil {
+				t.Fatal(err)
+			}
+			if r := <-res; !r.ok || r.seq != want+1 || string(r.val) != "after the park" {
+				t.Fatalf("after the park: %+v", r)
+			}
+		})
+	}
+}
+
+// TestNextWaitNapEnds: a cancellation during a nap ends NextWait with
+// Canceled at once (not after the nap), and a Close with ErrClosed.
+func TestNextWaitNapEnds(t *testing.T) {
+	for _, byClose := range []bool{false, true} {
+		for _, name := range []string{"log", "follower"} {
+			t.Run(map[bool]string{false: "cancel", true: "close"}[byClose]+"/"+name, func(t *testing.T) {
+				l := liveLog(t)
+				it := napIterators(t, l)[name]()
+				startNapping(t, l, it, napRecords)
+				ctx, cancel := spinCtx(t)
+				defer cancel()
+				napHook(t, func(nit *Iterator, nap int) {
+					if nit != it {
+						return
+					}
+					if byClose {
+						if it.fol != nil {
+							it.fol.f.Close()
+						} else {
+							l.Close()
+						}
+					} else {
+						cancel()
+					}
+				})
+				want := context.Canceled
+				if byClose {
+					want = ErrClosed
+				}
+				start := time.Now()
+				if it.NextWait(ctx) || !errors.Is(it.Err(), want) {
+					t.Fatalf("NextWait: err %v, want %v", it.Err(), want)
+				}
+				if d := time.Since(start); !byClose && d > 100*napFor {
+					t.Fatalf("NextWait returned %v after the cancellation", d)
+				}
+			})
+		}
+	}
+}
