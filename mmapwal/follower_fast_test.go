@@ -3,10 +3,14 @@ package mmapwal
 import (
 	"bytes"
 	"errors"
+	"os"
+	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
 	"github.com/mmapwal/mmapwal/crcframe"
+	"github.com/mmapwal/mmapwal/segment"
 )
 
 // BenchmarkFollowerNext: a follower's Next over records already there
@@ -385,4 +389,51 @@ func TestFollowerFastPathStopsAtBounds(t *testing.T) {
 			t.Fatalf("returned %d of a batch whose last frame is not written", it.Seq())
 		}
 	})
+}
+
+// TestFollowerTailNextUnopenableBacksOff: TestFollowerTailNextUnopenable
+// over many looks: the tries to open the next segment come further and
+// further apart while it stays unopenable (doubling from every 16th
+// look), so that a follower idle at the end of a log whose preparer has
+// not made its next segment yet allocates next to nothing per look.
+func TestFollowerTailNextUnopenableBacksOff(t *testing.T) {
+	dir := fastTempDir(t)
+	l, err := Open(dir, folOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Append(folPayload(1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, segment.Name(2)), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f := openFollower(t, dir, nil)
+	it, err := f.NewIterator(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer it.Close()
+	expect(t, it, 1)
+	var opens float64
+	for range 2 { // the second run: the tries are missLooks<<missDoublings apart
+		// testing.AllocsPerRun rounds down to whole allocations per run.
+		const looks = 1 << 13
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		for range looks {
+			if it.Next() {
+				t.Fatalf("a record after the end: %d", it.Seq())
+			}
+		}
+		runtime.ReadMemStats(&after)
+		opens = float64(after.Mallocs-before.Mallocs) / looks
+	}
+	t.Logf("%.3f allocations per look", opens)
+	if opens > 0.5 { // 1.0 when every 16th look opens the file
+		t.Fatalf("%.2f allocations per look at the end", opens)
+	}
 }
