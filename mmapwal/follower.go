@@ -1509,7 +1509,7 @@ func (fi *followIter) nextWait(it *Iterator, ctx context.Context) bool {
 	for spins := 0; ; spins++ {
 		if it.Next() {
 			if spins > 0 && spins < 50 {
-				it.napping = true // the writer outpaces the spins: nap at the next end (wait.go)
+				it.spunRecord() // the writer outpaces the spins (wait.go)
 			}
 			return true
 		}
@@ -1536,6 +1536,7 @@ func (fi *followIter) nextWait(it *Iterator, ctx context.Context) bool {
 			runtime.Gosched()
 			continue
 		}
+		it.spun = 0
 		if fi.sleep(it, ctx) {
 			return true
 		}

@@ -76,7 +76,9 @@ type Iterator struct {
 	wakeCh      chan struct{} // NextWait's wake-up, made at its first wait
 	fol         *followIter   // set on a Follower's iterator: it reads through fol instead
 	// NextWait's naps (wait.go): napping once the writer outpaced its
-	// spins; napSeq, seq when the last nap began; napTimer times a nap.
+	// spins (spun: records found during the spins since the last park);
+	// napSeq, seq when the last nap began; napTimer times a nap.
+	spun     int
 	napping  bool
 	napSeq   uint64
 	napTimer *time.Timer

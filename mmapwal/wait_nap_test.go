@@ -43,12 +43,12 @@ func napIterators(t *testing.T, l *Log) map[string]func() *Iterator {
 	}
 }
 
-// startNapping has it find record 1 during its spins (so that NextWait
-// naps at its next end) and then read 2..1+n appended after it.
+// startNapping has it find records 1..napAfter during its spins (so that
+// NextWait naps at its next end) and then read the n appended after them.
 func startNapping(t *testing.T, l *Log, it *Iterator, n int) {
 	t.Helper()
 	spinHook(t, func(sit *Iterator, spin int) {
-		if sit == it && spin == 3 && l.LastSeq() == 0 {
+		if sit == it && l.LastSeq() == it.Seq() { // at its first spin: a record comes during the spins
 			if _, err := l.Append([]byte("spun")); err != nil {
 				t.Error(err)
 			}
@@ -56,8 +56,13 @@ func startNapping(t *testing.T, l *Log, it *Iterator, n int) {
 	})
 	ctx, cancel := spinCtx(t)
 	defer cancel()
-	if !it.NextWait(ctx) || it.Seq() != 1 {
-		t.Fatalf("NextWait: seq %d, err %v", it.Seq(), it.Err())
+	for s := uint64(1); s <= napAfter; s++ {
+		if s == napAfter && it.napping {
+			t.Fatalf("napping after %d records found during the spins, want %d", s-1, napAfter)
+		}
+		if !it.NextWait(ctx) || it.Seq() != s {
+			t.Fatalf("NextWait: seq %d, want %d, err %v", it.Seq(), s, it.Err())
+		}
 	}
 	testHookSpin = nil
 	for i := 0; i < n; i++ {
@@ -67,11 +72,11 @@ func startNapping(t *testing.T, l *Log, it *Iterator, n int) {
 	}
 	for i := 0; i < n; i++ {
 		if !it.Next() {
-			t.Fatalf("record %d: %v", 2+i, it.Err())
+			t.Fatalf("record %d: %v", napAfter+1+i, it.Err())
 		}
 	}
 	if !it.napping {
-		t.Fatal("a record found during the spins did not make NextWait nap")
+		t.Fatalf("%d records found during the spins did not make NextWait nap", napAfter)
 	}
 }
 
@@ -112,7 +117,7 @@ func TestNextWaitNapsBehindBulkWriter(t *testing.T) {
 			})
 			ctx, cancel := spinCtx(t)
 			defer cancel()
-			want := uint64(napRecords + 1)
+			want := uint64(napAfter + napRecords)
 			for k := 0; k < napRecords+1; k++ {
 				want++
 				if !it.NextWait(ctx) || it.Seq() != want {
@@ -185,5 +190,60 @@ func TestNextWaitNapEnds(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestNextWaitParkResetsNapCount: records found during the spins count
+// towards the naps only napAfter in a row: a park in between (a writer
+// at 1,000 appends/s that appended a few records back to back) starts the
+// count again.
+func TestNextWaitParkResetsNapCount(t *testing.T) {
+	for _, name := range []string{"log", "follower"} {
+		t.Run(name, func(t *testing.T) {
+			l := liveLog(t)
+			it := napIterators(t, l)[name]()
+			spinning := true
+			spinHook(t, func(sit *Iterator, _ int) {
+				if sit == it && spinning && l.LastSeq() == it.Seq() {
+					if _, err := l.Append([]byte("spun")); err != nil {
+						t.Error(err)
+					}
+				}
+			})
+			ctx, cancel := spinCtx(t)
+			defer cancel()
+			next := func(s uint64) {
+				t.Helper()
+				if !it.NextWait(ctx) || it.Seq() != s {
+					t.Fatalf("NextWait: seq %d, want %d, err %v", it.Seq(), s, it.Err())
+				}
+			}
+			for s := uint64(1); s < napAfter; s++ {
+				next(s)
+			}
+			// A park: nothing comes during the spins, an append wakes it.
+			spinning = false
+			res := nextWaitAsync(it, ctx)
+			if name == "log" {
+				waitWaiters(t, &l.wNew, 1)
+			} else {
+				for deadline := time.Now().Add(20 * time.Second); l.listen.Load()&listenFutex == 0; time.Sleep(time.Millisecond) {
+					if time.Now().After(deadline) {
+						t.Fatal("the follower never slept on the futex word")
+					}
+				}
+			}
+			if _, err := l.Append([]byte("woken")); err != nil {
+				t.Fatal(err)
+			}
+			if r := <-res; !r.ok || r.seq != napAfter {
+				t.Fatalf("after the park: %+v", r)
+			}
+			spinning = true
+			next(napAfter + 1)
+			if it.napping {
+				t.Fatalf("napping after %d records found during the spins since a park", 1)
+			}
+		})
 	}
 }
