@@ -1524,7 +1524,7 @@ func (fi *followIter) nextWait(it *Iterator, ctx context.Context) bool {
 			// No record will come: the writer must be reopened.
 			return fi.fail(it, fmt.Errorf("%w: the writer's log was poisoned (a truncation failed)", ErrPoisoned))
 		}
-		if it.keepNapping() {
+		if spins == 0 && it.napNow() {
 			it.nap(ctx, fi)
 			spins = -1
 			continue

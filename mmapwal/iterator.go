@@ -75,12 +75,11 @@ type Iterator struct {
 	ctxErr      error         // the ctx error of the last NextWait; not sticky
 	wakeCh      chan struct{} // NextWait's wake-up, made at its first wait
 	fol         *followIter   // set on a Follower's iterator: it reads through fol instead
-	// NextWait's naps (wait.go): napping once the writer outpaced its
-	// spins (spun: records found during the spins since the last park);
-	// napSeq, seq when the last nap began; napTimer times a nap.
+	// NextWait's naps (wait.go): spun counts the records found during
+	// the spins since the last park, endSeq is seq at the last first look
+	// that found nothing, napTimer times a nap.
 	spun     int
-	napping  bool
-	napSeq   uint64
+	endSeq   uint64
 	napTimer *time.Timer
 }
 

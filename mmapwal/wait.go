@@ -134,7 +134,7 @@ func (it *Iterator) NextWait(ctx context.Context) bool {
 			it.ctxErr = err
 			return false
 		}
-		if it.keepNapping() {
+		if spins == 0 && it.napNow() {
 			it.nap(ctx, nil)
 			spins = -1
 			continue
@@ -218,19 +218,21 @@ func (it *Iterator) wait(ctx context.Context) (ok, done bool) {
 	}
 }
 
-// Naps. A consumer that keeps up with a writer appending faster than its
-// spins last (a bulk writer: a record every fraction of a µs) would, at
-// each record it catches up with, spin or park: it runs the whole time on
-// a core the writer needs (2 cores: the writer and two such consumers),
-// and a parked one costs an append a wake-up. Once records came during
-// the spins napAfter times in a row (no park between), NextWait at the
-// end of the log instead naps (napFor, no
-// registration: the writer is not asked to wake it) and then reads the
-// records that came meanwhile in one go; it goes back to spinning and
-// parking as soon as a nap brought fewer than napRecords records (the
-// writer slowed down: at 1,000 appends/s the spins never find a record,
-// and a record that wakes a parked consumer does not count). The records
-// a nap lets come wait for it up to napFor: the price of a bulk writer's
+// Naps. A consumer that keeps up with a writer appending faster than it
+// reads, or faster than its spins last (a bulk writer: a record every
+// fraction of a µs), would, at each record it catches up with, spin and
+// often park: it runs the whole time on a core the writer needs (2 cores:
+// the writer and two such consumers), and each park costs an append a
+// wake-up. So NextWait, at its first look that finds nothing, naps
+// instead (napFor, no registration: the writer is not asked to wake it)
+// when the writer looks like a bulk one, and then reads the records that
+// came meanwhile in one go: when at least napRecords records were
+// returned since the last such look (the consumer had fallen behind, or
+// its last nap brought them), or when records came during the spins
+// napAfter times with no park between (a consumer that keeps up closely).
+// A nap that brings fewer, and a writer at 1,000 appends/s (a record per
+// look, none during the spins), spin and park as before. The records a
+// nap lets come wait for it up to napFor: the price of a bulk writer's
 // cores, at rates where latency is not what a consumer can have anyway.
 const (
 	napFor     = time.Millisecond
@@ -238,33 +240,27 @@ const (
 	napAfter   = 16
 )
 
-// spunRecord counts a record NextWait found during its spins; napAfter of
-// them with no park in between start the naps. Not one: a writer at
-// 1,000 appends/s that falls behind its pace and appends a few records
-// back to back (a loaded machine) would have its consumers nap, and the
-// next record wait up to napFor (p99.9 at 1,000 appends/s with 2
+// spunRecord counts a record NextWait found during its spins (a park
+// resets the count). Not one but napAfter of them start the naps: a
+// writer at 1,000 appends/s that falls behind its pace and appends a few
+// records back to back (a loaded machine) would have its consumers nap,
+// and the next record wait up to napFor (p99.9 at 1,000 appends/s with 2
 // iterators went from ~250 µs to 1–1.4 ms so).
-func (it *Iterator) spunRecord() {
-	if it.spun++; it.spun >= napAfter {
-		it.napping = true
-	}
-}
+func (it *Iterator) spunRecord() { it.spun++ }
 
 // testHookNap, set by a test, is called as each nap begins. Nil in
 // production.
 var testHookNap func(*Iterator)
 
-// keepNapping reports whether NextWait, at the end of the log, is to nap
-// again: it napped, or found a record during its spins, and the records
-// returned since the last nap began are at least napRecords.
-func (it *Iterator) keepNapping() bool {
-	if !it.napping {
-		return false
-	}
-	if it.seq-it.napSeq >= napRecords {
+// napNow is NextWait's decision at its first look that found nothing:
+// whether to nap (see Naps above).
+func (it *Iterator) napNow() bool {
+	got := it.seq - it.endSeq
+	it.endSeq = it.seq
+	if got >= napRecords || it.spun >= napAfter {
+		it.spun = 0
 		return true
 	}
-	it.napping = false
 	return false
 }
 
@@ -272,7 +268,6 @@ func (it *Iterator) keepNapping() bool {
 // sleeps on the control area's futex word without asking the writer to
 // wake it (fol non-nil, with an area): truncations and Close still do.
 func (it *Iterator) nap(ctx context.Context, fol *followIter) {
-	it.napSeq = it.seq
 	if testHookNap != nil {
 		testHookNap(it)
 	}

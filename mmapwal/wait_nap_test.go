@@ -57,9 +57,6 @@ func startNapping(t *testing.T, l *Log, it *Iterator, n int) {
 	ctx, cancel := spinCtx(t)
 	defer cancel()
 	for s := uint64(1); s <= napAfter; s++ {
-		if s == napAfter && it.napping {
-			t.Fatalf("napping after %d records found during the spins, want %d", s-1, napAfter)
-		}
 		if !it.NextWait(ctx) || it.Seq() != s {
 			t.Fatalf("NextWait: seq %d, want %d, err %v", it.Seq(), s, it.Err())
 		}
@@ -75,16 +72,16 @@ func startNapping(t *testing.T, l *Log, it *Iterator, n int) {
 			t.Fatalf("record %d: %v", napAfter+1+i, it.Err())
 		}
 	}
-	if !it.napping {
-		t.Fatalf("%d records found during the spins did not make NextWait nap", napAfter)
+	if it.spun != napAfter {
+		t.Fatalf("%d records found during the spins counted %d", napAfter, it.spun)
 	}
 }
 
-// TestNextWaitNapsBehindBulkWriter: after a record found during the
-// spins and napRecords more, NextWait at the end naps, without
-// registering (the writer is not asked to wake it), returns the records
-// that came during the nap, and naps again after another napRecords; a
-// nap that brought fewer ends the naps: the next end spins and parks.
+// TestNextWaitNapsBehindBulkWriter: after napAfter records found during
+// the spins, NextWait at the end naps, without registering (the writer is
+// not asked to wake it), returns the records that came during the nap,
+// and naps again at the next end since that brought napRecords; a nap
+// that brought fewer ends the naps: the next end spins and parks.
 func TestNextWaitNapsBehindBulkWriter(t *testing.T) {
 	l := liveLog(t)
 	for name, newIt := range napIterators(t, l) {
@@ -95,7 +92,7 @@ func TestNextWaitNapsBehindBulkWriter(t *testing.T) {
 				newIt = napIterators(t, l)[name]
 			}
 			it := newIt()
-			startNapping(t, l, it, napRecords)
+			startNapping(t, l, it, 0)
 			naps := 0
 			napHook(t, func(nit *Iterator, nap int) {
 				if nit != it {
@@ -117,7 +114,7 @@ func TestNextWaitNapsBehindBulkWriter(t *testing.T) {
 			})
 			ctx, cancel := spinCtx(t)
 			defer cancel()
-			want := uint64(napAfter + napRecords)
+			want := uint64(napAfter)
 			for k := 0; k < napRecords+1; k++ {
 				want++
 				if !it.NextWait(ctx) || it.Seq() != want {
@@ -241,8 +238,74 @@ func TestNextWaitParkResetsNapCount(t *testing.T) {
 			}
 			spinning = true
 			next(napAfter + 1)
-			if it.napping {
-				t.Fatalf("napping after %d records found during the spins since a park", 1)
+			if it.spun >= napAfter {
+				t.Fatalf("%d records found during the spins counted %d: the park did not reset the count", napAfter, it.spun)
+			}
+		})
+	}
+}
+
+// TestNextWaitNapsAfterBacklog: a consumer that returned napRecords
+// records since its last look at the end (it fell behind a bulk writer)
+// naps at the next end, once: fewer than napRecords since, it spins and
+// parks.
+func TestNextWaitNapsAfterBacklog(t *testing.T) {
+	for _, name := range []string{"log", "follower"} {
+		t.Run(name, func(t *testing.T) {
+			l := liveLog(t)
+			it := napIterators(t, l)[name]()
+			naps := 0
+			napHook(t, func(nit *Iterator, _ int) {
+				if nit == it {
+					naps++
+					if _, err := l.Append([]byte("during the nap")); err != nil {
+						t.Error(err)
+					}
+				}
+			})
+			ctx, cancel := spinCtx(t)
+			defer cancel()
+			for range napRecords - 1 {
+				if _, err := l.Append([]byte("backlog")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for s := uint64(1); s < napRecords; s++ {
+				if !it.NextWait(ctx) || it.Seq() != s {
+					t.Fatalf("record %d: %d %v", s, it.Seq(), it.Err())
+				}
+			}
+			if naps != 0 {
+				t.Fatalf("%d naps before the end", naps)
+			}
+			// napRecords-1 returned: this end spins and parks.
+			res := nextWaitAsync(it, ctx)
+			if name == "log" {
+				waitWaiters(t, &l.wNew, 1)
+			} else {
+				for deadline := time.Now().Add(20 * time.Second); l.listen.Load()&listenFutex == 0; time.Sleep(time.Millisecond) {
+					if time.Now().After(deadline) {
+						t.Fatal("the follower never slept on the futex word")
+					}
+				}
+			}
+			for range napRecords {
+				if _, err := l.Append([]byte("bulk")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if r := <-res; !r.ok || r.seq != napRecords || naps != 0 {
+				t.Fatalf("after the park: %+v, %d naps", r, naps)
+			}
+			for s := uint64(napRecords + 1); s < 2*napRecords; s++ {
+				if !it.NextWait(ctx) || it.Seq() != s {
+					t.Fatalf("record %d: %d %v", s, it.Seq(), it.Err())
+				}
+			}
+			// napRecords returned since the last end: a nap, which brings
+			// one record.
+			if !it.NextWait(ctx) || it.Seq() != 2*napRecords || naps != 1 {
+				t.Fatalf("after the backlog: seq %d err %v, %d naps", it.Seq(), it.Err(), naps)
 			}
 		})
 	}
