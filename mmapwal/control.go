@@ -116,6 +116,10 @@ type control struct {
 	futex                            *atomic.Uint32
 	ring                             cutRing           // cutring.go
 	tip                              [7]*atomic.Uint64 // the lineage's fingerprint (cutring.go)
+	// head views bytes 0–31 (magic, version and size, log identity) as
+	// four words, for a follower's fast check (holds) that reads no
+	// field Close changes.
+	head [4]*atomic.Uint64
 	// followers and waiters are the two halves of listen, as u32 views,
 	// for tests only: every access in the package goes through listen.
 	followers, waiters *atomic.Uint32
@@ -142,6 +146,9 @@ func mapControl(f *os.File, writable bool) (*control, error) {
 	c.last, c.first, c.segment, c.end = u64(ctlLastOff), u64(ctlFirstOff), u64(ctlSegmentOff), u64(ctlEndOff)
 	c.resets, c.poisoned, c.listen = u64(ctlResetsOff), u64(ctlPoisonedOff), u64(ctlListenOff)
 	c.followers, c.waiters, c.futex = u32(ctlListenOff), u32(ctlWaitersOff), u32(ctlFutexOff)
+	for i := range c.head {
+		c.head[i] = u64(8 * i)
+	}
 	err = errors.Join(err, c.mapRing())
 	if w, e := c.tipWords(); e == nil {
 		c.tip = w
@@ -559,4 +566,37 @@ func unguardControl(old bool, err *error) {
 		}
 		*err = errControlFault
 	}
+}
+
+// published reads the active segment and the end of its frames as the
+// writer last published them, under a fault guard.
+func (c *control) published() (seg, end uint64, err error) {
+	old := debug.SetPanicOnFault(true)
+	defer unguardControl(old, &err)
+	return c.segment.Load(), c.end.Load(), nil
+}
+
+// holds reports whether the area is still of this version and of the log
+// logID, at incarnation inc and epoch epoch, and held by a live writer
+// (pid not 0: Close stores 0 and keeps the incarnation): the check of a
+// follower's fast path after a copy (what a snapshot would find changed
+// under a live writer's trusted area), under a fault guard (a fault:
+// false).
+func (c *control) holds(logID [16]byte, inc, epoch uint64) (ok bool) {
+	var err error
+	old := debug.SetPanicOnFault(true)
+	defer unguardControl(old, &err)
+	return c.incarnation.Load() == inc && c.epoch.Load() == epoch && c.pid.Load() != 0 &&
+		c.head[0].Load() == binary.LittleEndian.Uint64([]byte(controlMagic)) &&
+		c.head[1].Load() == controlVersion|controlSize<<32 &&
+		c.head[2].Load() == binary.LittleEndian.Uint64(logID[:8]) &&
+		c.head[3].Load() == binary.LittleEndian.Uint64(logID[8:])
+}
+
+// futexValue loads the futex word, under a fault guard: the value a
+// follower's nap waits on.
+func (c *control) futexValue() (v uint32, err error) {
+	old := debug.SetPanicOnFault(true)
+	defer unguardControl(old, &err)
+	return c.futex.Load(), nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"time"
 
 	"github.com/mmapwal/mmapwal/segment"
 )
@@ -74,6 +75,12 @@ type Iterator struct {
 	ctxErr      error         // the ctx error of the last NextWait; not sticky
 	wakeCh      chan struct{} // NextWait's wake-up, made at its first wait
 	fol         *followIter   // set on a Follower's iterator: it reads through fol instead
+	// NextWait's naps (wait.go): spun counts the records found during
+	// the spins since the last park, endSeq is seq at the last first look
+	// that found nothing, napTimer times a nap.
+	spun     int
+	endSeq   uint64
+	napTimer *time.Timer
 }
 
 // NewIterator returns an iterator positioned before the first record whose
