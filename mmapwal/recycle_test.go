@@ -246,12 +246,14 @@ func TestRecycleOpenPool(t *testing.T) {
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	// A wrong-size file and a file named above every segment.
-	if err := os.WriteFile(filepath.Join(dir, poolName(1000)), make([]byte, 8192), 0o644); err != nil {
+	// A wrong-size file (the most recently pooled, which Open prefers)
+	// and a file named above every segment.
+	pooled := poolFiles(t, dir)
+	wrong := pooled[len(pooled)-1]
+	if err := os.Truncate(filepath.Join(dir, wrong), 4096); err != nil {
 		t.Fatal(err)
 	}
-	wrong := poolFiles(t, dir)[0]
-	if err := os.Truncate(filepath.Join(dir, wrong), 4096); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, poolName(1000)), make([]byte, 8192), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	ro, err := Open(dir, readOnlyOpts(8192))
@@ -596,4 +598,125 @@ func TestGoldenMetaRecycled(t *testing.T) {
 			t.Fatalf("%s: v1 rules: %v, want ErrUnsupportedVersion", path, err)
 		}
 	}
+}
+
+// TestRecycleReadOnlyPooled: a ReadOnly Log that still maps a segment the
+// writer moved to the pool (not reused yet, its records intact) takes it
+// for removed, as it would a deleted one: the record is ErrNotFound
+// (ErrTruncated), not served from a file that is no longer the log's.
+func TestRecycleReadOnlyPooled(t *testing.T) {
+	dir := fastTempDir(t)
+	l, err := Open(dir, recycleOpts(8192, 4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	appendUpTo(t, l, 200)
+	ro, err := Open(dir, readOnlyOpts(8192))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	if b, err := ro.Read(1); err != nil || !payloadIs(b, 1, 7) {
+		t.Fatalf("ReadOnly Read(1) = %v before the truncation", err)
+	}
+	if err := l.TruncateFront(150); err != nil {
+		t.Fatal(err)
+	}
+	if l.Stats().Pooled == 0 {
+		t.Fatal("nothing pooled")
+	}
+	if _, err := ro.Read(1); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("ReadOnly Read(1) of a pooled segment = %v, want ErrNotFound", err)
+	}
+}
+
+// TestRecycleFlushCoversEndHeader: every flush of a recycled segment's
+// frames covers the zero frame header after them (FORMAT.md §9.7), frame
+// ends near and across page boundaries included, while the durable
+// watermark stays the frames' end.
+func TestRecycleFlushCoversEndHeader(t *testing.T) {
+	dir, l := recycledLog(t, 16384, 2)
+	defer l.Close()
+	var last [2]int64
+	prev := testHookSynced
+	testHookSynced = func(path string, from, to int64) {
+		if path == l.active.path {
+			last = [2]int64{from, to}
+		}
+	}
+	defer func() { testHookSynced = prev }()
+	for i := range 120 {
+		start := l.active
+		if _, err := l.Append(make([]byte, 1+i*37%300)); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Sync(); err != nil {
+			t.Fatal(err)
+		}
+		if l.active != start || !l.active.recycled {
+			continue // rotated: the next segment's first flush
+		}
+		want := min(l.off+crcframe.HeaderSize, l.active.size)
+		if last[1] != want {
+			t.Fatalf("append %d: flushed [%d, %d), want through %d (frames end at %d)", i, last[0], last[1], want, l.off)
+		}
+		if got := l.active.synced.Load(); got != l.off {
+			t.Fatalf("synced watermark %d, want the frames' end %d", got, l.off)
+		}
+	}
+	_ = dir
+}
+
+// TestRecycleNeverSameNumber: a pool file is never taken for a number at
+// or below the one its name records: here one named (and filled with
+// frames seeded) for the very number the next segment gets, whose stale
+// frames would validate. Rotation deletes it and creates the segment
+// fresh; after a crash nothing of it is read, no torn tail, no damage.
+func TestRecycleNeverSameNumber(t *testing.T) {
+	dir := fastTempDir(t)
+	l, err := Open(dir, recycleOpts(8192, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	appendUpTo(t, l, 5)
+	next := l.nextNum
+	// A segment image of number next with valid frames of sequences far
+	// above the log's.
+	h := segment.Header{Version: segment.Version, LogID: l.meta.logID, Number: next, FirstSeq: 1000, Size: 8192}
+	img := make([]byte, 8192)
+	segment.EncodeHeader(img, h)
+	seed := crcframe.Seed(h.LogID, next)
+	for off, seq := int64(64), uint64(1000); off+200 < 8192-48; seq++ {
+		n, err := crcframe.Encode(img[off:], seed, crcframe.Header{Seq: seq, Durable: uint32(off), Type: crcframe.Full}, recPayload(seq)[:100])
+		if err != nil {
+			t.Fatal(err)
+		}
+		off += int64(n)
+	}
+	if err := os.WriteFile(filepath.Join(dir, poolName(next)), img, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l.wmu.Lock()
+	l.prep.discard()
+	l.pool = append(l.pool, next) // as if TruncateFront had pooled it
+	l.wmu.Unlock()
+	for l.nextNum == next {
+		appendUpTo(t, l, l.LastSeq()+1)
+	}
+	appendUpTo(t, l, l.LastSeq()+2)
+	if l.segments()[len(l.segments())-1].recycled {
+		t.Fatal("the file named for the next number was reused")
+	}
+	cp := crashCopy(t, dir)
+	l2, err := Open(cp, recycleOpts(8192, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l2.Close()
+	if rec := l2.Recovery(); rec.TornTail != nil || l2.LastSeq() != l.LastSeq() {
+		t.Fatalf("recovery %+v, LastSeq %d, want %d", rec, l2.LastSeq(), l.LastSeq())
+	}
+	checkRecords(t, l2)
 }
