@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/mmapwal/mmapwal/crcframe"
 	"github.com/mmapwal/mmapwal/segment"
@@ -719,4 +722,97 @@ func TestRecycleNeverSameNumber(t *testing.T) {
 		t.Fatalf("recovery %+v, LastSeq %d, want %d", rec, l2.LastSeq(), l.LastSeq())
 	}
 	checkRecords(t, l2)
+}
+
+// TestRecycleFollower: followers that lag behind a writer that truncates
+// its front and reuses the files, with and without a control area: every
+// record returned is the one appended at its sequence (never a stale
+// frame of a pooled or reused file), a follower overtaken by
+// TruncateFront gets ErrNotFound (never corruption) and starts again at
+// FirstSeq, and every follower reaches the end.
+func TestRecycleFollower(t *testing.T) {
+	t.Run("control", func(t *testing.T) { recycleFollower(t) })
+	t.Run("no-control", func(t *testing.T) {
+		testHookNoControl = true
+		defer func() { testHookNoControl = false }()
+		recycleFollower(t)
+	})
+}
+
+func recycleFollower(t *testing.T) {
+	dir := fastTempDir(t)
+	l, err := Open(dir, recycleOpts(8192, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	appendUpTo(t, l, 10)
+	const total = 3000
+	errs := make(chan error, 2)
+	var overtaken atomic.Int64
+	follow := func(slow bool) {
+		f, err := OpenFollower(dir, &FollowerOptions{PollInterval: 100 * time.Microsecond})
+		if err != nil {
+			errs <- err
+			return
+		}
+		defer f.Close()
+		from, prev := uint64(1), uint64(0)
+		for prev < total {
+			it, err := f.NewIterator(from)
+			if err != nil {
+				errs <- err
+				return
+			}
+			for prev < total {
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				ok := it.NextWait(ctx)
+				cancel()
+				if !ok {
+					break
+				}
+				if it.Seq() <= prev || !payloadIs(it.Value(), it.Seq(), 7) {
+					errs <- fmt.Errorf("follower returned record %d after %d with payload ok=%v", it.Seq(), prev, payloadIs(it.Value(), it.Seq(), 7))
+					it.Close()
+					return
+				}
+				prev = it.Seq()
+				if slow && prev%50 == 0 {
+					time.Sleep(2 * time.Millisecond)
+				}
+			}
+			err = it.Err()
+			it.Close()
+			if prev >= total {
+				break
+			}
+			if !errors.Is(err, ErrNotFound) || errors.Is(err, ErrCorrupt) {
+				errs <- fmt.Errorf("follower at %d: %v, want ErrNotFound", prev, err)
+				return
+			}
+			overtaken.Add(1)
+			from = max(prev+1, f.FirstSeq())
+			prev = from - 1
+		}
+		errs <- nil
+	}
+	go follow(false)
+	go follow(true)
+	for l.LastSeq() < total {
+		appendUpTo(t, l, l.LastSeq()+20)
+		if l.LastSeq() > 60 {
+			if err := l.TruncateFront(l.LastSeq() - 40); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if l.Stats().Recycled == 0 {
+		t.Fatal("nothing was recycled")
+	}
+	t.Logf("recycled %d, followers overtaken %d times", l.Stats().Recycled, overtaken.Load())
 }
