@@ -42,8 +42,8 @@ func image(tb testing.TB, frames []frame) []byte {
 }
 
 // recycled builds a corpus segment whose header has FlagRecycled, holding
-// frames over stale frames of segment 2 of the test log (full records of
-// 64 bytes from 64 to the end), with a zero frame header after the frames
+// frames over stale frames of segment 2 of the test log (full records in
+// 64-byte frames from 64 to the end), with a zero frame header after the frames
 // when endHeader is set, then mutated by mutate if not nil.
 func recycled(frames []frame, endHeader bool, mutate func([]byte)) func(testing.TB) []byte {
 	return func(tb testing.TB) []byte {
@@ -51,7 +51,7 @@ func recycled(frames []frame, endHeader bool, mutate func([]byte)) func(testing.
 		old.Number = testNumber - 1
 		var stale []frame
 		for i := range (corpusSize - segment.HeaderSize) / 64 {
-			stale = append(stale, rec(crcframe.Full, uint64(1+i), 0, "stale record of segment 2 ......"))
+			stale = append(stale, rec(crcframe.Full, uint64(1+i), 0, "stale record of segment 2, 64-byte frame"))
 		}
 		img, _, _ := segImage(tb, old, stale)
 		h := testHeader(corpusSize)
@@ -193,9 +193,12 @@ func corruptCases() []corruptCase {
 		{file: "scan-recycled-clean.wal", what: "recycled: records 10, 11, 12, a zero frame header at 208, then stale frames of segment 2",
 			build: recycled(base3(), true, nil), maxPayload: corpusSize,
 			end: segment.End{Offset: 208, Records: 3, LastSeq: 12, Durable: 160, Reason: crcframe.CleanEnd, Bad: 208, Dirty: 208}},
-		{file: "scan-recycled-torn-stale.wal", what: "recycled: records 10, 11, 12, no zero frame header after them (a crash lost it): the stale bytes at 208, inside a stale frame, claim no length that fits: a torn tail of one frame header",
+		{file: "scan-recycled-torn-stale.wal", what: "recycled: records 10, 11, 12, no zero frame header after them (a crash lost it): the stale bytes at 208, inside a stale frame, claim a length of 1: a torn tail of that one claimed frame",
 			build: recycled(base3(), false, nil), maxPayload: corpusSize,
-			end: segment.End{Offset: 208, Records: 3, LastSeq: 12, Durable: 160, Reason: crcframe.LengthOutOfBounds, Bad: 208, Dirty: 232}},
+			end: segment.End{Offset: 208, Records: 3, LastSeq: 12, Durable: 160, Reason: crcframe.ChecksumMismatch, Bad: 208, Dirty: 240}},
+		{file: "scan-recycled-stale-frame.wal", what: "recycled: records 10, 11, 12, 13 ending at 256, no zero frame header: at 256 a whole stale frame of segment 2, which fails this seed's checksum: a torn tail of that frame",
+			build: recycled(append(base3(), rec(crcframe.Full, 13, 208, "record 13 payload ......")), false, nil), maxPayload: corpusSize,
+			end: segment.End{Offset: 256, Records: 4, LastSeq: 13, Durable: 208, Reason: crcframe.ChecksumMismatch, Bad: 256, Dirty: 320}},
 		{file: "scan-recycled-torn-frame.wal", what: "recycled: records 10, 11, 12 with a bit of record 12 (at 160) flipped, a zero frame header at 208, stale frames after",
 			build: recycled(base3(), true, func(b []byte) { b[160+27] ^= 1 }), maxPayload: corpusSize,
 			end: segment.End{Offset: 160, Records: 2, LastSeq: 11, Durable: 112, Reason: crcframe.ChecksumMismatch, Bad: 160, Dirty: 208}},
@@ -208,6 +211,9 @@ func corruptCases() []corruptCase {
 		{file: "scan-recycled-sealed.wal", what: "recycled: records 10, 11, a seal at 160, then stale bytes (no zero header): nothing after a seal is read",
 			build: recycled(last(rec(crcframe.Seal, 11, 160, "")), false, nil), maxPayload: corpusSize,
 			end: segment.End{Offset: 184, Records: 2, LastSeq: 11, Durable: 160, Sealed: true, Reason: crcframe.CleanEnd, Bad: 184, Dirty: 184}},
+		{file: "scan-recycled-full.wal", what: "recycled: records 10, 11, 12, 13 filling the segment to 4080, then 16 stale bytes: no frame header fits, the frames end there",
+			build: recycled(append(base3(), frame{crcframe.Header{Seq: 13, Durable: 208, Type: crcframe.Full}, pattern(3848)}), false, nil), maxPayload: corpusSize,
+			end: segment.End{Offset: 4080, Records: 4, LastSeq: 13, Durable: 208, Reason: crcframe.CleanEnd, Bad: 4080, Dirty: 4080}},
 		{file: "scan-garbage-after-end.wal", what: "records 10, 11, 12, zeros, and byte 4000 = 0x5a",
 			build: mutated(base3(), func(b []byte) { b[4000] = 0x5a }), maxPayload: corpusSize,
 			end: segment.End{Offset: 208, Records: 3, LastSeq: 12, Durable: 160, Reason: crcframe.GarbageAfterEnd, Bad: 208, Dirty: 4008}},

@@ -186,7 +186,7 @@ func TestGoldenV2Sealed(t *testing.T) {
 // version 2 segment of the log 0x01…0x10, number 3, first seq 10, with the
 // flags recycled and prev sealed (the previous segment's seal at 4072),
 // reusing the file of segment 2 of the same log (FORMAT.md §9.7). The file
-// first held, as segment 2, full records 1… of 40-byte payloads from 64 to
+// first held, as segment 2, full records 1… of 38-byte payloads (64-byte frames) from 64 to
 // the end (stale frames, seeded with number 2); over them it holds
 //
 //   - full record 10 ("first record", durable 0);
