@@ -816,3 +816,21 @@ func recycleFollower(t *testing.T) {
 	}
 	t.Logf("recycled %d, followers overtaken %d times", l.Stats().Recycled, overtaken.Load())
 }
+
+// TestRecycleAppendAllocs: an Append into a recycled segment (with its
+// zero frame header) allocates nothing, as one into a fresh segment.
+func TestRecycleAppendAllocs(t *testing.T) {
+	_, l := recycledLog(t, 1<<20, 1)
+	defer l.Close()
+	if !l.active.recycled {
+		t.Fatal("the active segment is not recycled")
+	}
+	rec := recPayload(1)[:128]
+	if n := testing.AllocsPerRun(1000, func() {
+		if _, err := l.Append(rec); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 || !l.active.recycled {
+		t.Fatalf("Append into a recycled segment: %v allocations (still recycled: %v)", n, l.active.recycled)
+	}
+}
