@@ -463,14 +463,45 @@ func bbCheck(t testing.TB, dir string, img dirImage, recs map[uint64][]byte, wan
 // first segment of a few large records, then a newest segment of small
 // records, a batch, and Close's durable mark — few frames, so that flipping
 // their bits one by one stays cheap.
-func bbBuildFlips(t testing.TB) *bbLog {
+//
+// With recycle, both segments reuse files a TruncateFront pooled
+// (FORMAT.md §9.7): stale frames of older numbers follow their frames.
+func bbBuildFlips(t testing.TB, recycle bool) *bbLog {
 	t.Helper()
 	dir := fastTempDir(t)
-	l, err := Open(dir, manualOpts(bbSegSize, TruncatePartial))
+	o := manualOpts(bbSegSize, TruncatePartial)
+	if recycle {
+		o.RecycleSegments = 3
+	}
+	l, err := Open(dir, o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	recs := map[uint64][]byte{}
+	if recycle {
+		// Fill four segments and drop them all: three go to the pool.
+		// Then append until a record lands in a recycled file, and drop
+		// the segment before it: the log holds recycled files only,
+		// starting with that record.
+		for len(l.segments()) < 4 {
+			if _, err := l.Append(make([]byte, 500)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := l.TruncateFront(l.LastSeq() + 1); err != nil {
+			t.Fatal(err)
+		}
+		for !l.active.recycled {
+			if _, err := l.Append(make([]byte, 500)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		recs[l.LastSeq()] = make([]byte, 500)
+		if err := l.TruncateFront(l.LastSeq()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first := len(l.segments())
 	big := func(seq uint64) []byte {
 		p := make([]byte, 450+seq)
 		for i := range p {
@@ -478,7 +509,7 @@ func bbBuildFlips(t testing.TB) *bbLog {
 		}
 		return p
 	}
-	for len(l.segments()) < 2 {
+	for len(l.segments()) < first+1 {
 		seq := l.LastSeq() + 1
 		p := big(seq)
 		if _, err := l.Append(p); err != nil {
@@ -500,6 +531,13 @@ func bbBuildFlips(t testing.TB) *bbLog {
 			}
 			for k, p := range ps {
 				recs[seq+1+uint64(k)] = p
+			}
+		}
+	}
+	if recycle {
+		for _, s := range l.segments() {
+			if !s.recycled {
+				t.Fatalf("segment %s is not recycled", s.name)
 			}
 		}
 	}
@@ -535,8 +573,15 @@ type bbFlip struct {
 // payloads and padding (a different byte in each frame): about 5,000 flips.
 // MMAPWAL_BITFLIP_ALL=1 flips every bit of every frame (about 35,000 flips,
 // half a minute without -race).
-func TestBadBytesBitFlips(t *testing.T) {
-	b := bbBuildFlips(t)
+func TestBadBytesBitFlips(t *testing.T) { bbBitFlips(t, bbBuildFlips(t, false)) }
+
+// TestBadBytesBitFlipsRecycled is TestBadBytesBitFlips over a log whose
+// segments are recycled files: stale frames of older numbers follow each
+// segment's frames (FORMAT.md §9.7), and a flipped bit is still
+// corruption at its frame, never a silent cut at the stale bytes.
+func TestBadBytesBitFlipsRecycled(t *testing.T) { bbBitFlips(t, bbBuildFlips(t, true)) }
+
+func bbBitFlips(t *testing.T, b *bbLog) {
 	all := os.Getenv("MMAPWAL_BITFLIP_ALL") == "1"
 	var flips, marks []bbFlip
 	for k, f := range b.frames {
