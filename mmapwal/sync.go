@@ -149,7 +149,14 @@ func (l *Log) syncRound() error {
 	if err != nil {
 		return err
 	}
-	err = l.flush(f, from, f.EndHeaderEnd(to), appends) // a recycled segment's zero header after the frames too
+	flushTo := to
+	if to > from {
+		// A recycled segment's zero header after the frames too (by now
+		// perhaps the start of a frame appended since: unsynced, which
+		// recovery judges as any unsynced frame).
+		flushTo = f.EndHeaderEnd(to)
+	}
+	err = l.flush(f, from, flushTo, appends)
 	s.unpin()
 	if err != nil {
 		return err
