@@ -622,7 +622,11 @@ func (w *plWorkload) fatalf(format string, args ...any) {
 
 // point is the recorder's crash-point callback: a snapshot, now and then.
 func (w *plWorkload) point(where string) {
-	if len(w.snaps) < w.maxSnap && w.rng.Float64() < w.pSnap {
+	p := w.pSnap
+	if strings.Contains(where, "to the pool") || strings.Contains(where, "to a segment") {
+		p = 1 // the few moves into and out of the pool: every one
+	}
+	if len(w.snaps) < w.maxSnap && w.rng.Float64() < p {
 		w.snaps = append(w.snaps, w.rec.snapshot(fmt.Sprintf("op %d: %s", w.ops, where)))
 	}
 }
@@ -1143,7 +1147,7 @@ func runPLWorkload(t *testing.T, fam plFamily, seed uint64, dir string, maxSnap 
 	w.open()
 	for w.ops < 400 && len(w.snaps) < maxSnap {
 		fam.step(w)
-		if len(w.l.segments()) > 3 {
+		if len(w.l.segments()) > 3 || w.opts.RecycleSegments > 0 && len(w.l.segments()) > 2 {
 			w.truncateFront()
 		}
 	}
