@@ -1,6 +1,11 @@
 package bench
 
 import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/mmapwal/mmapwal/internal/measure"
@@ -24,7 +29,21 @@ func init() {
 		Durable: true,
 		Runs:    Serial | Concurrent,
 	})
+	register(Adapter{
+		Name: "mmapwal-recycled",
+		Desc: "mmapwal (this module), 64 MiB segments, SyncManual, RecycleSegments 8: the workload runs in recycled segment files (pre-written and truncated away before it, as pebble-recycled pre-writes its log)",
+		Open: openMmapwalRecycled,
+		// A reopen sees the records appended after the preparation.
+		Reopen:  true,
+		Durable: true,
+		Runs:    All,
+	})
 }
+
+// recycledPool is the RecycleSegments of mmapwal-recycled: enough pooled
+// files for the largest workload of cmd/compare ((i): ~152 MiB of frames)
+// to run in recycled segments only.
+const recycledPool = 8
 
 // mmapwalWAL adapts mmapwal's public API. A call with one record uses
 // Append, a call with several AppendBatch (an atomic batch); under
@@ -33,6 +52,10 @@ type mmapwalWAL struct {
 	dir    string
 	always bool
 	l      *mmapwal.Log
+	// base is the LastSeq of the log before the workload's first record
+	// (mmapwal-recycled's preparation appended and dropped records before
+	// it), 0 otherwise: Replay reports sequences from 1.
+	base uint64
 }
 
 // openMmapwal opens the log in dir with 64 MiB segments.
@@ -68,17 +91,17 @@ func (w *mmapwalWAL) AppendDurable(recs [][]byte) error {
 // Sync makes everything appended durable.
 func (w *mmapwalWAL) Sync() error { return w.l.Sync() }
 
-// Replay walks an iterator from sequence 1; values are slices of the
-// mapping, valid until the next call of Next.
+// Replay walks an iterator from sequence 1 (of the workload); values are
+// slices of the mapping, valid until the next call of Next.
 func (w *mmapwalWAL) Replay(fn func(uint64, []byte) error) (int, error) {
-	it, err := w.l.NewIterator(1)
+	it, err := w.l.NewIterator(w.base + 1)
 	if err != nil {
 		return 0, err
 	}
 	n := 0
 	for it.Next() {
 		n++
-		if err := fn(it.Seq(), it.Value()); err != nil {
+		if err := fn(it.Seq()-w.base, it.Value()); err != nil {
 			it.Close()
 			return n, err
 		}
@@ -89,10 +112,14 @@ func (w *mmapwalWAL) Replay(fn func(uint64, []byte) error) (int, error) {
 // DiskBytes reports the segment files, which are preallocated: Used scans
 // back from the end of each to its last non-zero byte, rounded up to the
 // 8-byte frame alignment, as walbench does (a prepared segment counts its
-// header).
+// header). For mmapwal-recycled that overstates Used: a recycled
+// segment's stale bytes after its frames count (pool files do not).
 func (w *mmapwalWAL) DiskBytes() (DiskUsage, error) {
 	used := measure.UsedToLastNonZero(8)
 	return measure.DirUsage(w.dir, func(path string, size int64) (int64, error) {
+		if strings.HasPrefix(filepath.Base(path), "recycle-") {
+			return 0, nil // a pool file (mmapwal-recycled) holds nothing of the log
+		}
 		if strings.HasSuffix(path, ".wal") {
 			return used(path, size)
 		}
@@ -105,3 +132,59 @@ func (w *mmapwalWAL) RecordsPerFlush() float64 { return w.l.Stats().RecordsPerSy
 
 // Close syncs, writes the durable mark and closes the log.
 func (w *mmapwalWAL) Close() error { return w.l.Close() }
+
+// openMmapwalRecycled opens the log in dir with segment recycling. In a
+// fresh dir it first prepares the state of a log in steady state, whose
+// TruncateFront keeps up with its appends: it fills segments with 1 MiB
+// records (enough for about o.SizeHint bytes plus one, at most
+// recycledPool), syncs, truncates them all away (they go to the pool),
+// appends until a rotation took a pool file, and truncates those records
+// away too. The workload then starts in a recycled segment, and every
+// rotation it needs takes another pool file. None of this is timed: the
+// workloads time from their first append, as pebble-recycled's
+// pre-written log is made before its timed part.
+func openMmapwalRecycled(dir string, o Options) (WAL, error) {
+	_, err := os.Stat(filepath.Join(dir, "META"))
+	fresh := errors.Is(err, fs.ErrNotExist)
+	const seg = 64 << 20
+	l, err := mmapwal.Open(dir, &mmapwal.Options{SegmentSize: seg, Durability: mmapwal.SyncManual, RecycleSegments: recycledPool})
+	if err != nil {
+		return nil, err
+	}
+	if fresh {
+		if err := prepareRecycled(l, int(min(max(o.SizeHint/seg+2, 2), recycledPool))); err != nil {
+			l.Close()
+			return nil, err
+		}
+	}
+	base := l.FirstSeq() - min(l.FirstSeq(), 1)
+	return &mmapwalWAL{dir: dir, l: l, base: base}, nil
+}
+
+// prepareRecycled fills n+1 segments of l, drops them all into the pool,
+// and appends until l appends into a recycled file (those records dropped
+// too).
+func prepareRecycled(l *mmapwal.Log, n int) error {
+	rec := measure.Pattern(1 << 20)
+	fill := func(done func() bool) error {
+		for !done() {
+			if _, err := l.Append(rec); err != nil {
+				return err
+			}
+		}
+		if err := l.Sync(); err != nil {
+			return err
+		}
+		return l.TruncateFront(l.LastSeq() + 1)
+	}
+	if err := fill(func() bool { return l.Stats().Segments > n }); err != nil {
+		return err
+	}
+	if err := fill(func() bool { return l.Stats().Recycled > 0 }); err != nil {
+		return err
+	}
+	if st := l.Stats(); st.Recycled == 0 || st.Pooled == 0 {
+		return fmt.Errorf("mmapwal-recycled: preparation left %d recycled, %d pooled", st.Recycled, st.Pooled)
+	}
+	return nil
+}

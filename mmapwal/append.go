@@ -191,6 +191,9 @@ func (l *Log) advance(s *seg, n int, first, last uint64) {
 	prevLast := l.last.w
 	l.off += int64(n)
 	s.written = l.off
+	if s.recycled {
+		s.file.EndHeader(l.off) // the clean end in front of stale bytes
+	}
 	l.last.follow(s.idx, int64(last-first+1)) // LastSeq and Stats.Appends follow s's index: nothing to store
 	l.last.w = last
 	if f := l.first.Load(); f == 0 || f > prevLast { // the log held no record
@@ -287,6 +290,9 @@ func (l *Log) ensureRoomFor(n int, room int64) error {
 // failure before anything depends on it (no space for the new segment),
 // nothing changes and the log stays usable. Writer only.
 func (l *Log) rotate() error {
+	if l.canRecycle() {
+		return l.rotateRecycled()
+	}
 	next, err := l.prep.take(l.nextNum)
 	if err != nil {
 		return mapNoSpace(err)
@@ -316,7 +322,7 @@ func (l *Log) rotate() error {
 	l.setActive(ns, segment.HeaderSize)
 	old.unpin() // the writer's pin
 	l.nextNum++
-	l.prep.start(l.nextNum)
+	l.prepareNext()
 	l.st.rotations.Add(1)
 	l.trimMapped()
 	return nil
@@ -344,6 +350,7 @@ func (l *Log) writeMarkLocked() error {
 	}
 	l.off += crcframe.HeaderSize
 	s.written = l.off
+	s.file.EndHeader(l.off)
 	if err := l.syncSegLocked(s); err != nil {
 		return err
 	}
@@ -373,7 +380,7 @@ func (l *Log) writeMarkThrough(r *Reservation) error {
 		return nil
 	}
 	h := crcframe.Header{Seq: last, Durable: uint32(r.off), Type: crcframe.Mark}
-	if err := s.file.WriteFrameThrough(r.off, h, nil, r.off+crcframe.HeaderSize); err != nil {
+	if err := s.file.WriteFrameThrough(r.off, h, nil, s.file.EndHeaderEnd(r.off+crcframe.HeaderSize)); err != nil {
 		return err
 	}
 	if err := l.flushFile(s.file, r.off, r.off+markSize, l.st.appends.Load()); err != nil {

@@ -93,6 +93,10 @@ type bbCfg struct {
 	fixed   int   // every payload has this length (bbPayloadN); 0: bbPayload
 	plain   bool  // single appends only (no batch, reservation or gap)
 	zeros   bool  // payloads of zeros (200 to 263 bytes): logs that encode small
+	// recycle: every segment of the log reuses a file TruncateFront
+	// pooled (RecycleSegments, FORMAT.md §9.7): stale frames of older
+	// numbers follow each segment's frames.
+	recycle bool
 }
 
 // payload returns the content of record seq of a log built with c.
@@ -124,12 +128,19 @@ func bbBuild(t testing.TB, c bbCfg) *bbLog {
 		c.segSize = bbSegSize
 	}
 	dir := fastTempDir(t)
-	l, err := Open(dir, &Options{SegmentSize: c.segSize, Durability: SyncManual})
+	o := &Options{SegmentSize: c.segSize, Durability: SyncManual}
+	if c.recycle {
+		o.RecycleSegments = c.nsegs + 4
+	}
+	l, err := Open(dir, o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	recs := map[uint64][]byte{}
 	add := func(seq uint64, p []byte) { recs[seq] = p }
+	if c.recycle {
+		bbPrefillPool(t, l, c, add)
+	}
 	step, extra := 0, c.extra
 	for len(l.segments()) < c.nsegs || extra > 0 {
 		if len(l.segments()) >= c.nsegs {
@@ -181,8 +192,39 @@ func bbBuild(t testing.TB, c bbCfg) *bbLog {
 		t.Fatal(err)
 	}
 	b := &bbLog{img: snapshotDir(t, dir), recs: recs, last: last}
+	for name := range b.img {
+		if _, ok := parsePoolName(name); ok {
+			delete(b.img, name) // not the log's: the cases see META and the segments only
+		}
+	}
 	b.frames = bbParse(t, b.img)
 	return b
+}
+
+// bbPrefillPool fills and drops segments of l until its pool holds enough
+// files for the whole log of c, then appends records of c until one lands
+// in a recycled file and drops the segment before it: every segment the
+// log then has, and gets, is a recycled file. The record kept is added.
+func bbPrefillPool(t testing.TB, l *Log, c bbCfg, add func(uint64, []byte)) {
+	t.Helper()
+	for len(l.segments()) < c.nsegs+4 {
+		if _, err := l.Append(make([]byte, 300)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.TruncateFront(l.LastSeq() + 1); err != nil {
+		t.Fatal(err)
+	}
+	for !l.active.recycled {
+		seq := l.LastSeq() + 1
+		if _, err := l.Append(c.payload(seq)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add(l.LastSeq(), c.payload(l.LastSeq()))
+	if err := l.TruncateFront(l.LastSeq()); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // bbParse returns the frames of an undamaged image, in log order.
@@ -463,14 +505,45 @@ func bbCheck(t testing.TB, dir string, img dirImage, recs map[uint64][]byte, wan
 // first segment of a few large records, then a newest segment of small
 // records, a batch, and Close's durable mark — few frames, so that flipping
 // their bits one by one stays cheap.
-func bbBuildFlips(t testing.TB) *bbLog {
+//
+// With recycle, both segments reuse files a TruncateFront pooled
+// (FORMAT.md §9.7): stale frames of older numbers follow their frames.
+func bbBuildFlips(t testing.TB, recycle bool) *bbLog {
 	t.Helper()
 	dir := fastTempDir(t)
-	l, err := Open(dir, manualOpts(bbSegSize, TruncatePartial))
+	o := manualOpts(bbSegSize, TruncatePartial)
+	if recycle {
+		o.RecycleSegments = 3
+	}
+	l, err := Open(dir, o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	recs := map[uint64][]byte{}
+	if recycle {
+		// Fill four segments and drop them all: three go to the pool.
+		// Then append until a record lands in a recycled file, and drop
+		// the segment before it: the log holds recycled files only,
+		// starting with that record.
+		for len(l.segments()) < 4 {
+			if _, err := l.Append(make([]byte, 500)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := l.TruncateFront(l.LastSeq() + 1); err != nil {
+			t.Fatal(err)
+		}
+		for !l.active.recycled {
+			if _, err := l.Append(make([]byte, 500)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		recs[l.LastSeq()] = make([]byte, 500)
+		if err := l.TruncateFront(l.LastSeq()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first := len(l.segments())
 	big := func(seq uint64) []byte {
 		p := make([]byte, 450+seq)
 		for i := range p {
@@ -478,7 +551,7 @@ func bbBuildFlips(t testing.TB) *bbLog {
 		}
 		return p
 	}
-	for len(l.segments()) < 2 {
+	for len(l.segments()) < first+1 {
 		seq := l.LastSeq() + 1
 		p := big(seq)
 		if _, err := l.Append(p); err != nil {
@@ -500,6 +573,13 @@ func bbBuildFlips(t testing.TB) *bbLog {
 			}
 			for k, p := range ps {
 				recs[seq+1+uint64(k)] = p
+			}
+		}
+	}
+	if recycle {
+		for _, s := range l.segments() {
+			if !s.recycled {
+				t.Fatalf("segment %s is not recycled", s.name)
 			}
 		}
 	}
@@ -535,8 +615,15 @@ type bbFlip struct {
 // payloads and padding (a different byte in each frame): about 5,000 flips.
 // MMAPWAL_BITFLIP_ALL=1 flips every bit of every frame (about 35,000 flips,
 // half a minute without -race).
-func TestBadBytesBitFlips(t *testing.T) {
-	b := bbBuildFlips(t)
+func TestBadBytesBitFlips(t *testing.T) { bbBitFlips(t, bbBuildFlips(t, false)) }
+
+// TestBadBytesBitFlipsRecycled is TestBadBytesBitFlips over a log whose
+// segments are recycled files: stale frames of older numbers follow each
+// segment's frames (FORMAT.md §9.7), and a flipped bit is still
+// corruption at its frame, never a silent cut at the stale bytes.
+func TestBadBytesBitFlipsRecycled(t *testing.T) { bbBitFlips(t, bbBuildFlips(t, true)) }
+
+func bbBitFlips(t *testing.T, b *bbLog) {
 	all := os.Getenv("MMAPWAL_BITFLIP_ALL") == "1"
 	var flips, marks []bbFlip
 	for k, f := range b.frames {
@@ -1041,6 +1128,88 @@ func bbCases() []bbCase {
 // TestBadBytesGenerators builds a fresh log for every kind of damage,
 // damages it and checks the verdict (bbCheck).
 func TestBadBytesGenerators(t *testing.T) { runBadBytesGenerators(t, fastTempDir(t)) }
+
+// TestBadBytesGeneratorsRecycled runs the generators over logs whose
+// segments are all recycled files (FORMAT.md §9.7), with the same
+// verdicts: the stale bytes after each segment's frames change none. Two
+// kinds of damage differ by the format's rules, not by chance:
+//
+//   - garbage-after-end writes a byte after a sealed segment's seal, where
+//     a recycled segment holds stale bytes that nothing reads: no damage
+//     at all, and the log opens with every record;
+//   - stale-reused-* moves the oldest segment of another log into the
+//     middle (or the end): a recycled oldest segment keeps its flag prev
+//     sealed (its predecessor went to the pool), which now names a seal
+//     the segment before it does not have, so the damage is found there
+//     first (missing seal) instead of at the moved segment's first frame;
+//     either way ErrCorrupt, and no frame of the moved file is served.
+func TestBadBytesGeneratorsRecycled(t *testing.T) {
+	for _, c := range bbCases() {
+		c.cfg.recycle = true
+		t.Run(c.name, func(t *testing.T) {
+			b := bbBuild(t, c.cfg)
+			for _, s := range b.img.segNames() {
+				if h, err := segment.DecodeHeader(b.img[s]); err != nil || h.Flags&segment.FlagRecycled == 0 {
+					t.Fatalf("segment %s is not recycled (%v)", s, err)
+				}
+			}
+			other := func() *bbLog { return bbBuild(t, c.cfg) }
+			img, want := c.damage(t, b, other)
+			dir := writeImage(t, fastTempDir(t), img)
+			switch c.name {
+			case "garbage-after-end":
+				bbOpensWhole(t, dir, b)
+				return
+			case "stale-reused-middle", "stale-reused-newest":
+				bbCorruptNoStale(t, dir, b)
+				return
+			}
+			if err := bbCheck(t, dir, img, b.recs, want); err != nil {
+				t.Fatalf("%s: %v", c.what, err)
+			}
+		})
+	}
+}
+
+// bbOpensWhole requires that the log in dir opens, under both policies
+// and ReadOnly, with every record of b, byte for byte.
+func bbOpensWhole(t *testing.T, dir string, b *bbLog) {
+	t.Helper()
+	for _, o := range []*Options{manualOpts(bbSegSize, Strict), readOnlyOpts(bbSegSize), manualOpts(bbSegSize, TruncatePartial)} {
+		l, err := Open(dir, o)
+		if err != nil {
+			t.Fatalf("Open(%+v): %v", *o, err)
+		}
+		n, err := bbCheckServed(l, b.recs)
+		l.Close()
+		if err != nil || n != len(b.recs) {
+			t.Fatalf("served %d of %d records: %v", n, len(b.recs), err)
+		}
+	}
+}
+
+// bbCorruptNoStale requires that a writable Open of dir fails with
+// ErrCorrupt under both policies and that a ReadOnly open serves only
+// records of b, byte for byte.
+func bbCorruptNoStale(t *testing.T, dir string, b *bbLog) {
+	t.Helper()
+	for _, p := range []RepairPolicy{Strict, TruncatePartial} {
+		if l, err := Open(dir, manualOpts(bbSegSize, p)); !errors.Is(err, ErrCorrupt) {
+			if l != nil {
+				l.Close()
+			}
+			t.Fatalf("%v: Open = %v, want ErrCorrupt", p, err)
+		}
+	}
+	l, err := Open(dir, readOnlyOpts(bbSegSize))
+	if err != nil {
+		t.Fatalf("ReadOnly Open: %v", err)
+	}
+	defer l.Close()
+	if _, err := bbCheckServed(l, b.recs); err != nil {
+		t.Fatalf("ReadOnly: %v", err)
+	}
+}
 
 // TestBadBytesXFS checks the generated damage and the corpus on a
 // loop-mounted xfs: the damaged images are written, opened and recovered

@@ -54,6 +54,9 @@ const (
 	crashDirEnv   = "MMAPWAL_CRASH_DIR"
 	crashSeedEnv  = "MMAPWAL_CRASH_SEED"
 	crashRoundEnv = "MMAPWAL_CRASH_ROUND"
+	// crashRecycleEnv, set by TestCrashSIGKILLRecycled (and inherited by
+	// its children), makes the children recycle segments.
+	crashRecycleEnv = "MMAPWAL_CRASH_RECYCLE"
 )
 
 // ---------------------------------------------------------------- the child
@@ -136,6 +139,9 @@ func (c *crashChild) run(dir string) {
 	if c.rng.IntN(4) == 0 {
 		opts.BytesPerSync = 4096
 	}
+	if os.Getenv(crashRecycleEnv) != "" {
+		opts.RecycleSegments = 1 + c.rng.IntN(3)
+	}
 	c.intent("P")
 	l, err := Open(dir, opts)
 	if err != nil {
@@ -211,7 +217,9 @@ func (c *crashChild) step() {
 	if first > 0 && last >= first {
 		held = last - first + 1
 	}
-	if held > 400 || len(l.segments()) > 12 {
+	// A child that recycles keeps few segments, so that TruncateFront
+	// pools files and rotations reuse them within a short life.
+	if held > 400 || len(l.segments()) > 12 || l.opts.RecycleSegments > 0 && len(l.segments()) > 3 {
 		c.truncateFront(max(first, last-min(last, uint64(c.rng.IntN(60)))))
 		return
 	}
@@ -525,6 +533,34 @@ func TestCrashSIGKILL(t *testing.T) {
 	}
 	runCrashSIGKILL(t, t.TempDir(), kills)
 }
+
+// TestCrashSIGKILLRecycled runs the SIGKILL rounds with children that
+// recycle segments (RecycleSegments 1–3, FORMAT.md §9.7): kills land in
+// moves into the pool, rotations into pool files and appends into
+// recycled segments, and the log must hold exactly what the calls that
+// returned wrote, never a stale frame: 60 kills by default, 5,000 with
+// MMAPWAL_TORTURE=1.
+func TestCrashSIGKILLRecycled(t *testing.T) {
+	if os.Getenv(crashChildEnv) != "" {
+		t.Skip("in the child")
+	}
+	kills := 60
+	if tortureMode() {
+		kills = 5000
+	}
+	t.Setenv(crashRecycleEnv, "1")
+	before := crashRecycledLogs.Load()
+	runCrashSIGKILL(t, t.TempDir(), kills)
+	n := crashRecycledLogs.Load() - before
+	t.Logf("%d of the checked logs held recycled segments (META feature bit 1)", n)
+	if n == 0 && !t.Failed() {
+		t.Fatal("no child reused a segment file: the test proves nothing")
+	}
+}
+
+// crashRecycledLogs counts the logs verify opened whose META records
+// recycled segments.
+var crashRecycledLogs atomic.Int64
 
 // TestCrashSIGKILLXFS runs the SIGKILL rounds on a loop-mounted xfs: 60 by
 // default, 2,000 with MMAPWAL_TORTURE=1.
@@ -857,11 +893,18 @@ func (w *crashWorker) check(evs []string, plan killPlan) error {
 // verify opens dir under TruncatePartial, checks it against the candidate
 // states and makes the one it holds the model of the next round.
 func (w *crashWorker) verify(dir string, cands []crashState, acked uint64) error {
-	l, err := Open(dir, &Options{SegmentSize: 8 << 10, Durability: SyncManual})
+	o := &Options{SegmentSize: 8 << 10, Durability: SyncManual}
+	if os.Getenv(crashRecycleEnv) != "" {
+		o.RecycleSegments = 2 // keep the pool (the next child may reuse it)
+	}
+	l, err := Open(dir, o)
 	if err != nil {
 		return fmt.Errorf("Open: %v", err)
 	}
 	defer l.Close()
+	if l.meta.recycled {
+		crashRecycledLogs.Add(1)
+	}
 	rep := l.Recovery()
 	if rep.Corruption != nil {
 		return fmt.Errorf("recovery reported corruption: %v", rep.Corruption)

@@ -128,8 +128,12 @@
 // truncation state), CONTROL (the live readers' control area), segment files named by number (0000000000000001.wal,
 // 0000000000000002.wal, …) and, after a repair, quarantine files
 // (0000000000000007.wal.torn-0000000000001a40 holds the bytes cut from
-// segment 7 at offset 0x1a40). FORMAT.md at the repository root documents
-// the on-disk format and its versioning.
+// segment 7 at offset 0x1a40). With [Options.RecycleSegments], files that
+// TruncateFront removed wait in a pool for reuse as later segments, named
+// by the number they last held (recycle-0000000000000003.wal); a recycled
+// segment's bytes after its frames are stale frames of older numbers,
+// which never validate under its own. FORMAT.md at the repository root
+// documents the on-disk format and its versioning.
 //
 // # Caveats
 //

@@ -49,10 +49,13 @@ type ebCfg struct {
 	front bool // TruncateFront part of the first segment away
 	back  bool // TruncateBack a few records at the end
 	clean bool // Close; else Sync, append a few more, and crash
+	// recycle: RecycleSegments 2, and segments pooled by TruncateFront
+	// and reused until the newest two segments are recycled files.
+	recycle bool
 }
 
 func (c ebCfg) String() string {
-	return fmt.Sprintf("segs=%d front=%v back=%v clean=%v", c.nsegs, c.front, c.back, c.clean)
+	return fmt.Sprintf("segs=%d front=%v back=%v clean=%v recycle=%v", c.nsegs, c.front, c.back, c.clean, c.recycle)
 }
 
 // ebBuild writes a log shaped by c in a fresh directory.
@@ -60,6 +63,9 @@ func ebBuild(t testing.TB, c ebCfg) *ebLog {
 	t.Helper()
 	dir := fastTempDir(t)
 	o := &Options{SegmentSize: bbSegSize, Durability: SyncManual}
+	if c.recycle {
+		o.RecycleSegments = 2
+	}
 	l, err := Open(dir, o)
 	if err != nil {
 		t.Fatal(err)
@@ -82,6 +88,25 @@ func ebBuild(t testing.TB, c ebCfg) *ebLog {
 		}
 	}
 	appendN(2)
+	if c.recycle {
+		f := l.LastSeq() - 1
+		if err := l.TruncateFront(f); err != nil {
+			t.Fatal(err)
+		}
+		for s := range recs {
+			if s < f {
+				delete(recs, s)
+			}
+		}
+		// Room left for the appends after the last sync, so that they
+		// stay in the recycled segment.
+		for l.Stats().Recycled < 2 || !l.active.recycled || l.off < 2*segment.HeaderSize || l.active.size-l.off < 1024 {
+			appendN(1)
+			if err := l.Sync(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	if c.front {
 		f := l.FirstSeq() + 2
 		if err := l.TruncateFront(f); err != nil {

@@ -40,7 +40,17 @@ import (
 // checks read it. Sizes: 10 generations of 0.2-0.6 s by default, 80 with
 // MMAPWAL_TORTURE=1. Seeded by MMAPWAL_SEED (the kill timing is not
 // reproducible).
-func TestFollowerCrash(t *testing.T) {
+func TestFollowerCrash(t *testing.T) { followerCrash(t, 0) }
+
+// TestFollowerCrashRecycled is TestFollowerCrash with writers that recycle
+// segments (Options.RecycleSegments 2, FORMAT.md §9.7) and truncate the
+// front often: followers in this process read segments that the writer
+// moves to its pool and reuses under them, and must take them for removed
+// (ErrNotFound, or a re-validation), never return a stale or rewritten
+// frame, never report corruption.
+func TestFollowerCrashRecycled(t *testing.T) { followerCrash(t, 2) }
+
+func followerCrash(t *testing.T, recycle int) {
 	if os.Getenv(lcChildEnv) != "" {
 		lcChildMain()
 		return
@@ -68,7 +78,7 @@ func TestFollowerCrash(t *testing.T) {
 	gen := uint32(0)
 	for g := range gens {
 		gen++
-		child, err := startLcChild(dir, ev.path, seed, gen)
+		child, err := startLcChild(t.Name(), dir, ev.path, seed, gen, recycle)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -101,7 +111,7 @@ func TestFollowerCrash(t *testing.T) {
 	// A last writer in this process: recovery, a few records, a Sync, Close;
 	// every follower must reach its last record.
 	gen++
-	l, err := Open(dir, &Options{SegmentSize: lcSegSize, Durability: SyncManual})
+	l, err := Open(dir, &Options{SegmentSize: lcSegSize, Durability: SyncManual, RecycleSegments: recycle})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,6 +127,9 @@ func TestFollowerCrash(t *testing.T) {
 	}
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
+	}
+	if m, err := readMeta(dir); recycle > 0 && (err != nil || !m.recycled) {
+		t.Fatalf("no writer reused a segment file (META %+v, %v): the test proves nothing", m, err)
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for _, f := range lcs {
@@ -150,6 +163,7 @@ const (
 	lcEventsEnv = "MMAPWAL_FOLCRASH_EVENTS"
 	lcSeedEnv   = "MMAPWAL_FOLCRASH_SEED"
 	lcGenEnv    = "MMAPWAL_FOLCRASH_GEN"
+	lcRecEnv    = "MMAPWAL_FOLCRASH_RECYCLE"
 	lcSegSize   = 64 << 10
 	lcHeader    = 16 // seq, generation, epoch
 )
@@ -390,11 +404,12 @@ type lcChild struct {
 	out bytes.Buffer
 }
 
-func startLcChild(dir, events string, seed uint64, gen uint32) (*lcChild, error) {
+func startLcChild(test, dir, events string, seed uint64, gen uint32, recycle int) (*lcChild, error) {
 	c := &lcChild{}
-	c.cmd = exec.Command(os.Args[0], "-test.run=^TestFollowerCrash$", "-test.count=1", "-test.timeout=5m")
+	c.cmd = exec.Command(os.Args[0], "-test.run=^"+test+"$", "-test.count=1", "-test.timeout=5m")
 	c.cmd.Env = append(os.Environ(), lcChildEnv+"="+dir, lcEventsEnv+"="+events,
-		lcSeedEnv+"="+strconv.FormatUint(seed, 10), lcGenEnv+"="+strconv.FormatUint(uint64(gen), 10))
+		lcSeedEnv+"="+strconv.FormatUint(seed, 10), lcGenEnv+"="+strconv.FormatUint(uint64(gen), 10),
+		lcRecEnv+"="+strconv.Itoa(recycle))
 	c.cmd.Stdout, c.cmd.Stderr = &c.out, &c.out
 	return c, c.cmd.Start()
 }
@@ -417,7 +432,8 @@ func lcChildMain() {
 		fmt.Printf("FAIL: generation %d: %v\n", gen, err)
 		os.Exit(2)
 	}
-	l, err := Open(dir, &Options{SegmentSize: lcSegSize, Durability: SyncManual})
+	recycle, _ := strconv.Atoi(os.Getenv(lcRecEnv))
+	l, err := Open(dir, &Options{SegmentSize: lcSegSize, Durability: SyncManual, RecycleSegments: recycle})
 	if err != nil {
 		die(err)
 	}
@@ -457,6 +473,10 @@ func lcChildMain() {
 		case p < 78:
 			if last > first+200 {
 				err = l.TruncateFront(first + uint64(rng.IntN(int(last-first)/2)))
+			}
+		case p < 80 && recycle > 0:
+			if last > first+60 { // whole segments go to the pool, to be reused soon
+				err = l.TruncateFront(last - 40)
 			}
 		case p < 90:
 			err = l.Sync()

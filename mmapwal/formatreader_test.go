@@ -98,6 +98,7 @@ type frMeta struct {
 	cleanSeg        uint64 // v2 clean-close record (§9.3): the mark's segment (0 = none) …
 	cleanOff        uint32 // … and offset
 	resetSeg        uint64 // v2 reset record (§9.5): the segment the Reset creates (0 = none)
+	recycled        bool   // v2 feature bit 1 (§9.7): the log may hold recycled segments
 }
 
 func frParseMeta(b []byte) (frMeta, error) {
@@ -108,12 +109,12 @@ func frParseMeta(b []byte) (frMeta, error) {
 		return frMeta{}, &frError{"META", 0, "segment header checksum mismatch"}
 	}
 	v, features := frLE.Uint16(b[8:]), frLE.Uint32(b[56:])
-	if v != 1 && v != 2 || !frZero(b[10:12]) || v == 1 && features != 0 || features&^5 != 0 {
+	if v != 1 && v != 2 || !frZero(b[10:12]) || v == 1 && features != 0 || features&^7 != 0 {
 		return frMeta{}, &frError{"META", 0, frUnsupported}
 	}
 	m := frMeta{
 		version: v, logID: [16]byte(b[16:32]), firstSeq: frLE.Uint64(b[32:]), floor: frLE.Uint64(b[48:]),
-		backSeg: frLE.Uint64(b[40:]), backOff: frLE.Uint32(b[12:]),
+		backSeg: frLE.Uint64(b[40:]), backOff: frLE.Uint32(b[12:]), recycled: features&2 != 0,
 	}
 	if features&1 != 0 { // §9.3: the back fields hold the mark's place
 		m.cleanSeg, m.cleanOff, m.backSeg, m.backOff = m.backSeg, m.backOff, 0, 0
@@ -156,7 +157,7 @@ func frMetaBytes(m frMeta) []byte {
 // frHeader is a segment header (§2, §9).
 type frHeader struct {
 	version  uint16 // 1 or 2 (0 encodes as 1)
-	flags    uint32 // v2: bit 0 = prev sealed
+	flags    uint32 // v2: bit 0 = prev sealed, bit 1 = recycled (§9.7)
 	logID    [16]byte
 	number   uint64
 	firstSeq uint64
@@ -178,7 +179,7 @@ func frCheckHeader(b []byte) (h frHeader, why string) {
 	h = frHeader{version: frLE.Uint16(b[8:]), flags: frLE.Uint32(b[12:]), logID: [16]byte(b[16:32]), number: frLE.Uint64(b[32:]),
 		firstSeq: frLE.Uint64(b[40:]), size: int64(frLE.Uint64(b[48:])), prevSeal: frLE.Uint32(b[56:])}
 	known := h.version == 1 && h.flags == 0 && h.prevSeal == 0 ||
-		h.version == 2 && h.flags&^1 == 0 && (h.flags == 0 && h.prevSeal == 0 || h.flags == 1 && h.prevSeal >= 64 && h.prevSeal%8 == 0)
+		h.version == 2 && h.flags&^3 == 0 && (h.flags&1 == 0 && h.prevSeal == 0 || h.flags&1 == 1 && h.prevSeal >= 64 && h.prevSeal%8 == 0)
 	if !known || frLE.Uint16(b[10:]) != 64 || h.size < 4096 || h.size > 1<<31 || h.number == 0 {
 		return frHeader{}, frUnsupported
 	}
@@ -298,13 +299,19 @@ type frScan struct {
 }
 
 // frWalk walks the frames of seg from offset from, the first frame
-// following sequence prev.
-func frWalk(seg []byte, from int64, seed uint32, prev uint64) frScan {
+// following sequence prev. In a recycled segment (§9.7) the bytes after the
+// end are stale: a seal or fewer than 24 bytes left end the frames, and a
+// zero header ends them when no frame valid under the seed starts after it.
+func frWalk(seg []byte, from int64, seed uint32, prev uint64, recycled bool) frScan {
 	sc := frScan{end: from, last: prev}
 	var batch []frRecord // records of the batch being read
 	inBatch := false
 	off := from
 	for {
+		if recycled && !inBatch && (sc.sealed || int64(len(seg))-off < 24) {
+			sc.bad = off
+			return sc // nothing after a seal is read, nor fewer than 24 bytes
+		}
 		f, why := frFrameAt(seg, off, seed)
 		if why == "" && (!frFollows(f, prev, inBatch) || sc.sealed) { // nothing follows a seal
 			why = frSequence
@@ -326,7 +333,9 @@ func frWalk(seg []byte, from int64, seed uint32, prev uint64) frScan {
 	}
 	if sc.why == frZeroHeader {
 		switch {
-		case !frZeroFrom(seg, int(sc.bad)):
+		case recycled && frValidAfter(seg, sc.bad, seed):
+			sc.why = frGarbage
+		case !recycled && !frZeroFrom(seg, int(sc.bad)):
 			sc.why = frGarbage
 		case inBatch:
 			// mmapwal reports the reason "clean end" at the zero header.
@@ -340,7 +349,7 @@ func frWalk(seg []byte, from int64, seed uint32, prev uint64) frScan {
 	// Read ahead for proof (§5): a valid frame, sequence rules aside,
 	// whose durable watermark is past the bad spot.
 	for o := sc.bad + 8; o+24 <= int64(len(seg)); o += 8 {
-		if frZero(seg[o : o+8]) {
+		if !recycled && frZero(seg[o:o+8]) {
 			continue
 		}
 		if f, why := frFrameAt(seg, o, seed); why == "" && int64(f.durable) > sc.bad {
@@ -348,6 +357,19 @@ func frWalk(seg []byte, from int64, seed uint32, prev uint64) frScan {
 		}
 	}
 	return sc
+}
+
+// frValidAfter reports whether a valid frame (§2: §3's checks without the
+// sequence rules) starts at an 8-byte aligned offset after bad: in a
+// recycled segment, what tells the stale bytes after its end (§9.7) from
+// frames of the segment.
+func frValidAfter(seg []byte, bad int64, seed uint32) bool {
+	for o := bad + 8; o+24 <= int64(len(seg)); o += 8 {
+		if _, why := frFrameAt(seg, o, seed); why == "" {
+			return true
+		}
+	}
+	return false
 }
 
 // frFile is a segment file of the directory.
@@ -462,7 +484,7 @@ func (lg *frLog) scan(files []frFile, m frMeta) error {
 		if first == 0 {
 			first = last + 1
 		}
-		sc := frWalk(f.data[:h.size], 64, frSeed(h.logID, h.number), max(last, first-1))
+		sc := frWalk(f.data[:h.size], 64, frSeed(h.logID, h.number), max(last, first-1), h.flags&2 != 0)
 		for _, r := range sc.records {
 			r.segment = f.name
 			lg.records = append(lg.records, r)
@@ -798,7 +820,7 @@ func TestFormatReaderGoldenFrames(t *testing.T) {
 		{128, frPad, 4, 128, string(make([]byte, 16))},
 		{168, frMark, 4, 168, ""},
 	})
-	sc := frWalk(file, 0, seed, 0)
+	sc := frWalk(file, 0, seed, 0, false)
 	require.Equal(t, "", sc.why)
 	require.Equal(t, []string{"1:68656c6c6f", "2:", "3:3132333435363738", "4:68656c6c6f2c20776f726c6421"}, frStrings(sc.records))
 	require.True(t, sc.marked)
@@ -809,7 +831,7 @@ func TestFormatReaderGoldenFrames(t *testing.T) {
 		for i := range len(file) * 8 {
 			bad := append([]byte(nil), file...)
 			bad[i/8] ^= 1 << (i % 8)
-			if sc := frWalk(bad, 0, seed, 0); sc.why == "" {
+			if sc := frWalk(bad, 0, seed, 0, false); sc.why == "" {
 				t.Fatalf("bit %d of byte %d flipped: the walk still ends cleanly after %d records", i%8, i/8, len(sc.records))
 			}
 		}
@@ -841,7 +863,7 @@ func TestFormatReaderGoldenSegment(t *testing.T) {
 		{304, frPad, 15, 304, string(make([]byte, 16))},
 		{344, frMark, 15, 344, ""},
 	})
-	sc := frWalk(data, 64, seed, h.firstSeq-1)
+	sc := frWalk(data, 64, seed, h.firstSeq-1, false)
 	require.Equal(t, frScan{records: sc.records, last: 15, marked: true, end: 368, bad: 368}, sc)
 	require.Len(t, sc.records, 6)
 
@@ -1420,14 +1442,14 @@ func TestFormatReaderDamage(t *testing.T) {
 			oldest.name + " at 0: " + frUnsupported},
 		{"a sealed segment's prev seal unaligned, CRC valid", oldest.name, func(b []byte) []byte { b[56] |= 1; return fixCRC(b) },
 			oldest.name + " at 0: " + frUnsupported},
-		{"a sealed segment's reserved flag, CRC valid", oldest.name, func(b []byte) []byte { b[12] |= 2; return fixCRC(b) },
+		{"a sealed segment's reserved flag, CRC valid", oldest.name, func(b []byte) []byte { b[12] |= 4; return fixCRC(b) },
 			oldest.name + " at 0: " + frUnsupported},
 		{"a segment size out of range, CRC valid", oldest.name, func(b []byte) []byte { frLE.PutUint64(b[48:], 2048); return fixCRC(b) },
 			oldest.name + " at 0: " + frUnsupported},
 		{"META's CRC", "META", flip(61), "META at 0: segment header checksum mismatch"},
 		{"META's reserved bytes, CRC valid", "META", func(b []byte) []byte { b[10] = 1; return fixCRC(b) }, "META at 0: " + frUnsupported},
 		{"META's version 3, CRC valid", "META", func(b []byte) []byte { b[8] = 3; return fixCRC(b) }, "META at 0: " + frUnsupported},
-		{"META's reserved feature, CRC valid", "META", func(b []byte) []byte { b[56] |= 2; return fixCRC(b) }, "META at 0: " + frUnsupported},
+		{"META's reserved feature, CRC valid", "META", func(b []byte) []byte { b[56] |= 8; return fixCRC(b) }, "META at 0: " + frUnsupported},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			d := copyToTempDir(t, dir)
@@ -1466,7 +1488,7 @@ func TestFormatReaderGoldenV2(t *testing.T) {
 		{208, frFull, 13, 208, "after reopen"},
 		{248, frSeal, 13, 248, ""},
 	})
-	sc := frWalk(data, 64, seed, h.firstSeq-1)
+	sc := frWalk(data, 64, seed, h.firstSeq-1, false)
 	require.Equal(t, frScan{records: sc.records, last: 13, sealed: true, end: 272, bad: 272}, sc)
 	require.Len(t, sc.records, 4)
 

@@ -23,10 +23,14 @@ import (
 // closed cleanly, and META records where the durable mark is.
 const FeatureCleanClose = metaCleanClose
 
+// FeatureRecycled is META's feature bit 1 (FORMAT.md §9.7): the log may
+// hold recycled segments (Options.RecycleSegments).
+const FeatureRecycled = metaRecycled
+
 // MetaInfo is what META said when the log was opened (FORMAT.md §4, §9).
 type MetaInfo struct {
 	Version  int      // format version of META: 1 or 2
-	Features uint32   // feature bits (FeatureCleanClose)
+	Features uint32   // feature bits (FeatureCleanClose, FeatureRecycled)
 	LogID    [16]byte // the log's identity, in every segment header too
 	FrontSeq uint64   // records below it were truncated away (TruncateFront)
 	FloorSeq uint64   // LastSeq is at least this (set by TruncateBack)
@@ -55,6 +59,9 @@ func (l *Log) Meta() MetaInfo {
 	}
 	if m.backSeg != 0 {
 		mi.BackSegment, mi.BackOffset = segment.Name(m.backSeg), int64(m.backOff)
+	}
+	if m.recycled {
+		mi.Features |= FeatureRecycled
 	}
 	return mi
 }

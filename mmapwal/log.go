@@ -48,6 +48,11 @@ type Log struct {
 	// segment above it. Writer only.
 	maxNum uint64
 	prep   preparer
+	// pool holds the numbers that the files in the segment pool last held
+	// (their names, FORMAT.md §1), oldest first: files TruncateFront took
+	// out of the log for rotation to reuse (recycle.go). At most
+	// Options.RecycleSegments. Writer only.
+	pool []uint64
 
 	// Published state, read without locks.
 	segs    atomic.Pointer[[]*seg] // the log's segments in order; replaced, never modified
@@ -148,7 +153,9 @@ func Open(dir string, opts *Options) (*Log, error) {
 	l.last.rebase() // Stats.Appends counts from here
 	if !o.ReadOnly {
 		l.openControl()
-		l.prep.startLater(l.nextNum) // at the first append: a replay prepares nothing
+		if len(l.pool) == 0 { // else rotation reuses a pool file
+			l.prep.startLater(l.nextNum) // at the first append: a replay prepares nothing
+		}
 		l.wb.run()
 		if o.Durability == SyncInterval {
 			l.flushStop, l.flushDone = make(chan struct{}), make(chan struct{})
@@ -278,7 +285,13 @@ func (l *Log) open() error {
 	if err := l.recover(nums); err != nil {
 		return err
 	}
-	return l.clearCleanClose()
+	if err := l.clearCleanClose(); err != nil {
+		return err
+	}
+	if l.opts.ReadOnly {
+		return nil // pool files are not the log's: a reader ignores them
+	}
+	return l.openPool()
 }
 
 // create makes a new, empty log: META first (it names the log), then the
@@ -367,6 +380,7 @@ func (l *Log) segFromFile(f *segment.File) *seg {
 	}
 	s.written = segment.HeaderSize
 	s.synced.Store(segment.HeaderSize)
+	s.recycled = f.Recycled()
 	return s
 }
 

@@ -45,11 +45,14 @@ const (
 	// metaReset: a Reset is under way; the record names the segment it
 	// creates (FORMAT.md §9.5).
 	metaReset uint32 = 1 << 2
+	// metaRecycled: the log may hold recycled segments (FORMAT.md §9.7),
+	// whose bytes after the end of their frames are stale; set before the
+	// first file is reused, never cleared.
+	metaRecycled uint32 = 1 << 1
 	// Reserved for later issues; refused by this version.
-	metaRecycled   uint32 = 1 << 1
 	metaLiveReader uint32 = 1 << 3
 
-	metaKnown = metaCleanClose | metaReset
+	metaKnown = metaCleanClose | metaReset | metaRecycled
 )
 
 var metaMagic = [8]byte{'m', 'm', 'a', 'p', 'w', 'a', 'l', 'M'}
@@ -69,6 +72,9 @@ type meta struct {
 	// firstSeq−1. It shares the u64 at 40 with backSeg and clean.seg and
 	// never coexists with them: Reset clears both first.
 	reset uint64
+	// recycled is feature metaRecycled: set once a writer is about to
+	// reuse a file as a segment, kept by every later META.
+	recycled bool
 }
 
 // cleanClose is the clean-close record of a version 2 META: where Close
@@ -101,6 +107,9 @@ func (m meta) encode() []byte {
 		binary.LittleEndian.PutUint64(b[40:], m.reset)
 		binary.LittleEndian.PutUint32(b[56:], metaReset)
 	}
+	if m.recycled && m.version >= 2 {
+		binary.LittleEndian.PutUint32(b[56:], binary.LittleEndian.Uint32(b[56:])|metaRecycled)
+	}
 	binary.LittleEndian.PutUint32(b[60:], crcframe.Checksum(0, b[:60]))
 	return b
 }
@@ -125,6 +134,7 @@ func decodeMeta(b []byte) (meta, error) {
 		backSeg:  binary.LittleEndian.Uint64(b[40:]),
 		backOff:  binary.LittleEndian.Uint32(b[12:]),
 		floor:    binary.LittleEndian.Uint64(b[48:]),
+		recycled: features&metaRecycled != 0,
 	}
 	if features&metaCleanClose != 0 {
 		m.clean = cleanClose{seg: m.backSeg, off: m.backOff}

@@ -101,6 +101,24 @@ type Options struct {
 	// Default 1 MiB; set it to SegmentSize to leave write-back to the kernel
 	// and Sync.
 	BytesPerSync int64
+	// RecycleSegments is how many segment files TruncateFront may keep in
+	// a pool to reuse as new segments, instead of deleting them: a reused
+	// file's extents are already written, so its pages fault in cheaply
+	// and fdatasync converts no extent. Default 0: never recycle (every
+	// segment is created fresh, and the log's format is what a writer
+	// without the option writes). It must not be negative.
+	//
+	// Only segments TruncateFront removes are pooled, and only those of
+	// the current SegmentSize that no View or iterator of this Log pins
+	// then (those are deleted as before); TruncateBack and Reset delete
+	// theirs. A file is reused only under a segment number above every
+	// number it held. The first reuse records in META that the log holds
+	// recycled segments (FORMAT.md §9.7): a version of mmapwal that does
+	// not implement them refuses the log (ErrUnsupportedVersion) from
+	// then on, whatever this option says later. A writer's Open keeps at
+	// most RecycleSegments pool files of the right size and deletes the
+	// others.
+	RecycleSegments int
 }
 
 // IteratorOptions configure an Iterator (Log.NewIteratorWith). The zero
@@ -166,6 +184,9 @@ func (o *Options) withDefaults() (Options, error) {
 	}
 	if c.BytesPerSync < 0 {
 		return c, invalidf("Options.BytesPerSync %d: must not be negative", c.BytesPerSync)
+	}
+	if c.RecycleSegments < 0 {
+		return c, invalidf("Options.RecycleSegments %d: must not be negative", c.RecycleSegments)
 	}
 	return c, nil
 }

@@ -122,6 +122,7 @@ const (
 	plRemovedF                   // removal not durable: missing, or back
 	plMeta2                      // META during a rename: old (a) or new (b)
 	plOptional                   // present or not (META.tmp)
+	plRenamed                    // a synced pool file renamed to a segment name, the rename not durable: missing, or whole
 )
 
 type plSnapFile struct {
@@ -152,6 +153,11 @@ type plRecorder struct {
 	metaOld  []byte
 	metaNew  []byte
 	metaPend bool
+	// renaming: a pool file was renamed to a segment name (Options.
+	// RecycleSegments) since the last directory sync: the segment file
+	// without a durable image is that file, synced whole before the
+	// rename, which may not persist.
+	renaming bool
 
 	states []plState
 	point  func(where string) // the workload's crash-point callback
@@ -255,18 +261,22 @@ func (r *plRecorder) observe(op sysutil.Op, path string) {
 		if !ok || !isSegmentName(name) {
 			return
 		}
-		r.crashPoint("before removing " + name)
-		cur, err := os.ReadFile(path)
-		r.mu.Lock()
-		if d := r.files[name]; d != nil && err == nil {
-			r.removed[name] = &plRemoved{base: d.img, cur: cur, syncedEnd: d.syncedEnd}
-			r.rmOrder = append(r.rmOrder, name)
-		}
-		delete(r.files, name)
-		delete(r.creating, name)
-		r.mu.Unlock()
+		r.removing(name, path, "before removing "+name)
 	case sysutil.OpRename:
-		if name, ok := r.mine(path); ok && name == metaTmpName {
+		name, ok := r.mine(path)
+		switch _, pool := parsePoolName(name); {
+		case ok && isSegmentName(name):
+			// TruncateFront moves the segment to the pool: for the
+			// segment's name, a removal not durable until the directory
+			// sync (the pool file is taken as it is: a superset of the
+			// states, both names present included).
+			r.removing(name, path, "before moving "+name+" to the pool")
+		case ok && pool:
+			r.mu.Lock()
+			r.renaming = true
+			r.mu.Unlock()
+			r.crashPoint("before renaming " + name + " to a segment")
+		case ok && name == metaTmpName:
 			old, err := os.ReadFile(filepath.Join(r.dir, metaName))
 			if err != nil {
 				old = nil
@@ -292,10 +302,26 @@ func (r *plRecorder) observe(op sysutil.Op, path string) {
 		clear(r.removed)
 		r.rmOrder = nil
 		r.metaPend, r.metaOld, r.metaNew = false, nil, nil
+		r.renaming = false
 		r.mu.Unlock()
 	case sysutil.OpMsync:
 		r.crashPoint("before an msync")
 	}
+}
+
+// removing records that the segment name is going away (a removal, or a
+// move to the pool), durably only at the next directory sync.
+func (r *plRecorder) removing(name, path, where string) {
+	r.crashPoint(where)
+	cur, err := os.ReadFile(path)
+	r.mu.Lock()
+	if d := r.files[name]; d != nil && err == nil {
+		r.removed[name] = &plRemoved{base: d.img, cur: cur, syncedEnd: d.syncedEnd}
+		r.rmOrder = append(r.rmOrder, name)
+	}
+	delete(r.files, name)
+	delete(r.creating, name)
+	r.mu.Unlock()
 }
 
 // crashPoint offers a crash point to the workload (on its goroutine only).
@@ -343,6 +369,8 @@ func (r *plRecorder) snapshot(where string) *plSnap {
 				if bytes.Equal(f.base, cur) {
 					f.base = cur
 				}
+			} else if r.renaming {
+				f.kind = plRenamed
 			} else {
 				f.kind = plNewFile
 			}
@@ -431,6 +459,12 @@ func (s *plSnap) build(rng *rand.Rand, model plModel) ([]plImgFile, string) {
 				fmt.Fprintf(&desc, "; new %s: %s", f.name, d)
 				out = append(out, plImgFile{f.name, data})
 			}
+		case plRenamed:
+			if rng.IntN(2) == 0 {
+				fmt.Fprintf(&desc, "; renamed %s missing", f.name)
+				continue
+			}
+			out = append(out, plImgFile{f.name, f.cur})
 		case plRemovedF:
 			if f.order < gone {
 				fmt.Fprintf(&desc, "; removed %s gone", f.name)
@@ -588,7 +622,11 @@ func (w *plWorkload) fatalf(format string, args ...any) {
 
 // point is the recorder's crash-point callback: a snapshot, now and then.
 func (w *plWorkload) point(where string) {
-	if len(w.snaps) < w.maxSnap && w.rng.Float64() < w.pSnap {
+	p := w.pSnap
+	if strings.Contains(where, "to the pool") || strings.Contains(where, "to a segment") {
+		p = 1 // the few moves into and out of the pool: every one
+	}
+	if len(w.snaps) < w.maxSnap && w.rng.Float64() < p {
 		w.snaps = append(w.snaps, w.rec.snapshot(fmt.Sprintf("op %d: %s", w.ops, where)))
 	}
 }
@@ -1076,13 +1114,25 @@ var (
 	}}
 )
 
+// The recycling families (FORMAT.md §9.7): the mixed and restarts
+// workloads with a pool of 3 files, so that TruncateFront (after every
+// step that leaves more than 3 segments) pools files and rotations reuse
+// them: the power cut comes at every crash point of a rotation into a
+// recycled segment (before the pool file's rename, before the directory
+// sync after it, the flushes of its frames) and of a move into the pool.
+var (
+	plRecycledMixed    = plFamily{"recycled-mixed", plMostlyManual, plMixed.step}
+	plRecycledRestarts = plFamily{"recycled-restarts", plMostlyManual, plRestarts.step}
+	plRecycles         = map[string]int{plRecycledMixed.name: 3, plRecycledRestarts.name: 3}
+)
+
 // runWorkload runs one workload in dir and returns its snapshots.
 func runPLWorkload(t *testing.T, fam plFamily, seed uint64, dir string, maxSnap int) []*plSnap {
 	rng := rand.New(rand.NewPCG(seed, 0x706c))
 	segSize := []int64{4 << 10, 8 << 10, 16 << 10}[rng.IntN(3)]
 	w := &plWorkload{
 		t: t, rng: rng, dir: dir,
-		opts:    Options{SegmentSize: segSize, Durability: fam.mode(rng)},
+		opts:    Options{SegmentSize: segSize, Durability: fam.mode(rng), RecycleSegments: plRecycles[fam.name]},
 		maxRec:  maxPayloadIn(segSize),
 		maxSnap: maxSnap,
 		salt:    uint32(seed),
@@ -1097,15 +1147,28 @@ func runPLWorkload(t *testing.T, fam plFamily, seed uint64, dir string, maxSnap 
 	w.open()
 	for w.ops < 400 && len(w.snaps) < maxSnap {
 		fam.step(w)
-		if len(w.l.segments()) > 3 {
+		if len(w.l.segments()) > 3 || w.opts.RecycleSegments > 0 && len(w.l.segments()) > 2 {
 			w.truncateFront()
 		}
 	}
 	w.rec.active.Store(false)
 	waitPrepared(w.l)
 	crashRelease(w.l)
+	if plRecycles[fam.name] > 0 {
+		n := 0
+		for _, s := range w.snaps {
+			if strings.Contains(s.where, "to a segment") || strings.Contains(s.where, "to the pool") {
+				n++
+			}
+		}
+		plRecycleSnaps.Add(int64(n))
+	}
 	return w.snaps
 }
+
+// plRecycleSnaps counts the crash points taken at a move into the pool or
+// out of it, for TestPowerLossRecycled to require some.
+var plRecycleSnaps atomic.Int64
 
 // ------------------------------------------------------------- the checks
 
@@ -1512,6 +1575,23 @@ func TestPowerLossBatches(t *testing.T)     { runPowerLoss(t, plBatches) }
 func TestPowerLossTruncations(t *testing.T) { runPowerLoss(t, plTruncations) }
 func TestPowerLossMixed(t *testing.T)       { runPowerLoss(t, plMixed) }
 func TestPowerLossRestarts(t *testing.T)    { runPowerLoss(t, plRestarts) }
+
+// TestPowerLossRecycled runs the mixed and restarts workloads over a log
+// that recycles segments, and checks that no image recovers a stale frame,
+// loses an acknowledged record or finds durable damage.
+func TestPowerLossRecycled(t *testing.T) {
+	for _, fam := range []plFamily{plRecycledMixed, plRecycledRestarts} {
+		t.Run(fam.name, func(t *testing.T) {
+			before := plRecycleSnaps.Load()
+			runPowerLoss(t, fam)
+			n := plRecycleSnaps.Load() - before
+			t.Logf("%d crash points at a move into or out of the pool", n)
+			if n == 0 {
+				t.Fatal("no crash point at a move into or out of the pool: the workload does not recycle")
+			}
+		})
+	}
+}
 
 // TestPowerLossXFS runs the mixed workload, and checks its images, on a
 // loop-mounted xfs: 520 images by default, 20,000 with MMAPWAL_TORTURE=1.

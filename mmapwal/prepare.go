@@ -59,6 +59,13 @@ func (p *preparer) setVersion(v uint16) {
 	p.mu.Unlock()
 }
 
+// has reports whether segment num is being (or was) prepared.
+func (p *preparer) has(num uint64) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.num == num && p.done != nil
+}
+
 // start begins preparing segment num unless it is already under way.
 func (p *preparer) start(num uint64) {
 	p.mu.Lock()

@@ -659,12 +659,13 @@ func (l *Log) syncTailAtOpen(act *seg) error {
 	if l.recovery.Clean {
 		from = l.off - crcframe.HeaderSize
 	}
-	if err := act.file.Sync(from, l.off); err != nil {
+	to := act.file.EndHeaderEnd(l.off) // a recycled segment's zero header at the end too
+	if err := act.file.Sync(from, to); err != nil {
 		markPoisoned(l.dir)
 		return fmt.Errorf("mmapwal: sync the tail at open: %w", err)
 	}
 	if testHookSynced != nil {
-		testHookSynced(act.path, from, l.off)
+		testHookSynced(act.path, from, to)
 	}
 	return nil
 }
@@ -795,7 +796,7 @@ func (l *Log) finishCut(f *segment.File, off int64) error {
 		}
 		return nil
 	}
-	to, err := f.DirtyEnd(off)
+	to, err := f.LiveEnd(off, framePayloadIn(f.Size())) // a recycled segment's stale bytes stay
 	if err != nil {
 		return err
 	}

@@ -740,9 +740,9 @@ func TestUnsupportedVersion(t *testing.T) {
 	}{
 		{"first segment v3", img.with(first, rcvRewrite(img[first], 8, 3, 2))},
 		{"newest segment v3", img.with(newest, rcvRewrite(img[newest], 8, 3, 2))},
-		{"segment reserved flag", img.with(first, rcvRewrite(img[first], 12, 2, 4))},
+		{"segment reserved flag", img.with(first, rcvRewrite(img[first], 12, 4, 4))},
 		{"META v3", img.with(metaName, rcvRewrite(img[metaName], 8, 3, 2))},
-		{"META reserved feature", img.with(metaName, rcvRewrite(img[metaName], 56, 2, 4))},
+		{"META reserved feature", img.with(metaName, rcvRewrite(img[metaName], 56, 8, 4))},
 		{"prepared segment v3", r.img.with(r.prep, rcvRewrite(r.img[r.prep], 8, 3, 2))},
 	}
 	// The crafted headers are well formed apart from the version.

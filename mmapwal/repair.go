@@ -406,7 +406,7 @@ func (l *Log) planCut(r *SalvageReport) (uint64, error) {
 		return 0, err
 	}
 	defer cut.unpin()
-	dirty, err := f.DirtyEnd(off)
+	dirty, err := f.LiveEnd(off, framePayloadIn(f.Size())) // a recycled segment's stale bytes stay
 	if err != nil {
 		return 0, corruptionFromOpen(cut.name, err)
 	}

@@ -78,7 +78,7 @@ func (l *Log) Reset(next uint64) error {
 		return l.setPoison(err)
 	}
 	l.meta = m
-	l.prep.start(l.nextNum)
+	l.prepareNext()
 	return nil
 }
 

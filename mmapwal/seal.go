@@ -78,6 +78,7 @@ func (l *Log) writeSealLocked(old *seg) error {
 	old.seal = l.off
 	l.off += sealSize
 	old.written = l.off
+	old.file.EndHeader(l.off)
 	return nil
 }
 

@@ -131,7 +131,6 @@ func TestMetaV2Refusals(t *testing.T) {
 		"version 3":               set(8, 3, 2),
 		"version 0":               set(8, 0, 2),
 		"reserved u16":            set(10, 1, 2),
-		"recycled feature":        set(56, metaCleanClose|metaRecycled, 4),
 		"live-reader feature":     set(56, metaLiveReader, 4),
 		"feature bit 31":          set(56, 1<<31, 4),
 		"version 1 with features": func() []byte { b := set(8, 1, 2); return b }(),

@@ -24,9 +24,12 @@ type seg struct {
 	first uint64 // the header's first sequence: every record here is ≥ first
 	idx   *index
 
-	written int64        // end of the committed frames (writer only)
-	seal    int64        // offset of the seal frame that ends the segment, 0 = none (writer only)
-	synced  atomic.Int64 // end of the bytes known durable
+	written int64 // end of the committed frames (writer only)
+	seal    int64 // offset of the seal frame that ends the segment, 0 = none (writer only)
+	// recycled: the file reuses a removed segment's (FORMAT.md §9.7); the
+	// writer keeps a zero frame header after its last frame.
+	recycled bool
+	synced   atomic.Int64 // end of the bytes known durable
 
 	mu     sync.Mutex // guards the fields below
 	file   *segment.File
@@ -163,9 +166,12 @@ func (s *seg) releaseMapping() bool {
 }
 
 // retire marks the segment removed (dead) or closed; its mapping closes now
-// if unused, else at the last unpin. Called with no segment's mutex held.
-func (s *seg) retire(dead bool) {
+// if unused, else at the last unpin. It reports whether nothing pinned the
+// segment then (no pin can be taken after it). Called with no segment's
+// mutex held.
+func (s *seg) retire(dead bool) (idle bool) {
 	s.mu.Lock()
+	idle = s.refs == 0
 	if dead {
 		s.dead = true
 	} else {
@@ -177,6 +183,7 @@ func (s *seg) retire(dead bool) {
 	}
 	s.mu.Unlock()
 	s.maps.forget(s) // after dead or closed is set: maps.add skips it from then on
+	return idle
 }
 
 func (s *seg) mapped() bool {

@@ -12,6 +12,8 @@ type Stats struct {
 	RecordsPerSync float64       // appends covered per flush: the group-commit factor
 	SyncTime       time.Duration // total time spent in flushes
 	Rotations      uint64        // segments sealed
+	Recycled       uint64        // rotations that reused a pooled file (Options.RecycleSegments)
+	Pooled         int           // files in the pool for reuse now
 	Segments       int           // segment files in the log
 	MappedSegments int           // segments mapped now
 	FirstSeq       uint64
@@ -29,6 +31,8 @@ type stats struct {
 	syncNanos  atomic.Int64
 	lastSync   atomic.Int64 // duration of the last flush (ns): bounds a round's wait for company
 	rotations  atomic.Uint64
+	recycled   atomic.Uint64
+	pooled     atomic.Int64  // len(Log.pool), for Stats
 	gen        atomic.Uint64 // bumped by truncations that move the end
 }
 
@@ -56,6 +60,8 @@ func (l *Log) Stats() Stats {
 		Syncs:      l.st.syncs.Load(),
 		SyncTime:   time.Duration(l.st.syncNanos.Load()),
 		Rotations:  l.st.rotations.Load(),
+		Recycled:   l.st.recycled.Load(),
+		Pooled:     int(l.st.pooled.Load()),
 		FirstSeq:   l.FirstSeq(),
 		LastSeq:    l.LastSeq(),
 		DurableSeq: l.DurableSeq(),

@@ -149,7 +149,14 @@ func (l *Log) syncRound() error {
 	if err != nil {
 		return err
 	}
-	err = l.flush(f, from, to, appends)
+	flushTo := to
+	if to > from {
+		// A recycled segment's zero header after the frames too (by now
+		// perhaps the start of a frame appended since: unsynced, which
+		// recovery judges as any unsynced frame).
+		flushTo = f.EndHeaderEnd(to)
+	}
+	err = l.flush(f, from, flushTo, appends)
 	s.unpin()
 	if err != nil {
 		return err
@@ -177,7 +184,11 @@ func (l *Log) syncRound() error {
 // segment it raises DurableSeq to LastSeq. Writer only.
 func (l *Log) syncSegLocked(s *seg) error {
 	from, to := s.synced.Load(), s.written
-	if err := l.flush(s.file, from, to, l.st.appends.Load()); err != nil {
+	flushTo := to
+	if to > from {
+		flushTo = s.file.EndHeaderEnd(to) // a recycled segment's zero header after the frames too
+	}
+	if err := l.flush(s.file, from, flushTo, l.st.appends.Load()); err != nil {
 		return err
 	}
 	if err := l.poisoned(); err != nil {

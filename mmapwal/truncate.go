@@ -92,18 +92,16 @@ func (l *Log) dropFrontSegments(seq uint64) error {
 	l.publishSegs(append([]*seg(nil), segs[k:]...))
 	// All are out of the list now: retire them before a removal can fail,
 	// or the rest would stay mapped and open with nothing to release them.
-	for _, s := range segs[:k] {
-		s.retire(true)
+	idle := make([]bool, k)
+	for i, s := range segs[:k] {
+		idle[i] = s.retire(true)
 	}
-	// Oldest first, the directory synced after each removal: removals that
-	// one fsync covers may persist in any order after a power cut, and a
-	// hole in the middle of the remaining segments would read as a missing
-	// segment.
-	for _, s := range segs[:k] {
-		if err := sysutil.Remove(s.path); err != nil {
-			return err
-		}
-		if err := sysutil.SyncDir(l.dir); err != nil {
+	// Oldest first, the directory synced after each removal (or move into
+	// the pool of files to recycle): removals that one fsync covers may
+	// persist in any order after a power cut, and a hole in the middle of
+	// the remaining segments would read as a missing segment.
+	for i, s := range segs[:k] {
+		if err := l.poolOrRemove(s, idle[i]); err != nil {
 			return err
 		}
 	}
@@ -302,6 +300,6 @@ func (l *Log) cutBack(segs []*seg, j int, i, off int64, newLast uint64) error {
 	l.updateFirst()
 	l.maxNum = max(l.maxNum, l.nextNum)
 	l.nextNum = cut.num + 1
-	l.prep.start(l.nextNum)
+	l.prepareNext()
 	return nil
 }

@@ -137,6 +137,9 @@ func (l *Log) verifyNewest(s *seg, prev uint64) error {
 		// them (Recovery says so), and they are not damage.
 		return nil
 	}
+	if f.Recycled() {
+		return l.verifyRecycledEnd(s, f, to, end.Sealed)
+	}
 	// Nothing after the frames (FORMAT.md §5): what Open did not read
 	// after a clean Close's mark (Log.scanSegment).
 	dirty, err := f.DirtyEnd(to)
@@ -157,4 +160,24 @@ func verifyReason(end segment.End) Reason {
 		return ReasonIncompletePayload
 	}
 	return end.Reason
+}
+
+// verifyRecycledEnd is the check of what follows the frames, ending at to,
+// of a recycled segment (FORMAT.md §9.7): a seal ends them with nothing
+// read after it, and so does an end within a frame header of the
+// segment's end; otherwise a zero frame header must be at to and no frame
+// valid under the segment's seed after it (the stale bytes never
+// validate).
+func (l *Log) verifyRecycledEnd(s *seg, f *segment.File, to int64, sealed bool) error {
+	if sealed || to+crcframe.HeaderSize > s.size {
+		return nil
+	}
+	end, err := f.LiveEnd(to, framePayloadIn(s.size))
+	if err != nil {
+		return corruptionFromOpen(s.name, err)
+	}
+	if end > to+crcframe.HeaderSize || !f.ZeroAt(to, crcframe.HeaderSize) {
+		return &CorruptionError{Segment: s.name, Offset: to, Reason: ReasonGarbageAfterEnd, Durable: true}
+	}
+	return nil
 }

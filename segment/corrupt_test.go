@@ -41,6 +41,33 @@ func image(tb testing.TB, frames []frame) []byte {
 	return img
 }
 
+// recycled builds a corpus segment whose header has FlagRecycled, holding
+// frames over stale frames of segment 2 of the test log (full records in
+// 64-byte frames from 64 to the end), with a zero frame header after the frames
+// when endHeader is set, then mutated by mutate if not nil.
+func recycled(frames []frame, endHeader bool, mutate func([]byte)) func(testing.TB) []byte {
+	return func(tb testing.TB) []byte {
+		old := testHeader(corpusSize)
+		old.Number = testNumber - 1
+		var stale []frame
+		for i := range (corpusSize - segment.HeaderSize) / 64 {
+			stale = append(stale, rec(crcframe.Full, uint64(1+i), 0, "stale record of segment 2, 64-byte frame"))
+		}
+		img, _, _ := segImage(tb, old, stale)
+		h := testHeader(corpusSize)
+		h.Version, h.Flags = 2, segment.FlagRecycled
+		fresh, _, end := segImage(tb, h, frames)
+		copy(img, fresh[:end])
+		if endHeader {
+			clear(img[end : end+crcframe.HeaderSize])
+		}
+		if mutate != nil {
+			mutate(img)
+		}
+		return img
+	}
+}
+
 // resealHeader recomputes the segment header's CRC after a mutation, so
 // that the mutation reaches the checks behind the checksum.
 func resealHeader(img []byte) {
@@ -98,8 +125,13 @@ func corruptCases() []corruptCase {
 			end: segment.End{Offset: 208, Records: 3, LastSeq: 12, Durable: 160, Reason: crcframe.CleanEnd, Bad: 208, Dirty: 208}},
 		{file: "open-unsupported-version-3.wal", what: "version 3 in a header with a valid CRC",
 			build: mutated(base3(), func(b []byte) { b[8] = 3; resealHeader(b) }), openErr: crcframe.UnsupportedVersion},
-		{file: "open-unsupported-v2-reserved-flag.wal", what: "version 2 with the reserved flag bit 1 (recycled) set, valid CRC",
-			build: mutated(base3(), func(b []byte) { b[8], b[12] = 2, 2; resealHeader(b) }), openErr: crcframe.UnsupportedVersion},
+		// Refused while flag bit 1 was reserved; a recycled segment since
+		// (FORMAT.md §9.7), whose zeros after the frames end it cleanly.
+		{file: "open-unsupported-v2-reserved-flag.wal", what: "version 2 with the flag bit 1 (recycled) set, valid CRC (refused while the bit was reserved; a recycled segment since)",
+			build: mutated(base3(), func(b []byte) { b[8], b[12] = 2, 2; resealHeader(b) }), maxPayload: corpusSize,
+			end: segment.End{Offset: 208, Records: 3, LastSeq: 12, Durable: 160, Reason: crcframe.CleanEnd, Bad: 208, Dirty: 208}},
+		{file: "open-unsupported-v2-reserved-flag-2.wal", what: "version 2 with the reserved flag bit 2 set, valid CRC",
+			build: mutated(base3(), func(b []byte) { b[8], b[12] = 2, 4; resealHeader(b) }), openErr: crcframe.UnsupportedVersion},
 		{file: "open-unsupported-v2-seal-offset.wal", what: "version 2, flag prev sealed, prev seal offset 12 (inside the header), valid CRC",
 			build: mutated(base3(), func(b []byte) { b[8], b[12], b[56] = 2, 1, 12; resealHeader(b) }), openErr: crcframe.UnsupportedVersion},
 		{file: "open-unsupported-flags.wal", what: "flags 1 in a header with a valid CRC (v1 refuses unknown flags)",
@@ -156,6 +188,32 @@ func corruptCases() []corruptCase {
 		{file: "scan-seal-payload.wal", what: "records 10, 11, then a seal at 160 with a 5-byte payload",
 			build: mutated(last(rec(crcframe.Seal, 11, 112, "seal!")), func([]byte) {}), maxPayload: corpusSize,
 			end: segment.End{Offset: 160, Records: 2, LastSeq: 11, Durable: 112, Reason: crcframe.UnknownType, Bad: 160, Dirty: 192}},
+		// Recycled segments (FORMAT.md §9.7): stale frames of segment 2
+		// of the test log fill the file behind the new frames.
+		{file: "scan-recycled-clean.wal", what: "recycled: records 10, 11, 12, a zero frame header at 208, then stale frames of segment 2",
+			build: recycled(base3(), true, nil), maxPayload: corpusSize,
+			end: segment.End{Offset: 208, Records: 3, LastSeq: 12, Durable: 160, Reason: crcframe.CleanEnd, Bad: 208, Dirty: 208}},
+		{file: "scan-recycled-torn-stale.wal", what: "recycled: records 10, 11, 12, no zero frame header after them (a crash lost it): the stale bytes at 208, inside a stale frame, claim a length of 1: a torn tail of that one claimed frame",
+			build: recycled(base3(), false, nil), maxPayload: corpusSize,
+			end: segment.End{Offset: 208, Records: 3, LastSeq: 12, Durable: 160, Reason: crcframe.ChecksumMismatch, Bad: 208, Dirty: 240}},
+		{file: "scan-recycled-stale-frame.wal", what: "recycled: records 10, 11, 12, 13 ending at 256, no zero frame header: at 256 a whole stale frame of segment 2, which fails this seed's checksum: a torn tail of that frame",
+			build: recycled(append(base3(), rec(crcframe.Full, 13, 208, "record 13 payload ......")), false, nil), maxPayload: corpusSize,
+			end: segment.End{Offset: 256, Records: 4, LastSeq: 13, Durable: 208, Reason: crcframe.ChecksumMismatch, Bad: 256, Dirty: 320}},
+		{file: "scan-recycled-torn-frame.wal", what: "recycled: records 10, 11, 12 with a bit of record 12 (at 160) flipped, a zero frame header at 208, stale frames after",
+			build: recycled(base3(), true, func(b []byte) { b[160+27] ^= 1 }), maxPayload: corpusSize,
+			end: segment.End{Offset: 160, Records: 2, LastSeq: 11, Durable: 112, Reason: crcframe.ChecksumMismatch, Bad: 160, Dirty: 208}},
+		{file: "scan-recycled-valid-after.wal", what: "recycled: records 10, 11, 12, a zero frame header at 208, record 14 (durable 300) of this segment at 256 among the stale frames",
+			build: recycled(base3(), true, func(b []byte) {
+				crcframe.Encode(b[256:], crcframe.Seed(testLogID, testNumber), crcframe.Header{Seq: 14, Durable: 300, Type: crcframe.Full}, []byte("record 14 payload"))
+			}), maxPayload: corpusSize,
+			end: segment.End{Offset: 208, Records: 3, LastSeq: 12, Durable: 160, Reason: crcframe.GarbageAfterEnd, Bad: 208,
+				ValidAfter: true, DurableAfter: 300, Dirty: 304}},
+		{file: "scan-recycled-sealed.wal", what: "recycled: records 10, 11, a seal at 160, then stale bytes (no zero header): nothing after a seal is read",
+			build: recycled(last(rec(crcframe.Seal, 11, 160, "")), false, nil), maxPayload: corpusSize,
+			end: segment.End{Offset: 184, Records: 2, LastSeq: 11, Durable: 160, Sealed: true, Reason: crcframe.CleanEnd, Bad: 184, Dirty: 184}},
+		{file: "scan-recycled-full.wal", what: "recycled: records 10, 11, 12, 13 filling the segment to 4080, then 16 stale bytes: no frame header fits, the frames end there",
+			build: recycled(append(base3(), frame{crcframe.Header{Seq: 13, Durable: 208, Type: crcframe.Full}, pattern(3848)}), false, nil), maxPayload: corpusSize,
+			end: segment.End{Offset: 4080, Records: 4, LastSeq: 13, Durable: 208, Reason: crcframe.CleanEnd, Bad: 4080, Dirty: 4080}},
 		{file: "scan-garbage-after-end.wal", what: "records 10, 11, 12, zeros, and byte 4000 = 0x5a",
 			build: mutated(base3(), func(b []byte) { b[4000] = 0x5a }), maxPayload: corpusSize,
 			end: segment.End{Offset: 208, Records: 3, LastSeq: 12, Durable: 160, Reason: crcframe.GarbageAfterEnd, Bad: 208, Dirty: 4008}},

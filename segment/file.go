@@ -1,10 +1,12 @@
 package segment
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync/atomic"
 
 	"github.com/mmapwal/mmapwal/crcframe"
@@ -547,11 +549,160 @@ func (s *File) fault(off int64) error {
 	return &Error{Path: s.path, Offset: off, Reason: crcframe.IOFault}
 }
 
-// Linked reports whether the segment's file still has its name: false once
-// it was removed, even if a new file was created under the same name since.
-// A reader that must not trust a mapping another process may have replaced
-// (a ReadOnly log beside a live writer) checks it after reading. The File
-// must stay open for the call.
+// Linked reports whether the segment's file is still this segment: false
+// once it was removed, even if a new file was created under the same name
+// since, and false once a writer that recycles segments took it out of the
+// log (FORMAT.md §9.7): a file moved to the pool keeps a link, so the check
+// is also that the header in the mapping still names this segment's
+// number, which the writer overwrites when it pools the file and again
+// before a frame of the file's next number enters it. A reader that must
+// not trust a mapping another process may have replaced (a ReadOnly log
+// beside a live writer) checks it after reading. The File must stay open
+// for the call.
 func (s *File) Linked() (bool, error) {
-	return sysutil.Linked(s.f)
+	linked, err := sysutil.Linked(s.f)
+	if err != nil || !linked {
+		return linked, err
+	}
+	return s.sameNumber(), nil
+}
+
+// sameNumber reports whether the header in the mapping still names the
+// segment's number (a fault reads as not).
+func (s *File) sameNumber() (same bool) {
+	old := debug.SetPanicOnFault(true)
+	defer unguardBool(old, &same) // no closure: a follower calls it per record
+	return binary.LittleEndian.Uint64(s.data[32:40]) == s.hdr.Number
+}
+
+// unguardBool is [guard] for a check without a closure: it restores the
+// fault setting and turns a memory fault into *b = false.
+func unguardBool(old bool, b *bool) {
+	debug.SetPanicOnFault(old)
+	if r := recover(); r != nil {
+		if _, ok := r.(interface{ Addr() uintptr }); !ok {
+			panic(r)
+		}
+		*b = false
+	}
+}
+
+// Recycled reports whether the segment reuses a removed segment's file
+// (FlagRecycled): stale bytes, not zeros, follow the end of its frames.
+func (s *File) Recycled() bool { return s.hdr.Flags&FlagRecycled != 0 }
+
+// EndHeader stores a zero frame header at off, the end of the frames of a
+// recycled segment (FORMAT.md §9.7), when a header fits there: the clean
+// end, in front of the stale bytes. A no-op in other segments, whose bytes
+// after the end are zero already.
+func (s *File) EndHeader(off int64) {
+	if s.hdr.Flags&FlagRecycled != 0 && off >= HeaderSize && off+crcframe.HeaderSize <= s.hdr.Size {
+		clear(s.data[off : off+crcframe.HeaderSize])
+	}
+}
+
+// ZeroAt reports whether the n bytes at off are zero (a fault reads as
+// not).
+func (s *File) ZeroAt(off int64, n int) (zero bool) {
+	defer guard(func() { zero = false })()
+	return crcframe.IsZero(s.data[off : off+int64(n)])
+}
+
+// EndHeaderEnd is where the bytes a flush of frames ending at off must
+// cover end: off, or in a recycled segment the end of the zero header
+// after them (EndHeader), so that the clean end is durable with them.
+func (s *File) EndHeaderEnd(off int64) int64 {
+	if s.hdr.Flags&FlagRecycled != 0 {
+		return min(off+crcframe.HeaderSize, s.hdr.Size)
+	}
+	return off
+}
+
+// LiveEnd is what a truncation from off must zero: DirtyEnd in a fresh
+// segment; in a recycled one, the end of the last frame valid under the
+// segment's seed that starts at or after off, at least a frame header
+// (the zero header at the new end), so that the stale bytes stay as they
+// are (FORMAT.md §9.7). A fault is an *Error with IOFault.
+func (s *File) LiveEnd(from int64, maxPayload int) (end int64, err error) {
+	if s.hdr.Flags&FlagRecycled == 0 {
+		return s.DirtyEnd(from)
+	}
+	defer guard(func() { end, err = from, s.fault(from) })()
+	end = min(from+crcframe.HeaderSize, s.hdr.Size)
+	for off := from; off+crcframe.HeaderSize <= s.hdr.Size; off += crcframe.Alignment {
+		if !plausible(s.data[off:]) {
+			continue
+		}
+		if _, _, n, derr := crcframe.Decode(s.data[off:], s.seed, maxPayload); derr == nil {
+			end = max(end, off+int64(n))
+		}
+	}
+	return end, nil
+}
+
+// PoolHeader is what a writer stores over the header of a segment file it
+// moved to its pool of files for reuse (FORMAT.md §9.7), through the
+// descriptor, once the file is no longer the segment: a header that does
+// not check, so that a reader in another process that still maps the file
+// finds it no longer the segment ([File.Linked]). It is not synced: a pool
+// file's bytes mean nothing.
+func PoolHeader(path string) error {
+	f, err := sysutil.OpenFile(path, true)
+	if err != nil {
+		return err
+	}
+	var hb [HeaderSize]byte
+	_, err = f.WriteAt(hb[:], 0)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Recycle makes the pool file at from the segment h (h.Flags must have
+// FlagRecycled) at path, ready to take frames, without the in-place
+// activation of a prepared segment: it checks the file is h.Size bytes
+// long, writes the complete header and a zero frame header after it (the
+// end of the segment's frames: the rest is stale), syncs the file, renames
+// it to path and syncs the directory, then maps it. Only then does it hold
+// a name a reader takes for a segment, with a header on the disk that
+// checks. On an error before the rename the file stays at from (the caller
+// removes it); after it the segment is at path, unmapped.
+func Recycle(from, path string, h Header) (*File, error) {
+	if h.Flags&FlagRecycled == 0 || h.Size < MinSize || h.Size > MaxSize || h.Size%Alignment != 0 {
+		return nil, fmt.Errorf("segment: recycle %s as %+v: not a recycled segment header", from, h)
+	}
+	f, err := sysutil.OpenFile(from, true)
+	if err != nil {
+		return nil, err
+	}
+	st, err := f.Stat()
+	if err == nil && st.Size() != h.Size {
+		err = fmt.Errorf("segment: recycle %s: %d bytes, want %d", from, st.Size(), h.Size)
+	}
+	var b [HeaderSize + crcframe.HeaderSize]byte
+	EncodeHeader(b[:HeaderSize], h)
+	if err == nil {
+		_, err = f.WriteAt(b[:], 0)
+	}
+	if err == nil {
+		err = sysutil.Fdatasync(f)
+	}
+	if err == nil {
+		err = sysutil.Rename(from, path)
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("segment: recycle %s: %w", from, err)
+	}
+	if err := sysutil.SyncDir(filepath.Dir(path)); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("segment: sync directory of %s: %w", path, err)
+	}
+	s, err := mapFile(path, f, h, true)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return s, nil
 }

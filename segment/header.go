@@ -30,7 +30,11 @@ const (
 	// FlagPrevSealed: the previous segment ends with a seal frame at the
 	// offset [Header.PrevSeal] (the u32 at 56).
 	FlagPrevSealed uint32 = 1 << 0
-	// FlagRecycled is reserved: a recycled segment file.
+	// FlagRecycled: the file was a removed segment's, reused under this
+	// number (FORMAT.md §9.7). Bytes after the end of its frames are stale
+	// frames of older numbers: its frames end at a zero frame header the
+	// writer keeps after the last one, and what follows it is judged by
+	// whether a frame valid under this segment's seed starts there.
 	FlagRecycled uint32 = 1 << 1
 	// FlagReset is reserved: a segment started by a reset of the log.
 	FlagReset uint32 = 1 << 2
@@ -38,7 +42,7 @@ const (
 	FlagLiveReader uint32 = 1 << 3
 
 	// knownFlags are the flags this version implements.
-	knownFlags = FlagPrevSealed
+	knownFlags = FlagPrevSealed | FlagRecycled
 )
 
 // magic starts every segment file.
@@ -47,7 +51,7 @@ var magic = [8]byte{'m', 'm', 'a', 'p', 'w', 'a', 'l', 0}
 // Header is the decoded segment header.
 type Header struct {
 	Version  uint16   // format version: 1 or 2 (0 encodes as 1)
-	Flags    uint32   // version 2 feature flags (FlagPrevSealed); 0 in version 1
+	Flags    uint32   // version 2 feature flags (FlagPrevSealed, FlagRecycled); 0 in version 1
 	LogID    [16]byte // the log's identity, the same in every segment
 	Number   uint64   // segment number, as in the file name
 	FirstSeq uint64   // LastSeq+1 of the log when the segment became active; 0 = prepared

@@ -74,11 +74,10 @@ func TestHeaderV2Refusals(t *testing.T) {
 		flags    uint32
 		prevSeal uint32
 	}{
-		{"recycled", segment.FlagRecycled, 0},
 		{"reset", segment.FlagReset, 0},
 		{"live-reader", segment.FlagLiveReader, 0},
 		{"bit-31", 1 << 31, 0},
-		{"sealed+recycled", segment.FlagPrevSealed | segment.FlagRecycled, 4072},
+		{"recycled-offset-without-seal", segment.FlagRecycled, 4072},
 		{"seal-offset-without-flag", 0, 4072},
 		{"sealed-offset-0", segment.FlagPrevSealed, 0},
 		{"sealed-offset-in-header", segment.FlagPrevSealed, 56},
@@ -181,4 +180,97 @@ func TestGoldenV2Sealed(t *testing.T) {
 		Reason: crcframe.CleanEnd, Bad: goldenV2SealedEnd, Dirty: goldenV2SealedEnd})
 	// Records only: the mark and the seal are not visited.
 	requireVisited(t, seen, []frame{frames[0], frames[1], frames[2], frames[4]}, []int64{64, 104, 144, 208})
+}
+
+// goldenV2Recycled describes testdata/v2-recycled.wal: an 8192-byte
+// version 2 segment of the log 0x01…0x10, number 3, first seq 10, with the
+// flags recycled and prev sealed (the previous segment's seal at 4072),
+// reusing the file of segment 2 of the same log (FORMAT.md §9.7). The file
+// first held, as segment 2, full records 1… of 38-byte payloads (64-byte frames) from 64 to
+// the end (stale frames, seeded with number 2); over them it holds
+//
+//   - full record 10 ("first record", durable 0);
+//   - a batch first/last 11, 12 (durable 104);
+//   - the mark of a Close (seq 12, durable 184 = its offset);
+//
+// then the zero frame header the writer keeps after its last frame (at
+// 208), then the stale bytes of segment 2 to the end.
+var goldenV2Recycled = []goldenFrame{
+	{64, rec(crcframe.Full, 10, 0, "first record")},
+	{104, rec(crcframe.First, 11, 104, "batch one")},
+	{144, rec(crcframe.Last, 12, 104, "batch two")},
+	{184, rec(crcframe.Mark, 12, 184, "")},
+}
+
+const (
+	goldenV2RecycledPath = "testdata/v2-recycled.wal"
+	goldenV2RecycledEnd  = 208 // where the mark ends
+)
+
+// goldenRecycledImage builds testdata/v2-recycled.wal from the table.
+func goldenRecycledImage(tb testing.TB) ([]byte, segment.Header, []frame, []int64) {
+	old := testHeader(8192)
+	old.Number = testNumber - 1
+	var stale []frame
+	for i := range (8192 - segment.HeaderSize) / 64 {
+		stale = append(stale, rec(crcframe.Full, uint64(1+i), 0, "stale record of segment 2, 40 bytes..."))
+	}
+	img, _, _ := segImage(tb, old, stale)
+	hdr := v2Header(8192)
+	hdr.Flags |= segment.FlagRecycled
+	frames := make([]frame, len(goldenV2Recycled))
+	for i, g := range goldenV2Recycled {
+		frames[i] = g.frame
+	}
+	fresh, offs, end := segImage(tb, hdr, frames)
+	if end != goldenV2RecycledEnd {
+		tb.Fatalf("frames end at %d, want %d", end, goldenV2RecycledEnd)
+	}
+	copy(img, fresh[:end])
+	clear(img[end : end+crcframe.HeaderSize])
+	return img, hdr, frames, offs
+}
+
+// TestGoldenV2Recycled locks the recycled segment (FORMAT.md §9.7): the
+// header flag, the zero frame header after the frames, and that the stale
+// frames behind it end the segment cleanly. Never regenerate it once the
+// format is released.
+func TestGoldenV2Recycled(t *testing.T) {
+	want, hdr, frames, offs := goldenRecycledImage(t)
+	for i, g := range goldenV2Recycled {
+		if offs[i] != g.off {
+			t.Fatalf("frame %d encoded at %d, the table says %d", i, offs[i], g.off)
+		}
+	}
+	if *update {
+		requireNoErr(t, os.WriteFile(goldenV2RecycledPath, want, 0o644), "write golden")
+	}
+	got, err := os.ReadFile(goldenV2RecycledPath)
+	requireNoErr(t, err, "read golden")
+	if !bytes.Equal(got, want) {
+		t.Fatalf("the encoders differ from %s", goldenV2RecycledPath)
+	}
+	if h, err := segment.DecodeHeader(got); err != nil || h != hdr {
+		t.Fatalf("DecodeHeader = %+v, %v; want %+v", h, err, hdr)
+	}
+	if crcframe.IsZero(got[goldenV2RecycledEnd+crcframe.HeaderSize:]) {
+		t.Fatal("no stale bytes after the zero header")
+	}
+	requireReason(t, decodeHeaderV1(got), crcframe.UnsupportedVersion)
+	f := openImage(t, got)
+	if !f.Recycled() {
+		t.Fatal("Recycled() = false")
+	}
+	e, seen := scan(f, testPrevSeq, crcframe.MaxPayload)
+	requireEnd(t, e, segment.End{Offset: goldenV2RecycledEnd, Records: 3, LastSeq: 12, Durable: 184, Marked: true,
+		Reason: crcframe.CleanEnd, Bad: goldenV2RecycledEnd, Dirty: goldenV2RecycledEnd})
+	requireVisited(t, seen, frames[:3], offs[:3])
+	// The same bytes under a header without the flag: the stale frames
+	// after the end are garbage after a fresh segment's end.
+	plain := bytes.Clone(got)
+	binary.LittleEndian.PutUint32(plain[12:], segment.FlagPrevSealed)
+	resealHeader(plain)
+	if e, _ := scan(openImage(t, plain), testPrevSeq, crcframe.MaxPayload); e.Reason != crcframe.GarbageAfterEnd {
+		t.Fatalf("without the flag: %v, want garbage after end", e.Reason)
+	}
 }

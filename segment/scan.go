@@ -1,6 +1,7 @@
 package segment
 
 import (
+	"encoding/binary"
 	"runtime/debug"
 
 	"github.com/mmapwal/mmapwal/crcframe"
@@ -151,9 +152,16 @@ func (s *File) scanFrames(end *End, maxPayload int, limit int64, visit Visit) bo
 	off, prev, durable, batch := end.Offset, end.LastSeq, end.Durable, int64(0)
 	var buf [16]batchRecord
 	pending := buf[:0] // the records of the batch read so far
+	recycled := s.Recycled()
 	for {
 		if batch == 0 && off >= limit {
 			return false
+		}
+		if recycled && batch == 0 && (end.Sealed || s.hdr.Size-off < crcframe.HeaderSize) {
+			// A recycled segment's frames end at a seal, or where no frame
+			// header fits: the bytes after are stale, never read.
+			end.Reason = crcframe.CleanEnd
+			break
 		}
 		h, payload, n, err := crcframe.Decode(data[off:], s.seed, maxPayload)
 		if err != nil {
@@ -224,6 +232,10 @@ func follows(h crcframe.Header, prev uint64, inBatch bool) bool {
 // non-zero byte follows (Dirty) and whether a valid frame there proves the
 // bytes durable.
 func (s *File) readAhead(end *End, maxPayload int) {
+	if s.Recycled() {
+		s.readAheadRecycled(end, maxPayload)
+		return
+	}
 	data, size := s.data, s.hdr.Size
 	end.Dirty = end.Bad // an unfinished batch before Bad is non-zero
 	if end.Reason == crcframe.CleanEnd && crcframe.IsZero(data[end.Bad:]) {
@@ -247,6 +259,58 @@ func (s *File) readAhead(end *End, maxPayload int) {
 			end.DurableAfter = max(end.DurableAfter, h.Durable)
 		}
 	}
+}
+
+// readAheadRecycled is readAhead in a recycled segment (FORMAT.md §9.7),
+// where the bytes after the end of the frames are stale frames of the
+// numbers the file held before, which never validate under this segment's
+// seed: what matters after the stopping point is only whether a frame
+// valid under the seed starts at an aligned offset there. A zero header
+// with none after it is the clean end; a seal, or fewer bytes left than a
+// frame header, ends the frames with nothing read after them (scanFrames).
+// Dirty is not the last non-zero byte but the end of what a repair must
+// zero: the invalid frame at Bad (through the length it claims when that
+// fits, else its header) and every valid frame after it, so that a repair
+// leaves a zero header at the end and no frame of this seed after it,
+// and never rewrites the stale bytes.
+func (s *File) readAheadRecycled(end *End, maxPayload int) {
+	data, size := s.data, s.hdr.Size
+	end.Dirty = end.Bad
+	if end.Bad+crcframe.HeaderSize > size || end.Reason == crcframe.CleanEnd && end.Sealed {
+		return // nothing after a seal, or no room for a header: not read
+	}
+	if end.Reason != crcframe.CleanEnd {
+		end.Dirty = min(end.Bad+int64(claimedSize(data[end.Bad:], maxPayload)), size)
+	}
+	for off := end.Bad + crcframe.Alignment; off+crcframe.HeaderSize <= size; off += crcframe.Alignment {
+		if !plausible(data[off:]) {
+			continue
+		}
+		h, _, n, err := crcframe.Decode(data[off:], s.seed, maxPayload)
+		if err != nil {
+			continue
+		}
+		end.ValidAfter = true
+		end.DurableAfter = max(end.DurableAfter, h.Durable)
+		end.Dirty = max(end.Dirty, off+int64(n))
+	}
+	if end.Reason == crcframe.CleanEnd && end.ValidAfter {
+		end.Reason = crcframe.GarbageAfterEnd
+	}
+}
+
+// claimedSize is how many bytes the invalid frame header at the start of b
+// covers: the frame its length claims, when that length is within
+// maxPayload and the frame within b, else the header alone.
+func claimedSize(b []byte, maxPayload int) int {
+	if len(b) < crcframe.HeaderSize {
+		return len(b)
+	}
+	n := binary.LittleEndian.Uint32(b[4:])
+	if uint64(n) > uint64(maxPayload) || uint64(crcframe.Size(int(min(n, crcframe.MaxPayload)))) > uint64(len(b)) {
+		return crcframe.HeaderSize
+	}
+	return crcframe.Size(int(n))
 }
 
 // plausible reports whether b starts like a frame header: a known

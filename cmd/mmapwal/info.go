@@ -78,8 +78,13 @@ func runInfo(c *cli, args []string) int {
 // formatLine is the format version and features of META and the segments.
 func formatLine(m mmapwal.MetaInfo, segs []mmapwal.SegmentInfo) string {
 	s := fmt.Sprintf("META version %d, features %#x", m.Version, m.Features)
-	if m.Features&mmapwal.FeatureCleanClose != 0 {
+	switch m.Features & (mmapwal.FeatureCleanClose | mmapwal.FeatureRecycled) {
+	case mmapwal.FeatureCleanClose:
 		s += " (clean close)"
+	case mmapwal.FeatureRecycled:
+		s += " (recycled segments)"
+	case mmapwal.FeatureCleanClose | mmapwal.FeatureRecycled:
+		s += " (clean close, recycled segments)"
 	}
 	versions := map[int]int{}
 	for _, si := range segs {

@@ -129,15 +129,19 @@ func writeFrames(w io.Writer, sf *segment.File, off, to int64, maxPayload int) e
 
 // writeEnd prints how the frames end and what follows.
 func writeEnd(w io.Writer, sf *segment.File, end segment.End, maxPayload int) {
+	follow := "only zeros follow"
+	if sf.Recycled() {
+		follow = "stale bytes of the file's earlier segments follow (a recycled segment: no frame of this one)"
+	}
 	switch {
 	case end.Clean() && end.Sealed:
-		fmt.Fprintf(w, "\nend: a seal frame ends the segment at offset %d (it was sealed by rotation); only zeros follow\n", end.Offset)
+		fmt.Fprintf(w, "\nend: a seal frame ends the segment at offset %d (it was sealed by rotation); %s\n", end.Offset, follow)
 		return
 	case end.Clean() && end.Marked:
-		fmt.Fprintf(w, "\nend: a durable mark (a Close) ends the frames at offset %d; only zeros follow\n", end.Offset)
+		fmt.Fprintf(w, "\nend: a durable mark (a Close) ends the frames at offset %d; %s\n", end.Offset, follow)
 		return
 	case end.Clean():
-		fmt.Fprintf(w, "\nend: clean at offset %d: only zeros follow\n", end.Offset)
+		fmt.Fprintf(w, "\nend: clean at offset %d: %s\n", end.Offset, follow)
 		return
 	}
 	if end.OpenBatch != 0 {
