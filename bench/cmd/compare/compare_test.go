@@ -73,7 +73,7 @@ func TestResultsFiles(t *testing.T) {
 func fakeReport(rates map[string]float64) *report {
 	c := config{writers: 16, rounds: 1, machine: "box-4c", base: "mmapwal"}
 	var adapters []bench.Adapter
-	for _, name := range []string{"pebble", "raw-chunked", "mmapwal"} { // mmapwal last: the base goes first anyway
+	for _, name := range []string{"pebble", "pebble-recycled", "raw-chunked", "mmapwal-recycled", "mmapwal"} { // mmapwal last: the base goes first anyway
 		if _, ok := rates[name]; ok {
 			a, _ := bench.Lookup(name)
 			adapters = append(adapters, a)
@@ -106,6 +106,14 @@ func TestPrintVs(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "(iv) 16 durable writers") {
 		t.Errorf("want the writer count in the label:\n%s", out.String())
+	}
+	if got := out.String(); strings.Contains(got, "mmapwal-recycled against") {
+		t.Errorf("a table for mmapwal-recycled, which did not run:\n%s", got)
+	}
+	out.Reset()
+	fakeReport(map[string]float64{"mmapwal": 300, "mmapwal-recycled": 400, "pebble-recycled": 200}).printVs(&out)
+	if !regexp.MustCompile(`mmapwal-recycled against(.|\n)*\(i\) 128 B bulk +2\.00×`).MatchString(out.String()) {
+		t.Errorf("want a table for mmapwal-recycled, 2.00× pebble-recycled at (i):\n%s", out.String())
 	}
 	out.Reset()
 	fakeReport(map[string]float64{"pebble": 1}).printVs(&out)

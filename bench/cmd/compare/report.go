@@ -135,21 +135,37 @@ func (r *report) print(out io.Writer) {
 // the peers and floors that issue 9's targets name, then the rest.
 var vsPeers = []string{"pebble", "pebble-recycled", "raw-chunked", "raw", "raw+b", "copy"}
 
-// printVs prints, for every workload, the ratio of mmapwal's median to
-// each peer's and floor's median in this run (disk: bytes, lower is
-// better; the rest: throughput, higher is better).
+// vsSelves are the mmapwal adapters printVs gives a table each, when they
+// ran: mmapwal-recycled against pebble-recycled is the like-for-like
+// comparison of two logs writing into files written before.
+var vsSelves = []string{"mmapwal", "mmapwal-recycled"}
+
+// printVs prints, for every workload and every mmapwal adapter that ran,
+// the ratio of its median to each peer's and floor's median in this run
+// (disk: bytes, lower is better; the rest: throughput, higher is better).
 func (r *report) printVs(out io.Writer) {
-	const me = "mmapwal"
+	ran := func(name string) bool {
+		return slices.ContainsFunc(r.adapters, func(a bench.Adapter) bool { return a.Name == name })
+	}
 	var peers []string
 	for _, p := range vsPeers {
-		if p != me && slices.ContainsFunc(r.adapters, func(a bench.Adapter) bool { return a.Name == p }) {
+		if ran(p) {
 			peers = append(peers, p)
 		}
 	}
-	if len(peers) == 0 || !slices.ContainsFunc(r.adapters, func(a bench.Adapter) bool { return a.Name == me }) {
+	if len(peers) == 0 {
 		return
 	}
-	fmt.Fprintf(out, "\nmmapwal against the peers and floors: mmapwal's median / the peer's median, same run, %d rounds\n", r.rounds)
+	for _, me := range vsSelves {
+		if ran(me) {
+			r.printVsOf(out, me, peers)
+		}
+	}
+}
+
+// printVsOf prints printVs's table for the adapter me.
+func (r *report) printVsOf(out io.Writer, me string, peers []string) {
+	fmt.Fprintf(out, "\n%s against the peers and floors: %s's median / the peer's median, same run, %d rounds\n", me, me, r.rounds)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	label := func(s string) string { return fmt.Sprintf("%-24s\t", s) }
 	fmt.Fprint(tw, label("workload"))
@@ -172,7 +188,7 @@ func (r *report) printVs(out io.Writer) {
 		fmt.Fprintln(tw)
 	}
 	tw.Flush()
-	fmt.Fprintln(out, "throughput ratios: above 1× mmapwal is faster; (vi) disk: bytes per record, below 1× mmapwal is smaller; n/a = not run")
+	fmt.Fprintf(out, "throughput ratios: above 1× %s is faster; (vi) disk: bytes per record, below 1× %s is smaller; n/a = not run\n", me, me)
 }
 
 // shortName labels a workload (see report.short).
