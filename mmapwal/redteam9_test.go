@@ -1,0 +1,300 @@
+package mmapwal
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// Red team 9: the follower's fast path (fastNext), NextWait's naps and the
+// next-segment backoff (phase 5, issue 11).
+
+// rt9Payload is record seq of generation gen: its length depends on seq
+// alone (a re-append after a cut puts frames of other bytes at the same
+// offsets, the copy a stale chunk could still hold), its bytes on both.
+func rt9Payload(seq, gen uint64) []byte {
+	p := make([]byte, 16+int(seq*7%120))
+	binary.LittleEndian.PutUint64(p, seq)
+	binary.LittleEndian.PutUint64(p[8:], gen)
+	for i := 16; i < len(p); i++ {
+		p[i] = byte(gen + uint64(i))
+	}
+	return p
+}
+
+// rt9Decode checks a payload against rt9Payload and returns its generation.
+func rt9Decode(p []byte) (seq, gen uint64, ok bool) {
+	if len(p) < 16 {
+		return 0, 0, false
+	}
+	seq, gen = binary.LittleEndian.Uint64(p), binary.LittleEndian.Uint64(p[8:])
+	want := rt9Payload(seq, gen)
+	if len(want) != len(p) {
+		return seq, gen, false
+	}
+	for i := range p {
+		if p[i] != want[i] {
+			return seq, gen, false
+		}
+	}
+	return seq, gen, true
+}
+
+// TestRT9FastPathCutsModel: a writer appends (single records and batches,
+// small segments: rotations), syncs now and then, and cuts its tail with
+// TruncateBack and appends other bytes at the same sequences (same
+// lengths: the same offsets), while two Followers' iterators (one
+// DurableOnly) read with NextWait in their fast path. Each record a
+// follower returns must be whole and in order; what a follower returned
+// and was not told was cut (a *TruncatedError at or below it) must be what
+// the log holds at the end; a DurableOnly follower never returns a record
+// above the writer's DurableSeq (when no truncation ran meanwhile).
+func TestRT9FastPathCutsModel(t *testing.T) {
+	dir := fastTempDir(t)
+	l := mustOpen(t, dir, &Options{Durability: SyncManual, SegmentSize: 64 << 10})
+	defer l.Close()
+	seed := testSeed(t)
+	rng := rand.New(rand.NewPCG(seed, 9))
+
+	var mu sync.Mutex
+	final := map[uint64]uint64{} // seq → gen, the writer's truth
+	var cuts atomic.Uint64       // truncations begun
+	var cutsDone atomic.Uint64   // truncations whose records final no longer holds
+	var done atomic.Bool
+
+	type reader struct {
+		name        string
+		durableOnly bool
+		seen        map[uint64]uint64
+		err         error
+		ev          []string
+		from        uint64 // where the last iterator started
+	}
+	readers := []*reader{{name: "plain"}, {name: "durable", durableOnly: true}}
+	var wg sync.WaitGroup
+	for _, r := range readers {
+		r.seen = map[uint64]uint64{}
+		f := openFollower(t, dir, &FollowerOptions{DurableOnly: r.durableOnly})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			from := uint64(1)
+			it, err := f.NewIterator(from)
+			if err != nil {
+				r.err = err
+				return
+			}
+			defer func() { it.Close() }()
+			prev := uint64(0)
+			idle := 0
+			for {
+				c0 := cuts.Load()
+				d0 := cutsDone.Load()
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Millisecond)
+				ok := it.NextWait(ctx)
+				cancel()
+				if !ok {
+					var te *TruncatedError
+					switch {
+					case errors.As(it.Err(), &te):
+						r.ev = append(r.ev, fmt.Sprintf("truncated %d (last %d) at prev %d", te.Seq, te.LastSeq, prev))
+						if cuts.Load() == c0 && cutsDone.Load() == c0 {
+							// Every cut ended before this Next began: final is
+							// what the log held during it.
+							mu.Lock()
+							for s, g := range r.seen {
+								if fg, ok := final[s]; s < te.Seq && (!ok || fg != g) {
+									t.Errorf("%s: *TruncatedError{Seq: %d}, but record %d it returned (generation %d) is gone too (the log holds generation %d, present %v)", r.name, te.Seq, s, g, fg, ok)
+									r.err = errors.New("cut below the TruncatedError")
+								}
+							}
+							mu.Unlock()
+							if r.err != nil {
+								return
+							}
+						}
+						r.seen = map[uint64]uint64{}
+						r.from = te.Seq
+						it.Close()
+						if it, err = f.NewIterator(te.Seq); err != nil {
+							r.err = err
+							return
+						}
+						prev = te.Seq - 1
+						continue
+					case it.Err() != nil && !errors.Is(it.Err(), context.DeadlineExceeded):
+						r.err = it.Err()
+						return
+					}
+					if done.Load() {
+						if idle++; idle > 40 {
+							return
+						}
+					}
+					continue
+				}
+				idle = 0
+				seq := it.Seq()
+				s2, gen, whole := rt9Decode(it.Value())
+				if !whole || s2 != seq {
+					r.err = errors.New("a record not as appended")
+					t.Errorf("%s: record %d: %d bytes, not a whole record (seq field %d gen %d)", r.name, seq, len(it.Value()), s2, gen)
+					return
+				}
+				if seq <= prev {
+					t.Errorf("%s: record %d after %d", r.name, seq, prev)
+					return
+				}
+				prev = seq
+				if r.durableOnly && d0 == c0 && seq > l.DurableSeq() && cuts.Load() == c0 { // no cut ran during the Next (one lowers DurableSeq)
+					t.Errorf("%s: record %d above DurableSeq %d", r.name, seq, l.DurableSeq())
+					return
+				}
+				if d0 == c0 && cuts.Load() == c0 {
+					mu.Lock()
+					fg, ok := final[seq]
+					mu.Unlock()
+					if ok && fg != gen && cuts.Load() == c0 {
+						t.Errorf("%s: record %d of generation %d returned while the log held generation %d and no cut ran", r.name, seq, gen, fg)
+						r.err = errors.New("stale record")
+						return
+					}
+				}
+				r.seen[seq] = gen
+				r.ev = append(r.ev, fmt.Sprintf("got %d g%d", seq, gen))
+			}
+		}()
+	}
+
+	gen := uint64(1)
+	var wev []string
+	deadline := time.Now().Add(700 * time.Millisecond)
+	for ops := 0; time.Now().Before(deadline); ops++ {
+		last := l.LastSeq()
+		switch x := rng.IntN(100); {
+		case x < 3 && last > 40:
+			to := last - uint64(rng.IntN(40))
+			cuts.Add(1)
+			wev = append(wev, fmt.Sprintf("TruncateBack(%d) at last %d, gen %d", to, last, gen+1))
+			if err := l.TruncateBack(to); err != nil {
+				t.Fatal(err)
+			}
+			gen++
+			mu.Lock()
+			for s := to + 1; s <= last; s++ {
+				delete(final, s)
+			}
+			mu.Unlock()
+			cutsDone.Add(1)
+		case x < 8:
+			if err := l.Sync(); err != nil {
+				t.Fatal(err)
+			}
+		case x < 20:
+			n := 2 + rng.IntN(5)
+			recs := make([][]byte, n)
+			for i := range recs {
+				recs[i] = rt9Payload(last+1+uint64(i), gen)
+			}
+			if _, err := l.AppendBatch(recs); err != nil {
+				t.Fatal(err)
+			}
+			mu.Lock()
+			for i := range recs {
+				final[last+1+uint64(i)] = gen
+			}
+			mu.Unlock()
+		default:
+			if _, err := l.Append(rt9Payload(last+1, gen)); err != nil {
+				t.Fatal(err)
+			}
+			mu.Lock()
+			final[last+1] = gen
+			mu.Unlock()
+		}
+		if ops%64 == 0 {
+			time.Sleep(50 * time.Microsecond) // let the readers catch up now and then
+		}
+	}
+	if err := l.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	done.Store(true)
+	wg.Wait()
+	last := l.LastSeq()
+	for _, r := range readers {
+		if r.err != nil {
+			t.Fatalf("%s: %v (seed %d)", r.name, r.err, seed)
+		}
+		for s, g := range r.seen {
+			if fg, ok := final[s]; !ok || fg != g {
+				for _, e := range wev {
+					t.Log("writer:", e)
+				}
+				t.Logf("%s's last events: %s", r.name, strings.Join(r.ev[max(0, len(r.ev)-200):], ", "))
+				t.Fatalf("%s: returned record %d of generation %d, not told it was cut; the log holds generation %d (present %v) (seed %d)", r.name, s, g, fg, ok, seed)
+			}
+		}
+		for s := max(r.from, 1); s <= last; s++ {
+			if _, ok := r.seen[s]; !ok {
+				t.Fatalf("%s: never returned record %d of %d (seed %d)", r.name, s, last, seed)
+			}
+		}
+	}
+	t.Logf("%d records, generation %d", last, gen)
+}
+
+// TestRT9NoNapsForSparseSequences: a writer that appends a record now and
+// then at sequences of its own (AppendSeq with gaps: timestamps, offsets)
+// is the 1,000 appends/s writer the naps must leave alone (each record
+// comes after a park, none during the spins): its consumers must not nap.
+// napNow counted the records returned since the last empty look as a
+// difference of sequences, so that each record with a gap of 64 or more
+// made the next end a nap, and each record after it waited up to napFor
+// with no wake-up asked for.
+func TestRT9NoNapsForSparseSequences(t *testing.T) {
+	for _, name := range []string{"log", "follower"} {
+		t.Run(name, func(t *testing.T) {
+			l := liveLog(t)
+			it := napIterators(t, l)[name]()
+			var naps atomic.Int64
+			napHook(t, func(nit *Iterator, nap int) {
+				if nit == it {
+					naps.Add(1)
+				}
+			})
+			got := make(chan uint64)
+			ctx, cancel := spinCtx(t)
+			defer cancel()
+			go func() {
+				defer close(got)
+				for it.NextWait(ctx) {
+					got <- it.Seq()
+				}
+			}()
+			for i := uint64(1); i <= 10; i++ {
+				seq := i * 1000
+				time.Sleep(2 * time.Millisecond) // the consumer spun and parked
+				if err := l.AppendSeq(seq, []byte("sparse")); err != nil {
+					t.Fatal(err)
+				}
+				if s := <-got; s != seq {
+					t.Fatalf("got %d, want %d", s, seq)
+				}
+			}
+			cancel()
+			for range got {
+			}
+			if n := naps.Load(); n != 0 {
+				t.Fatalf("%d naps for 10 records appended 2 ms apart at sequences 1,000 apart", n)
+			}
+		})
+	}
+}
