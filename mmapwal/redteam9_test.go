@@ -298,3 +298,43 @@ func TestRT9NoNapsForSparseSequences(t *testing.T) {
 		})
 	}
 }
+
+// TestRT9NapEndsAtCloseWithoutArea: a Follower with no control area to
+// sleep on (the writer is of an older version) naps on a timer; its Close
+// must end the nap at once, as it ends that Follower's sleeps
+// (sleepPlain), not napFor later.
+func TestRT9NapEndsAtCloseWithoutArea(t *testing.T) {
+	best := time.Hour
+	for range 3 {
+		testHookNoControl = true
+		l := liveLog(t)
+		testHookNoControl = false
+		f := openFollower(t, l.dir, nil)
+		it, err := f.NewIterator(1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		startNapping(t, l, it, napRecords)
+		var closed time.Time
+		napHook(t, func(nit *Iterator, nap int) {
+			if nit == it && closed.IsZero() {
+				f.Close()
+				closed = time.Now()
+			}
+		})
+		ctx, cancel := spinCtx(t)
+		if it.NextWait(ctx) || !errors.Is(it.Err(), ErrClosed) {
+			t.Fatalf("NextWait: err %v, want ErrClosed", it.Err())
+		}
+		cancel()
+		if closed.IsZero() {
+			t.Fatal("no nap")
+		}
+		best = min(best, time.Since(closed))
+		it.Close()
+		testHookNap = nil
+	}
+	if best >= napFor {
+		t.Fatalf("NextWait returned %v after the Follower's Close (best of 3), a whole nap", best)
+	}
+}

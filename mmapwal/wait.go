@@ -279,8 +279,12 @@ func (it *Iterator) nap(ctx context.Context, fol *followIter) {
 	if testHookNap != nil {
 		testHookNap(it)
 	}
-	if fol != nil && fol.napFutex(ctx, napFor) {
-		return
+	var closed chan struct{} // nil (never ready) for a Log's iterator
+	if fol != nil {
+		if fol.napFutex(ctx, napFor) {
+			return
+		}
+		closed = fol.f.done // no area to sleep on: Close ends the nap as it ends sleepPlain
 	}
 	if it.napTimer == nil {
 		it.napTimer = time.NewTimer(napFor)
@@ -290,6 +294,7 @@ func (it *Iterator) nap(ctx context.Context, fol *followIter) {
 	select {
 	case <-it.napTimer.C:
 	case <-ctx.Done():
+	case <-closed:
 	}
 	it.napTimer.Stop()
 }
