@@ -338,3 +338,56 @@ func TestRT9NapEndsAtCloseWithoutArea(t *testing.T) {
 		t.Fatalf("NextWait returned %v after the Follower's Close (best of 3), a whole nap", best)
 	}
 }
+
+// TestRT9FollowerAllocsPerRecord: a Follower's Next and NextWait over
+// records of a live writer (the fast path, chunk after chunk), DurableOnly
+// too, allocate nothing per record once warm. (A rotation costs ~10: the
+// next segment's open and map.)
+func TestRT9FollowerAllocsPerRecord(t *testing.T) {
+	for _, durable := range []bool{false, true} {
+		t.Run(map[bool]string{false: "plain", true: "durable"}[durable], func(t *testing.T) {
+			dir := fastTempDir(t)
+			l := mustOpen(t, dir, &Options{Durability: SyncManual, SegmentSize: 16 << 20})
+			defer l.Close()
+			f := openFollower(t, dir, &FollowerOptions{DurableOnly: durable})
+			it, err := f.NewIterator(1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer it.Close()
+			p := make([]byte, 100)
+			if _, err := l.Append(p); err != nil {
+				t.Fatal(err)
+			}
+			if err := l.Sync(); err != nil {
+				t.Fatal(err)
+			}
+			if !it.Next() {
+				t.Fatal(it.Err())
+			}
+			const runs, per = 20, 2000
+			for range (runs + 2) * 2 * per {
+				if _, err := l.Append(p); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := l.Sync(); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			for _, wait := range []bool{false, true} {
+				n := testing.AllocsPerRun(runs, func() {
+					for range per {
+						if ok := wait && it.NextWait(ctx) || !wait && it.Next(); !ok {
+							t.Fatalf("record after %d: %v", it.Seq(), it.Err())
+						}
+					}
+				})
+				if n != 0 {
+					t.Errorf("NextWait %v: %.1f allocations per %d records", wait, n, per)
+				}
+			}
+		})
+	}
+}
