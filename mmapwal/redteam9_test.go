@@ -56,10 +56,19 @@ func rt9Decode(p []byte) (seq, gen uint64, ok bool) {
 // and was not told was cut (a *TruncatedError at or below it) must be what
 // the log holds at the end; a DurableOnly follower never returns a record
 // above the writer's DurableSeq (when no truncation ran meanwhile).
-func TestRT9FastPathCutsModel(t *testing.T) {
+func TestRT9FastPathCutsModel(t *testing.T) { rt9Model(t, false) }
+
+// TestRT9FastPathRestartsModel is TestRT9FastPathCutsModel with writer
+// restarts (Close and Open: a new incarnation), Resets (to the next
+// sequence) and TruncateFronts too, and two iterators on one Follower.
+func TestRT9FastPathRestartsModel(t *testing.T) { rt9Model(t, true) }
+
+func rt9Model(t *testing.T, more bool) {
 	dir := fastTempDir(t)
-	l := mustOpen(t, dir, &Options{Durability: SyncManual, SegmentSize: 64 << 10})
-	defer l.Close()
+	opts := &Options{Durability: SyncManual, SegmentSize: 64 << 10}
+	var lp atomic.Pointer[Log]
+	lp.Store(mustOpen(t, dir, opts))
+	defer func() { lp.Load().Close() }()
 	seed := testSeed(t)
 	rng := rand.New(rand.NewPCG(seed, 9))
 
@@ -68,6 +77,8 @@ func TestRT9FastPathCutsModel(t *testing.T) {
 	var cuts atomic.Uint64       // truncations begun
 	var cutsDone atomic.Uint64   // truncations whose records final no longer holds
 	var done atomic.Bool
+	var resets atomic.Uint64 // Resets begun: a Reset's *TruncatedError names the position
+	var front atomic.Uint64  // records below were removed by TruncateFront (or Reset)
 
 	type reader struct {
 		name        string
@@ -78,10 +89,22 @@ func TestRT9FastPathCutsModel(t *testing.T) {
 		from        uint64 // where the last iterator started
 	}
 	readers := []*reader{{name: "plain"}, {name: "durable", durableOnly: true}}
+	if more {
+		readers = append(readers, &reader{name: "plain2"})
+	}
 	var wg sync.WaitGroup
+	var plainF *Follower
 	for _, r := range readers {
 		r.seen = map[uint64]uint64{}
-		f := openFollower(t, dir, &FollowerOptions{DurableOnly: r.durableOnly})
+		var f *Follower
+		if r.name == "plain2" {
+			f = plainF // a second iterator of the same Follower
+		} else {
+			f = openFollower(t, dir, &FollowerOptions{DurableOnly: r.durableOnly})
+		}
+		if r.name == "plain" {
+			plainF = f
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -91,12 +114,17 @@ func TestRT9FastPathCutsModel(t *testing.T) {
 				r.err = err
 				return
 			}
-			defer func() { it.Close() }()
+			defer func() {
+				if it != nil {
+					it.Close()
+				}
+			}()
 			prev := uint64(0)
 			idle := 0
 			for {
 				c0 := cuts.Load()
 				d0 := cutsDone.Load()
+				rs0 := resets.Load()
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Millisecond)
 				ok := it.NextWait(ctx)
 				cancel()
@@ -105,12 +133,12 @@ func TestRT9FastPathCutsModel(t *testing.T) {
 					switch {
 					case errors.As(it.Err(), &te):
 						r.ev = append(r.ev, fmt.Sprintf("truncated %d (last %d) at prev %d", te.Seq, te.LastSeq, prev))
-						if cuts.Load() == c0 && cutsDone.Load() == c0 {
+						if cuts.Load() == c0 && cutsDone.Load() == c0 && resets.Load() == 0 {
 							// Every cut ended before this Next began: final is
 							// what the log held during it.
 							mu.Lock()
 							for s, g := range r.seen {
-								if fg, ok := final[s]; s < te.Seq && (!ok || fg != g) {
+								if fg, ok := final[s]; s < te.Seq && s >= front.Load() && (!ok || fg != g) {
 									t.Errorf("%s: *TruncatedError{Seq: %d}, but record %d it returned (generation %d) is gone too (the log holds generation %d, present %v)", r.name, te.Seq, s, g, fg, ok)
 									r.err = errors.New("cut below the TruncatedError")
 								}
@@ -128,6 +156,18 @@ func TestRT9FastPathCutsModel(t *testing.T) {
 							return
 						}
 						prev = te.Seq - 1
+						continue
+					case errors.Is(it.Err(), ErrNotFound) && more:
+						// A TruncateFront overtook it: from the front again.
+						r.ev = append(r.ev, fmt.Sprintf("not found at prev %d: %v", prev, it.Err()))
+						it.Close()
+						r.seen = map[uint64]uint64{}
+						r.from = front.Load()
+						if it, err = f.NewIterator(r.from); err != nil {
+							r.err = err
+							return
+						}
+						prev = 0
 						continue
 					case it.Err() != nil && !errors.Is(it.Err(), context.DeadlineExceeded):
 						r.err = it.Err()
@@ -148,13 +188,13 @@ func TestRT9FastPathCutsModel(t *testing.T) {
 					t.Errorf("%s: record %d: %d bytes, not a whole record (seq field %d gen %d)", r.name, seq, len(it.Value()), s2, gen)
 					return
 				}
-				if seq <= prev {
+				if seq <= prev && resets.Load() == rs0 {
 					t.Errorf("%s: record %d after %d", r.name, seq, prev)
 					return
 				}
 				prev = seq
-				if r.durableOnly && d0 == c0 && seq > l.DurableSeq() && cuts.Load() == c0 { // no cut ran during the Next (one lowers DurableSeq)
-					t.Errorf("%s: record %d above DurableSeq %d", r.name, seq, l.DurableSeq())
+				if r.durableOnly && d0 == c0 && seq > lp.Load().DurableSeq() && cuts.Load() == c0 { // no cut ran during the Next (one lowers DurableSeq)
+					t.Errorf("%s: record %d above DurableSeq %d", r.name, seq, lp.Load().DurableSeq())
 					return
 				}
 				if d0 == c0 && cuts.Load() == c0 {
@@ -177,10 +217,44 @@ func TestRT9FastPathCutsModel(t *testing.T) {
 	var wev []string
 	deadline := time.Now().Add(700 * time.Millisecond)
 	for ops := 0; time.Now().Before(deadline); ops++ {
+		l := lp.Load()
 		last := l.LastSeq()
-		switch x := rng.IntN(100); {
+		x := rng.IntN(100)
+		if y := rng.IntN(100); more && y < 4 && last > 0 {
+			switch y {
+			case 0: // a writer restart: a new incarnation
+				wev = append(wev, fmt.Sprintf("restart at last %d", last))
+				if err := l.Close(); err != nil {
+					t.Fatal(err)
+				}
+				lp.Store(mustOpen(t, dir, opts))
+			case 1: // Reset to the next sequence: every record gone
+				wev = append(wev, fmt.Sprintf("Reset(%d), gen %d", last+1, gen+1))
+				cuts.Add(1)
+				resets.Add(1)
+				front.Store(last + 1)
+				if err := l.Reset(last + 1); err != nil {
+					t.Fatal(err)
+				}
+				gen++
+				mu.Lock()
+				clear(final)
+				mu.Unlock()
+				cutsDone.Add(1)
+			default: // TruncateFront a little below the end
+				if to := last - min(last, uint64(rng.IntN(200))); to > front.Load() && to > l.FirstSeq() {
+					wev = append(wev, fmt.Sprintf("TruncateFront(%d)", to))
+					front.Store(to)
+					if err := l.TruncateFront(to); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			continue
+		}
+		switch {
 		case x < 3 && last > 40:
-			to := last - uint64(rng.IntN(40))
+			to := max(last-uint64(rng.IntN(40)), l.FirstSeq()-min(l.FirstSeq(), 1))
 			cuts.Add(1)
 			wev = append(wev, fmt.Sprintf("TruncateBack(%d) at last %d, gen %d", to, last, gen+1))
 			if err := l.TruncateBack(to); err != nil {
@@ -223,6 +297,7 @@ func TestRT9FastPathCutsModel(t *testing.T) {
 			time.Sleep(50 * time.Microsecond) // let the readers catch up now and then
 		}
 	}
+	l := lp.Load()
 	if err := l.Sync(); err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +309,7 @@ func TestRT9FastPathCutsModel(t *testing.T) {
 			t.Fatalf("%s: %v (seed %d)", r.name, r.err, seed)
 		}
 		for s, g := range r.seen {
-			if fg, ok := final[s]; !ok || fg != g {
+			if fg, ok := final[s]; s >= front.Load() && (!ok || fg != g) {
 				for _, e := range wev {
 					t.Log("writer:", e)
 				}
@@ -242,13 +317,24 @@ func TestRT9FastPathCutsModel(t *testing.T) {
 				t.Fatalf("%s: returned record %d of generation %d, not told it was cut; the log holds generation %d (present %v) (seed %d)", r.name, s, g, fg, ok, seed)
 			}
 		}
-		for s := max(r.from, 1); s <= last; s++ {
-			if _, ok := r.seen[s]; !ok {
+		for s := max(r.from, front.Load(), 1); s <= last; s++ {
+			if _, ok := r.seen[s]; !ok && final[s] != 0 {
 				t.Fatalf("%s: never returned record %d of %d (seed %d)", r.name, s, last, seed)
 			}
 		}
 	}
-	t.Logf("%d records, generation %d", last, gen)
+	kinds := map[string]int{}
+	for _, e := range wev {
+		kinds[strings.FieldsFunc(e, func(r rune) bool { return r == '(' || r == ' ' })[0]]++
+	}
+	for _, r := range readers {
+		for _, e := range r.ev {
+			if !strings.HasPrefix(e, "got") {
+				kinds[r.name+" "+strings.SplitN(e, " ", 2)[0]]++
+			}
+		}
+	}
+	t.Logf("%d records, generation %d, %v", last, gen, kinds)
 }
 
 // TestRT9NoNapsForSparseSequences: a writer that appends a record now and
