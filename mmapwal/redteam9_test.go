@@ -477,3 +477,54 @@ func TestRT9FollowerAllocsPerRecord(t *testing.T) {
 		})
 	}
 }
+
+// TestRT9NapEndsPromptly: a nap in progress ends at once — not napFor
+// later — when NextWait's ctx is cancelled (from another goroutine, during
+// the nap), or when the Log (its own iterators) closes. Best of 3: the
+// machine is loaded.
+func TestRT9NapEndsPromptly(t *testing.T) {
+	for _, c := range []struct{ name, it, by string }{
+		{"cancel/log", "log", "cancel"},
+		{"cancel/follower", "follower", "cancel"},
+		{"close/log", "log", "close"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			best := time.Hour
+			for range 3 {
+				l := liveLog(t)
+				it := napIterators(t, l)[c.it]()
+				startNapping(t, l, it, napRecords)
+				ctx, cancel := spinCtx(t)
+				var ended atomic.Int64 // UnixNano of the cancel or Close
+				napHook(t, func(nit *Iterator, nap int) {
+					if nit != it || nap != 0 {
+						return
+					}
+					if c.by == "close" {
+						l.Close()
+						ended.Store(time.Now().UnixNano())
+						return
+					}
+					go func() {
+						time.Sleep(200 * time.Microsecond) // into the nap
+						ended.Store(time.Now().UnixNano())
+						cancel()
+					}()
+				})
+				want := context.Canceled
+				if c.by == "close" {
+					want = ErrClosed
+				}
+				if it.NextWait(ctx) || !errors.Is(it.Err(), want) {
+					t.Fatalf("NextWait: err %v, want %v", it.Err(), want)
+				}
+				cancel()
+				best = min(best, time.Since(time.Unix(0, ended.Load())))
+				testHookNap = nil
+			}
+			if best >= napFor/2 {
+				t.Fatalf("NextWait returned %v after the %s (best of 3)", best, c.by)
+			}
+		})
+	}
+}

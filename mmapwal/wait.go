@@ -279,12 +279,14 @@ func (it *Iterator) nap(ctx context.Context, fol *followIter) {
 	if testHookNap != nil {
 		testHookNap(it)
 	}
-	var closed chan struct{} // nil (never ready) for a Log's iterator
+	var closed chan struct{}
 	if fol != nil {
 		if fol.napFutex(ctx, napFor) {
 			return
 		}
 		closed = fol.f.done // no area to sleep on: Close ends the nap as it ends sleepPlain
+	} else {
+		closed = it.l.done // the Log's Close ends the nap, as it wakes its waiters
 	}
 	if it.napTimer == nil {
 		it.napTimer = time.NewTimer(napFor)
