@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -526,5 +527,87 @@ func TestRT9NapEndsPromptly(t *testing.T) {
 				t.Fatalf("NextWait returned %v after the %s (best of 3)", best, c.by)
 			}
 		})
+	}
+}
+
+// TestRT9FollowerCloseUnderFastPath: the Follower closes while iterators
+// of it run their fast path (Next behind a bulk writer) or nap and sleep
+// (NextWait) in other goroutines: each ends with ErrClosed, soon, having
+// returned only whole records in order (and -race finds nothing).
+func TestRT9FollowerCloseUnderFastPath(t *testing.T) {
+	dir := fastTempDir(t)
+	l := mustOpen(t, dir, &Options{Durability: SyncManual, SegmentSize: 128 << 10})
+	defer l.Close()
+	seed := testSeed(t)
+	rng := rand.New(rand.NewPCG(seed, 19))
+	for s := uint64(1); s <= 3000; s++ {
+		if _, err := l.Append(rt9Payload(s, 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var stop atomic.Bool
+	var wwg sync.WaitGroup
+	wwg.Add(1)
+	go func() { // a bulk writer
+		defer wwg.Done()
+		for s := l.LastSeq() + 1; !stop.Load(); s++ {
+			if _, err := l.Append(rt9Payload(s, 1)); err != nil {
+				t.Error(err)
+				return
+			}
+			if s%256 == 0 {
+				time.Sleep(100 * time.Microsecond)
+			}
+		}
+	}()
+	defer func() { stop.Store(true); wwg.Wait() }()
+	for round := range 8 {
+		f, err := OpenFollower(dir, &FollowerOptions{DurableOnly: round%4 == 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		for k := range 3 {
+			it, err := f.NewIterator(1 + uint64(rng.IntN(2000)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer it.Close()
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+				defer cancel()
+				prev := uint64(0)
+				for {
+					ok := k == 0 && it.Next() || k != 0 && it.NextWait(ctx)
+					if !ok {
+						if it.Err() == nil && k == 0 {
+							runtime.Gosched()
+							continue
+						}
+						if !errors.Is(it.Err(), ErrClosed) {
+							t.Errorf("iterator %d: %v, want ErrClosed", k, it.Err())
+						}
+						return
+					}
+					s, _, whole := rt9Decode(it.Value())
+					if !whole || s != it.Seq() || it.Seq() <= prev {
+						t.Errorf("iterator %d: record %d after %d (whole %v)", k, it.Seq(), prev, whole)
+						return
+					}
+					prev = it.Seq()
+				}
+			}()
+		}
+		time.Sleep(time.Duration(rng.IntN(3000)) * time.Microsecond)
+		start := time.Now()
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+		wg.Wait()
+		if d := time.Since(start); d > 2*time.Second {
+			t.Fatalf("the iterators ended %v after Close", d)
+		}
 	}
 }
