@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -609,5 +610,92 @@ func TestRT9FollowerCloseUnderFastPath(t *testing.T) {
 		if d := time.Since(start); d > 2*time.Second {
 			t.Fatalf("the iterators ended %v after Close", d)
 		}
+	}
+}
+
+// TestRT9SeallessRotationAfterIdle: a follower that idled at the end of
+// the active segment (its tries to open the next one now missLooks <<
+// missDoublings looks apart) must not take thousands of looks to follow a
+// rotation that left no seal (a segment a version 1 writer filled, which
+// an upgraded writer rotates from without room for one) when the live
+// writer's area tells that the log went on to the next segment. Simulated
+// here by zeroing the seal of a rotation before the follower's next look.
+func TestRT9SeallessRotationAfterIdle(t *testing.T) {
+	dir := fastTempDir(t)
+	l := mustOpen(t, dir, &Options{Durability: SyncManual, SegmentSize: 64 << 10})
+	defer l.Close()
+	f := openFollower(t, dir, nil)
+	it, err := f.NewIterator(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer it.Close()
+	if _, err := l.Append(rt9Payload(1, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if !it.Next() || it.Seq() != 1 {
+		t.Fatalf("record 1: %v", it.Err())
+	}
+	// A writer that has not appended yet has prepared no next segment.
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l = mustOpen(t, dir, &Options{Durability: SyncManual, SegmentSize: 64 << 10})
+	defer l.Close()
+	for range 1 << 13 { // idle at the end: the tries come missLooks<<missDoublings looks apart
+		if it.Next() {
+			t.Fatalf("a record after the end: %d", it.Seq())
+		}
+	}
+	old := l.active
+	big := make([]byte, 40<<10)
+	for l.active == old {
+		if _, err := l.Append(big); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if old.seal == 0 {
+		t.Fatal("the rotation wrote no seal")
+	}
+	wf, err := os.OpenFile(old.path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := wf.WriteAt(make([]byte, sealSize), old.seal); err != nil {
+		t.Fatal(err)
+	}
+	wf.Close()
+	// The records of the old segment, then a record of the new one while
+	// NextWait sleeps (the append publishes the segment before it wakes).
+	last := l.LastSeq()
+	for s := it.Seq() + 1; s < last; s++ {
+		if !it.Next() || it.Seq() != s {
+			t.Fatalf("record %d: %d %v", s, it.Seq(), it.Err())
+		}
+	}
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for !stop.Load() {
+			time.Sleep(500 * time.Microsecond)
+			if _, err := l.Append([]byte("after")); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	defer func() { stop.Store(true); wg.Wait() }()
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for it.Seq() < last {
+		if !it.NextWait(ctx) {
+			t.Fatal(it.Err())
+		}
+	}
+	if d := time.Since(start); d > 500*time.Millisecond {
+		t.Fatalf("%v to follow a rotation without a seal after an idle end, with a live writer appending every 0.5 ms", d)
 	}
 }
