@@ -699,3 +699,57 @@ func TestRT9SeallessRotationAfterIdle(t *testing.T) {
 		t.Fatalf("%v to follow a rotation without a seal after an idle end, with a live writer appending every 0.5 ms", d)
 	}
 }
+
+// TestRT9NoNapWhereNextWaitCannotWait: a ReadOnly Log's iterator never
+// sees another record (NextWait fails at the end instead of waiting), and
+// a poisoned Log gets none: a NextWait that returned napRecords records
+// must not nap at the end before it says so.
+func TestRT9NoNapWhereNextWaitCannotWait(t *testing.T) {
+	for _, mode := range []string{"readonly", "poisoned"} {
+		t.Run(mode, func(t *testing.T) {
+			dir := fastTempDir(t)
+			l := mustOpen(t, dir, &Options{Durability: SyncManual, SegmentSize: 64 << 10})
+			defer l.Close()
+			for s := uint64(1); s <= 2*napRecords; s++ {
+				if _, err := l.Append(rt9Payload(s, 1)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			r := l
+			if mode == "readonly" {
+				if err := l.Close(); err != nil {
+					t.Fatal(err)
+				}
+				r = mustOpen(t, dir, &Options{ReadOnly: true})
+				defer r.Close()
+			}
+			it, err := r.NewIterator(1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer it.Close()
+			naps := 0
+			napHook(t, func(nit *Iterator, _ int) {
+				if nit == it {
+					naps++
+				}
+			})
+			ctx, cancel := spinCtx(t)
+			defer cancel()
+			for s := uint64(1); s <= 2*napRecords; s++ {
+				if !it.NextWait(ctx) || it.Seq() != s {
+					t.Fatalf("record %d: %v", s, it.Err())
+				}
+			}
+			if mode == "poisoned" {
+				l.setPoison(errors.New("red9: a failed flush"))
+			}
+			if it.NextWait(ctx) || it.Err() == nil {
+				t.Fatalf("NextWait at the end: %d, err %v", it.Seq(), it.Err())
+			}
+			if naps != 0 {
+				t.Fatalf("%d naps before NextWait failed with %v", naps, it.Err())
+			}
+		})
+	}
+}

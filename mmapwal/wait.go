@@ -142,7 +142,7 @@ func (it *Iterator) nextWait(ctx context.Context) bool {
 			it.ctxErr = err
 			return false
 		}
-		if spins == 0 && it.napNow() {
+		if spins == 0 && it.l.poisoned() == nil && !it.l.opts.ReadOnly && it.napNow() { // wait fails at once on those
 			it.nap(ctx, nil)
 			spins = -1
 			continue
