@@ -212,6 +212,7 @@ type ctlState struct {
 	lineage            uint64   // the cut ring's (cutring.go)
 	durable, last      uint64
 	first              uint64
+	segment            uint64 // the active segment the writer last published
 }
 
 // state reads the control area; ErrUnsupportedVersion when it is of a
@@ -266,7 +267,7 @@ func (f *Follower) stateLocked() (ctlState, error) {
 		return ctlState{inc: inc}, nil // being rebuilt, or not this log's
 	}
 	st := ctlState{ctl: c, inc: inc, epoch: sn.epoch, resets: sn.resets,
-		durable: sn.durable, last: sn.last, first: sn.first, lineage: sn.lineage}
+		durable: sn.durable, last: sn.last, first: sn.first, lineage: sn.lineage, segment: sn.segment}
 	st.trusted = f.trustedLocked(c, sn)
 	st.closed = st.trusted && sn.pid == 0
 	st.poisoned = st.trusted && sn.poisoned
@@ -1187,7 +1188,10 @@ func (fi *followIter) advance(it *Iterator, st ctlState) (ok, again bool) {
 	for {
 		h, payload, valid := fi.frameAt(fi.file, fi.off)
 		if !valid {
-			moved, err := fi.nextSegment(true)
+			// No seal here: the next segment's open is throttled, unless
+			// the live writer tells it went on to a later segment (a
+			// rotation that had no room for a seal).
+			moved, err := fi.nextSegment(!st.tells() || st.segment <= fi.file.num)
 			if err != nil {
 				return fi.fail(it, err), false
 			}

@@ -76,10 +76,11 @@ type Iterator struct {
 	wakeCh      chan struct{} // NextWait's wake-up, made at its first wait
 	fol         *followIter   // set on a Follower's iterator: it reads through fol instead
 	// NextWait's naps (wait.go): spun counts the records found during
-	// the spins since the last park, endSeq is seq at the last first look
-	// that found nothing, napTimer times a nap.
+	// the spins since the last park, waitGot the records NextWait returned
+	// since its last first look that found nothing (a count: sequences may
+	// have gaps), napTimer times a nap.
 	spun     int
-	endSeq   uint64
+	waitGot  int
 	napTimer *time.Timer
 }
 

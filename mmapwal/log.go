@@ -61,6 +61,7 @@ type Log struct {
 	front   atomic.Uint64          // records below are truncated away
 	durable atomic.Uint64          // DurableSeq
 	closed  atomic.Bool
+	done    chan struct{}           // closed with closed (shutdown): ends NextWait's naps (Iterator.nap); nil in the Logs of inspect and repair
 	poison  atomic.Pointer[error]   // the failure that poisoned the log
 	cuts    atomic.Pointer[backCut] // the newest TruncateBack (a sentinel before any)
 	// frontGone is the highest record a TruncateFront removed, stored
@@ -167,7 +168,7 @@ func Open(dir string, opts *Options) (*Log, error) {
 
 // newLog returns a Log of dir with the options o, not opened yet.
 func newLog(dir string, o Options) *Log {
-	l := &Log{dir: dir, opts: o, log: o.Logger, syncDone: make(chan struct{})}
+	l := &Log{dir: dir, opts: o, log: o.Logger, syncDone: make(chan struct{}), done: make(chan struct{})}
 	l.cuts.Store(new(backCut))
 	l.gc.init()
 	l.st.appends = appendCount{&l.last}
@@ -453,6 +454,9 @@ func (l *Log) Close() error {
 func (l *Log) shutdown(keepPrepared bool) {
 	l.wmu.Lock()
 	l.closed.Store(true)
+	if l.done != nil && !isClosed(l.done) {
+		close(l.done)
+	}
 	l.resvCond.Broadcast()
 	l.ctlClose()
 	l.wmu.Unlock()
@@ -575,4 +579,15 @@ func wasPoisoned(dir string) bool {
 	}
 	_, ok := poisonedDirs.Load(abs)
 	return ok
+}
+
+// isClosed reports whether ch is closed (ch is only ever closed, never
+// sent on).
+func isClosed(ch chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
 }

@@ -116,6 +116,14 @@ func (l *Log) wakeAll() {
 // DurableSeq rises (DurableOnly iterators), and on truncations and Close.
 // A ctx that is already done returns at once, without waiting.
 func (it *Iterator) NextWait(ctx context.Context) bool {
+	if it.nextWait(ctx) {
+		it.waitGot++ // napNow counts records, not sequences: AppendSeq leaves gaps
+		return true
+	}
+	return false
+}
+
+func (it *Iterator) nextWait(ctx context.Context) bool {
 	it.ctxErr = nil
 	if it.fol != nil {
 		return it.fol.nextWait(it, ctx)
@@ -134,7 +142,7 @@ func (it *Iterator) NextWait(ctx context.Context) bool {
 			it.ctxErr = err
 			return false
 		}
-		if spins == 0 && it.napNow() {
+		if spins == 0 && it.l.poisoned() == nil && !it.l.opts.ReadOnly && it.napNow() { // wait fails at once on those
 			it.nap(ctx, nil)
 			spins = -1
 			continue
@@ -226,8 +234,8 @@ func (it *Iterator) wait(ctx context.Context) (ok, done bool) {
 // wake-up. So NextWait, at its first look that finds nothing, naps
 // instead (napFor, no registration: the writer is not asked to wake it)
 // when the writer looks like a bulk one, and then reads the records that
-// came meanwhile in one go: when at least napRecords records were
-// returned since the last such look (the consumer had fallen behind, or
+// came meanwhile in one go: when NextWait returned at least napRecords
+// records since the last such look (the consumer had fallen behind, or
 // its last nap brought them), or when records came during the spins
 // napAfter times with no park between (a consumer that keeps up closely).
 // A nap that brings fewer, and a writer at 1,000 appends/s (a record per
@@ -255,8 +263,8 @@ var testHookNap func(*Iterator)
 // napNow is NextWait's decision at its first look that found nothing:
 // whether to nap (see Naps above).
 func (it *Iterator) napNow() bool {
-	got := it.seq - it.endSeq
-	it.endSeq = it.seq
+	got := it.waitGot
+	it.waitGot = 0
 	if got >= napRecords || it.spun >= napAfter {
 		it.spun = 0
 		return true
@@ -271,8 +279,14 @@ func (it *Iterator) nap(ctx context.Context, fol *followIter) {
 	if testHookNap != nil {
 		testHookNap(it)
 	}
-	if fol != nil && fol.napFutex(ctx, napFor) {
-		return
+	var closed chan struct{}
+	if fol != nil {
+		if fol.napFutex(ctx, napFor) {
+			return
+		}
+		closed = fol.f.done // no area to sleep on: Close ends the nap as it ends sleepPlain
+	} else {
+		closed = it.l.done // the Log's Close ends the nap, as it wakes its waiters
 	}
 	if it.napTimer == nil {
 		it.napTimer = time.NewTimer(napFor)
@@ -282,6 +296,7 @@ func (it *Iterator) nap(ctx context.Context, fol *followIter) {
 	select {
 	case <-it.napTimer.C:
 	case <-ctx.Done():
+	case <-closed:
 	}
 	it.napTimer.Stop()
 }
