@@ -109,12 +109,21 @@ func TestPrefixFrameChecksum(t *testing.T) {
 			data[i] = byte(rng.Uint32())
 		}
 		p := newPrefix(data, hw)
+		var offs, ends []int
+		seed := seeds[rng.IntN(len(seeds))]
 		for range 300 {
 			off := 8 * rng.IntN(40000)
 			end := off + 8 + 8*rng.IntN((40000*8-off)/8)
-			seed := seeds[rng.IntN(len(seeds))]
 			if got, want := p.FrameChecksum(seed, off, end), Checksum(seed, data[off+4:end]); got != want {
 				t.Fatalf("hw %v: [%d, %d) seed %#x: %#x, want %#x", hw, off, end, seed, got, want)
+			}
+			offs, ends = append(offs, off), append(ends, end)
+		}
+		sums := make([]uint32, len(offs))
+		p.FrameChecksums(seed, offs, ends, sums)
+		for i := range offs {
+			if want := Checksum(seed, data[offs[i]+4:ends[i]]); sums[i] != want {
+				t.Fatalf("hw %v: FrameChecksums [%d, %d): %#x, want %#x", hw, offs[i], ends[i], sums[i], want)
 			}
 		}
 	}

@@ -90,6 +90,20 @@ func TestSeedSearchSameVerdict(t *testing.T) {
 		offs := []int64{from, from + 8, from + 8*rng.Int64N((size-from)/8-8), size - 32, size - 24}
 		offs = append(offs, offs[2]+8*(1+rng.Int64N(4))) // inside the frame before
 		hideFrames(t, rng, data, seed, offs)
+		if c%4 == 3 { // frames back to back after from (valid frames after a torn one), some at every window's edge
+			fixed := c%8 == 3
+			for o := from + 8; ; {
+				pl := make([]byte, 8, 41)
+				if !fixed {
+					pl = pl[:rng.IntN(41)]
+				}
+				n, err := crcframe.Encode(data[o:], seed, crcframe.Header{Seq: uint64(o), Type: crcframe.Full}, pl)
+				if err != nil {
+					break
+				}
+				o += int64(n)
+			}
+		}
 		maxPayload := []int{int(size), 4000, 1 << 30}[rng.IntN(3)]
 		for _, budget := range []int64{0, size / 3, 2*size + searchSlack} {
 			q := seedSearch{data: data, seed: seed, maxPayload: maxPayload, budget: budget}
@@ -109,6 +123,16 @@ func TestSeedSearchSameVerdict(t *testing.T) {
 			}
 			if budget == 0 && q.p == nil {
 				t.Fatalf("case %d: no Prefix at budget 0", c)
+			}
+		}
+		// Offsets asked with gaps (the fresh segment's read-ahead skips
+		// zero words), across windows.
+		q := seedSearch{data: data, seed: seed, maxPayload: maxPayload}
+		for off := from; off+crcframe.HeaderSize <= size; off += 8 * (1 + rng.Int64N(700)) {
+			h1, p1, n1, ok1 := naiveFrame(data, off, seed, maxPayload)
+			h2, p2, n2, ok2 := q.frame(off)
+			if h1 != h2 || string(p1) != string(p2) || n1 != n2 || ok1 != ok2 {
+				t.Fatalf("case %d, gaps, offset %d: naive %v %d %v, search %v %d %v", c, off, h1, n1, ok1, h2, n2, ok2)
 			}
 		}
 	}
