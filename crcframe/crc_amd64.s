@@ -104,3 +104,44 @@ TEXT ·hasCRCInstructions(SB), NOSPLIT, $0-1
 	ANDL  $1, CX
 	MOVB  CX, ret+0(FP)
 	RET
+
+// func mulHW(a, k uint32) uint32
+//
+// a·k·x^33 mod P: the carry-less product of the two registers reduced by
+// CRC32 of its 64 bits from a zero register (see shiftConst).
+TEXT ·mulHW(SB), NOSPLIT, $0-12
+	MOVL      a+0(FP), AX
+	MOVL      k+4(FP), BX
+	MOVQ      AX, X0
+	MOVQ      BX, X1
+	PCLMULQDQ $0x00, X1, X0
+	MOVQ      X0, AX
+	XORL      DX, DX
+	CRC32Q    AX, DX
+	MOVL      DX, ret+8(FP)
+	RET
+
+// func prefixRegs(reg []uint32, p []byte)
+//
+// reg[0] = 0 and reg[k+1] = the non-inverted CRC-32C register after
+// p[:8(k+1)] from 0, for k < len(p)/8; len(reg) > len(p)/8.
+TEXT ·prefixRegs(SB), NOSPLIT, $0-48
+	MOVQ reg_base+0(FP), DI
+	MOVQ p_base+24(FP), SI
+	MOVQ p_len+32(FP), CX
+	SHRQ $3, CX
+	XORL AX, AX
+	MOVL AX, (DI)
+
+regs:
+	TESTQ  CX, CX
+	JZ     regsDone
+	CRC32Q (SI), AX
+	ADDQ   $4, DI
+	MOVL   AX, (DI)
+	ADDQ   $8, SI
+	DECQ   CX
+	JMP    regs
+
+regsDone:
+	RET

@@ -14,3 +14,7 @@ const haveCRC3 = false
 
 // raw continues the non-inverted CRC-32C register r over p.
 func raw(r uint32, p []byte) uint32 { return ^crc32.Update(^r, castagnoli, p) }
+
+// mulHW and prefixRegs are never called here (haveCRC3 is false).
+func mulHW(a, k uint32) uint32          { panic("crcframe: no mulHW") }
+func prefixRegs(reg []uint32, p []byte) { panic("crcframe: no prefixRegs") }

@@ -196,6 +196,50 @@ func Decode(src []byte, seed uint32, maxPayload int) (Header, []byte, int, error
 	return h, src[HeaderSize : HeaderSize+int(n)], size, nil
 }
 
+// DecodeSum is [Decode] for a caller that has the frame's checksum: sum
+// must be Checksum(seed, src[4:Size(n)]) for the length n that src's header
+// claims, when that frame fits in src (as [Prefix.FrameChecksum] gives
+// it). It returns what Decode(src, seed, maxPayload) returns, without
+// reading the payload for the checksum. TestDecodeSum holds the two to the
+// same verdicts.
+func DecodeSum(src []byte, sum uint32, maxPayload int) (Header, []byte, int, error) {
+	if len(src) < HeaderSize {
+		if IsZero(src) {
+			return Header{}, nil, 0, CleanEnd
+		}
+		return Header{}, nil, 0, IncompleteHeader
+	}
+	if IsZero(src[:HeaderSize]) {
+		return Header{}, nil, 0, CleanEnd
+	}
+	n := binary.LittleEndian.Uint32(src[4:])
+	if uint64(n) > uint64(maxPayload) || n > MaxPayload {
+		return Header{}, nil, 0, LengthOutOfBounds
+	}
+	if uint64(HeaderSize)+uint64(n) > uint64(len(src)) {
+		return Header{}, nil, 0, IncompletePayload
+	}
+	size := Size(int(n))
+	if size > len(src) {
+		return Header{}, nil, 0, IncompletePayload
+	}
+	if binary.LittleEndian.Uint32(src) != sum {
+		return Header{}, nil, 0, ChecksumMismatch
+	}
+	h := Header{
+		Seq:     binary.LittleEndian.Uint64(src[8:]),
+		Durable: binary.LittleEndian.Uint32(src[16:]),
+		Type:    Type(src[20]),
+	}
+	if !h.Type.Known() || src[21]|src[22]|src[23] != 0 || !IsZero(src[HeaderSize+int(n):size]) {
+		return Header{}, nil, 0, UnknownType
+	}
+	if h.Seq == 0 {
+		return Header{}, nil, 0, SequenceViolation
+	}
+	return h, src[HeaderSize : HeaderSize+int(n)], size, nil
+}
+
 // IsZero reports whether every byte of b is zero.
 func IsZero(b []byte) bool {
 	for len(b) >= 8 {

@@ -58,7 +58,15 @@ func (l *Log) Reserve(n int) (*Reservation, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Reservation{l: l, s: s, off: l.off, buf: f.Payload(l.off, n)}
+	buf := f.Payload(l.off, n)
+	if s.recycled {
+		// The space holds stale bytes of the file's previous use (records
+		// TruncateFront dropped, FORMAT.md §9.7): hand it out zeroed, as a
+		// fresh segment's, so that no caller reads them and no record
+		// committed without filling all of it carries them.
+		clear(buf)
+	}
+	r := &Reservation{l: l, s: s, off: l.off, buf: buf}
 	l.resv = r
 	return r, nil
 }

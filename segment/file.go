@@ -629,11 +629,9 @@ func (s *File) LiveEnd(from int64, maxPayload int) (end int64, err error) {
 	}
 	defer guard(func() { end, err = from, s.fault(from) })()
 	end = min(from+crcframe.HeaderSize, s.hdr.Size)
+	q := s.newSeedSearch(from, maxPayload)
 	for off := from; off+crcframe.HeaderSize <= s.hdr.Size; off += crcframe.Alignment {
-		if !plausible(s.data[off:]) {
-			continue
-		}
-		if _, _, n, derr := crcframe.Decode(s.data[off:], s.seed, maxPayload); derr == nil {
+		if _, _, n, ok := q.frame(off); ok {
 			end = max(end, off+int64(n))
 		}
 	}

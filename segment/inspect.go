@@ -92,12 +92,13 @@ func (s *File) FramesAfter(from int64, maxPayload int, visit func(Frame)) (err e
 	off := from
 	defer guard(func() { err = s.fault(off) })()
 	data, size := s.data, s.hdr.Size
+	q := s.newSeedSearch(from, maxPayload) // a search of every aligned offset: FrameAt's verdict in linear time
 	for ; off+crcframe.HeaderSize <= size; off += crcframe.Alignment {
-		if crcframe.IsZero(data[off:off+8]) || !plausible(data[off:]) {
+		if crcframe.IsZero(data[off : off+8]) {
 			continue
 		}
-		if fr, err := s.FrameAt(off, maxPayload); err == nil {
-			visit(fr)
+		if h, payload, n, ok := q.frame(off); ok {
+			visit(Frame{Header: h, Offset: off, CRC: binary.LittleEndian.Uint32(data[off:]), Size: n, Payload: payload})
 		}
 	}
 	return nil

@@ -244,17 +244,17 @@ func (s *File) readAhead(end *End, maxPayload int) {
 	if end.Reason == crcframe.CleanEnd {
 		end.Reason = crcframe.GarbageAfterEnd
 	}
+	q := s.newSeedSearch(end.Bad, maxPayload)
 	for off := end.Bad; off < size; off += 8 {
 		w := data[off:min(off+8, size)]
 		if crcframe.IsZero(w) {
 			continue
 		}
 		end.Dirty = min(off+8, size)
-		if off == end.Bad || off+crcframe.HeaderSize > size || !plausible(data[off:]) {
+		if off == end.Bad || off+crcframe.HeaderSize > size {
 			continue
 		}
-		h, _, _, err := crcframe.Decode(data[off:], s.seed, maxPayload)
-		if err == nil {
+		if h, _, _, ok := q.frame(off); ok {
 			end.ValidAfter = true
 			end.DurableAfter = max(end.DurableAfter, h.Durable)
 		}
@@ -282,12 +282,10 @@ func (s *File) readAheadRecycled(end *End, maxPayload int) {
 	if end.Reason != crcframe.CleanEnd {
 		end.Dirty = min(end.Bad+int64(claimedSize(data[end.Bad:], maxPayload)), size)
 	}
+	q := s.newSeedSearch(end.Bad+crcframe.Alignment, maxPayload)
 	for off := end.Bad + crcframe.Alignment; off+crcframe.HeaderSize <= size; off += crcframe.Alignment {
-		if !plausible(data[off:]) {
-			continue
-		}
-		h, _, n, err := crcframe.Decode(data[off:], s.seed, maxPayload)
-		if err != nil {
+		h, _, n, ok := q.frame(off)
+		if !ok {
 			continue
 		}
 		end.ValidAfter = true
