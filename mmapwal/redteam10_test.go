@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"github.com/mmapwal/mmapwal/internal/sysutil"
 	"github.com/mmapwal/mmapwal/segment"
+	"math/rand/v2"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -335,6 +336,161 @@ func TestRedteam10RecycleRace(t *testing.T) {
 		if l2.LastSeq() < acked.Load() {
 			t.Fatalf("LastSeq %d below the acknowledged %d", l2.LastSeq(), acked.Load())
 		}
+		checkRecords(t, l2)
+		if err := l2.Verify(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		l2.Close()
+	}
+}
+
+// TestRedteam10RecycleRaceBack: TestRedteam10RecycleRace with TruncateBack
+// and Reset in the mix (numbers handed out again beside the pool): appends, TruncateFront, iterators, Read and
+// View race against rotations into pool files and a Close at a random
+// moment: no record read is another's (or stale), no panic, and a reopen
+// holds every record a Sync acknowledged, byte for byte.
+// rt10Pool is the RecycleSegments of TestRedteam10RecycleRaceBack.
+var rt10Pool = 3
+
+func TestRedteam10RecycleRaceBack(t *testing.T) {
+	var recycled uint64
+	defer func() {
+		if !t.Failed() && recycled == 0 && rt10Pool > 0 {
+			t.Fatal("nothing recycled")
+		}
+	}()
+	for round := range 6 {
+		dir := fastTempDir(t)
+		o := recycleOpts(8192, rt10Pool)
+		l := mustOpen(t, dir, o)
+		var acked atomic.Uint64
+		var wl sync.Mutex
+		var wg sync.WaitGroup
+		stop := make(chan struct{})
+		bad := make(chan string, 16)
+		report := func(s string) {
+			select {
+			case bad <- s:
+			default:
+			}
+		}
+		wg.Add(4)
+		go func() { // writer
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				wl.Lock() // the payload names the sequence it gets: no truncation in between
+				seq, err := l.Append(recPayload(l.LastSeq() + 1))
+				wl.Unlock()
+				if err != nil {
+					return
+				}
+				if seq%7 == 0 {
+					if l.Sync() == nil {
+						acked.Store(max(acked.Load(), seq))
+					}
+				}
+			}
+		}()
+		go func() { // front truncations
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				wl.Lock()
+				if last := l.LastSeq(); last > 40 {
+					var err error
+					switch rand.IntN(10) {
+					case 0, 1, 2:
+						err = l.TruncateBack(last - uint64(rand.IntN(30)))
+					case 3:
+						if rand.IntN(10) == 0 {
+							err = l.Reset(last + 1)
+						}
+					}
+					if err != nil && !errors.Is(err, ErrClosed) && !errors.Is(err, ErrInvalidArgument) {
+						report(fmt.Sprint("TruncateBack/Reset: ", err))
+					}
+					if err := l.TruncateFront(last - 20); err != nil && !errors.Is(err, ErrClosed) && !errors.Is(err, ErrInvalidArgument) {
+						report(fmt.Sprint("TruncateFront: ", err))
+					}
+				}
+				wl.Unlock()
+				time.Sleep(200 * time.Microsecond)
+			}
+		}()
+		go func() { // iterators
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				it, err := l.NewIterator(l.FirstSeq())
+				if err != nil {
+					continue
+				}
+				// A record is checked once the following Next did not
+				// report it dropped (Iterator.Value: a TruncateBack
+				// zeroes the bytes under the slice).
+				var pend []byte
+				var pendSeq uint64
+				for n := 0; n < 50; n++ {
+					ok := it.Next()
+					var te *TruncatedError
+					if pend != nil && (ok || !errors.As(it.Err(), &te) || te.Seq > pendSeq) && !payloadIs(pend, pendSeq, 7) {
+						report(fmt.Sprintf("iterator: record %d has another's bytes (%v)", pendSeq, it.Err()))
+					}
+					if !ok {
+						break
+					}
+					pend, pendSeq = append(pend[:0], it.Value()...), it.Seq()
+				}
+				it.Close()
+			}
+		}()
+		go func() { // Read and View
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				seq := l.FirstSeq() + 3
+				if b, err := l.Read(seq); err == nil && !payloadIs(b, seq, 7) {
+					report(fmt.Sprintf("Read %d: another's bytes", seq))
+				}
+				okBytes := true
+				if l.View(seq, func(b []byte) error {
+					okBytes = payloadIs(b, seq, 7)
+					return nil
+				}) == nil && !okBytes {
+					report(fmt.Sprintf("View %d: another's bytes", seq))
+				}
+			}
+		}()
+		time.Sleep(time.Duration(50+round*40) * time.Millisecond)
+		closeErr := l.Close()
+		close(stop)
+		wg.Wait()
+		close(bad)
+		for s := range bad {
+			t.Fatal(s)
+		}
+		if closeErr != nil {
+			t.Fatalf("Close: %v", closeErr)
+		}
+		recycled += l.Stats().Recycled
+		l2 := mustOpen(t, dir, o)
 		checkRecords(t, l2)
 		if err := l2.Verify(t.Context()); err != nil {
 			t.Fatal(err)
