@@ -66,7 +66,7 @@ func parsePoolName(name string) (uint64, bool) {
 // Open after recovery: it keeps at most Options.RecycleSegments of them
 // (the most recently pooled, with the highest numbers), each a regular
 // file of the current SegmentSize whose number is below the next segment's,
-// and deletes the others. A failed deletion only leaves a file no one
+// with its header zeroed again, and deletes the others. A failed deletion only leaves a file no one
 // reuses. Writer only.
 func (l *Log) openPool() error {
 	ents, err := os.ReadDir(l.dir)
@@ -84,7 +84,11 @@ func (l *Log) openPool() error {
 		}
 		info, err := e.Info()
 		good := err == nil && info.Mode().IsRegular() && info.Size() == l.opts.SegmentSize && num < l.nextNum
-		if good && len(keep) < l.opts.RecycleSegments {
+		// A crash between poolOrRemove's rename and its PoolHeader left
+		// the file's segment header in place: a reader elsewhere that
+		// still maps it would take it for the segment until it is
+		// reused. Zero it again; a file that cannot be zeroed is not kept.
+		if good && len(keep) < l.opts.RecycleSegments && segment.PoolHeader(filepath.Join(l.dir, e.Name())) == nil {
 			keep = append(keep, num)
 			continue
 		}

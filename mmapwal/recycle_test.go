@@ -286,6 +286,66 @@ func TestRecycleOpenPool(t *testing.T) {
 	}
 }
 
+// TestRecycleOpenZeroesPoolHeaders: a crash between the rename of a
+// segment into the pool and the zeroing of its header leaves the header
+// of the segment it was; a reader elsewhere that still maps the file
+// would take it for that segment until it is reused. A writer's Open
+// zeroes the header of every pool file it keeps.
+func TestRecycleOpenZeroesPoolHeaders(t *testing.T) {
+	dir := fastTempDir(t)
+	l := mustOpen(t, dir, recycleOpts(8192, 2))
+	appendUpTo(t, l, 100)
+	seg1 := make([]byte, segment.HeaderSize)
+	f, err := os.Open(filepath.Join(dir, segment.Name(1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.ReadAt(seg1, 0)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.TruncateFront(90); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	pool := filepath.Join(dir, poolName(1))
+	if _, err := os.Stat(pool); err != nil {
+		t.Fatalf("segment 1 not pooled: %v (%v)", err, poolFiles(t, dir))
+	}
+	// The state the crash leaves: segment 1's header back in place.
+	pf, err := os.OpenFile(pool, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pf.WriteAt(seg1, 0); err != nil {
+		t.Fatal(err)
+	}
+	pf.Close()
+	l = mustOpen(t, dir, recycleOpts(8192, 2))
+	defer l.Close()
+	if !slices.Contains(poolFiles(t, dir), poolName(1)) {
+		t.Fatalf("Open did not keep the pool file: %v", poolFiles(t, dir))
+	}
+	got := make([]byte, segment.HeaderSize)
+	pf, err = os.Open(pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = pf.ReadAt(got, 0)
+	pf.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, make([]byte, segment.HeaderSize)) {
+		t.Fatalf("the kept pool file still has a header: % x", got[:16])
+	}
+	appendUpTo(t, l, 400)
+	checkRecords(t, l)
+}
+
 // TestRecycleOffDropsPool: a writer's Open without RecycleSegments deletes
 // every pool file; the log, with recycled segments, still opens and reads.
 func TestRecycleOffDropsPool(t *testing.T) {
