@@ -112,13 +112,36 @@ func (w *mmapwalWAL) Replay(fn func(uint64, []byte) error) (int, error) {
 // DiskBytes reports the segment files, which are preallocated: Used scans
 // back from the end of each to its last non-zero byte, rounded up to the
 // 8-byte frame alignment, as walbench does (a prepared segment counts its
-// header). For mmapwal-recycled that overstates Used: a recycled
-// segment's stale bytes after its frames count (pool files do not).
+// header). A recycled segment (mmapwal-recycled) has the stale bytes of
+// its earlier use after its frames: its Used is where the log says its
+// frames end (Log.Segments), and pool files count nothing.
 func (w *mmapwalWAL) DiskBytes() (DiskUsage, error) {
+	infos, err := w.l.Segments()
+	if err != nil {
+		return DiskUsage{}, err
+	}
+	recycled := map[string]int64{}
+	for _, si := range infos {
+		if si.Flags&flagRecycled != 0 {
+			recycled[si.Name] = si.Used
+		}
+	}
+	// The preparation's records that TruncateFront dropped are still in
+	// front of the first record of the segment holding it: not the log's.
+	if w.l.LastSeq() >= w.l.FirstSeq() {
+		if fr, err := w.l.Frame(w.l.FirstSeq()); err == nil {
+			if u, ok := recycled[fr.Segment]; ok {
+				recycled[fr.Segment] = u - (fr.Offset - segmentHeaderSize)
+			}
+		}
+	}
 	used := measure.UsedToLastNonZero(8)
 	return measure.DirUsage(w.dir, func(path string, size int64) (int64, error) {
 		if strings.HasPrefix(filepath.Base(path), "recycle-") {
 			return 0, nil // a pool file (mmapwal-recycled) holds nothing of the log
+		}
+		if u, ok := recycled[filepath.Base(path)]; ok {
+			return u, nil
 		}
 		if strings.HasSuffix(path, ".wal") {
 			return used(path, size)
@@ -126,6 +149,13 @@ func (w *mmapwalWAL) DiskBytes() (DiskUsage, error) {
 		return size, nil
 	})
 }
+
+// flagRecycled is the segment header's flag bit 1, recycled segment
+// (FORMAT.md §9.1), as Log.Segments reports it in SegmentInfo.Flags.
+const flagRecycled = 1 << 1
+
+// segmentHeaderSize is where a segment's first frame starts (FORMAT.md §2).
+const segmentHeaderSize = 64
 
 // RecordsPerFlush is the log's group-commit factor (Stats.RecordsPerSync).
 func (w *mmapwalWAL) RecordsPerFlush() float64 { return w.l.Stats().RecordsPerSync }
