@@ -31,7 +31,7 @@ func newHeader(dir string, kept bool, started time.Time) header {
 }
 
 // tableColumns are the table's headers; the first is left-aligned.
-var tableColumns = []string{"run", "records", "rec/s", "MB/s", "p50", "p90", "p99", "p99.9", "max",
+var tableColumns = []string{"run", "records", "rec/s", "MB/s", "p50", "p90", "p99", "p99.9", "p99.99", "max",
 	"syncs", "rec/sync", "disk B/rec", "replay rec/s", "replay MB/s", "open"}
 
 // tableNotes say how the table's figures were measured.
@@ -144,6 +144,7 @@ func tableRow(r *result) []string {
 		formatNanos(h.Quantile(0.90)),
 		formatNanos(h.Quantile(0.99)),
 		formatNanos(h.Quantile(0.999)),
+		formatNanos(h.Quantile(0.9999)),
 		formatNanos(h.Max()),
 		fmt.Sprint(r.stats.Syncs),
 		formatRatio(r.stats.RecordsPerSync),
@@ -151,9 +152,9 @@ func tableRow(r *result) []string {
 		"-", "-", "-",
 	}
 	if rr := r.replay; rr != nil {
-		cells[12] = formatCount(perSec(float64(rr.records), rr.elapsed))
-		cells[13] = fmt.Sprintf("%.1f", perSec(float64(rr.bytes), rr.elapsed)/1e6)
-		cells[14] = formatNanos(int64(rr.open))
+		cells[13] = formatCount(perSec(float64(rr.records), rr.elapsed))
+		cells[14] = fmt.Sprintf("%.1f", perSec(float64(rr.bytes), rr.elapsed)/1e6)
+		cells[15] = formatNanos(int64(rr.open))
 	}
 	return cells
 }

@@ -79,6 +79,10 @@ func TestTable(t *testing.T) {
 			t.Errorf("row field %d = %q, want %q (row %q)", i, row[i], w, rows[1])
 		}
 	}
+	h := results[0].hist
+	if p9999 := formatNanos(h.Quantile(0.9999)); row[8] != p9999 || row[9] != formatNanos(h.Max()) {
+		t.Errorf("p99.99 and max: %q %q, want %q %q (row %q)", row[8], row[9], p9999, formatNanos(h.Max()), rows[1])
+	}
 	if f := strings.Fields(rows[2]); f[len(f)-1] != "-" { // no replay: no open time
 		t.Errorf("row without replay: %q", rows[2])
 	}
