@@ -317,6 +317,14 @@ func (l *Log) rotate() error {
 		l.prep.putBack(next)
 		return err
 	}
+	l.rotated(old, ns)
+	return nil
+}
+
+// rotated makes ns, the segment after the sealed and synced old, the
+// active one: published, the writer's pin moved, the next number's
+// preparation started (rotate and rotateRecycled). Writer only.
+func (l *Log) rotated(old, ns *seg) {
 	segs := append(append([]*seg(nil), l.segments()...), ns)
 	l.publishSegs(segs)
 	l.setActive(ns, segment.HeaderSize)
@@ -325,7 +333,6 @@ func (l *Log) rotate() error {
 	l.prepareNext()
 	l.st.rotations.Add(1)
 	l.trimMapped()
-	return nil
 }
 
 // writeMarkLocked appends a durable mark and syncs it (Close). In a log

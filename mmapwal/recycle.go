@@ -240,15 +240,7 @@ func (l *Log) rotateRecycled() error {
 		f.SmallPages() // a failure only costs large folios
 	}
 	f.PrefaultAsync(segment.HeaderSize, h.Size, segment.HeaderSize+prefaultAhead)
-	ns := l.segFromFile(f)
-	segs := append(append([]*seg(nil), l.segments()...), ns)
-	l.publishSegs(segs)
-	l.setActive(ns, segment.HeaderSize)
-	old.unpin() // the writer's pin
-	l.nextNum++
-	l.prepareNext()
-	l.st.rotations.Add(1)
+	l.rotated(old, l.segFromFile(f))
 	l.st.recycled.Add(1)
-	l.trimMapped()
 	return nil
 }

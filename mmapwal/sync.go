@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"runtime"
 	"time"
+
+	"github.com/mmapwal/mmapwal/segment"
 )
 
 // Sync makes every record appended so far durable. It returns nil only when
@@ -149,14 +151,10 @@ func (l *Log) syncRound() error {
 	if err != nil {
 		return err
 	}
-	flushTo := to
-	if to > from {
-		// A recycled segment's zero header after the frames too (by now
-		// perhaps the start of a frame appended since: unsynced, which
-		// recovery judges as any unsynced frame).
-		flushTo = f.EndHeaderEnd(to)
-	}
-	err = l.flush(f, from, flushTo, appends)
+	// The zero header after the frames is by now perhaps the start of a
+	// frame appended since: unsynced, which recovery judges as any
+	// unsynced frame.
+	err = l.flush(f, from, flushEnd(f, from, to), appends)
 	s.unpin()
 	if err != nil {
 		return err
@@ -180,15 +178,22 @@ func (l *Log) syncRound() error {
 	return nil
 }
 
+// flushEnd is where a flush of f's frames [from, to) ends: to, or in a
+// recycled segment the end of the zero header after them, so that the
+// clean end is durable with them (FORMAT.md §9.7); nothing when there is
+// nothing to flush.
+func flushEnd(f *segment.File, from, to int64) int64 {
+	if to > from {
+		return f.EndHeaderEnd(to)
+	}
+	return to
+}
+
 // syncSegLocked makes everything written to s durable; with s the active
 // segment it raises DurableSeq to LastSeq. Writer only.
 func (l *Log) syncSegLocked(s *seg) error {
 	from, to := s.synced.Load(), s.written
-	flushTo := to
-	if to > from {
-		flushTo = s.file.EndHeaderEnd(to) // a recycled segment's zero header after the frames too
-	}
-	if err := l.flush(s.file, from, flushTo, l.st.appends.Load()); err != nil {
+	if err := l.flush(s.file, from, flushEnd(s.file, from, to), l.st.appends.Load()); err != nil {
 		return err
 	}
 	if err := l.poisoned(); err != nil {
