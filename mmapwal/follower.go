@@ -1553,10 +1553,7 @@ func (fi *followIter) nextWait(it *Iterator, ctx context.Context) bool {
 // registering as a waiter found a record (it is current then).
 func (fi *followIter) sleep(it *Iterator, ctx context.Context) bool {
 	f := fi.f
-	d := f.opts.PollInterval
-	if dl, ok := ctx.Deadline(); ok {
-		d = max(min(d, time.Until(dl)), time.Microsecond)
-	}
+	d := untilDeadline(ctx, f.opts.PollInterval)
 	f.sleepers.RLock() // Close unmaps the control area only once no one sleeps on it
 	defer f.sleepers.RUnlock()
 	f.mu.Lock()
@@ -1576,6 +1573,25 @@ func (fi *followIter) sleep(it *Iterator, ctx context.Context) bool {
 	if it.Next() {
 		return true
 	}
+	if it.err == nil {
+		fi.futexSleep(ctx, c, v, d)
+	}
+	return false
+}
+
+// untilDeadline is d, or less when ctx's deadline comes first (at least
+// 1 µs).
+func untilDeadline(ctx context.Context, d time.Duration) time.Duration {
+	if dl, ok := ctx.Deadline(); ok {
+		d = max(min(d, time.Until(dl)), time.Microsecond)
+	}
+	return d
+}
+
+// futexSleep sleeps on c's futex word while it holds v, d at most, unless
+// the Follower is closed or ctx done; ctx's cancellation wakes it
+// (onCancel). Called with f.sleepers read-locked.
+func (fi *followIter) futexSleep(ctx context.Context, c *control, v uint32, d time.Duration) {
 	if ctx.Done() != nil && fi.waitCtx != ctx {
 		// Registered once per context, not per sleep: no allocation
 		// per record for a consumer that passes the same ctx.
@@ -1587,11 +1603,10 @@ func (fi *followIter) sleep(it *Iterator, ctx context.Context) bool {
 	fi.sleepOn.Store(c)
 	// After the store: a cancellation that onCancel found no sleeper for
 	// is seen here (its ctx is done before onCancel runs).
-	if it.err == nil && !f.closed.Load() && ctx.Err() == nil {
+	if !fi.f.closed.Load() && ctx.Err() == nil {
 		sysutil.FutexWait(c.m, ctlFutexOff, v, d)
 	}
 	fi.sleepOn.Store(nil)
-	return false
 }
 
 // napFutex is a nap (Iterator.nap) on the control area's futex word, of
@@ -1600,9 +1615,7 @@ func (fi *followIter) sleep(it *Iterator, ctx context.Context) bool {
 // no area to sleep on.
 func (fi *followIter) napFutex(ctx context.Context, d time.Duration) bool {
 	f := fi.f
-	if dl, ok := ctx.Deadline(); ok {
-		d = max(min(d, time.Until(dl)), time.Microsecond)
-	}
+	d = untilDeadline(ctx, d)
 	f.sleepers.RLock() // Close unmaps the control area only once no one sleeps on it
 	defer f.sleepers.RUnlock()
 	f.mu.Lock()
@@ -1615,17 +1628,7 @@ func (fi *followIter) napFutex(ctx context.Context, d time.Duration) bool {
 	if err != nil {
 		return false
 	}
-	if ctx.Done() != nil && fi.waitCtx != ctx {
-		if fi.stopCancel != nil {
-			fi.stopCancel()
-		}
-		fi.waitCtx, fi.stopCancel = ctx, context.AfterFunc(ctx, fi.onCancel)
-	}
-	fi.sleepOn.Store(c)
-	if !f.closed.Load() && ctx.Err() == nil {
-		sysutil.FutexWait(c.m, ctlFutexOff, v, d)
-	}
-	fi.sleepOn.Store(nil)
+	fi.futexSleep(ctx, c, v, d)
 	return true
 }
 
